@@ -1,0 +1,1 @@
+"""The write side of the custody ledger: events, rules, the bitemporal fold and the application."""

@@ -1,0 +1,383 @@
+"""The application service: commands in, immutable custody events out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.utils import Environment, EnvType
+
+from ledger import fold
+from ledger.commands import AccountCommand, Command, RegisterAccount
+from ledger.domain import (
+    EVENT_CLASSES,
+    Account,
+    HandleIndex,
+    IdempotencyRecord,
+    PlatformIdIndex,
+    handle_index_id,
+    idempotency_id,
+    platform_id_index_id,
+    to_fact,
+)
+from ledger.errors import (
+    AccountNotFound,
+    ConcurrencyConflict,
+    IdempotencyKeyReused,
+    InvalidInput,
+    PlatformAccountIdTaken,
+    StaleVersion,
+    StoreUnavailable,
+)
+from ledger.fold import Fact
+from ledger.store import position_of
+
+Clock = Callable[[], datetime]
+MAX_ATTEMPTS = 8
+HANDLE_TYPES = {fold.RENAMED, fold.CLOSED, fold.RETRACTED}
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class EventRecord:
+    """One recorded custody event, as clients see it."""
+
+    account_id: UUID
+    version: int
+    position: int | None
+    type: str
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    reason: str
+    evidence: tuple[dict[str, Any], ...]
+    data: dict[str, Any]
+    retracted_by: int | None = None
+    orphaned: tuple[int, ...] = ()
+    replayed: bool = False
+
+    @classmethod
+    def of(cls, account_id: UUID, fact: Fact, position: int | None, **extra: Any) -> EventRecord:
+        return cls(
+            account_id=account_id,
+            version=fact.version,
+            position=position,
+            type=fact.type,
+            effective_at=fact.effective_at,
+            recorded_at=fact.recorded_at,
+            actor=fact.actor,
+            reason=fact.reason,
+            evidence=fact.evidence,
+            data=fact.data,
+            **extra,
+        )
+
+
+def _check_actor(actor: str) -> str:
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 128:
+        raise InvalidInput("actor must be a non-empty name of at most 128 characters")
+    return actor
+
+
+def _check_key(key: str | None) -> str | None:
+    if key is not None and (not key.strip() or len(key) > 200):
+        raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+    return key
+
+
+def fingerprint(account_id: UUID | None, command: Command, expected_version: int | None) -> str:
+    body = {
+        "account_id": str(account_id) if account_id else None,
+        "type": command.type,
+        "expected_version": expected_version,
+        **command.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+class CustodyLedger(Application[UUID]):
+    """Records custody events; enforces every rule; the only writer of the log."""
+
+    name = "custody"
+
+    def __init__(self, env: EnvType | None = None, *, clock: Clock = utc_now) -> None:
+        super().__init__(env)
+        self.clock = clock
+
+    def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
+        # The settings object owns configuration: do not read os.environ here.
+        return Environment(name, dict(env or {}))
+
+    # -- commands --------------------------------------------------------------------------------
+
+    def register_account(
+        self,
+        command: RegisterAccount,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
+        account_id: UUID | None = None,
+    ) -> EventRecord:
+        """Open a new account stream; claims its handle and platform account id atomically."""
+        _check_actor(actor)
+        _check_key(idempotency_key)
+        stamp = fingerprint(None, command, None)
+
+        def attempt(touched: list[UUID]) -> EventRecord:
+            replay = self._replay(actor, idempotency_key, stamp)
+            if replay is not None:
+                return replay
+            account = Account.register(
+                recorded_at=self.clock(),
+                effective_at=command.effective_at,
+                actor=actor,
+                reason=command.reason,
+                evidence=[e.model_dump(mode="json") for e in command.evidence],
+                data=command.data(),
+                account_id=account_id,
+            )
+            others: list[Aggregate] = []
+            if command.platform_account_id is not None:
+                others.append(self._claim_platform_id(command, account.id, touched))
+            others += self._update_handles(account, {}, touched)
+            return self._save(account, others, actor, idempotency_key, stamp, ())
+
+        return self._with_retries(attempt)
+
+    def append(
+        self,
+        account_id: UUID,
+        command: AccountCommand,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> EventRecord:
+        """Append one custody event to an existing account stream."""
+        _check_actor(actor)
+        _check_key(idempotency_key)
+        if not isinstance(command, Command) or isinstance(command, RegisterAccount):
+            raise InvalidInput("append takes a custody event command, not a registration")
+        stamp = fingerprint(account_id, command, expected_version)
+
+        def attempt(touched: list[UUID]) -> EventRecord:
+            replay = self._replay(actor, idempotency_key, stamp)
+            if replay is not None:
+                return replay
+            account = self._get_account(account_id)
+            touched.append(account.id)
+            if expected_version is not None and account.version != expected_version:
+                raise StaleVersion(account_id, expected_version, account.version)
+            recorded_at = max(self.clock(), account.last_recorded_at())
+            candidate = Fact(
+                version=account.version + 1,
+                type=command.type,
+                effective_at=command.effective_at,
+                recorded_at=recorded_at,
+                actor=actor,
+                reason=command.reason,
+                evidence=tuple(e.model_dump(mode="json") for e in command.evidence),
+                data=command.data(),
+            )
+            orphaned = account.check_append(candidate)
+            before = account.handle_intervals() if command.type in HANDLE_TYPES else {}
+            account.record(
+                EVENT_CLASSES[command.type],
+                timestamp=recorded_at,
+                effective_at=candidate.effective_at,
+                actor=actor,
+                reason=candidate.reason,
+                evidence=list(candidate.evidence),
+                data=candidate.data,
+            )
+            others: list[Aggregate] = []
+            if command.type in HANDLE_TYPES:
+                others += self._update_handles(account, before, touched)
+            if command.type == fold.RETRACTED and not account.exists():
+                others += self._release_platform_id(account, touched)
+            return self._save(account, others, actor, idempotency_key, stamp, orphaned)
+
+        return self._with_retries(attempt)
+
+    # -- reads (from the log, never from the write cache) -----------------------------------------
+
+    def facts(self, account_id: UUID) -> list[Fact]:
+        """Every recorded fact of an account stream, in stream order."""
+        with self._translated():
+            events = list(self.events.get(account_id))
+        if not events or not isinstance(events[0], Account.Registered):
+            raise AccountNotFound(account_id)
+        return [to_fact(e) for e in events]  # type: ignore[arg-type]
+
+    def state(
+        self, account_id: UUID, at: datetime, known_at: datetime | None = None
+    ) -> fold.AccountState | None:
+        """The oracle's answer, straight from the stream."""
+        return fold.fold(self.facts(account_id), at, known_at)
+
+    def records(self, account_id: UUID) -> list[EventRecord]:
+        facts = self.facts(account_id)
+        retracted = {f.data["event_version"]: f.version for f in facts if f.type == fold.RETRACTED}
+        return [
+            EventRecord.of(
+                account_id,
+                f,
+                position_of(self.recorder, account_id, f.version),
+                retracted_by=retracted.get(f.version),
+            )
+            for f in facts
+        ]
+
+    def head(self) -> int:
+        """The highest log position (0 for an empty log)."""
+        with self._translated():
+            return self.recorder.max_notification_id() or 0
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _get_account(self, account_id: UUID) -> Account:
+        try:
+            account = self.repository.get(account_id)
+        except AggregateNotFoundError:
+            raise AccountNotFound(account_id) from None
+        if not isinstance(account, Account) or not account.exists():
+            raise AccountNotFound(account_id)
+        return account
+
+    def _get_or_none(self, aggregate_id: UUID) -> Any:
+        try:
+            return self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+
+    def _claim_platform_id(
+        self, command: RegisterAccount, account_id: UUID, touched: list[UUID]
+    ) -> PlatformIdIndex:
+        assert command.platform_account_id is not None
+        index_id = platform_id_index_id(command.platform, command.platform_account_id)
+        touched.append(index_id)
+        index = self._get_or_none(index_id)
+        if index is None:
+            return PlatformIdIndex.claim(command.platform, command.platform_account_id, account_id)
+        if index.account_id is not None:
+            raise PlatformAccountIdTaken(
+                command.platform, command.platform_account_id, index.account_id
+            )
+        index.trigger_event(PlatformIdIndex.Reclaimed, account_id=account_id)
+        return index  # type: ignore[no-any-return]
+
+    def _release_platform_id(self, account: Account, touched: list[UUID]) -> list[Aggregate]:
+        data = account.facts[0].data
+        if data.get("platform_account_id") is None:
+            return []
+        index_id = platform_id_index_id(data["platform"], data["platform_account_id"])
+        touched.append(index_id)
+        index = self._get_or_none(index_id)
+        if index is None or index.account_id != account.id:
+            return []
+        index.trigger_event(PlatformIdIndex.Released)
+        return [index]
+
+    def _update_handles(
+        self,
+        account: Account,
+        before: dict[str, tuple[str, list[tuple[datetime, datetime | None]]]],
+        touched: list[UUID],
+    ) -> list[Aggregate]:
+        """Re-claim every handle whose intervals this change moved; refuse overlaps."""
+        platform = account.facts[0].data["platform"]
+        after = account.handle_intervals()
+        changed = sorted(
+            k for k in before.keys() | after.keys() if before.get(k, ("", []))[1] != after.get(k, ("", []))[1]
+        )
+        indexes: list[Aggregate] = []
+        for key in changed:
+            index_id = handle_index_id(platform, key)
+            touched.append(index_id)
+            index = self._get_or_none(index_id) or HandleIndex.open(platform, key)
+            display, intervals = after.get(key, (key, []))
+            index.check_claim(account.id, intervals, display)
+            index.set_claim(account.id, intervals)
+            indexes.append(index)
+        return indexes
+
+    def _replay(self, actor: str, key: str | None, stamp: str) -> EventRecord | None:
+        if key is None:
+            return None
+        record = self._get_or_none(idempotency_id(actor, key))
+        if record is None:
+            return None
+        if record.fingerprint != stamp:
+            raise IdempotencyKeyReused(key)
+        fact = self.facts(record.account_id)[record.event_version - 1]
+        position = position_of(self.recorder, record.account_id, fact.version)
+        return EventRecord.of(record.account_id, fact, position, replayed=True)
+
+    def _save(
+        self,
+        account: Account,
+        others: Sequence[Aggregate],
+        actor: str,
+        key: str | None,
+        stamp: str,
+        orphaned: tuple[int, ...],
+    ) -> EventRecord:
+        extra: list[Aggregate] = list(others)
+        if key is not None:
+            extra.append(IdempotencyRecord.remember(actor, key, stamp, account.id, account.version))
+        recordings = self.save(account, *extra)
+        position = next(
+            r.notification.id
+            for r in recordings
+            if r.domain_event.originator_id == account.id
+            and r.domain_event.originator_version == account.version
+        )
+        return EventRecord.of(account.id, account.facts[-1], position, orphaned=orphaned)
+
+    def _with_retries(self, attempt: Callable[[list[UUID]], EventRecord]) -> EventRecord:
+        """Optimistic concurrency: on a lost race, forget cached state and decide again."""
+        for n in range(MAX_ATTEMPTS):
+            touched: list[UUID] = []
+            try:
+                with self._translated():
+                    return attempt(touched)
+            except IntegrityError:
+                self._evict(touched)
+                time.sleep(random.uniform(0, 0.002 * (n + 1)))
+            except BaseException:
+                self._evict(touched)
+                raise
+        raise ConcurrencyConflict(
+            f"the command lost {MAX_ATTEMPTS} races with other writers in a row; retry it"
+        )
+
+    def _evict(self, ids: list[UUID]) -> None:
+        cache = self.repository.cache
+        if cache is None:
+            return
+        for aggregate_id in ids:
+            try:
+                cache.get(aggregate_id, evict=True)
+            except KeyError:
+                pass
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        try:
+            yield
+        except (OperationalError, InterfaceError) as e:
+            raise StoreUnavailable(f"the database is unreachable: {e}") from None

@@ -1,0 +1,261 @@
+"""Commands and their values, validated with pydantic; a failure raises `InvalidInput`."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
+
+from ledger.errors import InvalidInput
+
+PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+HANDLE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+OFFICE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+HOLDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+PLATFORM_ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_HANDLE = 64
+
+
+def normalize_handle(raw: str) -> str:
+    """Strip one leading '@' and surrounding blanks; validate; keep the display case."""
+    if not isinstance(raw, str):
+        raise ValueError("a handle must be a string")
+    handle = raw.strip()
+    if handle.startswith("@"):
+        handle = handle[1:]
+    if not handle:
+        raise ValueError("a handle must not be empty")
+    if len(handle) > MAX_HANDLE:
+        raise ValueError(f"a handle has at most {MAX_HANDLE} characters, got {len(handle)}")
+    if not HANDLE_RE.match(handle):
+        raise ValueError(
+            f"handle {handle!r} has characters other than letters, digits, '_', '.' and '-'"
+        )
+    return handle
+
+
+def handle_key(handle: str) -> str:
+    """The case-insensitive key a handle is unique under."""
+    return normalize_handle(handle).casefold()
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> Any:
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(f"{what} {value!r} is not valid (expected {regex.pattern})")
+        return value
+
+    return AfterValidator(check)
+
+
+def _text(value: str) -> str:
+    if CONTROL_RE.search(value):
+        raise ValueError("control characters are not allowed")
+    return value
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _url(value: str) -> str:
+    if not URL_RE.match(value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+Platform = Annotated[str, _pattern(PLATFORM_RE, "platform")]
+Handle = Annotated[str, AfterValidator(normalize_handle)]
+Office = Annotated[str, _pattern(OFFICE_RE, "office")]
+HolderId = Annotated[str, _pattern(HOLDER_ID_RE, "holder id")]
+PlatformAccountId = Annotated[str, _pattern(PLATFORM_ACCOUNT_ID_RE, "platform account id")]
+Sha256 = Annotated[str, _pattern(SHA256_RE, "sha256 (64 lower-case hex digits)")]
+UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+Reason = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
+Url = Annotated[str, Field(max_length=2048), AfterValidator(_url)]
+
+
+def describe(error: ValidationError) -> str:
+    """One line a person can act on, naming each bad field."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "input"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "timezone_aware":
+            message = "a time must carry a timezone offset, e.g. 2017-01-20T17:00:00Z"
+        parts.append(f"{where}: {message}")
+    return "; ".join(parts)
+
+
+class Value(BaseModel):
+    """A frozen, strictly validated value; bad input raises `InvalidInput`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise InvalidInput(describe(e)) from None
+
+    @classmethod
+    def parse(cls, data: Any) -> Any:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as e:
+            raise InvalidInput(describe(e)) from None
+
+
+class Evidence(Value):
+    url: Url
+    sha256: Sha256 | None = None
+
+
+class Holder(Value):
+    id: HolderId
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_text)]
+
+
+class Archive(Value):
+    ref: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_text)]
+    sha256: Sha256 | None = None
+    items: Annotated[int, Field(ge=0)] | None = None
+
+
+class Command(Value):
+    """Fields every custody event carries from the client."""
+
+    type: ClassVar[str]
+    effective_at: UtcTime
+    reason: Reason = ""
+    evidence: tuple[Evidence, ...] = ()
+
+    @field_validator("effective_at")
+    @classmethod
+    def _in_range(cls, value: datetime) -> datetime:
+        if value.year < 1900:
+            raise ValueError("effective_at before 1900 is not plausible for a social-media account")
+        return value
+
+    def data(self) -> dict[str, Any]:
+        """The type's own fields, as JSON-ready values."""
+        common = {"effective_at", "reason", "evidence"}
+        return self.model_dump(mode="json", exclude=common)
+
+
+class RegisterAccount(Command):
+    type: ClassVar[str] = "account_registered"
+    platform: Platform
+    platform_account_id: PlatformAccountId | None = None
+    handle: Handle
+    office: Office
+
+
+class AssignHolder(Command):
+    type: ClassVar[str] = "holder_assigned"
+    holder: Holder
+
+
+class ReleaseHolder(Command):
+    type: ClassVar[str] = "holder_released"
+
+
+class RenameHandle(Command):
+    type: ClassVar[str] = "handle_renamed"
+    handle: Handle
+
+
+class ArchiveHistory(Command):
+    type: ClassVar[str] = "history_archived"
+    archive: Archive
+
+
+class TransferOffice(Command):
+    type: ClassVar[str] = "office_transferred"
+    office: Office
+
+
+class CloseAccount(Command):
+    type: ClassVar[str] = "account_closed"
+
+
+class RetractEvent(Command):
+    type: ClassVar[str] = "event_retracted"
+    event_version: Annotated[int, Field(ge=1)]
+
+
+AccountCommand = (
+    AssignHolder
+    | ReleaseHolder
+    | RenameHandle
+    | ArchiveHistory
+    | TransferOffice
+    | CloseAccount
+    | RetractEvent
+)
+
+COMMANDS: dict[str, type[Command]] = {
+    cls.type: cls
+    for cls in (
+        RegisterAccount,
+        AssignHolder,
+        ReleaseHolder,
+        RenameHandle,
+        ArchiveHistory,
+        TransferOffice,
+        CloseAccount,
+        RetractEvent,
+    )
+}
+
+EventType = Literal[
+    "account_registered",
+    "holder_assigned",
+    "holder_released",
+    "handle_renamed",
+    "history_archived",
+    "office_transferred",
+    "account_closed",
+    "event_retracted",
+]
+
+
+def parse_command(data: Any) -> Command:
+    """Build the command a JSON object names by its `type`."""
+    if not isinstance(data, dict):
+        raise InvalidInput("a command must be a JSON object")
+    kind = data.get("type")
+    cls = COMMANDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        known = ", ".join(sorted(COMMANDS))
+        raise InvalidInput(f"unknown event type {kind!r}; expected one of: {known}", field="type")
+    return cls.parse({k: v for k, v in data.items() if k != "type"})
+
+
+def require_utc(value: Any, name: str) -> datetime:
+    """Validate a query time: aware, converted to UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"{name}: {value!r} is not an RFC 3339 time", field=name) from None
+    if not isinstance(value, datetime):
+        raise InvalidInput(f"{name}: expected a time", field=name)
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidInput(
+            f"{name}: a time must carry a timezone offset, e.g. 2017-01-20T17:00:00Z", field=name
+        )
+    return value.astimezone(UTC)

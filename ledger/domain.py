@@ -1,0 +1,343 @@
+"""Aggregates: one event stream per official account, plus index aggregates for cross-stream rules."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID, NAMESPACE_URL, uuid4, uuid5
+
+from eventsourcing.domain import Aggregate
+
+from ledger import fold
+from ledger.errors import (
+    AccountClosed,
+    AccountNotFound,
+    EffectiveBeforeRegistration,
+    HandleTaken,
+    InvalidRetraction,
+    NoChange,
+    NoHolder,
+    RuleViolation,
+    WouldInvalidateLaterEvents,
+)
+from ledger.fold import Fact
+
+NS_HANDLE = uuid5(NAMESPACE_URL, "custody-ledger:handle")
+NS_PLATFORM_ID = uuid5(NAMESPACE_URL, "custody-ledger:platform-account-id")
+NS_IDEMPOTENCY = uuid5(NAMESPACE_URL, "custody-ledger:idempotency")
+
+Interval = tuple[datetime, datetime | None]
+
+
+class Account(Aggregate):
+    """An official account's custody stream. Its state is the list of facts; the fold reads it."""
+
+    class Recorded(Aggregate.Event):
+        """Fields every custody event carries. `timestamp` is `recorded_at`, set by the ledger."""
+
+        effective_at: datetime
+        actor: str
+        reason: str
+        evidence: list[dict[str, Any]]
+        data: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.facts.append(to_fact(self))
+
+    class Registered(Aggregate.Created, Recorded):
+        pass
+
+    class HolderAssigned(Recorded):
+        pass
+
+    class HolderReleased(Recorded):
+        pass
+
+    class HandleRenamed(Recorded):
+        pass
+
+    class HistoryArchived(Recorded):
+        pass
+
+    class OfficeTransferred(Recorded):
+        pass
+
+    class Closed(Recorded):
+        pass
+
+    class EventRetracted(Recorded):
+        pass
+
+    def __init__(self) -> None:
+        self.facts: list[Fact] = []
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        recorded_at: datetime,
+        effective_at: datetime,
+        actor: str,
+        reason: str,
+        evidence: list[dict[str, Any]],
+        data: dict[str, Any],
+        account_id: UUID | None = None,
+    ) -> Account:
+        return cls._create(
+            cls.Registered,
+            id=account_id or uuid4(),
+            timestamp=recorded_at,
+            effective_at=effective_at,
+            actor=actor,
+            reason=reason,
+            evidence=evidence,
+            data=data,
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def exists(self) -> bool:
+        """False once the registration (always version 1) has been retracted."""
+        return 1 not in self.retracted_by()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Account:
+        # Facts are immutable, so a copy of the list is a full copy of the state.
+        copy = object.__new__(Account)
+        copy.__dict__.update(self.__dict__)
+        copy.facts = list(self.facts)
+        copy._pending_events = list(self._pending_events)
+        return copy
+
+    def last_recorded_at(self) -> datetime:
+        return self.facts[-1].recorded_at
+
+    def fact(self, version: int) -> Fact:
+        return self.facts[version - 1]
+
+    def retracted_by(self) -> dict[int, int]:
+        """Target version -> version of the retraction that names it."""
+        return {f.data["event_version"]: f.version for f in self.facts if f.type == fold.RETRACTED}
+
+    def handle_intervals(self) -> dict[str, tuple[str, list[Interval]]]:
+        """As known now: handle key -> (display handle, valid-time intervals it is carried)."""
+        out: dict[str, tuple[str, list[Interval]]] = {}
+        for iv in fold.handle_intervals(fold.timeline(self.facts)):
+            out.setdefault(iv.key, (iv.handle, []))[1].append((iv.valid_from, iv.valid_to))
+        return out
+
+    # -- deciding --------------------------------------------------------------------------------
+
+    def check_append(self, candidate: Fact) -> tuple[int, ...]:
+        """Refuse `candidate` unless it applies; return the versions it leaves without premise.
+
+        Only a retraction may leave later facts without their premise (the fold then ignores
+        them and says so); any other fact that would do so is refused.
+        """
+        if not self.exists():
+            raise AccountNotFound(self.id)
+        if candidate.type == fold.RETRACTED:
+            self._check_retraction(candidate.data["event_version"])
+        else:
+            self._check_premise(candidate)
+            if candidate.effective_at >= max(f.effective_at for f in self.facts):
+                return ()  # nothing is effective after it, so nothing can lose its premise
+        before = fold.ineffective_versions(self.facts)
+        after = fold.ineffective_versions([*self.facts, candidate])
+        orphaned = tuple(sorted(after - before - {candidate.version}))
+        if orphaned and candidate.type != fold.RETRACTED:
+            raise WouldInvalidateLaterEvents(
+                f"an event effective {candidate.effective_at.isoformat()} would leave recorded "
+                f"events {list(orphaned)} without their premise; retract those first",
+                account_id=self.id,
+                versions=orphaned,
+            )
+        return orphaned
+
+    def _check_premise(self, candidate: Fact) -> None:
+        segments = fold.timeline(self.facts)
+        registered_at = segments[0].valid_from
+        if candidate.effective_at < registered_at:
+            raise EffectiveBeforeRegistration(
+                f"effective_at {candidate.effective_at.isoformat()} is before the account's "
+                f"registration at {registered_at.isoformat()}",
+                account_id=self.id,
+            )
+        # The candidate sorts after every kept fact at the same instant (higher version).
+        state = fold.fold([*self.facts, candidate], candidate.effective_at)
+        assert state is not None
+        failure = next((i for i in state.ineffective if i.version == candidate.version), None)
+        if failure is None:
+            return
+        error: type[RuleViolation] = {
+            "effective after the account's closure": AccountClosed,
+            "nobody holds the account at that instant": NoHolder,
+        }.get(failure.why, NoChange)
+        raise error(f"{candidate.type} refused: {failure.why}", account_id=self.id)
+
+    def _check_retraction(self, target: int) -> None:
+        if not 1 <= target <= len(self.facts):
+            raise InvalidRetraction(
+                f"event version {target} does not exist in this stream "
+                f"(versions 1..{len(self.facts)})",
+                account_id=self.id,
+            )
+        if self.fact(target).type == fold.RETRACTED:
+            raise InvalidRetraction(
+                f"event {target} is itself a retraction; retractions cannot be retracted",
+                account_id=self.id,
+            )
+        by = self.retracted_by().get(target)
+        if by is not None:
+            raise InvalidRetraction(
+                f"event {target} was already retracted by event {by}", account_id=self.id
+            )
+
+    # -- changing --------------------------------------------------------------------------------
+
+    def record(self, event_class: type[Recorded], **kwargs: Any) -> None:
+        self.trigger_event(event_class, **kwargs)
+
+
+EVENT_CLASSES: dict[str, type[Account.Recorded]] = {
+    fold.REGISTERED: Account.Registered,
+    fold.ASSIGNED: Account.HolderAssigned,
+    fold.RELEASED: Account.HolderReleased,
+    fold.RENAMED: Account.HandleRenamed,
+    fold.ARCHIVED: Account.HistoryArchived,
+    fold.TRANSFERRED: Account.OfficeTransferred,
+    fold.CLOSED: Account.Closed,
+    fold.RETRACTED: Account.EventRetracted,
+}
+TYPE_OF: dict[type[Any], str] = {cls: name for name, cls in EVENT_CLASSES.items()}
+
+
+def to_fact(event: Account.Recorded) -> Fact:
+    return Fact(
+        version=event.originator_version,
+        type=TYPE_OF[type(event)],
+        effective_at=event.effective_at,
+        recorded_at=event.timestamp,
+        actor=event.actor,
+        reason=event.reason,
+        evidence=tuple(event.evidence),
+        data=event.data,
+    )
+
+
+def handle_index_id(platform: str, key: str) -> UUID:
+    return uuid5(NS_HANDLE, f"{platform}\x1f{key}")
+
+
+def overlaps(a: Interval, b: Interval) -> bool:
+    a_from, a_to = a
+    b_from, b_to = b
+    return (b_to is None or a_from < b_to) and (a_to is None or b_from < a_to)
+
+
+class HandleIndex(Aggregate):
+    """Which accounts carry one (platform, handle key) over which valid-time intervals."""
+
+    class Claimed(Aggregate.Created):
+        platform: str
+        key: str
+
+    class ClaimsChanged(Aggregate.Event):
+        account_id: UUID
+        intervals: list[list[datetime | None]]
+
+        def apply(self, aggregate: Any) -> None:
+            ivs = [(a, b) for a, b in self.intervals]
+            if ivs:
+                aggregate.claims[str(self.account_id)] = ivs
+            else:
+                aggregate.claims.pop(str(self.account_id), None)
+
+    def __init__(self, platform: str, key: str) -> None:
+        self.platform = platform
+        self.key = key
+        self.claims: dict[str, list[Interval]] = {}
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> HandleIndex:
+        copy = object.__new__(HandleIndex)
+        copy.__dict__.update(self.__dict__)
+        copy.claims = {k: list(v) for k, v in self.claims.items()}
+        copy._pending_events = list(self._pending_events)
+        return copy
+
+    @classmethod
+    def open(cls, platform: str, key: str) -> HandleIndex:
+        return cls._create(cls.Claimed, id=handle_index_id(platform, key), platform=platform, key=key)
+
+    def check_claim(self, account_id: UUID, intervals: list[Interval], display: str) -> None:
+        for other, theirs in self.claims.items():
+            if other == str(account_id):
+                continue
+            for mine in intervals:
+                for iv in theirs:
+                    if overlaps(mine, iv):
+                        raise HandleTaken(self.platform, display, UUID(other), iv[0], iv[1])
+
+    def set_claim(self, account_id: UUID, intervals: list[Interval]) -> None:
+        self.trigger_event(
+            self.ClaimsChanged, account_id=account_id, intervals=[[a, b] for a, b in intervals]
+        )
+
+
+def platform_id_index_id(platform: str, platform_account_id: str) -> UUID:
+    return uuid5(NS_PLATFORM_ID, f"{platform}\x1f{platform_account_id}")
+
+
+class PlatformIdIndex(Aggregate):
+    """Which account a platform's permanent account id is registered as (once)."""
+
+    class Claimed(Aggregate.Created):
+        account_id: UUID
+
+    class Released(Aggregate.Event):
+        def apply(self, aggregate: Any) -> None:
+            aggregate.account_id = None
+
+    class Reclaimed(Aggregate.Event):
+        account_id: UUID
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.account_id = self.account_id
+
+    def __init__(self, account_id: UUID) -> None:
+        self.account_id: UUID | None = account_id
+
+    @classmethod
+    def claim(cls, platform: str, platform_account_id: str, account_id: UUID) -> PlatformIdIndex:
+        return cls._create(
+            cls.Claimed, id=platform_id_index_id(platform, platform_account_id), account_id=account_id
+        )
+
+
+def idempotency_id(actor: str, key: str) -> UUID:
+    return uuid5(NS_IDEMPOTENCY, f"{actor}\x1f{key}")
+
+
+class IdempotencyRecord(Aggregate):
+    """Remembers which command an (actor, key) carried and which event it produced."""
+
+    class Created(Aggregate.Created):
+        fingerprint: str
+        account_id: UUID
+        event_version: int
+
+    def __init__(self, fingerprint: str, account_id: UUID, event_version: int) -> None:
+        self.fingerprint = fingerprint
+        self.account_id = account_id
+        self.event_version = event_version
+
+    @classmethod
+    def remember(
+        cls, actor: str, key: str, fingerprint: str, account_id: UUID, event_version: int
+    ) -> IdempotencyRecord:
+        return cls._create(
+            cls.Created,
+            id=idempotency_id(actor, key),
+            fingerprint=fingerprint,
+            account_id=account_id,
+            event_version=event_version,
+        )

@@ -1,0 +1,151 @@
+"""The ledger's one small error tree. Every refused command raises one of these and writes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger raises on purpose."""
+
+    code = "ledger-error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidInput(LedgerError):
+    """A value failed validation (bad handle, time without a timezone, unknown type...)."""
+
+    code = "invalid-input"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.field = field
+
+
+class AccountNotFound(LedgerError):
+    code = "account-not-found"
+
+    def __init__(self, account_id: UUID) -> None:
+        super().__init__(f"No account {account_id} is recorded in the ledger.")
+        self.account_id = account_id
+
+
+class RuleViolation(LedgerError):
+    """The command is well formed but the account's history does not allow it."""
+
+    code = "rule-violation"
+
+    def __init__(self, detail: str, *, account_id: UUID | None = None) -> None:
+        super().__init__(detail)
+        self.account_id = account_id
+
+
+class EffectiveBeforeRegistration(RuleViolation):
+    code = "effective-before-registration"
+
+
+class AccountClosed(RuleViolation):
+    code = "account-closed"
+
+
+class NoHolder(RuleViolation):
+    code = "no-holder"
+
+
+class NoChange(RuleViolation):
+    """The command would change nothing (same holder, same handle, same office)."""
+
+    code = "no-change"
+
+
+class InvalidRetraction(RuleViolation):
+    code = "invalid-retraction"
+
+
+class WouldInvalidateLaterEvents(RuleViolation):
+    """A back-dated fact would leave already-recorded events without their premise."""
+
+    code = "would-invalidate-later-events"
+
+    def __init__(self, detail: str, *, account_id: UUID, versions: tuple[int, ...]) -> None:
+        super().__init__(detail, account_id=account_id)
+        self.versions = versions
+
+
+class Conflict(LedgerError):
+    """The command conflicts with state held elsewhere in the ledger."""
+
+    code = "conflict"
+
+
+class HandleTaken(Conflict):
+    code = "handle-taken"
+
+    def __init__(
+        self,
+        platform: str,
+        handle: str,
+        holder_account: UUID,
+        valid_from: datetime,
+        valid_to: datetime | None,
+    ) -> None:
+        until = valid_to.isoformat() if valid_to else "onwards"
+        super().__init__(
+            f"Handle @{handle} on {platform} is carried by account {holder_account} "
+            f"from {valid_from.isoformat()} {'until ' + until if valid_to else until}; "
+            "one handle belongs to at most one account at any instant."
+        )
+        self.platform = platform
+        self.handle = handle
+        self.holder_account = holder_account
+
+
+class PlatformAccountIdTaken(Conflict):
+    code = "platform-account-id-taken"
+
+    def __init__(self, platform: str, platform_account_id: str, account_id: UUID) -> None:
+        super().__init__(
+            f"Platform account id {platform_account_id!r} on {platform} is already "
+            f"registered as account {account_id}."
+        )
+        self.account_id = account_id
+
+
+class ConcurrencyConflict(Conflict):
+    """Other writers kept winning the race; the command was not applied."""
+
+    code = "concurrency-conflict"
+
+
+class StaleVersion(LedgerError):
+    code = "stale-version"
+
+    def __init__(self, account_id: UUID, expected: int, actual: int) -> None:
+        super().__init__(
+            f"Account {account_id} is at version {actual}, not the expected {expected}; "
+            "read it again and retry."
+        )
+        self.account_id = account_id
+        self.expected = expected
+        self.actual = actual
+
+
+class IdempotencyKeyReused(LedgerError):
+    code = "idempotency-key-reused"
+
+    def __init__(self, key: str) -> None:
+        super().__init__(
+            f"Idempotency key {key!r} was already used for a different command; "
+            "use a new key for a new command."
+        )
+        self.key = key
+
+
+class StoreUnavailable(LedgerError):
+    """The database cannot be reached right now."""
+
+    code = "store-unavailable"

@@ -1,0 +1,367 @@
+"""The bitemporal fold: an account's state at valid time `at`, as the ledger knew it at `known_at`.
+
+This module is the oracle. Every read model must give the answers `fold` gives. It is pure:
+facts in, state out, no I/O and no clock.
+
+The rule, in one place:
+  1. keep the facts recorded at or before `known_at` (all facts when `known_at` is None);
+  2. drop those retracted by a retraction that is itself kept;
+  3. order the rest by `effective_at`, ties in stream order (version);
+  4. apply each in turn; a fact whose premise does not hold (a release when nobody holds the
+     account, anything after the closure...) has no effect and is listed as `ineffective`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+REGISTERED = "account_registered"
+ASSIGNED = "holder_assigned"
+RELEASED = "holder_released"
+RENAMED = "handle_renamed"
+ARCHIVED = "history_archived"
+TRANSFERRED = "office_transferred"
+CLOSED = "account_closed"
+RETRACTED = "event_retracted"
+EVENT_TYPES = (REGISTERED, ASSIGNED, RELEASED, RENAMED, ARCHIVED, TRANSFERRED, CLOSED, RETRACTED)
+
+ACTIVE = "active"
+CLOSED_STATUS = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One recorded event of an account stream, as the fold sees it."""
+
+    version: int
+    type: str
+    effective_at: datetime
+    recorded_at: datetime
+    actor: str
+    reason: str = ""
+    evidence: tuple[dict[str, Any], ...] = ()
+    data: dict[str, Any] = field(default_factory=dict, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class HolderRef:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveEntry:
+    ref: str
+    sha256: str | None
+    items: int | None
+    effective_at: datetime
+    version: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ineffective:
+    """A kept fact that had no effect, and why."""
+
+    version: int
+    type: str
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    """What the ledger says about an account at one valid time, as known at one record time."""
+
+    platform: str
+    platform_account_id: str | None
+    handle: str
+    office: str
+    status: str
+    holder: HolderRef | None
+    holder_since: datetime | None
+    archives: tuple[ArchiveEntry, ...]
+    registered_at: datetime
+    version: int
+    established_by: tuple[int, ...]
+    ineffective: tuple[Ineffective, ...]
+    # Which fact set each facet; the read models use these to name provenance.
+    handle_by: int
+    office_by: int
+    holder_by: int
+    status_by: int
+
+
+class _Acc:
+    """Mutable accumulator used while folding; snapshotted into `AccountState`."""
+
+    __slots__ = (
+        "archives",
+        "handle",
+        "handle_by",
+        "holder",
+        "holder_by",
+        "holder_since",
+        "ineffective",
+        "office",
+        "office_by",
+        "platform",
+        "platform_account_id",
+        "registered_at",
+        "status",
+        "status_by",
+    )
+
+    def __init__(self, fact: Fact) -> None:
+        d = fact.data
+        self.platform: str = d["platform"]
+        self.platform_account_id: str | None = d.get("platform_account_id")
+        self.handle: str = d["handle"]
+        self.office: str = d["office"]
+        self.status = ACTIVE
+        self.holder: HolderRef | None = None
+        self.holder_since: datetime | None = None
+        self.archives: list[ArchiveEntry] = []
+        self.registered_at = fact.effective_at
+        self.ineffective: list[Ineffective] = []
+        self.handle_by = self.office_by = self.holder_by = self.status_by = fact.version
+
+    def snapshot(self, version: int, first: int) -> AccountState:
+        established = {first, self.handle_by, self.office_by, self.holder_by, self.status_by}
+        established.update(a.version for a in self.archives)
+        return AccountState(
+            platform=self.platform,
+            platform_account_id=self.platform_account_id,
+            handle=self.handle,
+            office=self.office,
+            status=self.status,
+            holder=self.holder,
+            holder_since=self.holder_since,
+            archives=tuple(self.archives),
+            registered_at=self.registered_at,
+            version=version,
+            established_by=tuple(sorted(established)),
+            ineffective=tuple(self.ineffective),
+            handle_by=self.handle_by,
+            office_by=self.office_by,
+            holder_by=self.holder_by,
+            status_by=self.status_by,
+        )
+
+
+def _premise_failure(acc: _Acc | None, fact: Fact) -> str | None:
+    """Why `fact` cannot apply to `acc`, or None if it can."""
+    if fact.type == REGISTERED:
+        return "already registered" if acc is not None else None
+    if acc is None:
+        return "effective before the account's registration"
+    if acc.status == CLOSED_STATUS:
+        return "effective after the account's closure"
+    d = fact.data
+    if fact.type == ASSIGNED:
+        if acc.holder is not None and acc.holder.id == d["holder"]["id"]:
+            return f"{acc.holder.name} ({acc.holder.id}) already holds the account"
+    elif fact.type == RELEASED:
+        if acc.holder is None:
+            return "nobody holds the account at that instant"
+    elif fact.type == RENAMED:
+        if d["handle"] == acc.handle:
+            return f"the account already carries @{acc.handle}"
+    elif fact.type == TRANSFERRED and d["office"] == acc.office:
+        return f"the account already belongs to {acc.office}"
+    return None
+
+
+def apply(acc: _Acc | None, fact: Fact) -> _Acc | None:
+    """Apply one kept fact; a fact without its premise is recorded as ineffective."""
+    why = _premise_failure(acc, fact)
+    if why is not None:
+        if acc is not None:
+            acc.ineffective.append(Ineffective(fact.version, fact.type, why))
+        return acc
+    if fact.type == REGISTERED:
+        return _Acc(fact)
+    assert acc is not None
+    d, v, t = fact.data, fact.version, fact.effective_at
+    if fact.type == ASSIGNED:
+        acc.holder = HolderRef(d["holder"]["id"], d["holder"]["name"])
+        acc.holder_since, acc.holder_by = t, v
+    elif fact.type == RELEASED:
+        acc.holder, acc.holder_since, acc.holder_by = None, None, v
+    elif fact.type == RENAMED:
+        acc.handle, acc.handle_by = d["handle"], v
+    elif fact.type == ARCHIVED:
+        a = d["archive"]
+        acc.archives.append(ArchiveEntry(a["ref"], a.get("sha256"), a.get("items"), t, v))
+    elif fact.type == TRANSFERRED:
+        acc.office, acc.office_by = d["office"], v
+    elif fact.type == CLOSED:
+        acc.status, acc.status_by = CLOSED_STATUS, v
+        if acc.holder is not None:
+            acc.holder, acc.holder_since, acc.holder_by = None, None, v
+    return acc
+
+
+def believed(facts: Iterable[Fact], known_at: datetime | None = None) -> list[Fact]:
+    """Steps 1-3: the facts in force as known at `known_at`, in valid-time order."""
+    known = [f for f in facts if known_at is None or f.recorded_at <= known_at]
+    retracted = {f.data["event_version"] for f in known if f.type == RETRACTED}
+    kept = [f for f in known if f.type != RETRACTED and f.version not in retracted]
+    kept.sort(key=lambda f: (f.effective_at, f.version))
+    return kept
+
+
+def known_version(facts: Iterable[Fact], known_at: datetime | None = None) -> int:
+    """The stream version as known at `known_at` (0 if nothing was recorded yet)."""
+    return max((f.version for f in facts if known_at is None or f.recorded_at <= known_at), default=0)
+
+
+def fold(facts: Sequence[Fact], at: datetime, known_at: datetime | None = None) -> AccountState | None:
+    """The oracle: the account's state at `at` as known at `known_at`; None if not registered then."""
+    acc: _Acc | None = None
+    first = 0
+    for fact in believed(facts, known_at):
+        if fact.effective_at > at:
+            break
+        acc = apply(acc, fact)
+        if acc is not None and not first:
+            first = fact.version
+    if acc is None:
+        return None
+    return acc.snapshot(known_version(facts, known_at), first)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A stretch of valid time `[valid_from, valid_to)` over which the state does not change."""
+
+    valid_from: datetime
+    valid_to: datetime | None
+    state: AccountState
+
+
+def timeline(facts: Sequence[Fact], known_at: datetime | None = None) -> list[Segment]:
+    """All of valid time in one pass: the state in each segment equals `fold` at any instant in it."""
+    kept = believed(facts, known_at)
+    version = known_version(facts, known_at)
+    starts: list[tuple[datetime, AccountState]] = []
+    acc: _Acc | None = None
+    first = 0
+    i = 0
+    while i < len(kept):
+        instant = kept[i].effective_at
+        while i < len(kept) and kept[i].effective_at == instant:
+            acc = apply(acc, kept[i])
+            if acc is not None and not first:
+                first = kept[i].version
+            i += 1
+        if acc is not None:
+            starts.append((instant, acc.snapshot(version, first)))
+    return [
+        Segment(t, starts[n + 1][0] if n + 1 < len(starts) else None, state)
+        for n, (t, state) in enumerate(starts)
+    ]
+
+
+def ineffective_versions(facts: Sequence[Fact], known_at: datetime | None = None) -> set[int]:
+    """Versions of kept facts that have no effect, over all of valid time."""
+    acc: _Acc | None = None
+    orphans: set[int] = set()
+    for fact in believed(facts, known_at):
+        before = len(acc.ineffective) if acc is not None else 0
+        after_acc = apply(acc, fact)
+        if after_acc is None or (acc is after_acc and len(after_acc.ineffective) > before):
+            orphans.add(fact.version)
+        acc = after_acc
+    return orphans
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyInterval:
+    """One holder's custody of one account, `[valid_from, valid_to)` in valid time."""
+
+    holder: HolderRef
+    valid_from: datetime
+    valid_to: datetime | None
+    handles: tuple[str, ...]
+    offices: tuple[str, ...]
+    established_by: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HandleInterval:
+    """The account carried the handle (case-insensitive `key`) over `[valid_from, valid_to)`."""
+
+    key: str
+    handle: str
+    valid_from: datetime
+    valid_to: datetime | None
+    established_by: tuple[int, ...]
+
+
+def _runs(segments: Sequence[Segment], key: Any) -> list[tuple[int, int]]:
+    """Index ranges [i, j) of consecutive segments sharing a non-None key."""
+    runs: list[tuple[int, int]] = []
+    i = 0
+    while i < len(segments):
+        k = key(segments[i])
+        j = i + 1
+        while j < len(segments) and segments[j].valid_from == segments[j - 1].valid_to and key(
+            segments[j]
+        ) == k:
+            j += 1
+        if k is not None:
+            runs.append((i, j))
+        i = j
+    return runs
+
+
+def _holder_key(s: Segment) -> Any:
+    st = s.state
+    return (st.holder, st.holder_since) if st.holder is not None else None
+
+
+def _handle_key(s: Segment) -> Any:
+    st = s.state
+    return st.handle.casefold() if st.status == ACTIVE else None
+
+
+def custody_intervals(segments: Sequence[Segment]) -> list[CustodyInterval]:
+    out = []
+    for i, j in _runs(segments, _holder_key):
+        first, last = segments[i].state, segments[j - 1].state
+        assert first.holder is not None
+        ended_by = (segments[j].state.holder_by,) if j < len(segments) else ()
+        out.append(
+            CustodyInterval(
+                holder=first.holder,
+                valid_from=segments[i].valid_from,
+                valid_to=segments[j - 1].valid_to,
+                handles=tuple(dict.fromkeys(s.state.handle for s in segments[i:j])),
+                offices=tuple(dict.fromkeys(s.state.office for s in segments[i:j])),
+                established_by=(last.holder_by, *ended_by),
+            )
+        )
+    return out
+
+
+def handle_intervals(segments: Sequence[Segment]) -> list[HandleInterval]:
+    out = []
+    for i, j in _runs(segments, _handle_key):
+        first = segments[i].state
+        if j < len(segments):
+            nxt = segments[j].state
+            ended_by: tuple[int, ...] = (nxt.status_by if nxt.status != ACTIVE else nxt.handle_by,)
+        else:
+            ended_by = ()
+        out.append(
+            HandleInterval(
+                key=first.handle.casefold(),
+                handle=first.handle,
+                valid_from=segments[i].valid_from,
+                valid_to=segments[j - 1].valid_to,
+                established_by=(first.handle_by, *ended_by),
+            )
+        )
+    return out
