@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
+from uuid import uuid4
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -53,7 +54,8 @@ class Settings(BaseSettings):
         if url.startswith("sqlite://"):
             path = url.removeprefix("sqlite://").removeprefix("/")
             if path in ("", ":memory:"):
-                name = ":memory:"
+                # A private, shared-cache in-memory database: every pooled connection sees it.
+                name = f"file:custody-{uuid4().hex}?mode=memory&cache=shared"
             else:
                 name = str(Path(path))
             return StoreConfig(
