@@ -26,12 +26,35 @@ class InvalidInput(LedgerError):
         self.field = field
 
 
-class AccountNotFound(LedgerError):
+class NotFound(LedgerError):
+    """The thing asked about is not recorded in the ledger at all."""
+
+    code = "not-found"
+
+
+class AccountNotFound(NotFound):
     code = "account-not-found"
 
     def __init__(self, account_id: UUID) -> None:
         super().__init__(f"No account {account_id} is recorded in the ledger.")
         self.account_id = account_id
+
+
+class HandleNotFound(NotFound):
+    code = "handle-not-found"
+
+    def __init__(self, platform: str, handle: str) -> None:
+        super().__init__(f"No account on {platform} has ever carried the handle @{handle}.")
+        self.platform = platform
+        self.handle = handle
+
+
+class HolderNotFound(NotFound):
+    code = "holder-not-found"
+
+    def __init__(self, holder_id: str) -> None:
+        super().__init__(f"No custody by holder {holder_id!r} is recorded in the ledger.")
+        self.holder_id = holder_id
 
 
 class RuleViolation(LedgerError):

@@ -1,0 +1,95 @@
+"""The read models' access to their tables, on the same database (and pool) as the event log.
+
+SQL is written once with `%s` placeholders and `{name}` table slots; on PostgreSQL the slots are
+filled with `psycopg.sql.Identifier` (schema-qualified), on SQLite with fixed quoted names of our
+own tables. No value is ever formatted into SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import ApplicationRecorder, InterfaceError, OperationalError
+from eventsourcing.postgres import PostgresApplicationRecorder
+from eventsourcing.sqlite import SQLiteApplicationRecorder
+from psycopg.rows import tuple_row
+from psycopg.sql import SQL, Composed, Identifier
+
+from ledger.errors import StoreUnavailable
+
+
+class Db:
+    """A thin cursor provider for one store kind ('sqlite' or 'postgres')."""
+
+    def __init__(self, recorder: ApplicationRecorder) -> None:
+        if isinstance(recorder, PostgresApplicationRecorder):
+            self.kind = "postgres"
+            self.schema = recorder.datastore.schema
+        elif isinstance(recorder, SQLiteApplicationRecorder):
+            self.kind = "sqlite"
+            self.schema = ""
+        else:
+            raise TypeError(f"unsupported recorder {type(recorder).__name__}")
+        self.recorder = recorder
+        self.datastore: Any = recorder.datastore
+        self.events_table = recorder.events_table_name
+        self._cache: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
+
+    def sql(self, template: str, **tables: str) -> Any:
+        """Compile a template once: `{slot}` -> table identifier, `%s` -> placeholder."""
+        key = (template, tuple(sorted(tables.items())))
+        query = self._cache.get(key)
+        if query is None:
+            if self.kind == "postgres":
+                query = SQL(template).format(
+                    **{k: Identifier(self.schema, v) for k, v in tables.items()}
+                )
+            else:
+                query = template.replace("%s", "?").format(
+                    **{k: '"' + v.replace('"', "") + '"' for k, v in tables.items()}
+                )
+            self._cache[key] = query
+        return query
+
+    @contextmanager
+    def transaction(self, *, write: bool = True) -> Iterator[Any]:
+        """A cursor inside one transaction (committed on success when `write`)."""
+        try:
+            if self.kind == "postgres":
+                with self.datastore.get_connection() as conn:
+                    with conn.transaction(force_rollback=not write), conn.cursor(
+                        row_factory=tuple_row
+                    ) as curs:
+                        yield curs
+            else:
+                with self.datastore.transaction(commit=write) as curs:
+                    yield curs
+        except (OperationalError, InterfaceError) as e:
+            raise StoreUnavailable(f"the database is unreachable: {e}") from None
+
+    def execute(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> None:
+        if self.kind == "postgres":
+            curs.execute(query, params, prepare=True)
+        else:
+            curs.execute(query, params)
+
+    def fetchall(self, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.transaction(write=False) as curs:
+            self.execute(curs, query, params)
+            return [tuple(r) for r in curs.fetchall()]
+
+    def fetchone(self, query: Any, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        with self.transaction(write=False) as curs:
+            self.execute(curs, query, params)
+            row = curs.fetchone()
+            return None if row is None else tuple(row)
+
+    def executemany(self, curs: Any, query: Any, rows: Sequence[Sequence[Any]]) -> None:
+        if rows:
+            curs.executemany(query, rows)
+
+    def events_table_sql(self) -> Composed | str:
+        """The log's table, for the few reads the library has no method for."""
+        return self.sql("{t}", t=self.events_table)

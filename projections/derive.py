@@ -1,0 +1,161 @@
+"""Pure derivations: an account's facts -> the rows each read model believes, as known after them.
+
+Incremental processing and rebuilds both call these, so a rebuilt view equals an incrementally
+built one by construction; the property tests check both against the oracle fold.
+Times are stored as integer microseconds since the epoch (UTC): exact, sortable, one type on
+both stores.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from ledger import fold
+from ledger.fold import AccountState, Fact
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+Row = tuple[Any, ...]
+
+
+def to_us(value: datetime) -> int:
+    delta = value - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_us(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def opt_us(value: datetime | None) -> int | None:
+    return None if value is None else to_us(value)
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _archives(state: AccountState) -> str:
+    return dumps(
+        [
+            {
+                "ref": a.ref,
+                "sha256": a.sha256,
+                "items": a.items,
+                "effective_at": to_us(a.effective_at),
+                "version": a.version,
+            }
+            for a in state.archives
+        ]
+    )
+
+
+def _ineffective(state: AccountState) -> str:
+    return dumps([{"version": i.version, "type": i.type, "why": i.why} for i in state.ineffective])
+
+
+def segment_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
+    """`segments` model: the account's whole state over valid time."""
+    aid = str(account_id)
+    rows = set()
+    for seg in segments:
+        s = seg.state
+        rows.add(
+            (
+                aid,
+                to_us(seg.valid_from),
+                opt_us(seg.valid_to),
+                s.platform,
+                s.platform_account_id,
+                s.handle,
+                s.handle.casefold(),
+                s.office,
+                s.status,
+                s.holder.id if s.holder else None,
+                s.holder.name if s.holder else None,
+                opt_us(s.holder_since),
+                _archives(s),
+                dumps(list(s.established_by)),
+                _ineffective(s),
+                to_us(s.registered_at),
+            )
+        )
+    return rows
+
+
+def custody_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
+    """`custody` and `holdings` models: holder intervals with the handles and offices during them."""
+    aid = str(account_id)
+    return {
+        (
+            aid,
+            iv.holder.id,
+            iv.holder.name,
+            to_us(iv.valid_from),
+            opt_us(iv.valid_to),
+            dumps(list(iv.handles)),
+            dumps(list(iv.offices)),
+            dumps(list(iv.established_by)),
+        )
+        for iv in fold.custody_intervals(segments)
+    }
+
+
+def handle_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
+    """`handles` model: which handle key the account carried over which valid-time intervals."""
+    if not segments:
+        return set()
+    platform = segments[0].state.platform
+    aid = str(account_id)
+    return {
+        (
+            platform,
+            iv.key,
+            iv.handle,
+            aid,
+            to_us(iv.valid_from),
+            opt_us(iv.valid_to),
+            dumps(list(iv.established_by)),
+        )
+        for iv in fold.handle_intervals(segments)
+    }
+
+
+def current_row(account_id: UUID, facts: Sequence[Fact], segments: Sequence[fold.Segment]) -> Row | None:
+    """`current` model: the latest state as known now (valid time +infinity), or None if retracted."""
+    if not segments:
+        return None
+    s = segments[-1].state
+    return (
+        str(account_id),
+        s.platform,
+        s.platform_account_id,
+        s.handle,
+        s.handle.casefold(),
+        s.office,
+        s.status,
+        s.holder.id if s.holder else None,
+        s.holder.name if s.holder else None,
+        fold.known_version(facts),
+    )
+
+
+def event_row(account_id: UUID, fact: Fact, position: int) -> Row:
+    """`events` model: one immutable event record (its retraction is tracked separately)."""
+    return (
+        str(account_id),
+        fact.version,
+        position,
+        fact.type,
+        to_us(fact.effective_at),
+        to_us(fact.recorded_at),
+        fact.actor,
+        fact.reason,
+        dumps(list(fact.evidence)),
+        dumps(fact.data),
+        None,
+        None,
+    )

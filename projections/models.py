@@ -1,0 +1,295 @@
+"""The read models: one class each, with its table and the rows it applies per custody event.
+
+Bitemporal models keep every row they ever believed: `known_from` is the `recorded_at` of the
+event that introduced the belief, `known_to` that of the event that withdrew it (NULL while it
+is still believed). A query at (at, known_at) therefore never needs the log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from ledger import fold
+from ledger.fold import Fact
+from projections import derive
+from projections.derive import Row
+from projections.db import Db
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[str, ...]
+    indexes: tuple[tuple[str, ...], ...]
+    primary_key: tuple[str, ...] = ()
+    text_columns: frozenset[str] = frozenset()
+
+    def ddl(self, db: Db, physical: str) -> Any:
+        cols = [f"{c} {'TEXT' if c in self.text_columns else 'BIGINT'}" for c in self.columns]
+        if self.primary_key:
+            cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        return db.sql("CREATE TABLE IF NOT EXISTS {t} (" + ", ".join(cols) + ")", t=physical)
+
+    def index_ddl(self, db: Db, physical: str, suffix: str = "") -> list[Any]:
+        out = []
+        for i, cols in enumerate(self.indexes):
+            name = f"{self.name}_i{i}{suffix}"
+            template = "CREATE INDEX IF NOT EXISTS " + _ident(db, name) + " ON {t} (" + ", ".join(cols) + ")"
+            out.append(db.sql(template, t=physical))
+        return out
+
+    def insert_sql(self, db: Db, physical: str) -> Any:
+        marks = ", ".join(["%s"] * len(self.columns))
+        return db.sql(
+            "INSERT INTO {t} (" + ", ".join(self.columns) + ") VALUES (" + marks + ")", t=physical
+        )
+
+
+def _ident(db: Db, name: str) -> str:
+    # Index names are ours and alphanumeric; quoting keeps them literal on both stores.
+    assert name.replace("_", "").isalnum(), name
+    return '"' + name + '"'
+
+
+def row_key(row: Row) -> str:
+    return hashlib.blake2b(repr(row).encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class Change:
+    """One custody event, with the account's timeline before and after it (as known then)."""
+
+    account_id: UUID
+    fact: Fact
+    position: int
+    before: list[fold.Segment]
+    after: list[fold.Segment]
+    facts: Sequence[Fact]
+
+
+class ReadModel:
+    """Base of every read model: a name, its tables, and how one event changes them."""
+
+    name: str
+    tables: tuple[Table, ...]
+
+    def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
+        raise NotImplementedError
+
+    def history(
+        self,
+        account_id: UUID,
+        facts: Sequence[Fact],
+        timelines: Sequence[list[fold.Segment]],
+        positions: Sequence[int],
+    ) -> dict[str, list[Row]]:
+        """Every row this model ever holds for one account (used by rebuild)."""
+        raise NotImplementedError
+
+
+class BitemporalModel(ReadModel):
+    """Rows derived from the timeline, versioned over record time."""
+
+    locate: tuple[str, ...]  # columns that find an account's open rows quickly
+    rows: Callable[[UUID, Sequence[fold.Segment]], set[Row]]
+
+    @property
+    def table(self) -> Table:
+        return self.tables[0]
+
+    def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
+        before = type(self).rows(change.account_id, change.before)
+        after = type(self).rows(change.account_id, change.after)
+        if before == after:
+            return
+        t = names[self.table.name]
+        at = derive.to_us(change.fact.recorded_at)
+        cols = self.table.columns
+        where = " AND ".join(f"{c} = %s" for c in self.locate)
+        close = db.sql(
+            "UPDATE {t} SET known_to = %s WHERE " + where + " AND row_key = %s AND known_to IS NULL",
+            t=t,
+        )
+        idx = [cols.index(c) for c in self.locate]
+        for row in before - after:
+            db.execute(curs, close, (at, *(row[i] for i in idx), row_key(row)))
+        added = [(*row, row_key(row), at, None) for row in sorted(after - before, key=repr)]
+        db.executemany(curs, self.table.insert_sql(db, t), added)
+
+    def history(
+        self,
+        account_id: UUID,
+        facts: Sequence[Fact],
+        timelines: Sequence[list[fold.Segment]],
+        positions: Sequence[int],
+    ) -> dict[str, list[Row]]:
+        out: list[Row] = []
+        opened: dict[Row, int] = {}
+        previous: set[Row] = set()
+        for fact, segments in zip(facts, timelines, strict=True):
+            current = type(self).rows(account_id, segments)
+            at = derive.to_us(fact.recorded_at)
+            for row in sorted(previous - current, key=repr):
+                out.append((*row, row_key(row), opened.pop(row), at))
+            for row in sorted(current - previous, key=repr):
+                opened[row] = at
+            previous = current
+        out += [(*row, row_key(row), since, None) for row, since in opened.items()]
+        return {self.table.name: out}
+
+
+BITEMPORAL = ("row_key", "known_from", "known_to")
+
+
+class Segments(BitemporalModel):
+    """The account's whole state over valid time: answers state-at, listings at a time."""
+
+    name = "segments"
+    locate = ("account_id",)
+    rows = staticmethod(derive.segment_rows)
+    tables = (
+        Table(
+            "rm_segments",
+            (
+                "account_id", "valid_from", "valid_to", "platform", "platform_account_id",
+                "handle", "handle_key", "office", "status", "holder_id", "holder_name",
+                "holder_since", "archives", "established_by", "ineffective", "registered_at",
+                *BITEMPORAL,
+            ),
+            indexes=(("account_id", "valid_from"), ("office", "account_id"), ("platform", "account_id"), ("status", "account_id")),
+            text_columns=frozenset(
+                {"account_id", "platform", "platform_account_id", "handle", "handle_key", "office",
+                 "status", "holder_id", "holder_name", "archives", "established_by", "ineffective",
+                 "row_key"}
+            ),
+        ),
+    )
+
+
+_CUSTODY_COLUMNS = (
+    "account_id", "holder_id", "holder_name", "valid_from", "valid_to", "handles", "offices",
+    "established_by", *BITEMPORAL,
+)
+_CUSTODY_TEXT = frozenset(
+    {"account_id", "holder_id", "holder_name", "handles", "offices", "established_by", "row_key"}
+)
+
+
+class CustodyIntervals(BitemporalModel):
+    """Per account: holder intervals [from, to) with the handles and offices during them."""
+
+    name = "custody"
+    locate = ("account_id",)
+    rows = staticmethod(derive.custody_rows)
+    tables = (
+        Table("rm_custody", _CUSTODY_COLUMNS, indexes=(("account_id", "valid_from"),), text_columns=_CUSTODY_TEXT),
+    )
+
+
+class HolderPortfolio(BitemporalModel):
+    """Per holder: every account held and when."""
+
+    name = "holders"
+    locate = ("holder_id", "account_id")
+    rows = staticmethod(derive.custody_rows)
+    tables = (
+        Table("rm_holdings", _CUSTODY_COLUMNS, indexes=(("holder_id", "account_id", "valid_from"),), text_columns=_CUSTODY_TEXT),
+    )
+
+
+class HandleHistory(BitemporalModel):
+    """Per (platform, handle): which account carried it over which valid-time intervals."""
+
+    name = "handles"
+    locate = ("platform", "handle_key", "account_id")
+    rows = staticmethod(derive.handle_rows)
+    tables = (
+        Table(
+            "rm_handles",
+            ("platform", "handle_key", "handle", "account_id", "valid_from", "valid_to", "established_by", *BITEMPORAL),
+            indexes=(("platform", "handle_key", "account_id", "valid_from"),),
+            text_columns=frozenset({"platform", "handle_key", "handle", "account_id", "established_by", "row_key"}),
+        ),
+    )
+
+
+class CurrentState(ReadModel):
+    """The latest state of each account as known now, for listings and filters."""
+
+    name = "current"
+    tables = (
+        Table(
+            "rm_current",
+            ("account_id", "platform", "platform_account_id", "handle", "handle_key", "office", "status", "holder_id", "holder_name", "version"),
+            indexes=(("office", "account_id"), ("platform", "account_id"), ("status", "account_id"), ("holder_id",)),
+            primary_key=("account_id",),
+            text_columns=frozenset({"account_id", "platform", "platform_account_id", "handle", "handle_key", "office", "status", "holder_id", "holder_name"}),
+        ),
+    )
+
+    def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
+        t = names["rm_current"]
+        db.execute(curs, db.sql("DELETE FROM {t} WHERE account_id = %s", t=t), (str(change.account_id),))
+        row = derive.current_row(change.account_id, change.facts, change.after)
+        if row is not None:
+            db.execute(curs, self.tables[0].insert_sql(db, t), row)
+
+    def history(
+        self,
+        account_id: UUID,
+        facts: Sequence[Fact],
+        timelines: Sequence[list[fold.Segment]],
+        positions: Sequence[int],
+    ) -> dict[str, list[Row]]:
+        row = derive.current_row(account_id, facts, timelines[-1])
+        return {"rm_current": [row] if row is not None else []}
+
+
+class EventLog(ReadModel):
+    """Every custody event record with its log position, and the retraction that names it."""
+
+    name = "events"
+    tables = (
+        Table(
+            "rm_events",
+            ("account_id", "version", "position", "type", "effective_at", "recorded_at", "actor", "reason", "evidence", "data", "retracted_by", "retracted_at"),
+            indexes=(("position",),),
+            primary_key=("account_id", "version"),
+            text_columns=frozenset({"account_id", "type", "actor", "reason", "evidence", "data"}),
+        ),
+    )
+
+    def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
+        t = names["rm_events"]
+        db.execute(curs, self.tables[0].insert_sql(db, t), derive.event_row(change.account_id, change.fact, change.position))
+        if change.fact.type == fold.RETRACTED:
+            db.execute(
+                curs,
+                db.sql("UPDATE {t} SET retracted_by = %s, retracted_at = %s WHERE account_id = %s AND version = %s", t=t),
+                (change.fact.version, derive.to_us(change.fact.recorded_at), str(change.account_id), change.fact.data["event_version"]),
+            )
+
+    def history(
+        self,
+        account_id: UUID,
+        facts: Sequence[Fact],
+        timelines: Sequence[list[fold.Segment]],
+        positions: Sequence[int],
+    ) -> dict[str, list[Row]]:
+        retractions = {f.data["event_version"]: f for f in facts if f.type == fold.RETRACTED}
+        rows = []
+        for fact, position in zip(facts, positions, strict=True):
+            row = derive.event_row(account_id, fact, position)
+            by = retractions.get(fact.version)
+            if by is not None:
+                row = (*row[:-2], by.version, derive.to_us(by.recorded_at))
+            rows.append(row)
+        return {"rm_events": rows}
+
+
+MODELS: tuple[ReadModel, ...] = (EventLog(), Segments(), CustodyIntervals(), HolderPortfolio(), HandleHistory(), CurrentState())
+BY_NAME: dict[str, ReadModel] = {m.name: m for m in MODELS}

@@ -1,0 +1,239 @@
+"""Keeps the read models up with the log: each event applied exactly once, rows and tracking in one
+transaction.
+
+The projector pulls from the log by position (it never relies on notifications alone): on
+PostgreSQL a LISTEN connection only wakes it early, and a lost notification costs at most one
+poll interval. Positions become visible in order (the ledger's recorder serialises inserts), so
+reading up to the head seen at the start of a batch never skips an event.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from eventsourcing.utils import get_topic
+from psycopg.sql import SQL, Identifier
+
+from ledger import fold
+from ledger.application import CustodyLedger
+from ledger.domain import EVENT_CLASSES, to_fact
+from ledger.errors import StoreUnavailable
+from projections.db import Db
+from projections.models import MODELS, Change, ReadModel, Table
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_TOPICS = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
+TRACKING = Table("rm_tracking", ("name", "position"), (), primary_key=("name",), text_columns=frozenset({"name"}))
+
+
+class ReadModelsBehind(StoreUnavailable):
+    """The read models did not reach the requested log position in time."""
+
+    code = "read-models-behind"
+
+
+class Projector:
+    """Applies custody events from the log to the read models."""
+
+    def __init__(
+        self,
+        ledger: CustodyLedger,
+        models: Sequence[ReadModel] = MODELS,
+        *,
+        batch_size: int = 500,
+        embedded: bool = True,
+    ) -> None:
+        self.ledger = ledger
+        self.db = Db(ledger.recorder)
+        self.models = tuple(models)
+        self.batch_size = batch_size
+        self.embedded = embedded  # catch up in the caller's thread when a reader waits
+        self._lock = threading.Lock()
+        self.setup()
+
+    # -- schema ----------------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        """Create the read-model tables and tracking rows if missing (safe to run concurrently)."""
+        db = self.db
+        with db.transaction() as curs:
+            if db.kind == "postgres":
+                db.execute(curs, SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"), (db.schema + ".rm_setup",))
+            for table in (TRACKING, *(t for m in self.models for t in m.tables)):
+                db.execute(curs, table.ddl(db, table.name))
+                for statement in table.index_ddl(db, table.name):
+                    db.execute(curs, statement)
+            insert = db.sql(
+                "INSERT INTO {t} (name, position) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
+                t=TRACKING.name,
+            )
+            for model in self.models:
+                db.execute(curs, insert, (model.name,))
+
+    # -- positions -------------------------------------------------------------------------------
+
+    def positions(self) -> dict[str, int]:
+        rows = self.db.fetchall(self.db.sql("SELECT name, position FROM {t}", t=TRACKING.name))
+        known = dict(rows)
+        return {m.name: int(known.get(m.name, 0)) for m in self.models}
+
+    def applied(self) -> int:
+        """The log position every read model has reached."""
+        return min(self.positions().values(), default=0)
+
+    def lag(self) -> int:
+        """Log head minus the applied position (events and index records not yet applied)."""
+        return max(self.ledger.head() - self.applied(), 0)
+
+    # -- applying --------------------------------------------------------------------------------
+
+    def catch_up(self, *, max_batches: int | None = None) -> int:
+        """Apply everything up to the current head; return the number of custody events applied."""
+        total = 0
+        batches = 0
+        with self._lock:
+            while max_batches is None or batches < max_batches:
+                applied, more = self._process_batch()
+                total += applied
+                batches += 1
+                if not more:
+                    break
+        return total
+
+    def wait_for(self, position: int, timeout: float) -> None:
+        """Block until every read model has applied `position` (read-your-writes)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while self.applied() < position:
+            if self.embedded:
+                self.catch_up()
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ReadModelsBehind(
+                    f"the read models have not reached log position {position} within "
+                    f"{timeout:g}s; is the `custody project` worker running?"
+                )
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 2, 0.1)
+
+    def _process_batch(self) -> tuple[int, bool]:
+        db = self.db
+        tracked = self.positions()
+        start = min(tracked.values())
+        head = self.ledger.head()
+        if start >= head:
+            return 0, False
+        recorder = self.ledger.recorder
+        notes = recorder.select_notifications(
+            start=start,
+            limit=self.batch_size,
+            stop=head,
+            topics=ACCOUNT_TOPICS,
+            inclusive_of_start=False,
+        )
+        more = len(notes) == self.batch_size
+        upto = notes[-1].id if more else head
+        changes = self._changes(notes)
+        names = {t.name: t.name for m in self.models for t in m.tables}
+        with db.transaction() as curs:
+            # Take the tracking rows' write lock first, then confirm nobody moved them.
+            lock = db.sql("UPDATE {t} SET position = position WHERE name = %s", t=TRACKING.name)
+            for model in self.models:
+                db.execute(curs, lock, (model.name,))
+            db.execute(curs, db.sql("SELECT name, position FROM {t}", t=TRACKING.name))
+            now = {name: int(pos) for name, pos in curs.fetchall()}
+            if any(now.get(m.name) != tracked[m.name] for m in self.models):
+                return 0, True  # another projector or a rebuild moved on; read again
+            for change in changes:
+                for model in self.models:
+                    if change.position > tracked[model.name]:
+                        model.apply(db, curs, change, names)
+            update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t=TRACKING.name)
+            for model in self.models:
+                db.execute(curs, update, (max(upto, tracked[model.name]), model.name))
+        return len(changes), more
+
+    def _changes(self, notes: Sequence[Any]) -> list[Change]:
+        """Decode a batch and pair each event with the account's timeline before and after it."""
+        mapper = self.ledger.mapper
+        decoded = [(n.id, mapper.to_domain_event(n)) for n in notes]
+        last_version: dict[UUID, int] = {}
+        for _, event in decoded:
+            last_version[event.originator_id] = max(last_version.get(event.originator_id, 0), event.originator_version)
+        streams = {
+            aid: [to_fact(e) for e in self.ledger.events.get(aid, lte=v)]  # type: ignore[arg-type]
+            for aid, v in last_version.items()
+        }
+        previous: dict[UUID, tuple[int, list[fold.Segment]]] = {}
+        changes = []
+        for position, event in decoded:
+            aid, version = event.originator_id, event.originator_version
+            facts = streams[aid][:version]
+            cached = previous.get(aid)
+            before = cached[1] if cached and cached[0] == version - 1 else fold.timeline(facts[:-1])
+            after = fold.timeline(facts)
+            previous[aid] = (version, after)
+            changes.append(Change(aid, facts[-1], position, before, after, facts))
+        return changes
+
+
+class ProjectorThread(threading.Thread):
+    """Runs a projector until stopped: LISTEN wake-ups on PostgreSQL, polling always."""
+
+    def __init__(self, projector: Projector, *, poll_seconds: float = 1.0) -> None:
+        super().__init__(name="custody-projector", daemon=True)
+        self.projector = projector
+        self.poll_seconds = poll_seconds
+        self.stopping = threading.Event()
+        self.last_error: str | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+
+    def run(self) -> None:
+        listener = None
+        while not self.stopping.is_set():
+            try:
+                self.projector.catch_up()
+                self.last_error = None
+            except StoreUnavailable as e:
+                self.last_error = e.detail
+                log.warning("projector: %s", e.detail)
+            listener = self._wait(listener)
+        if listener is not None:
+            listener.close()
+
+    def _wait(self, listener: psycopg.Connection[Any] | None) -> psycopg.Connection[Any] | None:
+        db = self.projector.db
+        if db.kind != "postgres":
+            self.stopping.wait(self.poll_seconds)
+            return None
+        try:
+            if listener is None or listener.closed:
+                listener = self._listen(db)
+            for _ in listener.notifies(timeout=self.poll_seconds, stop_after=1):
+                pass
+        except psycopg.Error as e:
+            # Fall back to polling; reconnect on the next round.
+            log.warning("projector: LISTEN failed (%s); polling", e)
+            if listener is not None:
+                listener.close()
+            self.stopping.wait(self.poll_seconds)
+            return None
+        return listener
+
+    def _listen(self, db: Db) -> psycopg.Connection[Any]:
+        kwargs = dict(db.datastore.pool.kwargs)
+        kwargs.pop("row_factory", None)
+        conn = psycopg.connect(autocommit=True, connect_timeout=5, **kwargs)
+        conn.execute(SQL("LISTEN {}").format(Identifier(self.projector.ledger.recorder.channel_name)))  # type: ignore[attr-defined]
+        return conn
