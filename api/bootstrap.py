@@ -1,0 +1,51 @@
+"""The composition root: builds the ledger, the read models, the query service and access
+control from one Settings object. The HTTP app and the command line both start here; tests
+swap parts by passing their own settings or clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ledger.access import AccessControl
+from ledger.application import Clock, CustodyLedger, utc_now
+from ledger.settings import Settings
+from projections.projector import Projector, ProjectorThread
+from projections.queries import QueryService
+
+
+@dataclass
+class Container:
+    settings: Settings
+    ledger: CustodyLedger
+    projector: Projector
+    queries: QueryService
+    access: AccessControl
+    worker: ProjectorThread | None = field(default=None)
+
+    @property
+    def store_kind(self) -> str:
+        return self.projector.db.kind
+
+    def start_worker(self) -> None:
+        """Follow the log in a background thread (single-node setups and the embedded store)."""
+        if self.worker is None:
+            self.worker = ProjectorThread(self.projector)
+            self.worker.start()
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        self.ledger.close()
+
+
+def build(settings: Settings | None = None, *, clock: Clock = utc_now) -> Container:
+    settings = settings or Settings()
+    store = settings.store()
+    ledger = CustodyLedger(store.env, clock=clock)
+    # Embedded: a reader that finds the read models behind applies the log itself, in-process.
+    # Otherwise (PostgreSQL with a separate `custody project` worker) it waits, bounded.
+    embedded = store.kind == "sqlite" or settings.embedded_projections
+    projector = Projector(ledger, embedded=embedded)
+    queries = QueryService(projector, wait_seconds=settings.read_wait_seconds)
+    return Container(settings, ledger, projector, queries, AccessControl(ledger))
