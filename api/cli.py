@@ -1,0 +1,222 @@
+"""The `custody` command line: a thin door onto the same container the HTTP API uses.
+
+Exit codes: 0 done; 1 the ledger refused or found nothing; 2 bad usage; 3 store unavailable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TextIO
+
+from ledger.errors import LedgerError, NotFound, StoreUnavailable
+from ledger.settings import Settings
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr for anything that can take more than a moment."""
+
+    def __init__(self, label: str, stream: TextIO = sys.stderr, width: int = 30) -> None:
+        self.label = label
+        self.stream = stream
+        self.width = width
+        self.started = time.monotonic()
+        self._last = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if done < total and now - self._last < 0.2:
+            return
+        self._last = now
+        share = done / total if total else 1.0
+        filled = int(self.width * share)
+        elapsed = now - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        self.stream.write(
+            f"\r{self.label} [{'#' * filled}{'.' * (self.width - filled)}] "
+            f"{share:6.1%} {done}/{total} events, {rate:,.0f}/s"
+        )
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _container(args: argparse.Namespace) -> Any:
+    from api.bootstrap import build
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    return build(Settings(**overrides))
+
+
+def cmd_project(args: argparse.Namespace) -> int:
+    """Follow the log and keep the read models up to date until interrupted."""
+    container = _container(args)
+    container.projector.embedded = False
+    print(
+        f"custody project: following {container.settings.store().description} "
+        f"(lag {container.projector.lag()}); Ctrl-C to stop",
+        file=sys.stderr,
+    )
+    if args.once:
+        applied = container.projector.catch_up()
+        print(f"applied {applied} events; lag {container.projector.lag()}")
+        container.close()
+        return EXIT_OK
+    container.start_worker()
+    stop = {"now": False}
+
+    def _stop(*_: Any) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop["now"]:
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    container.close()
+    return EXIT_OK
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild one read model (or all) from the log, switching it in atomically."""
+    from projections.models import BY_NAME
+    from projections.rebuild import Rebuilder
+
+    names = args.names or None
+    unknown = [n for n in names or () if n not in BY_NAME]
+    if unknown:
+        print(
+            f"unknown read model(s): {', '.join(unknown)}; choose from {', '.join(BY_NAME)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    container = _container(args)
+    label = "rebuild " + (",".join(names) if names else "all")
+    started = time.monotonic()
+    position = Rebuilder(container.projector).rebuild(names, progress=ProgressBar(label))
+    print(f"rebuilt {label.split(' ', 1)[1]} up to log position {position} in {time.monotonic() - started:.1f}s")
+    container.close()
+    return EXIT_OK
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    container = _container(args)
+    secret = container.access.issue(args.name, args.role, tuple(args.office or ()))
+    print(secret)
+    print(f"token {args.name!r} ({args.role}) created; the secret above is shown only once.", file=sys.stderr)
+    container.close()
+    return EXIT_OK
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    container = _container(args)
+    tokens = container.access.list()
+    print(f"{'NAME':<24} {'ROLE':<9} {'STATUS':<8} OFFICES")
+    for t in tokens:
+        print(f"{t.name:<24} {t.role:<9} {'revoked' if t.revoked else 'active':<8} {','.join(t.offices) or '*'}")
+    container.close()
+    return EXIT_OK
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    container = _container(args)
+    container.access.revoke(args.name)
+    print(f"token {args.name!r} revoked")
+    container.close()
+    return EXIT_OK
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the API (and the read-model worker in-process unless told otherwise)."""
+    import uvicorn
+
+    from api.app import create_app
+    from api.bootstrap import build
+
+    overrides: dict[str, Any] = {}
+    if args.database_url:
+        overrides["database_url"] = args.database_url
+    if args.public_reads:
+        overrides["public_reads"] = True
+    if args.no_worker:
+        overrides["embedded_projections"] = False
+    container = build(Settings(**overrides))
+    if getattr(args, "demo", False):
+        from api.demo import load_demo
+
+        loaded = load_demo(container)
+        print(f"demo: {loaded}", file=sys.stderr)
+    app = create_app(container=container, run_worker=not args.no_worker)
+    print(
+        f"custody serve: {container.settings.store().description} on http://{args.host}:{args.port}/",
+        file=sys.stderr,
+    )
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return EXIT_OK
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="custody",
+        description="Custody ledger for official social-media accounts. "
+        "Store: CUSTODY_DATABASE_URL (default sqlite:///custody.db).",
+    )
+    p.add_argument("--database-url", help="override CUSTODY_DATABASE_URL for this command")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("serve", help="run the HTTP API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--public-reads", action="store_true", help="let GETs through without a token")
+    s.add_argument("--no-worker", action="store_true", help="a separate `custody project` keeps the read models")
+    s.add_argument("--demo", action="store_true", help="load the demo data into an empty store first")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("project", help="run the read-model worker (follows the log)")
+    s.add_argument("--once", action="store_true", help="catch up once and exit")
+    s.set_defaults(func=cmd_project)
+
+    s = sub.add_parser("rebuild", help="rebuild read models from the log")
+    s.add_argument("names", nargs="*", metavar="NAME", help="read model(s); all when omitted")
+    s.set_defaults(func=cmd_rebuild)
+
+    tok = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    s = tok.add_parser("create", help="create a token and print its secret once")
+    s.add_argument("--name", required=True)
+    s.add_argument("--role", required=True, choices=["reader", "recorder", "admin"])
+    s.add_argument("--office", action="append", help="limit a recorder to this office (repeatable)")
+    s.set_defaults(func=cmd_token_create)
+    s = tok.add_parser("list", help="list tokens")
+    s.set_defaults(func=cmd_token_list)
+    s = tok.add_parser("revoke", help="revoke a token")
+    s.add_argument("name")
+    s.set_defaults(func=cmd_token_revoke)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    try:
+        return func(args)
+    except StoreUnavailable as e:
+        print(f"custody: store unavailable: {e.detail}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except NotFound as e:
+        print(f"custody: {e.detail}", file=sys.stderr)
+        return EXIT_REFUSED
+    except LedgerError as e:
+        print(f"custody: {e.detail}", file=sys.stderr)
+        return EXIT_REFUSED
+
+
+if __name__ == "__main__":
+    sys.exit(main())
