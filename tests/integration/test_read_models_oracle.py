@@ -1,0 +1,178 @@
+"""Every read-model answer equals the oracle fold, for random histories, on both stores.
+
+One store per test (a fresh PostgreSQL schema or SQLite file); each hypothesis example works on
+its own platform key, so examples never see each other's handles or platform ids.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from uuid import UUID
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.bootstrap import Container, build
+from ledger import fold
+from ledger.commands import RegisterAccount, handle_key
+from ledger.errors import HandleNotFound
+from ledger.settings import Settings
+from projections.models import MODELS
+from projections.rebuild import Rebuilder, digest
+from tests.conftest import FakeClock
+from tests.strategies import BASE, HANDLES, OFFICES, Step, command_steps, replace_command, run_steps
+
+US = timedelta(microseconds=1)
+_platforms = itertools.count()
+
+
+@pytest.fixture
+def container(store_url: str) -> Iterator[Container]:
+    c = build(Settings(database_url=store_url), clock=FakeClock())
+    yield c
+    c.close()
+
+
+def _on_platform(steps: list[Step], platform: str) -> list[Step]:
+    return [
+        Step(s.slot, replace_command(s.command, platform=platform))
+        if isinstance(s.command, RegisterAccount)
+        else s
+        for s in steps
+    ]
+
+
+def _valid_times(facts: list[fold.Fact]) -> list[datetime]:
+    times = {BASE - timedelta(days=30), BASE + timedelta(days=30)}
+    for f in facts:
+        times |= {f.effective_at - US, f.effective_at}
+    return sorted(times)
+
+
+def _known_times(facts: list[fold.Fact], limit: int = 6) -> list[datetime | None]:
+    recorded = sorted({f.recorded_at for f in facts})
+    picks = recorded[:: max(1, len(recorded) // limit)]
+    out: list[datetime | None] = [None, recorded[0] - US]
+    for r in picks:
+        out += [r - US, r]
+    return out
+
+
+def _check_account(c: Container, account_id: UUID, facts: list[fold.Fact]) -> None:
+    q = c.queries
+    for known_at in _known_times(facts):
+        expected_intervals = fold.custody_intervals(fold.timeline(facts, known_at))
+        got = q.custody_timeline(account_id, known_at).intervals
+        assert [(i.holder.id, i.holder.name, i.valid_from, i.valid_to, i.handles, i.offices) for i in got] == [
+            (i.holder.id, i.holder.name, i.valid_from, i.valid_to, i.handles, i.offices)
+            for i in expected_intervals
+        ]
+        assert [tuple(p.version for p in i.established_by) for i in got] == [
+            tuple(sorted(i.established_by)) for i in expected_intervals
+        ]
+        for at in _valid_times(facts):
+            want = fold.fold(facts, at, known_at)
+            view = q.account_at(account_id, at, known_at)
+            if want is None:
+                assert view is None, (at, known_at)
+                continue
+            assert view is not None, (at, known_at)
+            assert (view.platform, view.handle, view.office, view.status) == (
+                want.platform, want.handle, want.office, want.status,
+            )
+            got_holder = (view.holder.id, view.holder.name, view.holder.since) if view.holder else None
+            want_holder = (want.holder.id, want.holder.name, want.holder_since) if want.holder else None
+            assert got_holder == want_holder, (at, known_at)
+            assert [(a.ref, a.items, a.effective_at, a.version) for a in view.archives] == [
+                (a.ref, a.items, a.effective_at, a.version) for a in want.archives
+            ]
+            assert view.version == want.version
+            assert tuple(p.version for p in view.established_by) == want.established_by
+            assert [(i.version, i.why) for i in view.ineffective] == [
+                (i.version, i.why) for i in want.ineffective
+            ]
+
+
+def _check_handles_and_listings(
+    c: Container, platform: str, streams: dict[UUID, list[fold.Fact]]
+) -> None:
+    all_facts = [f for facts in streams.values() for f in facts]
+    q = c.queries
+    for known_at in _known_times(all_facts, limit=3):
+        for at in _valid_times(all_facts)[::3]:
+            states = {aid: fold.fold(facts, at, known_at) for aid, facts in streams.items()}
+            for handle in HANDLES:
+                carriers = [
+                    aid for aid, s in states.items()
+                    if s is not None and s.status == fold.ACTIVE and s.handle.casefold() == handle_key(handle)
+                ]
+                assert len(carriers) <= 1, "two accounts carried one handle at one instant"
+                try:
+                    answer = q.handle_at(platform, handle, at, known_at)
+                except HandleNotFound:
+                    assert not carriers
+                    continue
+                assert (answer.account.account_id if answer.account else None) == (
+                    carriers[0] if carriers else None
+                )
+            for office in OFFICES:
+                want = sorted(
+                    str(aid) for aid, s in states.items() if s is not None and s.office == office
+                )
+                got = [str(a.account_id) for a in q.accounts(office=office, platform=platform, at=at, known_at=known_at).accounts]
+                assert got == want
+
+
+def _check_holders(c: Container, streams: dict[UUID, list[fold.Fact]]) -> None:
+    expected: dict[str, list[tuple[str, datetime, datetime | None]]] = {}
+    for aid, facts in streams.items():
+        for iv in fold.custody_intervals(fold.timeline(facts)):
+            expected.setdefault(iv.holder.id, []).append((str(aid), iv.valid_from, iv.valid_to))
+    for holder_id, intervals in expected.items():
+        got = c.queries.holder_custody(holder_id).intervals
+        mine = sorted(
+            (str(i.account_id), i.valid_from, i.valid_to) for i in got if i.account_id in streams
+        )
+        assert mine == sorted(intervals)
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=command_steps(max_steps=18), gap_hours=st.sampled_from([0, 1, 24]))
+def test_read_models_agree_with_the_oracle(container: Container, steps: list[Step], gap_hours: int) -> None:
+    platform = f"p{next(_platforms)}"
+    clock = container.ledger.clock
+    assert isinstance(clock, FakeClock)
+    clock.advance(hours=gap_hours)
+    applied = run_steps(container.ledger, _on_platform(steps, platform), verify_refusals=False)
+    streams = {aid: container.ledger.facts(aid) for aid in applied.account_ids}
+    for aid, facts in streams.items():
+        _check_account(container, aid, facts)
+    _check_handles_and_listings(container, platform, streams)
+    _check_holders(container, streams)
+
+
+@settings(
+    max_examples=5,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(steps=command_steps(max_steps=30))
+def test_rebuilt_views_have_the_digest_of_incremental_ones(
+    container: Container, steps: list[Step]
+) -> None:
+    run_steps(container.ledger, _on_platform(steps, f"p{next(_platforms)}"), verify_refusals=False)
+    projector = container.projector
+    projector.catch_up()
+    tables = [t for m in MODELS for t in m.tables]
+    incremental = {t.name: digest(projector.db, t) for t in tables}
+    position = Rebuilder(projector).rebuild()
+    assert position == container.ledger.head()
+    assert {t.name: digest(projector.db, t) for t in tables} == incremental
+    assert projector.positions() == {m.name: position for m in MODELS}
