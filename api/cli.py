@@ -102,7 +102,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     label = "rebuild " + (",".join(names) if names else "all")
     started = time.monotonic()
     position = Rebuilder(container.projector).rebuild(names, progress=ProgressBar(label))
-    print(f"rebuilt {label.split(' ', 1)[1]} up to log position {position} in {time.monotonic() - started:.1f}s")
+    print(
+        f"rebuilt {label.split(' ', 1)[1]} up to log position {position} in {time.monotonic() - started:.1f}s"
+    )
     container.close()
     return EXIT_OK
 
@@ -111,7 +113,10 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     container = _container(args)
     secret = container.access.issue(args.name, args.role, tuple(args.office or ()))
     print(secret)
-    print(f"token {args.name!r} ({args.role}) created; the secret above is shown only once.", file=sys.stderr)
+    print(
+        f"token {args.name!r} ({args.role}) created; the secret above is shown only once.",
+        file=sys.stderr,
+    )
     container.close()
     return EXIT_OK
 
@@ -121,7 +126,9 @@ def cmd_token_list(args: argparse.Namespace) -> int:
     tokens = container.access.list()
     print(f"{'NAME':<24} {'ROLE':<9} {'STATUS':<8} OFFICES")
     for t in tokens:
-        print(f"{t.name:<24} {t.role:<9} {'revoked' if t.revoked else 'active':<8} {','.join(t.offices) or '*'}")
+        print(
+            f"{t.name:<24} {t.role:<9} {'revoked' if t.revoked else 'active':<8} {','.join(t.offices) or '*'}"
+        )
     container.close()
     return EXIT_OK
 
@@ -176,8 +183,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--public-reads", action="store_true", help="let GETs through without a token")
-    s.add_argument("--no-worker", action="store_true", help="a separate `custody project` keeps the read models")
-    s.add_argument("--demo", action="store_true", help="load the demo data into an empty store first")
+    s.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="a separate `custody project` keeps the read models",
+    )
+    s.add_argument(
+        "--demo", action="store_true", help="load the demo data into an empty store first"
+    )
     s.set_defaults(func=cmd_serve)
 
     s = sub.add_parser("project", help="run the read-model worker (follows the log)")
@@ -188,7 +201,9 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("names", nargs="*", metavar="NAME", help="read model(s); all when omitted")
     s.set_defaults(func=cmd_rebuild)
 
-    tok = sub.add_parser("token", help="manage API tokens").add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    tok = sub.add_parser("token", help="manage API tokens").add_subparsers(
+        dest="token_command", required=True, metavar="ACTION"
+    )
     s = tok.add_parser("create", help="create a token and print its secret once")
     s.add_argument("--name", required=True)
     s.add_argument("--role", required=True, choices=["reader", "recorder", "admin"])

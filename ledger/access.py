@@ -123,12 +123,18 @@ class AccessControl:
             raise InvalidInput(f"office keys not valid: {', '.join(bad)}")
         if offices and role != "recorder":
             raise InvalidInput("only a recorder token is limited to offices")
-        directory = self._directory() or TokenDirectory._create(TokenDirectory.Opened, id=DIRECTORY_ID)
+        directory = self._directory() or TokenDirectory._create(
+            TokenDirectory.Opened, id=DIRECTORY_ID
+        )
         if name in directory.tokens:
             raise TokenExists(f"a token named {name!r} already exists (names are never reused)")
         secret = f"{PREFIX}_{name}_{secrets.token_hex(24)}"
         directory.trigger_event(
-            TokenDirectory.Issued, name=name, role=role, offices=list(offices), secret_sha256=_hash(secret)
+            TokenDirectory.Issued,
+            name=name,
+            role=role,
+            offices=list(offices),
+            secret_sha256=_hash(secret),
         )
         self.app.save(directory)
         return secret

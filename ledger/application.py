@@ -7,7 +7,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -309,7 +309,9 @@ class CustodyLedger(Application[UUID]):
         platform = account.facts[0].data["platform"]
         after = account.handle_intervals()
         changed = sorted(
-            k for k in before.keys() | after.keys() if before.get(k, ("", []))[1] != after.get(k, ("", []))[1]
+            k
+            for k in before.keys() | after.keys()
+            if before.get(k, ("", []))[1] != after.get(k, ("", []))[1]
         )
         indexes: list[Aggregate] = []
         for key in changed:
@@ -330,9 +332,15 @@ class CustodyLedger(Application[UUID]):
             return None
         if record.fingerprint != stamp:
             raise IdempotencyKeyReused(key)
-        fact = self.facts(record.account_id)[record.event_version - 1]
+        facts = self.facts(record.account_id)[: record.event_version]
+        fact = facts[-1]
+        orphaned: tuple[int, ...] = ()
+        if fact.type == fold.RETRACTED:
+            # What the retraction left without premise, exactly as it was first reported.
+            lost = fold.ineffective_versions(facts) - fold.ineffective_versions(facts[:-1])
+            orphaned = tuple(sorted(lost - {fact.version}))
         position = position_of(self.recorder, record.account_id, fact.version)
-        return EventRecord.of(record.account_id, fact, position, replayed=True)
+        return EventRecord.of(record.account_id, fact, position, orphaned=orphaned, replayed=True)
 
     def _save(
         self,
@@ -377,10 +385,8 @@ class CustodyLedger(Application[UUID]):
         if cache is None:
             return
         for aggregate_id in ids:
-            try:
+            with suppress(KeyError):
                 cache.get(aggregate_id, evict=True)
-            except KeyError:
-                pass
 
     @contextmanager
     def _translated(self) -> Iterator[None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import UUID, NAMESPACE_URL, uuid4, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
 
@@ -266,7 +266,9 @@ class HandleIndex(Aggregate):
 
     @classmethod
     def open(cls, platform: str, key: str) -> HandleIndex:
-        return cls._create(cls.Claimed, id=handle_index_id(platform, key), platform=platform, key=key)
+        return cls._create(
+            cls.Claimed, id=handle_index_id(platform, key), platform=platform, key=key
+        )
 
     def check_claim(self, account_id: UUID, intervals: list[Interval], display: str) -> None:
         for other, theirs in self.claims.items():
@@ -309,7 +311,9 @@ class PlatformIdIndex(Aggregate):
     @classmethod
     def claim(cls, platform: str, platform_account_id: str, account_id: UUID) -> PlatformIdIndex:
         return cls._create(
-            cls.Claimed, id=platform_id_index_id(platform, platform_account_id), account_id=account_id
+            cls.Claimed,
+            id=platform_id_index_id(platform, platform_account_id),
+            account_id=account_id,
         )
 
 

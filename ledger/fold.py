@@ -214,10 +214,14 @@ def believed(facts: Iterable[Fact], known_at: datetime | None = None) -> list[Fa
 
 def known_version(facts: Iterable[Fact], known_at: datetime | None = None) -> int:
     """The stream version as known at `known_at` (0 if nothing was recorded yet)."""
-    return max((f.version for f in facts if known_at is None or f.recorded_at <= known_at), default=0)
+    return max(
+        (f.version for f in facts if known_at is None or f.recorded_at <= known_at), default=0
+    )
 
 
-def fold(facts: Sequence[Fact], at: datetime, known_at: datetime | None = None) -> AccountState | None:
+def fold(
+    facts: Sequence[Fact], at: datetime, known_at: datetime | None = None
+) -> AccountState | None:
     """The oracle: the account's state at `at` as known at `known_at`; None if not registered then."""
     acc: _Acc | None = None
     first = 0
@@ -307,9 +311,11 @@ def _runs(segments: Sequence[Segment], key: Any) -> list[tuple[int, int]]:
     while i < len(segments):
         k = key(segments[i])
         j = i + 1
-        while j < len(segments) and segments[j].valid_from == segments[j - 1].valid_to and key(
-            segments[j]
-        ) == k:
+        while (
+            j < len(segments)
+            and segments[j].valid_from == segments[j - 1].valid_to
+            and key(segments[j]) == k
+        ):
             j += 1
         if k is not None:
             runs.append((i, j))

@@ -31,7 +31,7 @@ def position_of(recorder: ApplicationRecorder, originator_id: UUID, version: int
     if isinstance(recorder, SQLiteApplicationRecorder):
         with recorder.datastore.transaction(commit=False) as curs:
             curs.execute(
-                f"SELECT rowid FROM {recorder.events_table_name} "  # noqa: S608 - library-owned name
+                f"SELECT rowid FROM {recorder.events_table_name} "
                 "WHERE originator_id = ? AND originator_version = ?",
                 (originator_id.hex, version),
             )

@@ -58,16 +58,43 @@ class Db:
         """A cursor inside one transaction (committed on success when `write`)."""
         try:
             if self.kind == "postgres":
-                with self.datastore.get_connection() as conn:
-                    with conn.transaction(force_rollback=not write), conn.cursor(
-                        row_factory=tuple_row
-                    ) as curs:
-                        yield curs
+                with (
+                    self.datastore.get_connection() as conn,
+                    conn.transaction(force_rollback=not write),
+                    conn.cursor(row_factory=tuple_row) as curs,
+                ):
+                    yield curs
             else:
                 with self.datastore.transaction(commit=write) as curs:
                     yield curs
         except (OperationalError, InterfaceError) as e:
             raise StoreUnavailable(f"the database is unreachable: {e}") from None
+
+    @contextmanager
+    def reader(self) -> Iterator[Any]:
+        """A cursor for a few reads: autocommit on PostgreSQL (one round trip per statement),
+        one read transaction on SQLite."""
+        try:
+            if self.kind == "postgres":
+                with (
+                    self.datastore.get_connection() as conn,
+                    conn.cursor(row_factory=tuple_row) as curs,
+                ):
+                    yield curs
+            else:
+                with self.datastore.transaction(commit=False) as curs:
+                    yield curs
+        except (OperationalError, InterfaceError) as e:
+            raise StoreUnavailable(f"the database is unreachable: {e}") from None
+
+    def all(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.execute(curs, query, params)
+        return [tuple(r) for r in curs.fetchall()]
+
+    def one(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
+        self.execute(curs, query, params)
+        row = curs.fetchone()
+        return None if row is None else tuple(row)
 
     def execute(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> None:
         if self.kind == "postgres":
@@ -76,15 +103,17 @@ class Db:
             curs.execute(query, params)
 
     def fetchall(self, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.transaction(write=False) as curs:
-            self.execute(curs, query, params)
-            return [tuple(r) for r in curs.fetchall()]
+        with self.reader() as curs:
+            return self.all(curs, query, params)
 
     def fetchone(self, query: Any, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        with self.transaction(write=False) as curs:
-            self.execute(curs, query, params)
-            row = curs.fetchone()
-            return None if row is None else tuple(row)
+        with self.reader() as curs:
+            return self.one(curs, query, params)
+
+    @property
+    def position_column(self) -> str:
+        """The log's position column (the library names it differently per store)."""
+        return "notification_id" if self.kind == "postgres" else "rowid"
 
     def executemany(self, curs: Any, query: Any, rows: Sequence[Sequence[Any]]) -> None:
         if rows:

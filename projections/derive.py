@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -38,7 +39,14 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-def _archives(state: AccountState) -> str:
+# The same few values recur in every prefix of every timeline; encode each once.
+@lru_cache(maxsize=1 << 16)
+def dump_seq(values: tuple[Any, ...]) -> str:
+    return dumps(list(values))
+
+
+@lru_cache(maxsize=1 << 14)
+def _archives_json(archives: tuple[fold.ArchiveEntry, ...]) -> str:
     return dumps(
         [
             {
@@ -48,42 +56,51 @@ def _archives(state: AccountState) -> str:
                 "effective_at": to_us(a.effective_at),
                 "version": a.version,
             }
-            for a in state.archives
+            for a in archives
         ]
     )
 
 
+@lru_cache(maxsize=1 << 14)
+def _ineffective_json(items: tuple[fold.Ineffective, ...]) -> str:
+    return dumps([{"version": i.version, "type": i.type, "why": i.why} for i in items])
+
+
+def _archives(state: AccountState) -> str:
+    return _archives_json(state.archives)
+
+
 def _ineffective(state: AccountState) -> str:
-    return dumps([{"version": i.version, "type": i.type, "why": i.why} for i in state.ineffective])
+    return _ineffective_json(state.ineffective)
 
 
 def segment_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
     """`segments` model: the account's whole state over valid time."""
     aid = str(account_id)
-    rows = set()
-    for seg in segments:
-        s = seg.state
-        rows.add(
-            (
-                aid,
-                to_us(seg.valid_from),
-                opt_us(seg.valid_to),
-                s.platform,
-                s.platform_account_id,
-                s.handle,
-                s.handle.casefold(),
-                s.office,
-                s.status,
-                s.holder.id if s.holder else None,
-                s.holder.name if s.holder else None,
-                opt_us(s.holder_since),
-                _archives(s),
-                dumps(list(s.established_by)),
-                _ineffective(s),
-                to_us(s.registered_at),
-            )
-        )
-    return rows
+    return {_segment_row(aid, seg) for seg in segments}
+
+
+@lru_cache(maxsize=1 << 12)
+def _segment_row(aid: str, seg: fold.Segment) -> Row:
+    s = seg.state
+    return (
+        aid,
+        to_us(seg.valid_from),
+        opt_us(seg.valid_to),
+        s.platform,
+        s.platform_account_id,
+        s.handle,
+        s.handle.casefold(),
+        s.office,
+        s.status,
+        s.holder.id if s.holder else None,
+        s.holder.name if s.holder else None,
+        opt_us(s.holder_since),
+        _archives(s),
+        dump_seq(s.established_by),
+        _ineffective(s),
+        to_us(s.registered_at),
+    )
 
 
 def custody_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
@@ -96,9 +113,9 @@ def custody_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]
             iv.holder.name,
             to_us(iv.valid_from),
             opt_us(iv.valid_to),
-            dumps(list(iv.handles)),
-            dumps(list(iv.offices)),
-            dumps(list(iv.established_by)),
+            dump_seq(iv.handles),
+            dump_seq(iv.offices),
+            dump_seq(iv.established_by),
         )
         for iv in fold.custody_intervals(segments)
     }
@@ -118,13 +135,15 @@ def handle_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
             aid,
             to_us(iv.valid_from),
             opt_us(iv.valid_to),
-            dumps(list(iv.established_by)),
+            dump_seq(iv.established_by),
         )
         for iv in fold.handle_intervals(segments)
     }
 
 
-def current_row(account_id: UUID, facts: Sequence[Fact], segments: Sequence[fold.Segment]) -> Row | None:
+def current_row(
+    account_id: UUID, facts: Sequence[Fact], segments: Sequence[fold.Segment]
+) -> Row | None:
     """`current` model: the latest state as known now (valid time +infinity), or None if retracted."""
     if not segments:
         return None
@@ -159,3 +178,47 @@ def event_row(account_id: UUID, fact: Fact, position: int) -> Row:
         None,
         None,
     )
+
+
+def prefix_timelines(facts: Sequence[Fact]) -> list[list[fold.Segment]]:
+    """For each prefix facts[:k], a timeline whose rows equal those of `fold.timeline(facts[:k])`.
+
+    Used by rebuild. Most events are appended in valid-time order; for those the timeline only
+    changes at its tail, so it is extended instead of recomputed. A retraction or a back-dated
+    event falls back to the oracle. (Segment states reuse earlier snapshots, so their `version`
+    may lag; no derived row reads it.)
+    """
+    out: list[list[fold.Segment]] = []
+    acc: Any = None
+    first = 0
+    latest: datetime | None = None
+    segments: list[fold.Segment] = []
+    for k, fact in enumerate(facts, 1):
+        in_order = fact.type != fold.RETRACTED and (latest is None or fact.effective_at >= latest)
+        if in_order:
+            acc = fold.apply(acc, fact)
+            latest = fact.effective_at
+            if acc is not None:
+                first = first or fact.version
+                state = acc.snapshot(k, first)
+                if segments and segments[-1].valid_from == fact.effective_at:
+                    segments = [*segments[:-1], fold.Segment(fact.effective_at, None, state)]
+                else:
+                    if segments:
+                        tail = segments[-1]
+                        segments = [
+                            *segments[:-1],
+                            fold.Segment(tail.valid_from, fact.effective_at, tail.state),
+                        ]
+                    segments = [*segments, fold.Segment(fact.effective_at, None, state)]
+        else:
+            segments = fold.timeline(facts[:k])
+            kept = fold.believed(facts[:k])
+            acc, first = None, 0
+            for f in kept:
+                acc = fold.apply(acc, f)
+                if acc is not None and not first:
+                    first = f.version
+            latest = kept[-1].effective_at if kept else None
+        out.append(segments)
+    return out

@@ -16,8 +16,8 @@ from uuid import UUID
 from ledger import fold
 from ledger.fold import Fact
 from projections import derive
-from projections.derive import Row
 from projections.db import Db
+from projections.derive import Row
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,13 @@ class Table:
         out = []
         for i, cols in enumerate(self.indexes):
             name = f"{self.name}_i{i}{suffix}"
-            template = "CREATE INDEX IF NOT EXISTS " + _ident(db, name) + " ON {t} (" + ", ".join(cols) + ")"
+            template = (
+                "CREATE INDEX IF NOT EXISTS "
+                + _ident(db, name)
+                + " ON {t} ("
+                + ", ".join(cols)
+                + ")"
+            )
             out.append(db.sql(template, t=physical))
         return out
 
@@ -57,6 +63,10 @@ def _ident(db: Db, name: str) -> str:
 
 def row_key(row: Row) -> str:
     return hashlib.blake2b(repr(row).encode(), digest_size=8).hexdigest()
+
+
+RowsFor = Callable[[Callable[[UUID, Sequence[fold.Segment]], set[Row]]], list[set[Row]]]
+"""Row sets of a derivation for each prefix of one account's history (memoised by the caller)."""
 
 
 @dataclass
@@ -86,6 +96,7 @@ class ReadModel:
         facts: Sequence[Fact],
         timelines: Sequence[list[fold.Segment]],
         positions: Sequence[int],
+        rows_for: RowsFor,
     ) -> dict[str, list[Row]]:
         """Every row this model ever holds for one account (used by rebuild)."""
         raise NotImplementedError
@@ -111,7 +122,9 @@ class BitemporalModel(ReadModel):
         cols = self.table.columns
         where = " AND ".join(f"{c} = %s" for c in self.locate)
         close = db.sql(
-            "UPDATE {t} SET known_to = %s WHERE " + where + " AND row_key = %s AND known_to IS NULL",
+            "UPDATE {t} SET known_to = %s WHERE "
+            + where
+            + " AND row_key = %s AND known_to IS NULL",
             t=t,
         )
         idx = [cols.index(c) for c in self.locate]
@@ -126,16 +139,16 @@ class BitemporalModel(ReadModel):
         facts: Sequence[Fact],
         timelines: Sequence[list[fold.Segment]],
         positions: Sequence[int],
+        rows_for: RowsFor,
     ) -> dict[str, list[Row]]:
         out: list[Row] = []
         opened: dict[Row, int] = {}
         previous: set[Row] = set()
-        for fact, segments in zip(facts, timelines, strict=True):
-            current = type(self).rows(account_id, segments)
+        for fact, current in zip(facts, rows_for(type(self).rows), strict=True):
             at = derive.to_us(fact.recorded_at)
-            for row in sorted(previous - current, key=repr):
+            for row in previous - current:
                 out.append((*row, row_key(row), opened.pop(row), at))
-            for row in sorted(current - previous, key=repr):
+            for row in current - previous:
                 opened[row] = at
             previous = current
         out += [(*row, row_key(row), since, None) for row, since in opened.items()]
@@ -155,24 +168,61 @@ class Segments(BitemporalModel):
         Table(
             "rm_segments",
             (
-                "account_id", "valid_from", "valid_to", "platform", "platform_account_id",
-                "handle", "handle_key", "office", "status", "holder_id", "holder_name",
-                "holder_since", "archives", "established_by", "ineffective", "registered_at",
+                "account_id",
+                "valid_from",
+                "valid_to",
+                "platform",
+                "platform_account_id",
+                "handle",
+                "handle_key",
+                "office",
+                "status",
+                "holder_id",
+                "holder_name",
+                "holder_since",
+                "archives",
+                "established_by",
+                "ineffective",
+                "registered_at",
                 *BITEMPORAL,
             ),
-            indexes=(("account_id", "valid_from"), ("office", "account_id"), ("platform", "account_id"), ("status", "account_id")),
+            indexes=(
+                ("account_id", "valid_from"),
+                ("office", "account_id"),
+                ("platform", "account_id"),
+                ("status", "account_id"),
+            ),
             text_columns=frozenset(
-                {"account_id", "platform", "platform_account_id", "handle", "handle_key", "office",
-                 "status", "holder_id", "holder_name", "archives", "established_by", "ineffective",
-                 "row_key"}
+                {
+                    "account_id",
+                    "platform",
+                    "platform_account_id",
+                    "handle",
+                    "handle_key",
+                    "office",
+                    "status",
+                    "holder_id",
+                    "holder_name",
+                    "archives",
+                    "established_by",
+                    "ineffective",
+                    "row_key",
+                }
             ),
         ),
     )
 
 
 _CUSTODY_COLUMNS = (
-    "account_id", "holder_id", "holder_name", "valid_from", "valid_to", "handles", "offices",
-    "established_by", *BITEMPORAL,
+    "account_id",
+    "holder_id",
+    "holder_name",
+    "valid_from",
+    "valid_to",
+    "handles",
+    "offices",
+    "established_by",
+    *BITEMPORAL,
 )
 _CUSTODY_TEXT = frozenset(
     {"account_id", "holder_id", "holder_name", "handles", "offices", "established_by", "row_key"}
@@ -186,7 +236,12 @@ class CustodyIntervals(BitemporalModel):
     locate = ("account_id",)
     rows = staticmethod(derive.custody_rows)
     tables = (
-        Table("rm_custody", _CUSTODY_COLUMNS, indexes=(("account_id", "valid_from"),), text_columns=_CUSTODY_TEXT),
+        Table(
+            "rm_custody",
+            _CUSTODY_COLUMNS,
+            indexes=(("account_id", "valid_from"),),
+            text_columns=_CUSTODY_TEXT,
+        ),
     )
 
 
@@ -197,7 +252,12 @@ class HolderPortfolio(BitemporalModel):
     locate = ("holder_id", "account_id")
     rows = staticmethod(derive.custody_rows)
     tables = (
-        Table("rm_holdings", _CUSTODY_COLUMNS, indexes=(("holder_id", "account_id", "valid_from"),), text_columns=_CUSTODY_TEXT),
+        Table(
+            "rm_holdings",
+            _CUSTODY_COLUMNS,
+            indexes=(("holder_id", "account_id", "valid_from"),),
+            text_columns=_CUSTODY_TEXT,
+        ),
     )
 
 
@@ -210,9 +270,20 @@ class HandleHistory(BitemporalModel):
     tables = (
         Table(
             "rm_handles",
-            ("platform", "handle_key", "handle", "account_id", "valid_from", "valid_to", "established_by", *BITEMPORAL),
+            (
+                "platform",
+                "handle_key",
+                "handle",
+                "account_id",
+                "valid_from",
+                "valid_to",
+                "established_by",
+                *BITEMPORAL,
+            ),
             indexes=(("platform", "handle_key", "account_id", "valid_from"),),
-            text_columns=frozenset({"platform", "handle_key", "handle", "account_id", "established_by", "row_key"}),
+            text_columns=frozenset(
+                {"platform", "handle_key", "handle", "account_id", "established_by", "row_key"}
+            ),
         ),
     )
 
@@ -224,16 +295,46 @@ class CurrentState(ReadModel):
     tables = (
         Table(
             "rm_current",
-            ("account_id", "platform", "platform_account_id", "handle", "handle_key", "office", "status", "holder_id", "holder_name", "version"),
-            indexes=(("office", "account_id"), ("platform", "account_id"), ("status", "account_id"), ("holder_id",)),
+            (
+                "account_id",
+                "platform",
+                "platform_account_id",
+                "handle",
+                "handle_key",
+                "office",
+                "status",
+                "holder_id",
+                "holder_name",
+                "version",
+            ),
+            indexes=(
+                ("office", "account_id"),
+                ("platform", "account_id"),
+                ("status", "account_id"),
+                ("holder_id",),
+            ),
             primary_key=("account_id",),
-            text_columns=frozenset({"account_id", "platform", "platform_account_id", "handle", "handle_key", "office", "status", "holder_id", "holder_name"}),
+            text_columns=frozenset(
+                {
+                    "account_id",
+                    "platform",
+                    "platform_account_id",
+                    "handle",
+                    "handle_key",
+                    "office",
+                    "status",
+                    "holder_id",
+                    "holder_name",
+                }
+            ),
         ),
     )
 
     def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
         t = names["rm_current"]
-        db.execute(curs, db.sql("DELETE FROM {t} WHERE account_id = %s", t=t), (str(change.account_id),))
+        db.execute(
+            curs, db.sql("DELETE FROM {t} WHERE account_id = %s", t=t), (str(change.account_id),)
+        )
         row = derive.current_row(change.account_id, change.facts, change.after)
         if row is not None:
             db.execute(curs, self.tables[0].insert_sql(db, t), row)
@@ -244,6 +345,7 @@ class CurrentState(ReadModel):
         facts: Sequence[Fact],
         timelines: Sequence[list[fold.Segment]],
         positions: Sequence[int],
+        rows_for: RowsFor,
     ) -> dict[str, list[Row]]:
         row = derive.current_row(account_id, facts, timelines[-1])
         return {"rm_current": [row] if row is not None else []}
@@ -256,7 +358,20 @@ class EventLog(ReadModel):
     tables = (
         Table(
             "rm_events",
-            ("account_id", "version", "position", "type", "effective_at", "recorded_at", "actor", "reason", "evidence", "data", "retracted_by", "retracted_at"),
+            (
+                "account_id",
+                "version",
+                "position",
+                "type",
+                "effective_at",
+                "recorded_at",
+                "actor",
+                "reason",
+                "evidence",
+                "data",
+                "retracted_by",
+                "retracted_at",
+            ),
             indexes=(("position",),),
             primary_key=("account_id", "version"),
             text_columns=frozenset({"account_id", "type", "actor", "reason", "evidence", "data"}),
@@ -265,12 +380,24 @@ class EventLog(ReadModel):
 
     def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
         t = names["rm_events"]
-        db.execute(curs, self.tables[0].insert_sql(db, t), derive.event_row(change.account_id, change.fact, change.position))
+        db.execute(
+            curs,
+            self.tables[0].insert_sql(db, t),
+            derive.event_row(change.account_id, change.fact, change.position),
+        )
         if change.fact.type == fold.RETRACTED:
             db.execute(
                 curs,
-                db.sql("UPDATE {t} SET retracted_by = %s, retracted_at = %s WHERE account_id = %s AND version = %s", t=t),
-                (change.fact.version, derive.to_us(change.fact.recorded_at), str(change.account_id), change.fact.data["event_version"]),
+                db.sql(
+                    "UPDATE {t} SET retracted_by = %s, retracted_at = %s WHERE account_id = %s AND version = %s",
+                    t=t,
+                ),
+                (
+                    change.fact.version,
+                    derive.to_us(change.fact.recorded_at),
+                    str(change.account_id),
+                    change.fact.data["event_version"],
+                ),
             )
 
     def history(
@@ -279,6 +406,7 @@ class EventLog(ReadModel):
         facts: Sequence[Fact],
         timelines: Sequence[list[fold.Segment]],
         positions: Sequence[int],
+        rows_for: RowsFor,
     ) -> dict[str, list[Row]]:
         retractions = {f.data["event_version"]: f for f in facts if f.type == fold.RETRACTED}
         rows = []
@@ -291,5 +419,12 @@ class EventLog(ReadModel):
         return {"rm_events": rows}
 
 
-MODELS: tuple[ReadModel, ...] = (EventLog(), Segments(), CustodyIntervals(), HolderPortfolio(), HandleHistory(), CurrentState())
+MODELS: tuple[ReadModel, ...] = (
+    EventLog(),
+    Segments(),
+    CustodyIntervals(),
+    HolderPortfolio(),
+    HandleHistory(),
+    CurrentState(),
+)
 BY_NAME: dict[str, ReadModel] = {m.name: m for m in MODELS}

@@ -30,7 +30,9 @@ from projections.models import MODELS, Change, ReadModel, Table
 log = logging.getLogger(__name__)
 
 ACCOUNT_TOPICS = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
-TRACKING = Table("rm_tracking", ("name", "position"), (), primary_key=("name",), text_columns=frozenset({"name"}))
+TRACKING = Table(
+    "rm_tracking", ("name", "position"), (), primary_key=("name",), text_columns=frozenset({"name"})
+)
 
 
 class ReadModelsBehind(StoreUnavailable):
@@ -65,7 +67,11 @@ class Projector:
         db = self.db
         with db.transaction() as curs:
             if db.kind == "postgres":
-                db.execute(curs, SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"), (db.schema + ".rm_setup",))
+                db.execute(
+                    curs,
+                    SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"),
+                    (db.schema + ".rm_setup",),
+                )
             for table in (TRACKING, *(t for m in self.models for t in m.tables)):
                 db.execute(curs, table.ddl(db, table.name))
                 for statement in table.index_ddl(db, table.name):
@@ -167,7 +173,9 @@ class Projector:
         decoded = [(n.id, mapper.to_domain_event(n)) for n in notes]
         last_version: dict[UUID, int] = {}
         for _, event in decoded:
-            last_version[event.originator_id] = max(last_version.get(event.originator_id, 0), event.originator_version)
+            last_version[event.originator_id] = max(
+                last_version.get(event.originator_id, 0), event.originator_version
+            )
         streams = {
             aid: [to_fact(e) for e in self.ledger.events.get(aid, lte=v)]  # type: ignore[arg-type]
             for aid, v in last_version.items()
@@ -235,5 +243,7 @@ class ProjectorThread(threading.Thread):
         kwargs = dict(db.datastore.pool.kwargs)
         kwargs.pop("row_factory", None)
         conn = psycopg.connect(autocommit=True, connect_timeout=5, **kwargs)
-        conn.execute(SQL("LISTEN {}").format(Identifier(self.projector.ledger.recorder.channel_name)))  # type: ignore[attr-defined]
+        conn.execute(
+            SQL("LISTEN {}").format(Identifier(self.projector.ledger.recorder.channel_name))
+        )  # type: ignore[attr-defined]
         return conn

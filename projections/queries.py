@@ -185,8 +185,19 @@ class QueryService:
 
     def fresh(self, position: int | None = None) -> None:
         """Wait until the read models have applied `position` (default: the current log head)."""
-        target = self.projector.ledger.head() if position is None else position
-        self.projector.wait_for(target, self.wait_seconds)
+        db = self.db
+        row = db.fetchone(
+            db.sql(
+                f"SELECT (SELECT MAX({db.position_column}) FROM {{log}}), "
+                "(SELECT MIN(position) FROM {tracking})",
+                log=db.events_table,
+                tracking="rm_tracking",
+            )
+        )
+        head, applied = row or (0, 0)
+        target = (head or 0) if position is None else position
+        if (applied or 0) < target:
+            self.projector.wait_for(target, self.wait_seconds)
 
     # -- questions -------------------------------------------------------------------------------
 
@@ -196,95 +207,129 @@ class QueryService:
         """The account's state at `at` as known at `known_at`; None if it did not exist then."""
         at, known_at = self._times(at, known_at)
         self.fresh()
-        self._require_account(account_id)
-        return self._state(account_id, at, known_at)
+        with self.db.reader() as c:
+            view = self._state(c, account_id, at, known_at)
+            if view is None:
+                self._require_account(c, account_id)
+            return view
 
-    def custody_timeline(self, account_id: UUID, known_at: datetime | None = None) -> CustodyTimeline:
+    def custody_timeline(
+        self, account_id: UUID, known_at: datetime | None = None
+    ) -> CustodyTimeline:
         _, known_at = self._times(None, known_at)
         self.fresh()
-        self._require_account(account_id)
         cond, params = _known(known_at)
-        rows = self.db.fetchall(
-            self.db.sql(
-                "SELECT account_id, holder_id, holder_name, valid_from, valid_to, handles, offices, "
-                "established_by FROM {t} WHERE account_id = %s AND " + cond + " ORDER BY valid_from",
-                t="rm_custody",
-            ),
-            (str(account_id), *params),
-        )
-        return CustodyTimeline(account_id, known_at, tuple(self._intervals(rows)))
+        with self.db.reader() as c:
+            rows = self.db.all(
+                c,
+                self.db.sql(
+                    "SELECT account_id, holder_id, holder_name, valid_from, valid_to, handles, "
+                    "offices, established_by FROM {t} WHERE account_id = %s AND "
+                    + cond
+                    + " ORDER BY valid_from",
+                    t="rm_custody",
+                ),
+                (str(account_id), *params),
+            )
+            if not rows:
+                self._require_account(c, account_id)
+            return CustodyTimeline(account_id, known_at, tuple(self._intervals(c, rows)))
 
     def handle_at(
-        self, platform: str, handle: str, at: datetime | None = None, known_at: datetime | None = None
+        self,
+        platform: str,
+        handle: str,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
     ) -> HandleAnswer:
         """The account that carried the handle at `at` as known at `known_at` (None if none did)."""
         key = self._handle_key(handle)
         at, known_at = self._times(at, known_at)
         self.fresh()
-        exists = self.db.fetchone(
-            self.db.sql("SELECT 1 FROM {t} WHERE platform = %s AND handle_key = %s LIMIT 1", t="rm_handles"),
-            (platform, key),
-        )
-        if exists is None:
-            raise HandleNotFound(platform, normalize_handle(handle))
         kc, kp = _known(known_at)
         vc, vp = _valid(at)
-        row = self.db.fetchone(
-            self.db.sql(
-                "SELECT account_id, handle, established_by FROM {t} WHERE platform = %s AND "
-                "handle_key = %s AND " + vc + " AND " + kc,
-                t="rm_handles",
-            ),
-            (platform, key, *vp, *kp),
-        )
-        if row is None:
-            return HandleAnswer(platform, normalize_handle(handle), at, known_at, None, ())
-        account_id = UUID(row[0])
-        account = self._state(account_id, at, known_at)
-        provenance = self._provenance(account_id, json.loads(row[2]))
-        return HandleAnswer(platform, row[1], at, known_at, account, provenance)
+        with self.db.reader() as c:
+            row = self.db.one(
+                c,
+                self.db.sql(
+                    "SELECT account_id, handle, established_by FROM {t} WHERE platform = %s AND "
+                    "handle_key = %s AND " + vc + " AND " + kc,
+                    t="rm_handles",
+                ),
+                (platform, key, *vp, *kp),
+            )
+            if row is None:
+                exists = self.db.one(
+                    c,
+                    self.db.sql(
+                        "SELECT 1 FROM {t} WHERE platform = %s AND handle_key = %s LIMIT 1",
+                        t="rm_handles",
+                    ),
+                    (platform, key),
+                )
+                if exists is None:
+                    raise HandleNotFound(platform, normalize_handle(handle))
+                return HandleAnswer(platform, normalize_handle(handle), at, known_at, None, ())
+            account_id = UUID(row[0])
+            account = self._state(c, account_id, at, known_at)
+            provenance = self._provenance(c, account_id, json.loads(row[2]))
+            return HandleAnswer(platform, row[1], at, known_at, account, provenance)
 
-    def handle_history(self, platform: str, handle: str, known_at: datetime | None = None) -> tuple[HandleIntervalView, ...]:
+    def handle_history(
+        self, platform: str, handle: str, known_at: datetime | None = None
+    ) -> tuple[HandleIntervalView, ...]:
         """Every account that carried the handle and when, as known at `known_at`."""
         key = self._handle_key(handle)
         _, known_at = self._times(None, known_at)
         self.fresh()
         kc, kp = _known(known_at)
-        rows = self.db.fetchall(
-            self.db.sql(
-                "SELECT account_id, handle, valid_from, valid_to, established_by FROM {t} "
-                "WHERE platform = %s AND handle_key = %s AND " + kc + " ORDER BY valid_from",
-                t="rm_handles",
-            ),
-            (platform, key, *kp),
-        )
-        return tuple(
-            HandleIntervalView(
-                UUID(r[0]), r[1], from_us(r[2]), _opt_time(r[3]), self._provenance(UUID(r[0]), json.loads(r[4]))
+        with self.db.reader() as c:
+            rows = self.db.all(
+                c,
+                self.db.sql(
+                    "SELECT account_id, handle, valid_from, valid_to, established_by FROM {t} "
+                    "WHERE platform = %s AND handle_key = %s AND " + kc + " ORDER BY valid_from",
+                    t="rm_handles",
+                ),
+                (platform, key, *kp),
             )
-            for r in rows
-        )
+            return tuple(
+                HandleIntervalView(
+                    UUID(r[0]),
+                    r[1],
+                    from_us(r[2]),
+                    _opt_time(r[3]),
+                    self._provenance(c, UUID(r[0]), json.loads(r[4])),
+                )
+                for r in rows
+            )
 
     def holder_custody(self, holder_id: str, known_at: datetime | None = None) -> HolderPortfolio:
         """Every account the holder held, and when, as known at `known_at`."""
         _, known_at = self._times(None, known_at)
         self.fresh()
-        exists = self.db.fetchone(
-            self.db.sql("SELECT 1 FROM {t} WHERE holder_id = %s LIMIT 1", t="rm_holdings"), (holder_id,)
-        )
-        if exists is None:
-            raise HolderNotFound(holder_id)
         cond, params = _known(known_at)
-        rows = self.db.fetchall(
-            self.db.sql(
-                "SELECT account_id, holder_id, holder_name, valid_from, valid_to, handles, offices, "
-                "established_by FROM {t} WHERE holder_id = %s AND " + cond
-                + " ORDER BY valid_from, account_id",
-                t="rm_holdings",
-            ),
-            (holder_id, *params),
-        )
-        return HolderPortfolio(holder_id, known_at, tuple(self._intervals(rows)))
+        with self.db.reader() as c:
+            rows = self.db.all(
+                c,
+                self.db.sql(
+                    "SELECT account_id, holder_id, holder_name, valid_from, valid_to, handles, "
+                    "offices, established_by FROM {t} WHERE holder_id = %s AND "
+                    + cond
+                    + " ORDER BY valid_from, account_id",
+                    t="rm_holdings",
+                ),
+                (holder_id, *params),
+            )
+            if not rows:
+                exists = self.db.one(
+                    c,
+                    self.db.sql("SELECT 1 FROM {t} WHERE holder_id = %s LIMIT 1", t="rm_holdings"),
+                    (holder_id,),
+                )
+                if exists is None:
+                    raise HolderNotFound(holder_id)
+            return HolderPortfolio(holder_id, known_at, tuple(self._intervals(c, rows)))
 
     def accounts(
         self,
@@ -306,7 +351,9 @@ class QueryService:
             try:
                 cursor = str(UUID(cursor))
             except ValueError:
-                raise InvalidInput("cursor is not one this service returned", field="cursor") from None
+                raise InvalidInput(
+                    "cursor is not one this service returned", field="cursor"
+                ) from None
         at, known_at = self._times(at, known_at)
         self.fresh()
         conds, params = [], []
@@ -322,7 +369,8 @@ class QueryService:
         rows = self.db.fetchall(
             self.db.sql(
                 "SELECT account_id, platform, handle, office, status, holder_id, holder_name, "
-                "holder_since FROM {t} WHERE " + " AND ".join([*conds, vc, kc])
+                "holder_since FROM {t} WHERE "
+                + " AND ".join([*conds, vc, kc])
                 + " ORDER BY account_id LIMIT %s",
                 t="rm_segments",
             ),
@@ -330,7 +378,11 @@ class QueryService:
         )
         page = [
             AccountSummary(
-                UUID(r[0]), r[1], r[2], r[3], r[4],
+                UUID(r[0]),
+                r[1],
+                r[2],
+                r[3],
+                r[4],
                 HolderView(r[5], r[6], _opt_time(r[7])) if r[5] is not None else None,
             )
             for r in rows[:limit]
@@ -341,7 +393,9 @@ class QueryService:
         """The stream's event records, oldest first."""
         self.fresh()
         rows = self.db.fetchall(
-            self.db.sql(_EVENT_COLUMNS + " FROM {t} WHERE account_id = %s ORDER BY version", t="rm_events"),
+            self.db.sql(
+                _EVENT_COLUMNS + " FROM {t} WHERE account_id = %s ORDER BY version", t="rm_events"
+            ),
             (str(account_id),),
         )
         if not rows:
@@ -356,7 +410,10 @@ class QueryService:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
         self.fresh()
         rows = self.db.fetchall(
-            self.db.sql(_EVENT_COLUMNS + " FROM {t} WHERE position > %s ORDER BY position LIMIT %s", t="rm_events"),
+            self.db.sql(
+                _EVENT_COLUMNS + " FROM {t} WHERE position > %s ORDER BY position LIMIT %s",
+                t="rm_events",
+            ),
             (after, limit),
         )
         events = tuple(_event(r) for r in rows)
@@ -387,36 +444,41 @@ class QueryService:
         except ValueError as e:
             raise InvalidInput(f"handle: {e}", field="handle") from None
 
-    def _require_account(self, account_id: UUID) -> None:
-        row = self.db.fetchone(
+    def _require_account(self, c: Any, account_id: UUID) -> None:
+        row = self.db.one(
+            c,
             self.db.sql("SELECT 1 FROM {t} WHERE account_id = %s AND version = 1", t="rm_events"),
             (str(account_id),),
         )
         if row is None:
             raise AccountNotFound(account_id)
 
-    def _state(self, account_id: UUID, at: datetime, known_at: datetime | None) -> AccountView | None:
+    def _state(
+        self, c: Any, account_id: UUID, at: datetime, known_at: datetime | None
+    ) -> AccountView | None:
         vc, vp = _valid(at)
         kc, kp = _known(known_at)
-        row = self.db.fetchone(
+        version_filter = "" if known_at is None else " AND e.recorded_at <= %s"
+        version_param: tuple[Any, ...] = () if known_at is None else (to_us(known_at),)
+        aid = str(account_id)
+        row = self.db.one(
+            c,
             self.db.sql(
                 "SELECT platform, platform_account_id, handle, office, status, holder_id, "
-                "holder_name, holder_since, archives, established_by, ineffective, registered_at "
-                "FROM {t} WHERE account_id = %s AND " + vc + " AND " + kc,
+                "holder_name, holder_since, archives, established_by, ineffective, registered_at, "
+                "(SELECT MAX(e.version) FROM {events} e WHERE e.account_id = %s"
+                + version_filter
+                + ") FROM {t} WHERE account_id = %s AND "
+                + vc
+                + " AND "
+                + kc,
                 t="rm_segments",
+                events="rm_events",
             ),
-            (str(account_id), *vp, *kp),
+            (aid, *version_param, aid, *vp, *kp),
         )
         if row is None:
             return None
-        version_row = self.db.fetchone(
-            self.db.sql(
-                "SELECT MAX(version) FROM {t} WHERE account_id = %s"
-                + ("" if known_at is None else " AND recorded_at <= %s"),
-                t="rm_events",
-            ),
-            (str(account_id),) if known_at is None else (str(account_id), to_us(known_at)),
-        )
         return AccountView(
             account_id=account_id,
             platform=row[0],
@@ -426,21 +488,29 @@ class QueryService:
             status=row[4],
             holder=HolderView(row[5], row[6], _opt_time(row[7])) if row[5] is not None else None,
             archives=tuple(
-                ArchiveView(a["ref"], a["sha256"], a["items"], from_us(a["effective_at"]), a["version"])
+                ArchiveView(
+                    a["ref"], a["sha256"], a["items"], from_us(a["effective_at"]), a["version"]
+                )
                 for a in json.loads(row[8])
             ),
             registered_at=from_us(row[11]),
-            version=int(version_row[0]) if version_row and version_row[0] is not None else 0,
+            version=int(row[12]) if row[12] is not None else 0,
             at=at,
             known_at=known_at,
-            established_by=self._provenance(account_id, json.loads(row[9])),
-            ineffective=tuple(IneffectiveView(i["version"], i["type"], i["why"]) for i in json.loads(row[10])),
+            established_by=self._provenance(c, account_id, json.loads(row[9])),
+            ineffective=tuple(
+                IneffectiveView(i["version"], i["type"], i["why"]) for i in json.loads(row[10])
+            ),
         )
 
-    def _provenance(self, account_id: UUID, versions: Sequence[int]) -> tuple[Provenance, ...]:
-        return self._provenance_many({account_id: versions}).get(account_id, ())
+    def _provenance(
+        self, c: Any, account_id: UUID, versions: Sequence[int]
+    ) -> tuple[Provenance, ...]:
+        return self._provenance_many(c, {account_id: versions}).get(account_id, ())
 
-    def _provenance_many(self, wanted: dict[UUID, Sequence[int]]) -> dict[UUID, tuple[Provenance, ...]]:
+    def _provenance_many(
+        self, c: Any, wanted: dict[UUID, Sequence[int]]
+    ) -> dict[UUID, tuple[Provenance, ...]]:
         out: dict[UUID, tuple[Provenance, ...]] = {}
         for account_id, versions in wanted.items():
             vs = sorted(set(versions))
@@ -448,7 +518,8 @@ class QueryService:
                 out[account_id] = ()
                 continue
             marks = ", ".join(["%s"] * len(vs))
-            rows = self.db.fetchall(
+            rows = self.db.all(
+                c,
                 self.db.sql(
                     "SELECT version, type, recorded_at, actor, position FROM {t} "
                     "WHERE account_id = %s AND version IN (" + marks + ") ORDER BY version",
@@ -459,12 +530,12 @@ class QueryService:
             out[account_id] = tuple(Provenance(r[0], r[1], from_us(r[2]), r[3], r[4]) for r in rows)
         return out
 
-    def _intervals(self, rows: Iterable[tuple[Any, ...]]) -> list[CustodyIntervalView]:
+    def _intervals(self, c: Any, rows: Iterable[tuple[Any, ...]]) -> list[CustodyIntervalView]:
         rows = list(rows)
         wanted: dict[UUID, list[int]] = {}
         for r in rows:
             wanted.setdefault(UUID(r[0]), []).extend(json.loads(r[7]))
-        provenance = self._provenance_many(wanted)
+        provenance = self._provenance_many(c, wanted)
         out = []
         for r in rows:
             aid = UUID(r[0])
@@ -477,7 +548,9 @@ class QueryService:
                     valid_to=_opt_time(r[4]),
                     handles=tuple(json.loads(r[5])),
                     offices=tuple(json.loads(r[6])),
-                    established_by=tuple(p for p in provenance.get(aid, ()) if p.version in versions),
+                    established_by=tuple(
+                        p for p in provenance.get(aid, ()) if p.version in versions
+                    ),
                 )
             )
         return out

@@ -16,9 +16,9 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
-from ledger import fold
 from ledger.domain import to_fact
 from ledger.fold import Fact
+from projections import derive
 from projections.db import Db
 from projections.models import BY_NAME, ReadModel, Table
 from projections.projector import ACCOUNT_TOPICS, TRACKING, Projector
@@ -78,7 +78,10 @@ def _count(db: Db, upto: int) -> int:
     marks = ", ".join(["%s"] * len(topics))
     position = "notification_id" if db.kind == "postgres" else "rowid"
     row = db.fetchone(
-        db.sql(f"SELECT COUNT(*) FROM {{t}} WHERE {position} <= %s AND topic IN ({marks})", t=db.events_table),
+        db.sql(
+            f"SELECT COUNT(*) FROM {{t}} WHERE {position} <= %s AND topic IN ({marks})",
+            t=db.events_table,
+        ),
         (upto, *topics),
     )
     return int(row[0]) if row else 0
@@ -109,9 +112,20 @@ class Rebuilder:
         for account_id, stored in _scan(db, upto):
             positions = [p for p, _ in stored]
             facts: list[Fact] = [to_fact(self.mapper.to_domain_event(s)) for _, s in stored]  # type: ignore[arg-type]
-            timelines = [fold.timeline(facts[:n]) for n in range(1, len(facts) + 1)]
+            timelines = derive.prefix_timelines(facts)
+            memo: dict[Any, list[set[tuple[Any, ...]]]] = {}
+
+            def rows_for(
+                derive: Any, aid: UUID = account_id, tl: Any = timelines, memo: Any = memo
+            ) -> Any:
+                if derive not in memo:
+                    memo[derive] = [derive(aid, segments) for segments in tl]
+                return memo[derive]
+
             for model in models:
-                for table_name, rows in model.history(account_id, facts, timelines, positions).items():
+                for table_name, rows in model.history(
+                    account_id, facts, timelines, positions, rows_for
+                ).items():
                     buffers[table_name].extend(rows)
             done += len(facts)
             if sum(len(b) for b in buffers.values()) >= FLUSH_ROWS:

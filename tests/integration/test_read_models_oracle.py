@@ -66,7 +66,10 @@ def _check_account(c: Container, account_id: UUID, facts: list[fold.Fact]) -> No
     for known_at in _known_times(facts):
         expected_intervals = fold.custody_intervals(fold.timeline(facts, known_at))
         got = q.custody_timeline(account_id, known_at).intervals
-        assert [(i.holder.id, i.holder.name, i.valid_from, i.valid_to, i.handles, i.offices) for i in got] == [
+        assert [
+            (i.holder.id, i.holder.name, i.valid_from, i.valid_to, i.handles, i.offices)
+            for i in got
+        ] == [
             (i.holder.id, i.holder.name, i.valid_from, i.valid_to, i.handles, i.offices)
             for i in expected_intervals
         ]
@@ -81,10 +84,17 @@ def _check_account(c: Container, account_id: UUID, facts: list[fold.Fact]) -> No
                 continue
             assert view is not None, (at, known_at)
             assert (view.platform, view.handle, view.office, view.status) == (
-                want.platform, want.handle, want.office, want.status,
+                want.platform,
+                want.handle,
+                want.office,
+                want.status,
             )
-            got_holder = (view.holder.id, view.holder.name, view.holder.since) if view.holder else None
-            want_holder = (want.holder.id, want.holder.name, want.holder_since) if want.holder else None
+            got_holder = (
+                (view.holder.id, view.holder.name, view.holder.since) if view.holder else None
+            )
+            want_holder = (
+                (want.holder.id, want.holder.name, want.holder_since) if want.holder else None
+            )
             assert got_holder == want_holder, (at, known_at)
             assert [(a.ref, a.items, a.effective_at, a.version) for a in view.archives] == [
                 (a.ref, a.items, a.effective_at, a.version) for a in want.archives
@@ -106,8 +116,11 @@ def _check_handles_and_listings(
             states = {aid: fold.fold(facts, at, known_at) for aid, facts in streams.items()}
             for handle in HANDLES:
                 carriers = [
-                    aid for aid, s in states.items()
-                    if s is not None and s.status == fold.ACTIVE and s.handle.casefold() == handle_key(handle)
+                    aid
+                    for aid, s in states.items()
+                    if s is not None
+                    and s.status == fold.ACTIVE
+                    and s.handle.casefold() == handle_key(handle)
                 ]
                 assert len(carriers) <= 1, "two accounts carried one handle at one instant"
                 try:
@@ -122,7 +135,12 @@ def _check_handles_and_listings(
                 want = sorted(
                     str(aid) for aid, s in states.items() if s is not None and s.office == office
                 )
-                got = [str(a.account_id) for a in q.accounts(office=office, platform=platform, at=at, known_at=known_at).accounts]
+                got = [
+                    str(a.account_id)
+                    for a in q.accounts(
+                        office=office, platform=platform, at=at, known_at=known_at
+                    ).accounts
+                ]
                 assert got == want
 
 
@@ -145,7 +163,9 @@ def _check_holders(c: Container, streams: dict[UUID, list[fold.Fact]]) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(steps=command_steps(max_steps=18), gap_hours=st.sampled_from([0, 1, 24]))
-def test_read_models_agree_with_the_oracle(container: Container, steps: list[Step], gap_hours: int) -> None:
+def test_read_models_agree_with_the_oracle(
+    container: Container, steps: list[Step], gap_hours: int
+) -> None:
     platform = f"p{next(_platforms)}"
     clock = container.ledger.clock
     assert isinstance(clock, FakeClock)
