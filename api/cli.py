@@ -6,6 +6,7 @@ Exit codes: 0 done; 1 the ledger refused or found nothing; 2 bad usage; 3 store 
 from __future__ import annotations
 
 import argparse
+import json
 import signal
 import sys
 import time
@@ -141,6 +142,142 @@ def cmd_token_revoke(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    """Backfill events from JSON Lines or CSV: all lines or none."""
+    from pathlib import Path
+
+    from api.transfer import ImportRefused, import_file
+
+    path = Path(args.file)
+    if not path.is_file():
+        print(f"custody: no such file {path}", file=sys.stderr)
+        return EXIT_USAGE
+    container = _container(args)
+    started = time.monotonic()
+    try:
+        report = import_file(
+            container.ledger,
+            path,
+            actor=args.actor,
+            restore=args.restore,
+            progress=ProgressBar(f"import {path.name}"),
+        )
+    except ImportRefused as e:
+        print(f"custody: {e.detail}", file=sys.stderr)
+        container.close()
+        return EXIT_REFUSED
+    container.projector.catch_up()
+    print(
+        f"imported {report.written} events for {len(report.accounts)} accounts from {path} "
+        f"in {time.monotonic() - started:.1f}s; read models up to date"
+    )
+    container.close()
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write the whole custody log as JSON Lines (`import --restore` reads it back)."""
+    from api.transfer import write_export
+
+    container = _container(args)
+    progress = ProgressBar("export")
+    if args.out:
+        with open(args.out, "w", encoding="utf-8") as out:
+            count = write_export(container.ledger, out, progress)
+        print(f"exported {count} events to {args.out}", file=sys.stderr)
+    else:
+        count = write_export(container.ledger, sys.stdout, lambda done, total: None)
+    container.close()
+    return EXIT_OK
+
+
+def _time(value: str | None, name: str) -> Any:
+    from ledger.commands import require_utc
+
+    return None if value is None else require_utc(value, name)
+
+
+def cmd_who(args: argparse.Namespace) -> int:
+    """Who held the account that carried HANDLE at a time, with the events behind the answer."""
+    container = _container(args)
+    answer = container.queries.handle_at(
+        args.platform, args.handle, _time(args.at, "--at"), _time(args.known_at, "--known-at")
+    )
+    when = f"at {answer.at.isoformat()}" + (
+        f", as known at {answer.known_at.isoformat()}" if answer.known_at else ""
+    )
+    if answer.account is None:
+        print(f"no account carried @{answer.handle} on {answer.platform} {when}")
+        container.close()
+        return EXIT_REFUSED
+    a = answer.account
+    holder = (
+        f"{a.holder.name} ({a.holder.id}) since {a.holder.since:%Y-%m-%d %H:%M}Z"
+        if a.holder
+        else "nobody (vacant)"
+    )
+    print(f"@{answer.handle} on {answer.platform} {when}:")
+    print(f"  account  {a.account_id} ({a.status}), office {a.office}")
+    print(f"  held by  {holder}")
+    print("  because:")
+    for p in sorted({*answer.established_by, *a.established_by}, key=lambda p: p.version):
+        print(
+            f"    v{p.version:<3} {p.type:<20} recorded {p.recorded_at:%Y-%m-%d %H:%M:%S}Z by {p.actor}"
+        )
+    container.close()
+    return EXIT_OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    """An account's custody timeline and event log, by account id or handle."""
+    from uuid import UUID
+
+    container = _container(args)
+    q = container.queries
+    try:
+        account_id = UUID(args.account)
+    except ValueError:
+        answer = q.handle_at(args.platform, args.account)
+        history = q.handle_history(args.platform, args.account)
+        if answer.account is not None:
+            account_id = answer.account.account_id
+        elif history:
+            account_id = history[-1].account_id
+        else:
+            print(f"custody: @{args.account} is not carried by any account", file=sys.stderr)
+            return EXIT_REFUSED
+    timeline = q.custody_timeline(account_id)
+    events = q.events(account_id)
+    if args.json:
+        from dataclasses import asdict
+
+        print(
+            json.dumps(
+                {"custody": asdict(timeline), "events": [asdict(e) for e in events]},
+                default=str,
+                indent=2,
+            )
+        )
+        container.close()
+        return EXIT_OK
+    print(f"account {account_id}")
+    print(f"\n{'HOLDER':<28} {'FROM':<17} {'TO':<17} HANDLES / OFFICES")
+    for iv in timeline.intervals:
+        to = f"{iv.valid_to:%Y-%m-%d %H:%M}" if iv.valid_to else "(open)"
+        print(
+            f"{iv.holder.name[:28]:<28} {iv.valid_from:%Y-%m-%d %H:%M} {to:<17} {', '.join(iv.handles)} / {', '.join(iv.offices)}"
+        )
+    print(f"\n{'V':>3} {'TYPE':<19} {'EFFECTIVE':<17} {'RECORDED':<17} {'BY':<14} DETAIL")
+    for e in events:
+        mark = f" [retracted by v{e.retracted_by}]" if e.retracted_by else ""
+        detail = json.dumps(e.data, sort_keys=True)
+        print(
+            f"{e.version:>3} {e.type:<19} {e.effective_at:%Y-%m-%d %H:%M} {e.recorded_at:%Y-%m-%d %H:%M} {e.actor[:14]:<14} {detail}{mark}"
+        )
+    container.close()
+    return EXIT_OK
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the API (and the read-model worker in-process unless told otherwise)."""
     import uvicorn
@@ -170,6 +307,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _default_actor() -> str:
+    import getpass
+
+    try:
+        return f"import:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "import"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="custody",
@@ -192,6 +338,31 @@ def parser() -> argparse.ArgumentParser:
         "--demo", action="store_true", help="load the demo data into an empty store first"
     )
     s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("who", help="who held the account that carried a handle")
+    s.add_argument("handle")
+    s.add_argument("--platform", required=True)
+    s.add_argument("--at", help="valid time (RFC 3339 with offset); default now")
+    s.add_argument("--known-at", help="record time (RFC 3339 with offset); default now")
+    s.set_defaults(func=cmd_who)
+
+    s = sub.add_parser("history", help="custody timeline and event log of an account")
+    s.add_argument("account", metavar="ACCOUNT_ID_OR_HANDLE")
+    s.add_argument("--platform", default="x", help="platform of a handle (default x)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_history)
+
+    s = sub.add_parser("import", help="backfill events from JSON Lines or CSV (all or nothing)")
+    s.add_argument("file")
+    s.add_argument("--actor", default=_default_actor(), help="actor for lines that name none")
+    s.add_argument(
+        "--restore", action="store_true", help="keep recorded_at from an export (empty store only)"
+    )
+    s.set_defaults(func=cmd_import)
+
+    s = sub.add_parser("export", help="write the whole log as JSON Lines")
+    s.add_argument("--out", help="file to write (default stdout)")
+    s.set_defaults(func=cmd_export)
 
     s = sub.add_parser("project", help="run the read-model worker (follows the log)")
     s.add_argument("--once", action="store_true", help="catch up once and exit")

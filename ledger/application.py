@@ -5,10 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from copy import deepcopy
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -32,7 +34,9 @@ from ledger.domain import (
     to_fact,
 )
 from ledger.errors import (
+    AccountExists,
     AccountNotFound,
+    NotFound,
     ConcurrencyConflict,
     IdempotencyKeyReused,
     InvalidInput,
@@ -87,6 +91,72 @@ class EventRecord:
         )
 
 
+class Batch:
+    """Commands staged by `CustodyLedger.batch()`: each checked as it comes, written together."""
+
+    def __init__(self, ledger: CustodyLedger) -> None:
+        self.ledger = ledger
+        self.staged: dict[UUID, Aggregate] = {}
+        self.records: list[EventRecord] = []
+
+    def register_account(
+        self,
+        command: RegisterAccount,
+        *,
+        actor: str,
+        account_id: UUID | None = None,
+        recorded_at: datetime | None = None,
+    ) -> EventRecord:
+        with self._recorded_at(recorded_at):
+            record = self.ledger.register_account(command, actor=actor, account_id=account_id)
+        self.records.append(record)
+        return record
+
+    def append(
+        self,
+        account_id: UUID,
+        command: AccountCommand,
+        *,
+        actor: str,
+        recorded_at: datetime | None = None,
+    ) -> EventRecord:
+        with self._recorded_at(recorded_at):
+            record = self.ledger.append(account_id, command, actor=actor)
+        self.records.append(record)
+        return record
+
+    @contextmanager
+    def _recorded_at(self, when: datetime | None) -> Iterator[None]:
+        # Only a restore of the ledger's own export sets record time; clients never do.
+        self.ledger._local.recorded_at = when
+        try:
+            yield
+        finally:
+            self.ledger._local.recorded_at = None
+
+    def commit(self) -> list[EventRecord]:
+        """Write every staged event in one transaction; fill in their log positions."""
+        if not self.staged:
+            return []
+        try:
+            with self.ledger._translated():
+                recordings = self.ledger.save(*self.staged.values())
+        except IntegrityError:
+            self.ledger._evict(list(self.staged))
+            raise ConcurrencyConflict(
+                "another writer changed these accounts while the batch was staged; "
+                "nothing was written, run it again"
+            ) from None
+        positions = {
+            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+            for r in recordings
+        }
+        self.records = [
+            replace(r, position=positions.get((r.account_id, r.version))) for r in self.records
+        ]
+        return self.records
+
+
 def _check_actor(actor: str) -> str:
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 128:
         raise InvalidInput("actor must be a non-empty name of at most 128 characters")
@@ -117,6 +187,28 @@ class CustodyLedger(Application[UUID]):
     def __init__(self, env: EnvType | None = None, *, clock: Clock = utc_now) -> None:
         super().__init__(env)
         self.clock = clock
+        self._local = threading.local()  # a batch being staged by this thread, if any
+
+    # -- batches ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def batch(self) -> Iterator[Batch]:
+        """Stage many commands, checked against each other and the store; write all in one
+        transaction when the block ends without error, or nothing at all."""
+        if getattr(self._local, "staged", None) is not None:
+            raise InvalidInput("batches do not nest")
+        batch = Batch(self)
+        self._local.staged = batch.staged
+        try:
+            yield batch
+        finally:
+            self._local.staged = None
+            self._local.recorded_at = None
+        batch.commit()
+
+    def _now(self) -> datetime:
+        override = getattr(self._local, "recorded_at", None)
+        return override if override is not None else self.clock()
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # The settings object owns configuration: do not read os.environ here.
@@ -141,8 +233,10 @@ class CustodyLedger(Application[UUID]):
             replay = self._replay(actor, idempotency_key, stamp)
             if replay is not None:
                 return replay
+            if account_id is not None and self._get_or_none(account_id) is not None:
+                raise AccountExists(account_id)
             account = Account.register(
-                recorded_at=self.clock(),
+                recorded_at=self._now(),
                 effective_at=command.effective_at,
                 actor=actor,
                 reason=command.reason,
@@ -182,7 +276,7 @@ class CustodyLedger(Application[UUID]):
             touched.append(account.id)
             if expected_version is not None and account.version != expected_version:
                 raise StaleVersion(account_id, expected_version, account.version)
-            recorded_at = max(self.clock(), account.last_recorded_at())
+            recorded_at = max(self._now(), account.last_recorded_at())
             candidate = Fact(
                 version=account.version + 1,
                 type=command.type,
@@ -229,6 +323,16 @@ class CustodyLedger(Application[UUID]):
         """The oracle's answer, straight from the stream."""
         return fold.fold(self.facts(account_id), at, known_at)
 
+    def account_for_platform_id(self, platform: str, platform_account_id: str) -> UUID:
+        """The account a platform's permanent account id is registered as."""
+        index = self._get_or_none(platform_id_index_id(platform, platform_account_id))
+        if index is None or index.account_id is None:
+            raise NotFound(
+                f"no account on {platform} is registered with platform account id "
+                f"{platform_account_id!r}"
+            )
+        return index.account_id  # type: ignore[no-any-return]
+
     def office_of(self, account_id: UUID) -> str:
         """The office that owns the account now (its latest office as known now)."""
         segments = fold.timeline(self.facts(account_id))
@@ -257,15 +361,16 @@ class CustodyLedger(Application[UUID]):
     # -- internals -------------------------------------------------------------------------------
 
     def _get_account(self, account_id: UUID) -> Account:
-        try:
-            account = self.repository.get(account_id)
-        except AggregateNotFoundError:
-            raise AccountNotFound(account_id) from None
+        account = self._get_or_none(account_id)
         if not isinstance(account, Account) or not account.exists():
             raise AccountNotFound(account_id)
         return account
 
     def _get_or_none(self, aggregate_id: UUID) -> Any:
+        staged = getattr(self._local, "staged", None)
+        if staged is not None and aggregate_id in staged:
+            # A copy: a refused command must leave the staged state as it was.
+            return deepcopy(staged[aggregate_id])
         try:
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -354,6 +459,11 @@ class CustodyLedger(Application[UUID]):
         extra: list[Aggregate] = list(others)
         if key is not None:
             extra.append(IdempotencyRecord.remember(actor, key, stamp, account.id, account.version))
+        staged = getattr(self._local, "staged", None)
+        if staged is not None:
+            for aggregate in (account, *extra):
+                staged[aggregate.id] = aggregate
+            return EventRecord.of(account.id, account.facts[-1], None, orphaned=orphaned)
         recordings = self.save(account, *extra)
         position = next(
             r.notification.id

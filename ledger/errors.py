@@ -127,6 +127,14 @@ class HandleTaken(Conflict):
         self.holder_account = holder_account
 
 
+class AccountExists(Conflict):
+    code = "account-exists"
+
+    def __init__(self, account_id: UUID) -> None:
+        super().__init__(f"An account with id {account_id} is already recorded.")
+        self.account_id = account_id
+
+
 class PlatformAccountIdTaken(Conflict):
     code = "platform-account-id-taken"
 

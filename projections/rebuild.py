@@ -44,7 +44,8 @@ def _scan(db: Db, upto: int) -> Iterator[tuple[UUID, list[tuple[int, StoredEvent
     )
     first = db.sql(base + " ORDER BY originator_id, originator_version LIMIT %s", t=db.events_table)
     after = db.sql(
-        base + " AND (originator_id > %s OR (originator_id = %s AND originator_version > %s))"
+        # A row-value comparison lets both stores walk the primary-key index from the last key.
+        base + " AND (originator_id, originator_version) > (%s, %s)"
         " ORDER BY originator_id, originator_version LIMIT %s",
         t=db.events_table,
     )
@@ -55,7 +56,7 @@ def _scan(db: Db, upto: int) -> Iterator[tuple[UUID, list[tuple[int, StoredEvent
         if last is None:
             rows = db.fetchall(first, (upto, *topics, PAGE))
         else:
-            rows = db.fetchall(after, (upto, *topics, last[0], last[0], last[1], PAGE))
+            rows = db.fetchall(after, (upto, *topics, last[0], last[1], PAGE))
         for pos, oid, version, topic, state in rows:
             if oid != current:
                 if events:

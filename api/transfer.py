@@ -1,0 +1,225 @@
+"""Backfill and export: JSON Lines (or CSV) in, JSON Lines out.
+
+One event per line, with the API's request-body fields plus `type` (`account_registered` for a
+registration) and, after a registration, `account_id` or `account: {platform,
+platform_account_id}`. Every line is checked by the ledger's own rules, cross-line ones
+included (a batch stages them against each other and the store); if any line is bad, nothing
+is written and every bad line is named. The parsing lives here; the rules stay in the ledger.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+from uuid import UUID
+
+from eventsourcing.utils import get_topic
+
+from ledger import fold
+from ledger.application import Batch, CustodyLedger
+from ledger.commands import RegisterAccount, parse_command, require_utc
+from ledger.domain import EVENT_CLASSES, to_fact
+from ledger.errors import InvalidInput, LedgerError
+
+Progress = Callable[[int, int], None]
+CSV_COLUMNS = (
+    "type", "account_id", "account.platform", "account.platform_account_id", "platform",
+    "platform_account_id", "handle", "office", "effective_at", "reason", "evidence",
+    "holder.id", "holder.name", "archive.ref", "archive.sha256", "archive.items",
+    "event_version", "actor", "recorded_at",
+)  # fmt: skip
+_ROUTING = {"account_id", "account", "actor", "recorded_at"}
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    written: int = 0
+    errors: list[str] = field(default_factory=list)
+    accounts: set[UUID] = field(default_factory=set)
+
+
+class ImportRefused(LedgerError):
+    """Some lines are bad; nothing was written."""
+
+    code = "import-refused"
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__(
+            f"{len(report.errors)} bad line(s) of {report.lines}; nothing was written:\n"
+            + "\n".join(report.errors)
+        )
+        self.report = report
+
+
+def read_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
+    """(line number, parsed object or an error message) for each non-blank line."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() == ".csv":
+        return list(_csv_lines(text))
+    out: list[tuple[int, dict[str, Any] | str]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("//"):
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            out.append((n, f"not valid JSON ({e.msg} at column {e.colno})"))
+            continue
+        out.append((n, obj if isinstance(obj, dict) else "a line must be a JSON object"))
+    return out
+
+
+def _csv_lines(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    reader = csv.DictReader(io.StringIO(text))
+    unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
+    if unknown:
+        yield 1, f"unknown CSV column(s): {', '.join(sorted(unknown))}"
+        return
+    for row in reader:
+        n = reader.line_num
+        obj: dict[str, Any] = {}
+        try:
+            for key, value in row.items():
+                if value is None or value == "":
+                    continue
+                if key == "evidence":
+                    obj["evidence"] = json.loads(value)
+                elif key in ("event_version", "archive.items"):
+                    _put(obj, key, int(value))
+                else:
+                    _put(obj, key, value)
+        except ValueError as e:
+            yield n, f"bad cell: {e}"
+            continue
+        yield n, obj
+
+
+def _put(obj: dict[str, Any], dotted: str, value: Any) -> None:
+    head, _, tail = dotted.partition(".")
+    if tail:
+        obj.setdefault(head, {})[tail] = value
+    else:
+        obj[head] = value
+
+
+def _account_of(ledger: CustodyLedger, obj: dict[str, Any]) -> UUID:
+    if "account_id" in obj:
+        try:
+            return UUID(str(obj["account_id"]))
+        except ValueError:
+            raise InvalidInput(f"account_id {obj['account_id']!r} is not a UUID") from None
+    ref = obj.get("account")
+    if isinstance(ref, dict) and ref.get("platform") and ref.get("platform_account_id"):
+        return ledger.account_for_platform_id(str(ref["platform"]), str(ref["platform_account_id"]))
+    raise InvalidInput("name the account: account_id, or account: {platform, platform_account_id}")
+
+
+def stage(
+    batch: Batch,
+    lines: list[tuple[int, dict[str, Any] | str]],
+    *,
+    actor: str,
+    restore: bool,
+    report: ImportReport,
+    progress: Progress,
+) -> None:
+    """Stage every line; record a message per bad line and carry on with the next."""
+    ledger = batch.ledger
+    for done, (n, obj) in enumerate(lines, 1):
+        progress(done, len(lines))
+        if isinstance(obj, str):
+            report.errors.append(f"line {n}: {obj}")
+            continue
+        try:
+            body = {k: v for k, v in obj.items() if k not in _ROUTING}
+            command = parse_command(body)
+            who = str(obj.get("actor") or actor)
+            recorded_at = require_utc(obj["recorded_at"], "recorded_at") if restore else None
+            if restore and "recorded_at" not in obj:
+                raise InvalidInput("--restore needs recorded_at on every line")
+            if isinstance(command, RegisterAccount):
+                account_id = UUID(str(obj["account_id"])) if "account_id" in obj else None
+                record = batch.register_account(
+                    command, actor=who, account_id=account_id, recorded_at=recorded_at
+                )
+            else:
+                record = batch.append(
+                    _account_of(ledger, obj),
+                    command,
+                    actor=who,
+                    recorded_at=recorded_at,  # type: ignore[arg-type]
+                )
+            report.accounts.add(record.account_id)
+        except LedgerError as e:
+            report.errors.append(f"line {n}: {e.detail}")
+        except (KeyError, ValueError) as e:
+            report.errors.append(f"line {n}: {e}")
+
+
+def import_file(
+    ledger: CustodyLedger,
+    path: Path,
+    *,
+    actor: str,
+    restore: bool = False,
+    progress: Progress = lambda done, total: None,
+) -> ImportReport:
+    """All or nothing: raises ImportRefused (having written nothing) if any line is bad."""
+    if restore and ledger.head() != 0:
+        raise InvalidInput("--restore keeps record times, so it only loads into an empty store")
+    lines = read_lines(path)
+    report = ImportReport(lines=len(lines))
+    with ledger.batch() as batch:
+        stage(batch, lines, actor=actor, restore=restore, report=report, progress=progress)
+        if report.errors:
+            raise ImportRefused(report)
+    report.written = len(batch.records)
+    return report
+
+
+def export_lines(
+    ledger: CustodyLedger, progress: Progress = lambda done, total: None
+) -> Iterable[str]:
+    """The whole custody log in log order, as JSON Lines that `import --restore` reads back."""
+    topics = [get_topic(cls) for cls in EVENT_CLASSES.values()]
+    head = ledger.head()
+    position = 0
+    while True:
+        notes = ledger.recorder.select_notifications(
+            start=position, limit=1000, stop=head, topics=topics, inclusive_of_start=False
+        )
+        for note in notes:
+            event = ledger.mapper.to_domain_event(note)
+            yield json.dumps(_line(event.originator_id, to_fact(event)), sort_keys=True)  # type: ignore[arg-type]
+        if not notes:
+            break
+        position = notes[-1].id
+        progress(position, head)
+    progress(head, head)
+
+
+def _line(account_id: UUID, fact: fold.Fact) -> dict[str, Any]:
+    return {
+        "type": fact.type,
+        "account_id": str(account_id),
+        "effective_at": fact.effective_at.isoformat(),
+        "recorded_at": fact.recorded_at.isoformat(),
+        "actor": fact.actor,
+        "reason": fact.reason,
+        "evidence": list(fact.evidence),
+        **{k: v for k, v in fact.data.items() if v is not None},
+    }
+
+
+def write_export(ledger: CustodyLedger, out: TextIO, progress: Progress) -> int:
+    count = 0
+    for line in export_lines(ledger, progress):
+        out.write(line + "\n")
+        count += 1
+    return count
