@@ -152,7 +152,7 @@ def rebuild_in_subprocess(url: str) -> dict[str, float]:
         "from projections.rebuild import Rebuilder;"
         f"c=build(Settings(database_url={url!r}));"
         "t=time.perf_counter();p=Rebuilder(c.projector).rebuild();dt=time.perf_counter()-t;"
-        "rss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss/1024;"
+        "rss=max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))/1024;"
         "print(json.dumps({'seconds':dt,'peak_rss_mb':rss,'position':p}))"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

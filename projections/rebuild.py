@@ -9,6 +9,9 @@ derivations the incremental projector uses.
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 from uuid import UUID
@@ -17,6 +20,7 @@ from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
 from ledger.domain import to_fact
+from ledger.errors import StoreUnavailable
 from ledger.fold import Fact
 from projections import derive
 from projections.db import Db
@@ -29,12 +33,20 @@ PAGE = 5000
 FLUSH_ROWS = 20_000
 
 
+class RebuildFailed(StoreUnavailable):
+    """A rebuild worker died; nothing was switched."""
+
+    code = "rebuild-failed"
+
+
 def _noop(done: int, total: int) -> None:
     return None
 
 
-def _scan(db: Db, upto: int) -> Iterator[tuple[UUID, list[tuple[int, StoredEvent]]]]:
-    """Yield (account_id, [(position, stored event)...]) for each account stream, in id order."""
+def _scan(
+    db: Db, upto: int, lo: UUID | None = None, hi: UUID | None = None
+) -> Iterator[tuple[UUID, list[tuple[int, StoredEvent]]]]:
+    """Yield (account_id, [(position, stored event)...]) per stream with lo <= id < hi, in id order."""
     topics = list(ACCOUNT_TOPICS)
     marks = ", ".join(["%s"] * len(topics))
     position = "notification_id" if db.kind == "postgres" else "rowid"
@@ -42,6 +54,11 @@ def _scan(db: Db, upto: int) -> Iterator[tuple[UUID, list[tuple[int, StoredEvent
         f"SELECT {position}, originator_id, originator_version, topic, state FROM {{t}} "
         f"WHERE {position} <= %s AND topic IN ({marks})"
     )
+    bounds: list[Any] = []
+    for value, op in ((lo, ">="), (hi, "<")):
+        if value is not None:
+            base += f" AND originator_id {op} %s"
+            bounds.append(value if db.kind == "postgres" else value.hex)
     first = db.sql(base + " ORDER BY originator_id, originator_version LIMIT %s", t=db.events_table)
     after = db.sql(
         # A row-value comparison lets both stores walk the primary-key index from the last key.
@@ -54,9 +71,9 @@ def _scan(db: Db, upto: int) -> Iterator[tuple[UUID, list[tuple[int, StoredEvent
     last: tuple[Any, int] | None = None
     while True:
         if last is None:
-            rows = db.fetchall(first, (upto, *topics, PAGE))
+            rows = db.fetchall(first, (upto, *topics, *bounds, PAGE))
         else:
-            rows = db.fetchall(after, (upto, *topics, last[0], last[1], PAGE))
+            rows = db.fetchall(after, (upto, *topics, *bounds, last[0], last[1], PAGE))
         for pos, oid, version, topic, state in rows:
             if oid != current:
                 if events:
@@ -96,8 +113,18 @@ class Rebuilder:
         self.db = projector.db
         self.mapper = projector.ledger.mapper
 
-    def rebuild(self, names: Sequence[str] | None = None, progress: Progress = _noop) -> int:
-        """Return the log position the rebuilt models reflect; the projector continues from it."""
+    def rebuild(
+        self,
+        names: Sequence[str] | None = None,
+        progress: Progress = _noop,
+        *,
+        workers: int | None = None,
+    ) -> int:
+        """Return the log position the rebuilt models reflect; the projector continues from it.
+
+        On PostgreSQL the streams are split by account id between `workers` processes (default:
+        one per CPU), each writing its share of the shadow tables; SQLite has one writer.
+        """
         models = [BY_NAME[n] for n in names] if names else list(self.projector.models)
         db = self.db
         upto = self.projector.ledger.head()
@@ -107,10 +134,32 @@ class Rebuilder:
             for table in tables:
                 db.execute(curs, db.sql("DROP TABLE IF EXISTS {t}", t=table.name + SHADOW))
                 db.execute(curs, table.ddl(db, table.name + SHADOW))
+        progress(0, total)
+        n = workers if workers is not None else (os.cpu_count() or 1)
+        if db.kind != "postgres" or n <= 1:
+            self.build_range(
+                [m.name for m in models], upto, None, None, lambda d: progress(d, total)
+            )
+        else:
+            self._build_in_processes([m.name for m in models], upto, n, total, progress)
+        progress(total, total)
+        self._switch(models, tables, upto)
+        return upto
+
+    def build_range(
+        self,
+        names: Sequence[str],
+        upto: int,
+        lo: UUID | None,
+        hi: UUID | None,
+        report: Callable[[int], None],
+    ) -> int:
+        """Derive and write the shadow rows of every stream with lo <= id < hi (None: open)."""
+        models = [BY_NAME[n] for n in names]
+        tables = [t for m in models for t in m.tables]
         buffers: dict[str, list[tuple[Any, ...]]] = {t.name: [] for t in tables}
         done = 0
-        progress(0, total)
-        for account_id, stored in _scan(db, upto):
+        for account_id, stored in _scan(self.db, upto, lo, hi):
             positions = [p for p, _ in stored]
             facts: list[Fact] = [to_fact(self.mapper.to_domain_event(s)) for _, s in stored]  # type: ignore[arg-type]
             timelines = derive.prefix_timelines(facts)
@@ -131,11 +180,36 @@ class Rebuilder:
             done += len(facts)
             if sum(len(b) for b in buffers.values()) >= FLUSH_ROWS:
                 self._flush(tables, buffers)
-                progress(done, total)
+                report(done)
         self._flush(tables, buffers)
-        progress(done, total)
-        self._switch(models, tables, upto)
-        return upto
+        report(done)
+        return done
+
+    def _build_in_processes(
+        self, names: Sequence[str], upto: int, n: int, total: int, progress: Progress
+    ) -> None:
+        bounds = [None, *(UUID(int=(i << 128) // n) for i in range(1, n)), None]
+        env = dict(self.projector.ledger.env)
+        context = multiprocessing.get_context("spawn")
+        counters = [context.Value("q", 0) for _ in range(n)]
+        processes = [
+            context.Process(
+                target=_build_partition,
+                args=(env, list(names), upto, bounds[i], bounds[i + 1], counters[i]),
+                name=f"custody-rebuild-{i}",
+            )
+            for i in range(n)
+        ]
+        for p in processes:
+            p.start()
+        while any(p.is_alive() for p in processes):
+            time.sleep(0.2)
+            progress(sum(int(c.value) for c in counters), total)
+        failed = [p.name for p in processes if p.exitcode != 0]
+        if failed:
+            raise RebuildFailed(
+                f"rebuild worker(s) {', '.join(failed)} failed; the old views stay in place"
+            )
 
     def _flush(self, tables: Sequence[Table], buffers: dict[str, list[tuple[Any, ...]]]) -> None:
         db = self.db
@@ -190,6 +264,24 @@ class Rebuilder:
             update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t=TRACKING.name)
             for model in models:
                 db.execute(curs, update, (upto, model.name))
+
+
+def _build_partition(
+    env: dict[str, str], names: list[str], upto: int, lo: UUID | None, hi: UUID | None, counter: Any
+) -> int:
+    """A rebuild worker process: its own ledger connection, its share of the streams."""
+    from ledger.application import CustodyLedger
+
+    ledger = CustodyLedger(env)
+    try:
+        projector = Projector(ledger)
+
+        def report(done: int) -> None:
+            counter.value = done
+
+        return Rebuilder(projector).build_range(names, upto, lo, hi, report)
+    finally:
+        ledger.close()
 
 
 def digest(db: Db, table: Table) -> str:
