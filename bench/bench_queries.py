@@ -75,7 +75,7 @@ def history(
         )
         if kind == "holder_assigned":
             holder += 1
-            pid = (n * 7 + holder) % 50_000
+            pid = f"{n // 2}-{holder}"
             data: dict[str, Any] = {"holder": {"id": f"person-{pid}", "name": f"Person {pid}"}}
         elif kind == "history_archived":
             data = {
@@ -271,7 +271,12 @@ def main() -> None:
     head = ("query", "p50 small", "p99 small", "p50 large", "p99 large", "p50 ratio")
     print(f"{head[0]:<20}" + "".join(f"{h:>11}" for h in head[1:]))
     for name, r in report["queries"].items():
-        cells = [r["small"]["p50_ms"], r["small"]["p99_ms"], r["large"]["p50_ms"], r["large"]["p99_ms"]]
+        cells = [
+            r["small"]["p50_ms"],
+            r["small"]["p99_ms"],
+            r["large"]["p50_ms"],
+            r["large"]["p99_ms"],
+        ]
         print(f"{name:<20}" + "".join(f"{c:>9.2f}ms" for c in cells) + f"{r['p50_ratio']:>11.2f}")
     rb = report["rebuild"]
     mid_rss, large_rss = rb["mid"]["peak_rss_mb"], rb["large"]["peak_rss_mb"]

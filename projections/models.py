@@ -186,11 +186,12 @@ class Segments(BitemporalModel):
                 "registered_at",
                 *BITEMPORAL,
             ),
+            # Listings filter on time in the index itself; the heap is read only for matches.
             indexes=(
                 ("account_id", "valid_from"),
-                ("office", "account_id"),
-                ("platform", "account_id"),
-                ("status", "account_id"),
+                ("office", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
+                ("platform", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
+                ("status", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
             ),
             text_columns=frozenset(
                 {

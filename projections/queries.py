@@ -511,24 +511,26 @@ class QueryService:
     def _provenance_many(
         self, c: Any, wanted: dict[UUID, Sequence[int]]
     ) -> dict[UUID, tuple[Provenance, ...]]:
-        out: dict[UUID, tuple[Provenance, ...]] = {}
-        for account_id, versions in wanted.items():
-            vs = sorted(set(versions))
-            if not vs:
-                out[account_id] = ()
-                continue
-            marks = ", ".join(["%s"] * len(vs))
-            rows = self.db.all(
-                c,
-                self.db.sql(
-                    "SELECT version, type, recorded_at, actor, position FROM {t} "
-                    "WHERE account_id = %s AND version IN (" + marks + ") ORDER BY version",
-                    t="rm_events",
-                ),
-                (str(account_id), *vs),
-            )
-            out[account_id] = tuple(Provenance(r[0], r[1], from_us(r[2]), r[3], r[4]) for r in rows)
-        return out
+        wanted = {aid: set(vs) for aid, vs in wanted.items() if vs}
+        out: dict[UUID, list[Provenance]] = {aid: [] for aid in wanted}
+        if not wanted:
+            return {}
+        # One round trip for all accounts: an account's event rows are few, filter here.
+        marks = ", ".join(["%s"] * len(wanted))
+        rows = self.db.all(
+            c,
+            self.db.sql(
+                "SELECT account_id, version, type, recorded_at, actor, position FROM {t} "
+                "WHERE account_id IN (" + marks + ") ORDER BY account_id, version",
+                t="rm_events",
+            ),
+            tuple(str(aid) for aid in wanted),
+        )
+        for r in rows:
+            aid = UUID(r[0])
+            if r[1] in wanted[aid]:
+                out[aid].append(Provenance(r[1], r[2], from_us(r[3]), r[4], r[5]))
+        return {aid: tuple(ps) for aid, ps in out.items()}
 
     def _intervals(self, c: Any, rows: Iterable[tuple[Any, ...]]) -> list[CustodyIntervalView]:
         rows = list(rows)
