@@ -118,9 +118,8 @@ class Projector:
         deadline = time.monotonic() + timeout
         delay = 0.002
         while self.applied() < position:
-            if self.embedded:
-                self.catch_up()
-                continue
+            if self.embedded and self.catch_up():
+                continue  # applied something ourselves; look again
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ReadModelsBehind(
