@@ -36,10 +36,11 @@ from ledger.domain import (
 from ledger.errors import (
     AccountExists,
     AccountNotFound,
-    NotFound,
     ConcurrencyConflict,
     IdempotencyKeyReused,
     InvalidInput,
+    LedgerError,
+    NotFound,
     PlatformAccountIdTaken,
     StaleVersion,
     StoreUnavailable,
@@ -48,7 +49,7 @@ from ledger.fold import Fact
 from ledger.store import position_of
 
 Clock = Callable[[], datetime]
-MAX_ATTEMPTS = 8
+RETRY_SECONDS = 5.0
 HANDLE_TYPES = {fold.RENAMED, fold.CLOSED, fold.RETRACTED}
 
 
@@ -227,7 +228,7 @@ class CustodyLedger(Application[UUID]):
         """Open a new account stream; claims its handle and platform account id atomically."""
         _check_actor(actor)
         _check_key(idempotency_key)
-        stamp = fingerprint(None, command, None)
+        stamp = fingerprint(account_id, command, None)
 
         def attempt(touched: list[UUID]) -> EventRecord:
             replay = self._replay(actor, idempotency_key, stamp)
@@ -343,6 +344,12 @@ class CustodyLedger(Application[UUID]):
     def records(self, account_id: UUID) -> list[EventRecord]:
         facts = self.facts(account_id)
         retracted = {f.data["event_version"]: f.version for f in facts if f.type == fold.RETRACTED}
+        with self._translated():
+            return self._records(account_id, facts, retracted)
+
+    def _records(
+        self, account_id: UUID, facts: list[Fact], retracted: dict[int, int]
+    ) -> list[EventRecord]:
         return [
             EventRecord.of(
                 account_id,
@@ -371,6 +378,8 @@ class CustodyLedger(Application[UUID]):
         if staged is not None and aggregate_id in staged:
             # A copy: a refused command must leave the staged state as it was.
             return deepcopy(staged[aggregate_id])
+        if getattr(self._local, "fresh", False):
+            self._evict([aggregate_id])
         try:
             return self.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -474,21 +483,47 @@ class CustodyLedger(Application[UUID]):
         return EventRecord.of(account.id, account.facts[-1], position, orphaned=orphaned)
 
     def _with_retries(self, attempt: Callable[[list[UUID]], EventRecord]) -> EventRecord:
-        """Optimistic concurrency: on a lost race, forget cached state and decide again."""
-        for n in range(MAX_ATTEMPTS):
+        """Optimistic concurrency, with decisions that never rest on a stale cache.
+
+        A write decided on stale state fails its version check (IntegrityError): forget the
+        cached state and decide again. A refusal may also have been decided on stale cached
+        state (another node moved on), so before refusing, decide once more on state read
+        fresh from the store; that second look also finds an idempotent first attempt that
+        committed meanwhile and replays it.
+        """
+        deadline = time.monotonic() + RETRY_SECONDS
+        try:
+            return self._attempts(attempt, deadline)
+        finally:
+            self._local.fresh = False
+
+    def _attempts(
+        self, attempt: Callable[[list[UUID]], EventRecord], deadline: float
+    ) -> EventRecord:
+        confirmed = False
+        delay = 0.001
+        while True:
             touched: list[UUID] = []
             try:
                 with self._translated():
                     return attempt(touched)
             except IntegrityError:
                 self._evict(touched)
-                time.sleep(random.uniform(0, 0.002 * (n + 1)))
+                if time.monotonic() > deadline:
+                    raise ConcurrencyConflict(
+                        f"other writers kept winning the race for {RETRY_SECONDS:g}s; retry it"
+                    ) from None
+                time.sleep(random.uniform(0, delay))
+                delay = min(delay * 2, 0.05)
+            except LedgerError:
+                self._evict(touched)
+                if confirmed or isinstance(getattr(self._local, "staged", None), dict):
+                    raise
+                confirmed = True
+                self._local.fresh = True  # the second look reads everything from the store
             except BaseException:
                 self._evict(touched)
                 raise
-        raise ConcurrencyConflict(
-            f"the command lost {MAX_ATTEMPTS} races with other writers in a row; retry it"
-        )
 
     def _evict(self, ids: list[UUID]) -> None:
         cache = self.repository.cache

@@ -100,6 +100,12 @@ def describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
+def first_field(error: ValidationError) -> str | None:
+    """The dotted name of the first bad field, for clients that highlight it."""
+    errors = error.errors()
+    return ".".join(str(p) for p in errors[0]["loc"]) or None if errors else None
+
+
 class Value(BaseModel):
     """A frozen, strictly validated value; bad input raises `InvalidInput`."""
 
@@ -109,14 +115,14 @@ class Value(BaseModel):
         try:
             super().__init__(**data)
         except ValidationError as e:
-            raise InvalidInput(describe(e)) from None
+            raise InvalidInput(describe(e), field=first_field(e)) from None
 
     @classmethod
     def parse(cls, data: Any) -> Any:
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            raise InvalidInput(describe(e)) from None
+            raise InvalidInput(describe(e), field=first_field(e)) from None
 
 
 class Evidence(Value):
