@@ -130,10 +130,7 @@ class Rebuilder:
         upto = self.projector.ledger.head()
         total = _count(db, upto)
         tables = [t for m in models for t in m.tables]
-        with db.transaction() as curs:
-            for table in tables:
-                db.execute(curs, db.sql("DROP TABLE IF EXISTS {t}", t=table.name + SHADOW))
-                db.execute(curs, table.ddl(db, table.name + SHADOW))
+        self.create_shadow(tables)
         progress(0, total)
         n = workers if workers is not None else (os.cpu_count() or 1)
         if db.kind != "postgres" or n <= 1:
@@ -145,6 +142,13 @@ class Rebuilder:
         progress(total, total)
         self._switch(models, tables, upto)
         return upto
+
+    def create_shadow(self, tables: Sequence[Table]) -> None:
+        db = self.db
+        with db.transaction() as curs:
+            for table in tables:
+                db.execute(curs, db.sql("DROP TABLE IF EXISTS {t}", t=table.name + SHADOW))
+                db.execute(curs, table.ddl(db, table.name + SHADOW))
 
     def build_range(
         self,
