@@ -101,10 +101,6 @@ def load(url: str, first: int, count: int, seed: int = 7) -> int:
     mapper = container.ledger.mapper
     rng = random.Random(seed + first)
     recorded = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(seconds=first)
-    streams = []
-    for n in range(first, first + count):
-        aid = uuid.uuid5(uuid.NAMESPACE_URL, f"bench-account-{n}")
-        streams.append((aid, list(history(n, rng, recorded))))
     db = container.projector.db
     written = 0
     # Interleave streams in chunks so positions mix accounts as real traffic does.
@@ -112,8 +108,16 @@ def load(url: str, first: int, count: int, seed: int = 7) -> int:
         copy = SQL("COPY {} (originator_id, originator_version, topic, state) FROM STDIN").format(
             Identifier(db.schema, db.events_table)
         )
-        for start in range(0, len(streams), 1000):
-            chunk = streams[start : start + 1000]
+        for start in range(first, first + count, 1000):
+            # Generated chunk by chunk: this process stays small, so the rebuild process it
+            # starts does not inherit a large peak RSS from it.
+            chunk = [
+                (
+                    uuid.uuid5(uuid.NAMESPACE_URL, f"bench-account-{n}"),
+                    list(history(n, rng, recorded)),
+                )
+                for n in range(start, min(start + 1000, first + count))
+            ]
             with conn.transaction(), curs.copy(copy) as writer:
                 for version in range(1, EVENTS_PER_ACCOUNT + 1):
                     for aid, events in chunk:
@@ -147,17 +151,44 @@ def load(url: str, first: int, count: int, seed: int = 7) -> int:
     return written
 
 
+REBUILD = """
+import json, os, threading, time
+from api.bootstrap import build
+from ledger.settings import Settings
+from projections.rebuild import Rebuilder
+
+def kb(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return next(int(line.split()[1]) for line in f if line.startswith(key))
+    except (OSError, StopIteration):
+        return 0
+
+peak = {"workers": 0}
+def sample():  # the largest RSS any rebuild worker reaches
+    while True:
+        for pid in os.popen(f"pgrep -P {os.getpid()}").read().split():
+            peak["workers"] = max(peak["workers"], kb(int(pid), "VmRSS"))
+        time.sleep(0.5)
+
+threading.Thread(target=sample, daemon=True).start()
+c = build(Settings(database_url=URL))
+t = time.perf_counter()
+position = Rebuilder(c.projector).rebuild()
+seconds = time.perf_counter() - t
+# VmHWM is this process's own high-water mark (unlike ru_maxrss, it is reset at exec).
+rss = max(kb(os.getpid(), "VmHWM"), peak["workers"]) / 1024
+print(json.dumps({"seconds": seconds, "peak_rss_mb": rss, "position": position}))
+"""
+
+
 def rebuild_in_subprocess(url: str) -> dict[str, float]:
-    code = (
-        "import json,resource,time,sys;"
-        "from api.bootstrap import build;from ledger.settings import Settings;"
-        "from projections.rebuild import Rebuilder;"
-        f"c=build(Settings(database_url={url!r}));"
-        "t=time.perf_counter();p=Rebuilder(c.projector).rebuild();dt=time.perf_counter()-t;"
-        "rss=max(resource.getrusage(w).ru_maxrss for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))/1024;"
-        "print(json.dumps({'seconds':dt,'peak_rss_mb':rss,'position':p}))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    """Rebuild all read models in a fresh process; its peak RSS is the largest of the process
+    and its workers."""
+    code = REBUILD.replace("URL", repr(url))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"rebuild failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
