@@ -264,16 +264,14 @@ def cmd_history(args: argparse.Namespace) -> int:
     print(f"\n{'HOLDER':<28} {'FROM':<17} {'TO':<17} HANDLES / OFFICES")
     for iv in timeline.intervals:
         to = f"{iv.valid_to:%Y-%m-%d %H:%M}" if iv.valid_to else "(open)"
-        print(
-            f"{iv.holder.name[:28]:<28} {iv.valid_from:%Y-%m-%d %H:%M} {to:<17} {', '.join(iv.handles)} / {', '.join(iv.offices)}"
-        )
+        where = f"{', '.join(iv.handles)} / {', '.join(iv.offices)}"
+        print(f"{iv.holder.name[:28]:<28} {iv.valid_from:%Y-%m-%d %H:%M} {to:<17} {where}")
     print(f"\n{'V':>3} {'TYPE':<19} {'EFFECTIVE':<17} {'RECORDED':<17} {'BY':<14} DETAIL")
     for e in events:
         mark = f" [retracted by v{e.retracted_by}]" if e.retracted_by else ""
         detail = json.dumps(e.data, sort_keys=True)
-        print(
-            f"{e.version:>3} {e.type:<19} {e.effective_at:%Y-%m-%d %H:%M} {e.recorded_at:%Y-%m-%d %H:%M} {e.actor[:14]:<14} {detail}{mark}"
-        )
+        times = f"{e.effective_at:%Y-%m-%d %H:%M} {e.recorded_at:%Y-%m-%d %H:%M}"
+        print(f"{e.version:>3} {e.type:<19} {times} {e.actor[:14]:<14} {detail}{mark}")
     container.close()
     return EXIT_OK
 

@@ -151,9 +151,9 @@ def stage(
             else:
                 record = batch.append(
                     _account_of(ledger, obj),
-                    command,
+                    command,  # type: ignore[arg-type]  # parse_command never yields a registration here
                     actor=who,
-                    recorded_at=recorded_at,  # type: ignore[arg-type]
+                    recorded_at=recorded_at,
                 )
             report.accounts.add(record.account_id)
         except LedgerError as e:

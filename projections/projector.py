@@ -242,7 +242,6 @@ class ProjectorThread(threading.Thread):
         kwargs = dict(db.datastore.pool.kwargs)
         kwargs.pop("row_factory", None)
         conn = psycopg.connect(autocommit=True, connect_timeout=5, **kwargs)
-        conn.execute(
-            SQL("LISTEN {}").format(Identifier(self.projector.ledger.recorder.channel_name))
-        )  # type: ignore[attr-defined]
+        channel = self.projector.ledger.recorder.channel_name  # type: ignore[attr-defined]
+        conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
         return conn

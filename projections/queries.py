@@ -9,7 +9,7 @@ returned sees that write.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -509,9 +509,9 @@ class QueryService:
         return self._provenance_many(c, {account_id: versions}).get(account_id, ())
 
     def _provenance_many(
-        self, c: Any, wanted: dict[UUID, Sequence[int]]
+        self, c: Any, versions: Mapping[UUID, Sequence[int]]
     ) -> dict[UUID, tuple[Provenance, ...]]:
-        wanted = {aid: set(vs) for aid, vs in wanted.items() if vs}
+        wanted = {aid: set(vs) for aid, vs in versions.items() if vs}
         out: dict[UUID, list[Provenance]] = {aid: [] for aid in wanted}
         if not wanted:
             return {}
