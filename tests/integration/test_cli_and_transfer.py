@@ -1,0 +1,213 @@
+"""The command line as a newcomer uses it: demo, who, history, import (all or nothing), export."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import NAMESPACE_URL, uuid5
+
+import pytest
+
+from api.bootstrap import build
+from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
+from api.demo import DEMO_FILE
+from ledger.settings import Settings
+
+POTUS_OBAMA = uuid5(NAMESPACE_URL, "custody-demo:potus-obama")
+CM = uuid5(NAMESPACE_URL, "custody-demo:cm-ruritania")
+
+
+def cli(url: str, *args: str) -> int:
+    return main(["--database-url", url, *args])
+
+
+@pytest.fixture
+def demo_url(store_url: str) -> str:
+    assert cli(store_url, "import", str(DEMO_FILE), "--restore") == EXIT_OK
+    return store_url
+
+
+def test_who_answers_for_each_side_of_the_2017_inauguration(
+    demo_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert cli(demo_url, "who", "@POTUS", "--platform", "x", "--at", "2017-01-20T16:59:00Z") == 0
+    before = capsys.readouterr().out
+    assert "Barack Obama (barack-obama)" in before
+    assert str(POTUS_OBAMA) in before
+    assert "v2   holder_assigned" in before
+    assert cli(demo_url, "who", "@potus", "--platform", "x", "--at", "2017-01-20T17:01:00Z") == 0
+    after = capsys.readouterr().out
+    assert "Donald J. Trump (donald-trump)" in after
+    assert str(POTUS_OBAMA) not in after
+
+
+def test_who_shows_the_record_as_it_stood_before_a_correction(
+    demo_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    args = ["who", "@CMRuritania", "--platform", "x", "--at", "2021-06-05T00:00:00Z"]
+    assert cli(demo_url, *args, "--known-at", "2021-06-20T00:00:00Z") == 0
+    assert "Anna Vale" in capsys.readouterr().out
+    assert cli(demo_url, *args) == 0
+    assert "Boris Kade" in capsys.readouterr().out
+
+
+def test_who_on_an_unknown_handle_says_so_and_exits_non_zero(
+    demo_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert cli(demo_url, "who", "@NoSuchOffice", "--platform", "x") == EXIT_REFUSED
+    assert "No account on x has ever carried the handle @NoSuchOffice" in capsys.readouterr().err
+    assert cli(demo_url, "who", "@POTUS", "--platform", "x", "--at", "2010-01-01T00:00:00Z") == (
+        EXIT_REFUSED
+    )
+    assert "no account carried @POTUS on x" in capsys.readouterr().out
+    assert cli(demo_url, "who", "@POTUS", "--platform", "x", "--at", "2017-01-20") == EXIT_REFUSED
+    assert "timezone offset" in capsys.readouterr().err
+
+
+def test_history_prints_the_timeline_and_the_log_and_json(
+    demo_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert cli(demo_url, "history", str(CM)) == EXIT_OK
+    out = capsys.readouterr().out
+    assert [
+        line.split()[0] for line in out.splitlines() if line.startswith(("Anna", "Boris", "Carla"))
+    ] == [
+        "Anna",
+        "Boris",
+        "Carla",
+    ]
+    assert "[retracted by v4]" in out
+    assert cli(demo_url, "history", "@CMRuritania", "--json") == EXIT_OK
+    data = json.loads(capsys.readouterr().out)
+    assert [i["holder"]["id"] for i in data["custody"]["intervals"]] == [
+        "anna-vale",
+        "boris-kade",
+        "carla-mendes",
+    ]
+    assert len(data["events"]) == 8
+
+
+def _write(path: Path, lines: list[dict[str, object] | str]) -> Path:
+    path.write_text("\n".join(x if isinstance(x, str) else json.dumps(x) for x in lines) + "\n")
+    return path
+
+
+def test_a_bad_file_writes_nothing_and_names_every_bad_line(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    aid = "6f1d0c2e-1111-4a4a-8888-000000000001"
+    path = _write(
+        tmp_path / "bad.jsonl",
+        [
+            {"type": "account_registered", "account_id": aid, "platform": "x", "handle": "@CMPunjab",
+             "office": "pk-punjab-cm", "effective_at": "2018-08-20T00:00:00Z"},
+            {"type": "holder_assigned", "account_id": aid, "holder": {"id": "usman-buzdar", "name": "Usman Buzdar"},
+             "effective_at": "2018-08-20T00:00:00Z"},
+            "{not json",
+            {"type": "holder_released", "account_id": aid, "effective_at": "2018-08-20"},
+            {"type": "account_registered", "platform": "x", "handle": "@cmpunjab",
+             "office": "pk-punjab-cm", "effective_at": "2019-01-01T00:00:00Z"},
+            {"type": "teleported", "account_id": aid, "effective_at": "2019-01-01T00:00:00Z"},
+            {"type": "holder_released", "account_id": aid, "effective_at": "2017-01-01T00:00:00Z"},
+        ],
+    )  # fmt: skip
+    capsys.readouterr()
+    assert cli(store_url, "import", str(path)) == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert "5 bad line(s) of 7; nothing was written" in err
+    for n, words in [(3, "not valid JSON"), (4, "timezone offset"), (5, "is carried by account"),
+                     (6, "unknown event type 'teleported'"), (7, "before the account's registration")]:  # fmt: skip
+        assert any(line.startswith(f"line {n}:") and words in line for line in err.splitlines()), (
+            n,
+            err,
+        )
+    container = build(Settings(database_url=store_url))
+    assert container.ledger.head() == 0
+    container.close()
+
+
+def test_a_csv_file_imports_with_the_documented_columns(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "history.csv"
+    path.write_text(
+        "type,account.platform,account.platform_account_id,platform,platform_account_id,handle,office,"
+        "effective_at,holder.id,holder.name,reason\n"
+        "account_registered,,,x,3001,@ISPR_Official,pk-ispr,2016-01-01T00:00:00Z,,,official\n"
+        "holder_assigned,x,3001,,,,,2016-12-15T00:00:00Z,asif-ghafoor,Asif Ghafoor,new DG\n"
+    )
+    assert cli(store_url, "import", str(path)) == EXIT_OK
+    assert "imported 2 events for 1 accounts" in capsys.readouterr().out
+    container = build(Settings(database_url=store_url))
+    answer = container.queries.handle_at("x", "ispr_official", datetime(2017, 1, 1, tzinfo=UTC))
+    assert answer.account is not None and answer.account.holder is not None
+    assert answer.account.holder.id == "asif-ghafoor"
+    container.close()
+
+
+def test_export_then_restore_gives_identical_answers(
+    demo_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "log.jsonl"
+    assert cli(demo_url, "export", "--out", str(out)) == EXIT_OK
+    assert len(out.read_text().splitlines()) == len(DEMO_FILE.read_text().splitlines())
+    copy = f"sqlite:///{tmp_path}/copy.db"
+    assert cli(copy, "import", str(out), "--restore") == EXIT_OK
+    original, restored = build(Settings(database_url=demo_url)), build(Settings(database_url=copy))
+    times = [None, datetime(2017, 1, 20, 16, 59, tzinfo=UTC), datetime(2021, 6, 5, tzinfo=UTC)]
+    knowns = [None, datetime(2021, 6, 20, tzinfo=UTC), datetime(2017, 1, 20, 18, tzinfo=UTC)]
+    for handle in ("POTUS", "POTUS44", "WhiteHouse", "CMRuritania", "DarioFellPR"):
+        for at in times:
+            for known in knowns:
+                a = original.queries.handle_at(
+                    "x", handle, at or datetime(2026, 1, 1, tzinfo=UTC), known
+                )
+                b = restored.queries.handle_at(
+                    "x", handle, at or datetime(2026, 1, 1, tzinfo=UTC), known
+                )
+                assert (a.account.account_id if a.account else None) == (
+                    b.account.account_id if b.account else None
+                )
+                if a.account and b.account:
+                    assert a.account.holder == b.account.holder
+                    assert a.account.version == b.account.version
+                    assert [p.version for p in a.account.established_by] == [
+                        p.version for p in b.account.established_by
+                    ]
+
+    def timeline(container: object, aid: object, known: datetime | None) -> list[object]:
+        # Positions may differ (a restore writes in one transaction); everything else may not.
+        return [
+            (i.holder, i.valid_from, i.valid_to, i.handles, i.offices,
+             [(p.version, p.type, p.recorded_at, p.actor) for p in i.established_by])
+            for i in container.queries.custody_timeline(aid, known).intervals  # type: ignore[attr-defined]
+        ]  # fmt: skip
+
+    for aid in (POTUS_OBAMA, CM):
+        for known in knowns:
+            assert timeline(original, aid, known) == timeline(restored, aid, known)
+    original.close()
+    restored.close()
+
+
+def test_restore_refuses_a_store_that_is_not_empty(
+    demo_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    assert cli(demo_url, "import", str(DEMO_FILE), "--restore") == EXIT_REFUSED
+    assert "only loads into an empty store" in capsys.readouterr().err
+
+
+def test_usage_errors_exit_2(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(store_url, "import", str(tmp_path / "missing.jsonl")) == EXIT_USAGE
+    assert cli(store_url, "rebuild", "nonsense") == EXIT_USAGE
+    with pytest.raises(SystemExit) as exited:
+        main(["who"])
+    assert exited.value.code == 2
