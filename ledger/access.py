@@ -16,8 +16,9 @@ from uuid import NAMESPACE_URL, uuid5
 
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
-from ledger.errors import InvalidInput, LedgerError
+from ledger.errors import InvalidInput, LedgerError, StoreUnavailable
 
 ROLES = ("reader", "recorder", "admin")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -104,7 +105,10 @@ class AccessControl:
         self.app = app
 
     def _directory(self) -> TokenDirectory | None:
-        events = list(self.app.events.get(DIRECTORY_ID))
+        try:
+            events = list(self.app.events.get(DIRECTORY_ID))
+        except (OperationalError, InterfaceError) as e:
+            raise StoreUnavailable(f"the database is unreachable: {e}") from None
         if not events:
             return None
         directory: Any = None
@@ -146,7 +150,17 @@ class AccessControl:
         if directory.tokens[name]["revoked"]:
             return
         directory.trigger_event(TokenDirectory.Revoked, name=name)
-        self.app.save(directory)
+        self._save(directory)
+
+    def _save(self, directory: TokenDirectory) -> None:
+        try:
+            self.app.save(directory)
+        except (OperationalError, InterfaceError) as e:
+            raise StoreUnavailable(f"the database is unreachable: {e}") from None
+        except IntegrityError:
+            raise TokenError(
+                "another token change was recorded at the same moment; retry"
+            ) from None
 
     def list(self) -> list[TokenInfo]:
         directory = self._directory()

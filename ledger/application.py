@@ -46,7 +46,7 @@ from ledger.errors import (
     StoreUnavailable,
 )
 from ledger.fold import Fact
-from ledger.store import position_of
+from ledger.store import log_head, position_of
 
 Clock = Callable[[], datetime]
 RETRY_SECONDS = 5.0
@@ -361,9 +361,9 @@ class CustodyLedger(Application[UUID]):
         ]
 
     def head(self) -> int:
-        """The highest log position (0 for an empty log)."""
+        """The highest log position (0 for an empty log); fails fast if the store is down."""
         with self._translated():
-            return self.recorder.max_notification_id() or 0
+            return log_head(self.recorder)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -515,6 +515,9 @@ class CustodyLedger(Application[UUID]):
                     ) from None
                 time.sleep(random.uniform(0, delay))
                 delay = min(delay * 2, 0.05)
+            except StoreUnavailable:
+                self._evict(touched)
+                raise
             except LedgerError:
                 self._evict(touched)
                 if confirmed or isinstance(getattr(self._local, "staged", None), dict):

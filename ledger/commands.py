@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
+    BeforeValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -68,7 +70,10 @@ def _text(value: str) -> str:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time is out of range once converted to UTC") from None
 
 
 def _url(value: str) -> str:
@@ -83,27 +88,42 @@ Office = Annotated[str, _pattern(OFFICE_RE, "office")]
 HolderId = Annotated[str, _pattern(HOLDER_ID_RE, "holder id")]
 PlatformAccountId = Annotated[str, _pattern(PLATFORM_ACCOUNT_ID_RE, "platform account id")]
 Sha256 = Annotated[str, _pattern(SHA256_RE, "sha256 (64 lower-case hex digits)")]
-UtcTime = Annotated[AwareDatetime, AfterValidator(_utc)]
+def _rfc3339(value: Any) -> Any:
+    # pydantic would read a bare number as seconds since 1970; a custody time must be spelled out.
+    if isinstance(value, (int, float)) or (isinstance(value, str) and RFC3339_RE.match(value) is None):
+        raise ValueError("expected an RFC 3339 time with an offset, e.g. 2017-01-20T17:00:00Z")
+    return value
+
+
+RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+UtcTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
 Reason = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
 Url = Annotated[str, Field(max_length=2048), AfterValidator(_url)]
 
 
-def describe(error: ValidationError) -> str:
-    """One line a person can act on, naming each bad field."""
-    parts = []
+def field_errors(error: ValidationError) -> tuple[tuple[str, str], ...]:
+    """(dotted field, message a person can act on) for each bad field."""
+    out = []
     for item in error.errors():
         where = ".".join(str(p) for p in item["loc"]) or "input"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "timezone_aware":
             message = "a time must carry a timezone offset, e.g. 2017-01-20T17:00:00Z"
-        parts.append(f"{where}: {message}")
-    return "; ".join(parts)
+        out.append((where, message))
+    return tuple(out)
 
 
-def first_field(error: ValidationError) -> str | None:
-    """The dotted name of the first bad field, for clients that highlight it."""
-    errors = error.errors()
-    return ".".join(str(p) for p in errors[0]["loc"]) or None if errors else None
+def describe(error: ValidationError) -> str:
+    """One line naming each bad field."""
+    return "; ".join(f"{where}: {message}" for where, message in field_errors(error))
+
+
+def invalid(error: ValidationError) -> InvalidInput:
+    errors = field_errors(error)
+    return InvalidInput(describe(error), field=errors[0][0] if errors else None, errors=errors)
+
+
+_nesting = threading.local()
 
 
 class Value(BaseModel):
@@ -112,17 +132,29 @@ class Value(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
     def __init__(self, **data: Any) -> None:
+        # pydantic calls this for nested values too: only the outermost call translates, so
+        # nested errors keep their place (holder.id) in the one InvalidInput raised.
+        depth = getattr(_nesting, "depth", 0)
+        _nesting.depth = depth + 1
         try:
             super().__init__(**data)
         except ValidationError as e:
-            raise InvalidInput(describe(e), field=first_field(e)) from None
+            if depth:
+                raise
+            raise invalid(e) from None
+        finally:
+            _nesting.depth = depth
 
     @classmethod
     def parse(cls, data: Any) -> Any:
+        depth = getattr(_nesting, "depth", 0)
+        _nesting.depth = depth + 1
         try:
             return cls.model_validate(data)
         except ValidationError as e:
-            raise InvalidInput(describe(e), field=first_field(e)) from None
+            raise invalid(e) from None
+        finally:
+            _nesting.depth = depth
 
 
 class Evidence(Value):
@@ -264,4 +296,9 @@ def require_utc(value: Any, name: str) -> datetime:
         raise InvalidInput(
             f"{name}: a time must carry a timezone offset, e.g. 2017-01-20T17:00:00Z", field=name
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InvalidInput(
+            f"{name}: time is out of range once converted to UTC", field=name
+        ) from None

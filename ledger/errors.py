@@ -21,9 +21,17 @@ class InvalidInput(LedgerError):
 
     code = "invalid-input"
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        errors: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(detail)
         self.field = field
+        # (dotted field, message) per bad field, when the input had several.
+        self.errors = errors or ((field, detail),) if field else errors
 
 
 class NotFound(LedgerError):

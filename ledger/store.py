@@ -18,6 +18,25 @@ def store_kind(recorder: ApplicationRecorder) -> str:
     raise TypeError(f"unsupported recorder {type(recorder).__name__}")
 
 
+def log_head(recorder: ApplicationRecorder) -> int:
+    """The highest log position, in one query (the library's method retries for seconds)."""
+    if isinstance(recorder, PostgresApplicationRecorder):
+        statement = SQL("SELECT MAX(notification_id) FROM {}.{}").format(
+            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
+        )
+        with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, prepare=True)
+            row = curs.fetchone()
+            value = None if row is None else next(iter(row.values()))
+            return int(value or 0)
+    if isinstance(recorder, SQLiteApplicationRecorder):
+        with recorder.datastore.transaction(commit=False) as curs:
+            curs.execute(f"SELECT MAX(rowid) FROM {recorder.events_table_name}")
+            row = curs.fetchone()
+            return int(row[0] or 0) if row else 0
+    raise TypeError(f"unsupported recorder {type(recorder).__name__}")
+
+
 def position_of(recorder: ApplicationRecorder, originator_id: UUID, version: int) -> int | None:
     """The global log position of one stored event, or None if it is not stored."""
     if isinstance(recorder, PostgresApplicationRecorder):

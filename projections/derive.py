@@ -39,13 +39,14 @@ def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
-# The same few values recur in every prefix of every timeline; encode each once.
-@lru_cache(maxsize=1 << 16)
+# The same values recur in every prefix of an account's timeline; encode each once. The
+# caches are small on purpose: reuse is within an account, and memory must stay flat.
+@lru_cache(maxsize=1 << 12)
 def dump_seq(values: tuple[Any, ...]) -> str:
     return dumps(list(values))
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 11)
 def _archives_json(archives: tuple[fold.ArchiveEntry, ...]) -> str:
     return dumps(
         [
@@ -61,7 +62,7 @@ def _archives_json(archives: tuple[fold.ArchiveEntry, ...]) -> str:
     )
 
 
-@lru_cache(maxsize=1 << 14)
+@lru_cache(maxsize=1 << 11)
 def _ineffective_json(items: tuple[fold.Ineffective, ...]) -> str:
     return dumps([{"version": i.version, "type": i.type, "why": i.why} for i in items])
 
@@ -80,7 +81,7 @@ def segment_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]
     return {_segment_row(aid, seg) for seg in segments}
 
 
-@lru_cache(maxsize=1 << 12)
+@lru_cache(maxsize=1 << 10)
 def _segment_row(aid: str, seg: fold.Segment) -> Row:
     s = seg.state
     return (

@@ -256,7 +256,7 @@ class HolderPortfolio(BitemporalModel):
         Table(
             "rm_holdings",
             _CUSTODY_COLUMNS,
-            indexes=(("holder_id", "account_id", "valid_from"),),
+            indexes=(("holder_id", "known_to", "valid_from", "account_id"),),
             text_columns=_CUSTODY_TEXT,
         ),
     )

@@ -51,6 +51,7 @@ class Projector:
         *,
         batch_size: int = 500,
         embedded: bool = True,
+        create_tables: bool = True,
     ) -> None:
         self.ledger = ledger
         self.db = Db(ledger.recorder)
@@ -58,7 +59,8 @@ class Projector:
         self.batch_size = batch_size
         self.embedded = embedded  # catch up in the caller's thread when a reader waits
         self._lock = threading.Lock()
-        self.setup()
+        if create_tables:
+            self.setup()
 
     # -- schema ----------------------------------------------------------------------------------
 

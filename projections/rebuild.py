@@ -268,6 +268,12 @@ class Rebuilder:
             update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t=TRACKING.name)
             for model in models:
                 db.execute(curs, update, (upto, model.name))
+        if db.kind == "postgres":
+            # Fresh tables have no statistics and no visibility map yet: give the planner both,
+            # so lookups use their indexes (and index-only scans) from the first query.
+            with db.datastore.get_connection() as conn:
+                for table in tables:
+                    conn.execute(SQL("VACUUM ANALYZE {}").format(Identifier(db.schema, table.name)))
 
 
 def _build_partition(
@@ -276,9 +282,11 @@ def _build_partition(
     """A rebuild worker process: its own ledger connection, its share of the streams."""
     from ledger.application import CustodyLedger
 
-    ledger = CustodyLedger(env)
+    # The tables exist already; creating them again from several processes at once races in
+    # PostgreSQL's catalogue ("tuple concurrently updated").
+    ledger = CustodyLedger({**env, "CREATE_TABLE": "n"})
     try:
-        projector = Projector(ledger)
+        projector = Projector(ledger, create_tables=False)
 
         def report(done: int) -> None:
             counter.value = done

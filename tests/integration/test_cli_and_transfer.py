@@ -120,7 +120,7 @@ def test_a_bad_file_writes_nothing_and_names_every_bad_line(
     assert cli(store_url, "import", str(path)) == EXIT_REFUSED
     err = capsys.readouterr().err
     assert "5 bad line(s) of 7; nothing was written" in err
-    for n, words in [(3, "not valid JSON"), (4, "timezone offset"), (5, "is carried by account"),
+    for n, words in [(3, "not valid JSON"), (4, "RFC 3339 time with an offset"), (5, "is carried by account"),
                      (6, "unknown event type 'teleported'"), (7, "before the account's registration")]:  # fmt: skip
         assert any(line.startswith(f"line {n}:") and words in line for line in err.splitlines()), (
             n,

@@ -1,0 +1,82 @@
+"""The HTTP door: `create_app` wires the routers, the error mapping and the lifespan.
+
+    uvicorn --factory api.app:create_app
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from api import errors, page
+from api.bootstrap import Container, build
+from api.routes import ROUTERS
+from api.schemas import request_components
+from ledger.settings import Settings
+
+DESCRIPTION = """\
+An append-only, bitemporal ledger of who held custody of official social-media accounts.
+
+Times are RFC 3339 with an offset. `at` is valid time (when something was true) and
+`known_at` record time (what the ledger knew then); both default to now. Every error is
+`application/problem+json`. Writes need a recorder or admin token; reads need a token unless
+the server runs with public reads.
+"""
+
+
+def create_app(
+    container: Container | None = None,
+    settings: Settings | None = None,
+    *,
+    run_worker: bool = True,
+) -> FastAPI:
+    """The app. At startup it builds its container (unless one is given) and, unless
+    `run_worker` is false (a separate `custody project` runs), starts the read-model worker;
+    at shutdown it closes the container."""
+    settings = container.settings if container is not None else (settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = container if container is not None else build(settings)
+        app.state.container = current
+        if run_worker:
+            current.start_worker()
+        try:
+            yield
+        finally:
+            current.close()
+
+    app = FastAPI(
+        title="Custody ledger",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    for router in (*ROUTERS, page.router):
+        app.include_router(router)
+    errors.install(app, max_body_bytes=settings.max_body_bytes)
+    app.openapi = _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
+    """The generated schema, plus the command models that document the request bodies."""
+
+    def schema() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            components = document.setdefault("components", {}).setdefault("schemas", {})
+            components.update(request_components())
+            app.openapi_schema = document
+        return app.openapi_schema
+
+    return schema

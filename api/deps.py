@@ -1,0 +1,231 @@
+"""What the routes depend on: the container, the caller, query times, bodies and write headers.
+
+Authentication and authorisation happen here, in dependency order, before a body is read:
+a request without a valid token is refused with 401 whatever its body holds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any, NoReturn
+from uuid import UUID
+
+from fastapi import Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from api import schemas
+from api.bootstrap import Container
+from api.errors import Forbidden, MalformedJson, Unauthorized
+from ledger.access import Principal
+from ledger.application import CustodyLedger
+from ledger.commands import Command, RegisterAccount, TransferOffice, require_utc
+from ledger.errors import InvalidInput
+from projections.queries import QueryService
+
+WRITE_ROLES = ("recorder", "admin")
+VERSION_RE = re.compile(r'^(?:"(\d{1,18})"|(\d{1,18}))$')
+
+
+def get_container(request: Request) -> Container:
+    return request.app.state.container  # type: ignore[no-any-return]
+
+
+ContainerDep = Annotated[Container, Depends(get_container)]
+
+
+def get_ledger(container: ContainerDep) -> CustodyLedger:
+    return container.ledger
+
+
+def get_queries(container: ContainerDep) -> QueryService:
+    return container.queries
+
+
+LedgerDep = Annotated[CustodyLedger, Depends(get_ledger)]
+QueriesDep = Annotated[QueryService, Depends(get_queries)]
+
+# -- who is calling ----------------------------------------------------------------------------
+
+bearer = HTTPBearer(
+    auto_error=False,
+    description="A token from `custody token create`; its name is recorded as the actor.",
+)
+
+
+def caller(
+    container: ContainerDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal | None:
+    """The token's principal; None without a token; 401 for an unknown or revoked one."""
+    if credentials is None:
+        return None
+    principal = container.access.authenticate(credentials.credentials)
+    if principal is None:
+        raise Unauthorized("The bearer token is unknown or has been revoked.")
+    return principal
+
+
+CallerDep = Annotated[Principal | None, Depends(caller)]
+
+
+def _no_token() -> NoReturn:
+    raise Unauthorized("This needs a token: send `Authorization: Bearer <token>`.")
+
+
+def reader(container: ContainerDep, principal: CallerDep) -> Principal | None:
+    if principal is None:
+        if container.settings.public_reads:
+            return None
+        _no_token()
+    if not principal.can_read():
+        raise Forbidden(f"Token {principal.name!r} may not read.")
+    return principal
+
+
+def writer(principal: CallerDep) -> Principal:
+    if principal is None:
+        _no_token()
+    if principal.role not in WRITE_ROLES:
+        raise Forbidden(
+            f"Token {principal.name!r} has the {principal.role} role; recording needs "
+            "the recorder or admin role."
+        )
+    return principal
+
+
+Reader = Annotated[Principal | None, Depends(reader)]
+Writer = Annotated[Principal, Depends(writer)]
+
+
+def _require_office(principal: Principal, office: str, what: str) -> None:
+    if not principal.can_record_for(office):
+        allowed = ", ".join(principal.offices) or "none"
+        raise Forbidden(
+            f"Token {principal.name!r} may record only for the offices {allowed}; "
+            f"{what} is office {office!r}."
+        )
+
+
+def _unrestricted(principal: Principal) -> bool:
+    """Admins and recorders without an office list may record for any office."""
+    return principal.role == "admin" or (principal.role == "recorder" and not principal.offices)
+
+
+# -- bodies ------------------------------------------------------------------------------------
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+async def json_body(request: Request) -> Any:
+    """The body parsed as JSON (400 if it is not); read only after the caller is known."""
+    raw = await request.body()
+    try:
+        return json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        raise MalformedJson(
+            "The request body is not valid JSON; send one JSON object (Content-Type: "
+            "application/json)."
+        ) from None
+
+
+JsonBody = Annotated[Any, Depends(json_body)]
+
+
+def registration(principal: Writer, body: JsonBody) -> RegisterAccount:
+    """The registration in the body, if the caller may register for its office."""
+    command = schemas.registration(body)
+    _require_office(principal, command.office, "the new account")
+    return command
+
+
+def custody_event(
+    account_id: UUID, principal: Writer, body: JsonBody, ledger: LedgerDep
+) -> Command:
+    """The custody event in the body, if the caller may record it for this account."""
+    command = schemas.custody_event(body)
+    if not _unrestricted(principal):
+        _require_office(principal, ledger.office_of(account_id), f"account {account_id}")
+        if isinstance(command, TransferOffice):
+            _require_office(principal, command.office, "the destination")
+    return command
+
+
+Registration = Annotated[RegisterAccount, Depends(registration)]
+CustodyEvent = Annotated[Command, Depends(custody_event)]
+
+# -- headers and query parameters --------------------------------------------------------------
+
+
+def expected_version(
+    if_match: Annotated[
+        str | None,
+        Header(
+            description='The stream version the client expects, e.g. `"3"`; a stale one is '
+            "refused with 412.",
+            examples=['"3"'],
+        ),
+    ] = None,
+) -> int | None:
+    if if_match is None:
+        return None
+    match = VERSION_RE.match(if_match.strip())
+    if match is None:
+        raise InvalidInput(
+            f'If-Match must be one stream version, e.g. "3"; got {if_match[:40]!r}',
+            field="If-Match",
+        )
+    return int(match.group(1) or match.group(2))
+
+
+ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+def idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            description="Retrying with the same key and body returns the original response; "
+            "the same key with a different body is refused with 422.",
+            examples=["3f2c9a1e-7d4b-4e0f-9c1a-2b5d8e6f0a13"],
+        ),
+    ] = None,
+) -> str | None:
+    return idempotency_key
+
+
+IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+
+_TIME_EXAMPLE = "2017-01-20T17:00:00Z"
+
+
+def valid_time(
+    at: Annotated[
+        str | None,
+        Query(
+            description="Valid time (RFC 3339 with an offset); default now.",
+            examples=[_TIME_EXAMPLE],
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None,
+) -> datetime | None:
+    return None if at is None else require_utc(at, "at")
+
+
+def record_time(
+    known_at: Annotated[
+        str | None,
+        Query(
+            description="Record time: answer as the ledger knew it then (RFC 3339 with an "
+            "offset); default now.",
+            examples=[_TIME_EXAMPLE],
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None,
+) -> datetime | None:
+    return None if known_at is None else require_utc(known_at, "known_at")
+
+
+At = Annotated[datetime | None, Depends(valid_time)]
+KnownAt = Annotated[datetime | None, Depends(record_time)]

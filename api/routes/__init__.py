@@ -1,0 +1,15 @@
+"""One router per resource; `ROUTERS` is what the app includes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes import accounts, events, handles, health, holders
+
+ROUTERS: tuple[APIRouter, ...] = (
+    accounts.router,
+    events.router,
+    handles.router,
+    holders.router,
+    health.router,
+)

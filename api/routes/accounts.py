@@ -1,0 +1,134 @@
+"""Accounts: register one, read its state at a time, its custody timeline, list them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import (
+    At,
+    IdempotencyKey,
+    KnownAt,
+    LedgerDep,
+    QueriesDep,
+    Reader,
+    Registration,
+    Writer,
+)
+from api.errors import NotInEffect
+from api.schemas import (
+    AccountOut,
+    AccountPageOut,
+    CustodyOut,
+    EventRecordOut,
+    problems,
+    register_body,
+)
+from ledger.commands import OFFICE_RE, PLATFORM_RE
+from projections.queries import MAX_PAGE
+
+router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
+
+READ_ERRORS = problems(401, 403, 404, 422, 503)
+CREATED_HEADERS = {
+    "Location": {"description": "The new account's URL.", "schema": {"type": "string"}},
+    "ETag": {"description": "The stream version after the write.", "schema": {"type": "string"}},
+}
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=EventRecordOut,
+    summary="Register an official account",
+    openapi_extra=register_body(),
+    responses={
+        201: {"description": "The registration's event record.", "headers": CREATED_HEADERS},
+        **problems(400, 401, 403, 409, 413, 422, 503),
+    },
+)
+def register_account(
+    principal: Writer,
+    command: Registration,
+    ledger: LedgerDep,
+    idempotency_key: IdempotencyKey,
+    response: Response,
+) -> EventRecordOut:
+    record = ledger.register_account(
+        command, actor=principal.name, idempotency_key=idempotency_key
+    )
+    response.headers["Location"] = f"/v1/accounts/{record.account_id}"
+    response.headers["ETag"] = f'"{record.version}"'
+    return EventRecordOut.model_validate(record)
+
+
+@router.get(
+    "",
+    response_model=AccountPageOut,
+    summary="List the accounts matching filters, at a time",
+    responses=problems(401, 403, 422, 503),
+)
+def list_accounts(
+    _: Reader,
+    queries: QueriesDep,
+    at: At,
+    known_at: KnownAt,
+    office: Annotated[str | None, Query(pattern=OFFICE_RE.pattern)] = None,
+    platform: Annotated[str | None, Query(pattern=PLATFORM_RE.pattern)] = None,
+    status: Literal["active", "closed"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+) -> AccountPageOut:
+    page = queries.accounts(
+        office=office,
+        platform=platform,
+        status=status,
+        at=at,
+        known_at=known_at,
+        limit=limit,
+        cursor=cursor,
+    )
+    return AccountPageOut.model_validate(page)
+
+
+@router.get(
+    "/{account_id}",
+    response_model=AccountOut,
+    summary="The account's state at a time, as known at a time",
+    responses={
+        200: {"headers": {"ETag": {"description": "The stream's current version."}}},
+        **READ_ERRORS,
+    },
+)
+def get_account(
+    account_id: UUID,
+    _: Reader,
+    queries: QueriesDep,
+    at: At,
+    known_at: KnownAt,
+    response: Response,
+) -> AccountOut:
+    view = queries.account_at(account_id, at, known_at)
+    if view is None:
+        raise NotInEffect(
+            "account-not-in-effect",
+            f"Account {account_id} did not exist at {at.isoformat() if at else 'the present time'}"
+            f" as known {'at ' + known_at.isoformat() if known_at else 'now'}.",
+        )
+    current = view.version if known_at is None else queries.events(account_id)[-1].version
+    response.headers["ETag"] = f'"{current}"'
+    return AccountOut.model_validate(view)
+
+
+@router.get(
+    "/{account_id}/custody",
+    response_model=CustodyOut,
+    summary="The holder intervals in valid time, as known at a time",
+    responses=READ_ERRORS,
+)
+def custody_timeline(
+    account_id: UUID, _: Reader, queries: QueriesDep, known_at: KnownAt
+) -> CustodyOut:
+    return CustodyOut.model_validate(queries.custody_timeline(account_id, known_at))

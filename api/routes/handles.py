@@ -1,0 +1,64 @@
+"""Handles: which account carried a handle at a time, and every account that ever did."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.deps import At, KnownAt, QueriesDep, Reader
+from api.errors import NotInEffect
+from api.schemas import HandleHistoryOut, HandleIntervalOut, HandleOut, problems
+from ledger.commands import PLATFORM_RE, normalize_handle
+
+router = APIRouter(prefix="/v1/handles", tags=["handles"])
+
+PlatformKey = Annotated[str, Path(pattern=PLATFORM_RE.pattern, examples=["x"])]
+HandleParam = Annotated[str, Path(examples=["POTUS"], description="Case-insensitive.")]
+
+
+@router.get(
+    "/{platform}/{handle}",
+    response_model=HandleOut,
+    summary="The account that carried the handle at a time",
+    responses=problems(401, 403, 404, 422, 503),
+)
+def handle_at(
+    platform: PlatformKey,
+    handle: HandleParam,
+    _: Reader,
+    queries: QueriesDep,
+    at: At,
+    known_at: KnownAt,
+) -> HandleOut:
+    answer = queries.handle_at(platform, handle, at, known_at)
+    if answer.account is None:
+        raise NotInEffect(
+            "handle-not-in-effect",
+            f"No account on {platform} carried @{answer.handle} at {answer.at.isoformat()} "
+            f"as known {'at ' + known_at.isoformat() if known_at else 'now'}; "
+            "its history is at /history.",
+        )
+    return HandleOut.of(answer, answer.account)
+
+
+@router.get(
+    "/{platform}/{handle}/history",
+    response_model=HandleHistoryOut,
+    summary="Every account that carried the handle, and when",
+    responses=problems(401, 403, 404, 422, 503),
+)
+def handle_history(
+    platform: PlatformKey,
+    handle: HandleParam,
+    _: Reader,
+    queries: QueriesDep,
+    known_at: KnownAt,
+) -> HandleHistoryOut:
+    intervals = queries.handle_history(platform, handle, known_at)
+    return HandleHistoryOut(
+        platform=platform,
+        handle=normalize_handle(handle),
+        known_at=known_at,
+        intervals=[HandleIntervalOut.model_validate(iv) for iv in intervals],
+    )

@@ -1,0 +1,30 @@
+"""Liveness and readiness; needs no token."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import ContainerDep
+from api.schemas import HealthOut, problems
+
+router = APIRouter(tags=["health"])
+
+
+@router.get(
+    "/health",
+    response_model=HealthOut,
+    summary="Store kind, log head and read-model lag",
+    responses=problems(503),
+)
+def health(container: ContainerDep) -> HealthOut:
+    worker = container.worker
+    return HealthOut.model_validate(
+        {
+            "status": "ok",
+            **container.queries.health(),
+            "worker": {
+                "running": worker is not None and worker.is_alive(),
+                "last_error": worker.last_error if worker is not None else None,
+            },
+        }
+    )

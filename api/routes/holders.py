@@ -1,0 +1,28 @@
+"""Holders: every account a person held, and when."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+
+from api.deps import KnownAt, QueriesDep, Reader
+from api.schemas import HolderCustodyOut, problems
+from ledger.commands import HOLDER_ID_RE
+
+router = APIRouter(prefix="/v1/holders", tags=["holders"])
+
+
+@router.get(
+    "/{holder_id}/custody",
+    response_model=HolderCustodyOut,
+    summary="Every account the holder held, and when, as known at a time",
+    responses=problems(401, 403, 404, 422, 503),
+)
+def holder_custody(
+    holder_id: Annotated[str, Path(pattern=HOLDER_ID_RE.pattern, examples=["potus-46"])],
+    _: Reader,
+    queries: QueriesDep,
+    known_at: KnownAt,
+) -> HolderCustodyOut:
+    return HolderCustodyOut.of(queries.holder_custody(holder_id, known_at))

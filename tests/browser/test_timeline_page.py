@@ -1,0 +1,168 @@
+"""The timeline page in real headless Chromium, against a real server with the demo loaded."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from api.app import create_app
+from api.bootstrap import Container, build
+from api.demo import load_demo
+from ledger.settings import Settings
+
+CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
+REQUIRE = os.environ.get("CUSTODY_REQUIRE_BROWSER", "") not in ("", "0", "no", "false")
+SCREENSHOT = os.environ.get("CUSTODY_SCREENSHOT")  # where to save a picture of the page, if set
+
+sync_api = pytest.importorskip("playwright.sync_api") if not REQUIRE else __import__(
+    "playwright.sync_api", fromlist=["sync_playwright"]
+)
+if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
+    if REQUIRE:
+        raise RuntimeError(f"CUSTODY_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
+    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, container: Container) -> None:
+        self.port = _free_port()
+        config = uvicorn.Config(
+            create_app(container=container), host="127.0.0.1", port=self.port, log_level="warning"
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("server did not start")
+            time.sleep(0.05)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def _serve(tmp_path: Path, public: bool) -> tuple[Server, Container]:
+    container = build(Settings(database_url=f"sqlite:///{tmp_path}/demo.db", public_reads=public))
+    load_demo(container)
+    return Server(container), container
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def public_site(tmp_path: Path) -> Iterator[str]:
+    server, _ = _serve(tmp_path, public=True)
+    with server as url:
+        yield url
+
+
+def _who(page: Any) -> str:
+    page.wait_for_selector("#who")
+    return str(page.inner_text("#who"))
+
+
+def test_the_potus_timeline_shows_each_holder_and_the_date_changes_the_answer(
+    browser: Any, public_site: str
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{public_site}/?q=@POTUS&platform=x&at=2016-12-14")
+    assert _who(page) == "Barack Obama"
+    bars = page.locator(".bar").all_inner_texts()
+    assert bars == ["Barack Obama", "National Archives and Records Administration"]
+    assert page.locator(".marker.renamed").count() == 1
+    assert "@POTUS44" in page.inner_text("#timeline")
+    page.locator(".bar").first.click()
+    assert "holder_assigned" in page.inner_text("#details")
+    assert "demo:records-office" in page.inner_text("#details")
+
+    page.fill("#at", "2018-06-01")
+    page.click("#lookup button")
+    page.wait_for_function("document.querySelector('#who').innerText === 'Donald J. Trump'")
+    assert page.locator(".bar").all_inner_texts() == [
+        "Donald J. Trump",
+        "National Archives and Records Administration",
+    ]
+    page.fill("#at", "2022-03-01")
+    page.click("#lookup button")
+    page.wait_for_function("document.querySelector('#who').innerText === 'Joseph R. Biden Jr.'")
+    if SCREENSHOT:
+        page.fill("#at", "2016-12-14")
+        page.click("#lookup button")
+        page.wait_for_function("document.querySelector('#who').innerText === 'Barack Obama'")
+        page.locator(".bar").first.click()
+        page.screenshot(path=SCREENSHOT, full_page=True)
+    page.close()
+
+
+def test_the_record_as_known_before_a_correction_differs_from_now(
+    browser: Any, public_site: str
+) -> None:
+    page = browser.new_page()
+    page.goto(f"{public_site}/?q=@CMRuritania&platform=x&at=2021-06-05&known=2021-06-20")
+    assert _who(page) == "Anna Vale"
+    page.fill("#known", "")
+    page.click("#lookup button")
+    page.wait_for_function("document.querySelector('#who').innerText === 'Boris Kade'")
+    assert "retracted by v4" in page.inner_text("#events")
+    page.close()
+
+
+def test_an_unknown_handle_gets_a_clear_message(browser: Any, public_site: str) -> None:
+    page = browser.new_page()
+    page.goto(f"{public_site}/?q=@NoSuchOffice&platform=x")
+    page.wait_for_selector("#message:not([hidden])")
+    assert "No account on x carried @NoSuchOffice" in page.inner_text("#message")
+    assert page.locator("#answer").is_hidden()
+    page.close()
+
+
+def test_without_public_reads_the_page_asks_for_a_reader_token(
+    browser: Any, tmp_path: Path
+) -> None:
+    server, container = _serve(tmp_path, public=False)
+    secret = container.access.issue("page-reader", "reader")
+    with server as url:
+        page = browser.new_page()
+        page.goto(f"{url}/?q=@POTUS&platform=x&at=2016-12-14")
+        page.wait_for_selector("#tokenform:not([hidden])")
+        page.fill("#token", secret)
+        page.click("#tokenform button")
+        assert _who(page) == "Barack Obama"
+        assert page.evaluate("sessionStorage.getItem('custody-token')") == secret
+        page.close()
