@@ -269,11 +269,11 @@ class Rebuilder:
             for model in models:
                 db.execute(curs, update, (upto, model.name))
         if db.kind == "postgres":
-            # Fresh tables have no statistics and no visibility map yet: give the planner both,
-            # so lookups use their indexes (and index-only scans) from the first query.
+            # Fresh tables have no statistics yet: give the planner some, so lookups use their
+            # indexes from the first query (autovacuum does the rest later).
             with db.datastore.get_connection() as conn:
                 for table in tables:
-                    conn.execute(SQL("VACUUM ANALYZE {}").format(Identifier(db.schema, table.name)))
+                    conn.execute(SQL("ANALYZE {}").format(Identifier(db.schema, table.name)))
 
 
 def _build_partition(
