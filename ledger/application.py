@@ -228,7 +228,7 @@ class CustodyLedger(Application[UUID]):
         """Open a new account stream; claims its handle and platform account id atomically."""
         _check_actor(actor)
         _check_key(idempotency_key)
-        stamp = fingerprint(account_id, command, None)
+        stamp = fingerprint(account_id, command, None) if idempotency_key else ""
 
         def attempt(touched: list[UUID]) -> EventRecord:
             replay = self._replay(actor, idempotency_key, stamp)
@@ -267,7 +267,8 @@ class CustodyLedger(Application[UUID]):
         _check_key(idempotency_key)
         if not isinstance(command, Command) or isinstance(command, RegisterAccount):
             raise InvalidInput("append takes a custody event command, not a registration")
-        stamp = fingerprint(account_id, command, expected_version)
+        # Only an idempotency key needs the command's fingerprint.
+        stamp = fingerprint(account_id, command, expected_version) if idempotency_key else ""
 
         def attempt(touched: list[UUID]) -> EventRecord:
             replay = self._replay(actor, idempotency_key, stamp)

@@ -138,9 +138,18 @@ class Account(Aggregate):
         if candidate.type == fold.RETRACTED:
             self._check_retraction(candidate.data["event_version"])
         else:
+            acc, latest = self._tail()
+            if acc is not None and latest is not None and candidate.effective_at >= latest:
+                # The common case: nothing kept is effective after it, so it applies last and
+                # can orphan nothing. Decide on a copy of the folded state, without refolding.
+                trial = acc.copy()
+                failures = len(trial.ineffective)
+                fold.apply(trial, candidate)
+                if len(trial.ineffective) > failures:
+                    raise self._refusal(candidate, trial.ineffective[-1].why)
+                self._tail_cache = (len(self.facts) + 1, trial, candidate.effective_at)
+                return ()
             self._check_premise(candidate)
-            if candidate.effective_at >= max(f.effective_at for f in self.facts):
-                return ()  # nothing is effective after it, so nothing can lose its premise
         before = fold.ineffective_versions(self.facts)
         after = fold.ineffective_versions([*self.facts, candidate])
         orphaned = tuple(sorted(after - before - {candidate.version}))
@@ -152,6 +161,24 @@ class Account(Aggregate):
                 versions=orphaned,
             )
         return orphaned
+
+    def _tail(self) -> tuple[Any, datetime | None]:
+        """The folded state after every kept fact, and the latest kept effective time (cached
+        per stream length; the cached state is never mutated, only copied)."""
+        cached = self.__dict__.get("_tail_cache")
+        if cached is not None and cached[0] == len(self.facts):
+            return cached[1], cached[2]
+        acc, latest = fold.final(self.facts)
+        self._tail_cache = (len(self.facts), acc, latest)
+        return acc, latest
+
+    def _refusal(self, candidate: Fact, why: str) -> RuleViolation:
+        error: type[RuleViolation] = {
+            "effective after the account's closure": AccountClosed,
+            "nobody holds the account at that instant": NoHolder,
+            "effective before the account's registration": EffectiveBeforeRegistration,
+        }.get(why, NoChange)
+        return error(f"{candidate.type} refused: {why}", account_id=self.id)
 
     def _check_premise(self, candidate: Fact) -> None:
         segments = fold.timeline(self.facts)
@@ -166,13 +193,8 @@ class Account(Aggregate):
         state = fold.fold([*self.facts, candidate], candidate.effective_at)
         assert state is not None
         failure = next((i for i in state.ineffective if i.version == candidate.version), None)
-        if failure is None:
-            return
-        error: type[RuleViolation] = {
-            "effective after the account's closure": AccountClosed,
-            "nobody holds the account at that instant": NoHolder,
-        }.get(failure.why, NoChange)
-        raise error(f"{candidate.type} refused: {failure.why}", account_id=self.id)
+        if failure is not None:
+            raise self._refusal(candidate, failure.why)
 
     def _check_retraction(self, target: int) -> None:
         if not 1 <= target <= len(self.facts):

@@ -127,6 +127,14 @@ class _Acc:
         self.ineffective: list[Ineffective] = []
         self.handle_by = self.office_by = self.holder_by = self.status_by = fact.version
 
+    def copy(self) -> _Acc:
+        twin = object.__new__(_Acc)
+        for name in _Acc.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin.archives = list(self.archives)
+        twin.ineffective = list(self.ineffective)
+        return twin
+
     def snapshot(self, version: int, first: int) -> AccountState:
         established = {first, self.handle_by, self.office_by, self.holder_by, self.status_by}
         established.update(a.version for a in self.archives)
@@ -210,6 +218,15 @@ def believed(facts: Iterable[Fact], known_at: datetime | None = None) -> list[Fa
     kept = [f for f in known if f.type != RETRACTED and f.version not in retracted]
     kept.sort(key=lambda f: (f.effective_at, f.version))
     return kept
+
+
+def final(facts: Sequence[Fact]) -> tuple[_Acc | None, datetime | None]:
+    """The accumulator after every kept fact (as known now), and the latest kept effective time."""
+    acc: _Acc | None = None
+    kept = believed(facts)
+    for fact in kept:
+        acc = apply(acc, fact)
+    return acc, (kept[-1].effective_at if kept else None)
 
 
 def known_version(facts: Iterable[Fact], known_at: datetime | None = None) -> int:
