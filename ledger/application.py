@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError, Recording
 from eventsourcing.utils import Environment, EnvType
 
 from ledger import fold
@@ -210,6 +210,21 @@ class CustodyLedger(Application[UUID]):
     def _now(self) -> datetime:
         override = getattr(self._local, "recorded_at", None)
         return override if override is not None else self.clock()
+
+    def save(self, *aggregates: Any, **kwargs: Any) -> list[Recording[UUID]]:
+        """The library's save, without its per-object runtime Protocol checks (about a sixth
+        of an append's CPU): everything this application saves is an aggregate."""
+        processing: ProcessingEvent[UUID] = ProcessingEvent()
+        for aggregate in aggregates:
+            if aggregate is None:
+                continue
+            processing.events.extend(aggregate.collect_events())
+            processing.aggregates[aggregate.id] = aggregate
+        processing.saved_kwargs.update(kwargs)
+        recordings = self._record(processing)
+        self._take_snapshots(processing)
+        self._notify(recordings)
+        return recordings
 
     def construct_env(self, name: str, env: EnvType | None = None) -> Environment:
         # The settings object owns configuration: do not read os.environ here.
