@@ -25,7 +25,7 @@ import select
 from collections.abc import Sequence
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError, OperationalError, StoredEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import retry
 from psycopg import Connection
@@ -54,6 +54,9 @@ def lighten_pre_ping(datastore: PostgresDatastore) -> None:
     pool = datastore.pool
     if hasattr(select, "poll") and getattr(pool, "_check", None) is ConnectionPool.check_connection:
         pool._check = ping_if_readable
+
+
+FEW_RETRIES = retry((InterfaceError, OperationalError), max_attempts=3, wait=0.1)
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -142,7 +145,10 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             .as_bytes()
         )
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    # The library retries 10 times, each waiting up to the pool timeout: close to a minute before
+    # a caller learns the database is down. Three quick attempts still ride over a dropped
+    # connection, and an outage becomes a 503 within seconds.
+    @FEW_RETRIES
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
@@ -177,3 +183,18 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
         assert row is not None and len(row[0]) == len(stored_events)
         # Positions are drawn in the order of the events (ORDER BY ordinality), ascending.
         return list(row[0])
+
+    @FEW_RETRIES
+    def select_events(self, *args: Any, **kwargs: Any) -> Sequence[StoredEvent]:
+        undecorated = PostgresApplicationRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
+        return undecorated(self, *args, **kwargs)  # type: ignore[no-any-return]
+
+    @FEW_RETRIES
+    def select_notifications(self, *args: Any, **kwargs: Any) -> Sequence[Notification]:
+        undecorated = PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
+        return undecorated(self, *args, **kwargs)  # type: ignore[no-any-return]
+
+    @FEW_RETRIES
+    def max_notification_id(self) -> int | None:
+        undecorated = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
+        return undecorated(self)  # type: ignore[no-any-return]

@@ -86,7 +86,7 @@ class Settings(BaseSettings):
             # several server processes costs a sequential writer about 15% (bench/).
             "POSTGRES_POOL_SIZE": "1",
             "POSTGRES_MAX_OVERFLOW": str(2 * self.pool_size - 1),
-            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_CONNECT_TIMEOUT": "2",
             "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
             "POSTGRES_PRE_PING": "y",
             # One round trip per save, same ordering lock; it also makes the pre-ping free for

@@ -123,14 +123,6 @@ def test_an_unreachable_database_is_503_with_retry_after_never_a_hang(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="(1) ledger.access.AccessControl.authenticate reads the token directory without "
-    "translating eventsourcing's OperationalError into StoreUnavailable, so every "
-    "authenticated request during an outage is a 500; (2) CustodyLedger.head() (used by "
-    "/health), append and register go through eventsourcing methods decorated with "
-    "@retry(max_attempts=10) over a 5 s pool timeout: about 52 s before the 503",
-)
 def test_authenticated_requests_and_health_during_an_outage_are_503_within_15s(
     proxied_url: tuple[str, TcpProxy], clock: FakeClock
 ) -> None:
