@@ -94,7 +94,7 @@ class InvalidFields(InvalidInput):
 
     def __init__(self, detail: str, errors: Sequence[dict[str, Any]]) -> None:
         super().__init__(detail)
-        self.errors = list(errors)
+        self.field_list = list(errors)
 
 
 def title_of(code: str) -> str:
@@ -142,7 +142,7 @@ def _status_of(exc: LedgerError) -> int:
 
 def _extras(exc: LedgerError) -> dict[str, Any]:
     if isinstance(exc, InvalidFields):
-        return {"errors": exc.errors}
+        return {"errors": exc.field_list}
     if isinstance(exc, InvalidInput) and exc.errors:
         return {
             "errors": [

@@ -147,7 +147,11 @@ class Account(Aggregate):
                 fold.apply(trial, candidate)
                 if len(trial.ineffective) > failures:
                     raise self._refusal(candidate, trial.ineffective[-1].why)
-                self._tail_cache = (len(self.facts) + 1, trial, candidate.effective_at)
+                self._tail_cache: tuple[int, Any, datetime | None] = (
+                    len(self.facts) + 1,
+                    trial,
+                    candidate.effective_at,
+                )
                 return ()
             self._check_premise(candidate)
         before = fold.ineffective_versions(self.facts)
@@ -165,7 +169,7 @@ class Account(Aggregate):
     def _tail(self) -> tuple[Any, datetime | None]:
         """The folded state after every kept fact, and the latest kept effective time (cached
         per stream length; the cached state is never mutated, only copied)."""
-        cached = self.__dict__.get("_tail_cache")
+        cached: tuple[int, Any, datetime | None] | None = self.__dict__.get("_tail_cache")
         if cached is not None and cached[0] == len(self.facts):
             return cached[1], cached[2]
         acc, latest = fold.final(self.facts)
