@@ -1,6 +1,6 @@
 """The HTTP door: `create_app` wires the routers, the error mapping and the lifespan.
 
-    uvicorn --factory api.app:create_app
+uvicorn --factory api.app:create_app
 """
 
 from __future__ import annotations

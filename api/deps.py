@@ -182,6 +182,8 @@ def expected_version(
 
 
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
+
+
 def idempotency_key(
     idempotency_key: Annotated[
         str | None,

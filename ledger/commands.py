@@ -88,14 +88,20 @@ Office = Annotated[str, _pattern(OFFICE_RE, "office")]
 HolderId = Annotated[str, _pattern(HOLDER_ID_RE, "holder id")]
 PlatformAccountId = Annotated[str, _pattern(PLATFORM_ACCOUNT_ID_RE, "platform account id")]
 Sha256 = Annotated[str, _pattern(SHA256_RE, "sha256 (64 lower-case hex digits)")]
+
+
 def _rfc3339(value: Any) -> Any:
     # pydantic would read a bare number as seconds since 1970; a custody time must be spelled out.
-    if isinstance(value, (int, float)) or (isinstance(value, str) and RFC3339_RE.match(value) is None):
+    if isinstance(value, (int, float)) or (
+        isinstance(value, str) and RFC3339_RE.match(value) is None
+    ):
         raise ValueError("expected an RFC 3339 time with an offset, e.g. 2017-01-20T17:00:00Z")
     return value
 
 
-RFC3339_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
+RFC3339_RE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$"
+)
 UtcTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
 Reason = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
 Url = Annotated[str, Field(max_length=2048), AfterValidator(_url)]

@@ -56,9 +56,7 @@ def register_account(
     idempotency_key: IdempotencyKey,
     response: Response,
 ) -> EventRecordOut:
-    record = ledger.register_account(
-        command, actor=principal.name, idempotency_key=idempotency_key
-    )
+    record = ledger.register_account(command, actor=principal.name, idempotency_key=idempotency_key)
     response.headers["Location"] = f"/v1/accounts/{record.account_id}"
     response.headers["ETag"] = f'"{record.version}"'
     return EventRecordOut.model_validate(record)

@@ -77,7 +77,9 @@ def account_events(account_id: UUID, _: Reader, queries: QueriesDep) -> list[Eve
 def global_log(
     _: Reader,
     queries: QueriesDep,
-    after: Annotated[int, Query(ge=0, le=MAX_POSITION, description="An exclusive log position.")] = 0,
+    after: Annotated[
+        int, Query(ge=0, le=MAX_POSITION, description="An exclusive log position.")
+    ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> LogPageOut:
     return LogPageOut.model_validate(queries.log(after, limit))
