@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -81,14 +81,33 @@ class Change:
     facts: Sequence[Fact]
 
 
+@dataclass
+class Pending:
+    """What a batch will write to one model's table (read models themselves hold no state)."""
+
+    closes: list[Row] = field(default_factory=list)
+    inserts: list[Row] = field(default_factory=list)
+
+
 class ReadModel:
     """Base of every read model: a name, its tables, and how one event changes them."""
 
     name: str
     tables: tuple[Table, ...]
 
-    def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
+    def apply(
+        self,
+        db: Db,
+        curs: Any,
+        changes: Sequence[Change],
+        names: dict[str, str],
+        pending: Pending,
+    ) -> None:
+        """Apply one account's consecutive events (in stream order) in one go."""
         raise NotImplementedError
+
+    def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
+        """Write what `apply` gathered for the batch (models that write at once: nothing)."""
 
     def history(
         self,
@@ -112,14 +131,47 @@ class BitemporalModel(ReadModel):
     def table(self) -> Table:
         return self.tables[0]
 
-    def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
-        before = type(self).rows(change.account_id, change.before)
-        after = type(self).rows(change.account_id, change.after)
-        if before == after:
-            return
-        t = names[self.table.name]
-        at = derive.to_us(change.fact.recorded_at)
+    def apply(
+        self,
+        db: Db,
+        curs: Any,
+        changes: Sequence[Change],
+        names: dict[str, str],
+        pending: Pending,
+    ) -> None:
+        # The net effect of the events on the table: rows believed before them and withdrawn
+        # are closed; rows opened (and perhaps withdrawn again) are inserted with their range.
+        derive_rows = type(self).rows
+        account_id = changes[0].account_id
+        previous = derive_rows(account_id, changes[0].before)
+        opened: dict[Row, int] = {}
+        closes: list[Row] = []
         cols = self.table.columns
+        idx = [cols.index(c) for c in self.locate]
+        for change in changes:
+            current = derive_rows(account_id, change.after)
+            if current == previous:
+                continue
+            at = derive.to_us(change.fact.recorded_at)
+            inserts_closed = []
+            for row in previous - current:
+                if row in opened:
+                    inserts_closed.append((*row, row_key(row), opened.pop(row), at))
+                else:
+                    closes.append((at, *(row[i] for i in idx), row_key(row)))
+            pending.inserts.extend(inserts_closed)
+            for row in current - previous:
+                opened[row] = at
+            previous = current
+        pending.inserts.extend(
+            (*row, row_key(row), since, None) for row, since in opened.items()
+        )
+        pending.closes.extend(closes)
+
+    def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
+        """Write what `apply` gathered: closes first (they only touch rows open before the
+        batch), then inserts."""
+        t = names[self.table.name]
         where = " AND ".join(f"{c} = %s" for c in self.locate)
         close = db.sql(
             "UPDATE {t} SET known_to = %s WHERE "
@@ -127,11 +179,8 @@ class BitemporalModel(ReadModel):
             + " AND row_key = %s AND known_to IS NULL",
             t=t,
         )
-        idx = [cols.index(c) for c in self.locate]
-        for row in before - after:
-            db.execute(curs, close, (at, *(row[i] for i in idx), row_key(row)))
-        added = [(*row, row_key(row), at, None) for row in sorted(after - before, key=repr)]
-        db.executemany(curs, self.table.insert_sql(db, t), added)
+        db.executemany(curs, close, pending.closes)
+        db.executemany(curs, self.table.insert_sql(db, t), pending.inserts)
 
     def history(
         self,
@@ -331,12 +380,20 @@ class CurrentState(ReadModel):
         ),
     )
 
-    def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
+    def apply(
+        self,
+        db: Db,
+        curs: Any,
+        changes: Sequence[Change],
+        names: dict[str, str],
+        pending: Pending,
+    ) -> None:
         t = names["rm_current"]
+        last = changes[-1]
         db.execute(
-            curs, db.sql("DELETE FROM {t} WHERE account_id = %s", t=t), (str(change.account_id),)
+            curs, db.sql("DELETE FROM {t} WHERE account_id = %s", t=t), (str(last.account_id),)
         )
-        row = derive.current_row(change.account_id, change.facts, change.after)
+        row = derive.current_row(last.account_id, last.facts, last.after)
         if row is not None:
             db.execute(curs, self.tables[0].insert_sql(db, t), row)
 
@@ -379,27 +436,36 @@ class EventLog(ReadModel):
         ),
     )
 
-    def apply(self, db: Db, curs: Any, change: Change, names: dict[str, str]) -> None:
+    def apply(
+        self,
+        db: Db,
+        curs: Any,
+        changes: Sequence[Change],
+        names: dict[str, str],
+        pending: Pending,
+    ) -> None:
         t = names["rm_events"]
-        db.execute(
+        db.executemany(
             curs,
             self.tables[0].insert_sql(db, t),
-            derive.event_row(change.account_id, change.fact, change.position),
+            [derive.event_row(c.account_id, c.fact, c.position) for c in changes],
         )
-        if change.fact.type == fold.RETRACTED:
-            db.execute(
-                curs,
-                db.sql(
-                    "UPDATE {t} SET retracted_by = %s, retracted_at = %s WHERE account_id = %s AND version = %s",
-                    t=t,
-                ),
-                (
-                    change.fact.version,
-                    derive.to_us(change.fact.recorded_at),
-                    str(change.account_id),
-                    change.fact.data["event_version"],
-                ),
+        retracted = [
+            (
+                c.fact.version,
+                derive.to_us(c.fact.recorded_at),
+                str(c.account_id),
+                c.fact.data["event_version"],
             )
+            for c in changes
+            if c.fact.type == fold.RETRACTED
+        ]
+        mark = db.sql(
+            "UPDATE {t} SET retracted_by = %s, retracted_at = %s "
+            "WHERE account_id = %s AND version = %s",
+            t=t,
+        )
+        db.executemany(curs, mark, retracted)
 
     def history(
         self,

@@ -20,12 +20,12 @@ import psycopg
 from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
-from ledger import fold
 from ledger.application import CustodyLedger
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import StoreUnavailable
+from projections import derive
 from projections.db import Db
-from projections.models import MODELS, Change, ReadModel, Table
+from projections.models import MODELS, Change, Pending, ReadModel, Table
 
 log = logging.getLogger(__name__)
 
@@ -159,10 +159,16 @@ class Projector:
             now = {name: int(pos) for name, pos in curs.fetchall()}
             if any(now.get(m.name) != tracked[m.name] for m in self.models):
                 return 0, True  # another projector or a rebuild moved on; read again
+            by_account: dict[UUID, list[Change]] = {}
             for change in changes:
-                for model in self.models:
-                    if change.position > tracked[model.name]:
-                        model.apply(db, curs, change, names)
+                by_account.setdefault(change.account_id, []).append(change)
+            for model in self.models:
+                pending = Pending()
+                for account_changes in by_account.values():
+                    mine = [c for c in account_changes if c.position > tracked[model.name]]
+                    if mine:
+                        model.apply(db, curs, mine, names, pending)
+                model.flush(db, curs, names, pending)
             update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t=TRACKING.name)
             for model in self.models:
                 db.execute(curs, update, (max(upto, tracked[model.name]), model.name))
@@ -181,16 +187,16 @@ class Projector:
             aid: [to_fact(e) for e in self.ledger.events.get(aid, lte=v)]  # type: ignore[arg-type]
             for aid, v in last_version.items()
         }
-        previous: dict[UUID, tuple[int, list[fold.Segment]]] = {}
+        # Timelines after each prefix, extended event by event (rows equal fold.timeline's).
+        timelines = {aid: derive.prefix_timelines(facts) for aid, facts in streams.items()}
         changes = []
         for position, event in decoded:
             aid, version = event.originator_id, event.originator_version
             facts = streams[aid][:version]
-            cached = previous.get(aid)
-            before = cached[1] if cached and cached[0] == version - 1 else fold.timeline(facts[:-1])
-            after = fold.timeline(facts)
-            previous[aid] = (version, after)
-            changes.append(Change(aid, facts[-1], position, before, after, facts))
+            before = timelines[aid][version - 2] if version >= 2 else []
+            changes.append(
+                Change(aid, facts[-1], position, before, timelines[aid][version - 1], facts)
+            )
         return changes
 
 
