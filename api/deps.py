@@ -2,6 +2,10 @@
 
 Authentication and authorisation happen here, in dependency order, before a body is read:
 a request without a valid token is refused with 401 whatever its body holds.
+
+Dependencies that do no I/O are `async def`: FastAPI would otherwise run each in the thread
+pool (a hop per dependency per request). The ones that touch the database (the token check,
+the account's office) stay plain `def` and run in the pool.
 """
 
 from __future__ import annotations
@@ -28,18 +32,18 @@ WRITE_ROLES = ("recorder", "admin")
 VERSION_RE = re.compile(r'^(?:"(\d{1,18})"|(\d{1,18}))$')
 
 
-def get_container(request: Request) -> Container:
+async def get_container(request: Request) -> Container:
     return request.app.state.container  # type: ignore[no-any-return]
 
 
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-def get_ledger(container: ContainerDep) -> CustodyLedger:
+async def get_ledger(container: ContainerDep) -> CustodyLedger:
     return container.ledger
 
 
-def get_queries(container: ContainerDep) -> QueryService:
+async def get_queries(container: ContainerDep) -> QueryService:
     return container.queries
 
 
@@ -74,7 +78,7 @@ def _no_token() -> NoReturn:
     raise Unauthorized("This needs a token: send `Authorization: Bearer <token>`.")
 
 
-def reader(container: ContainerDep, principal: CallerDep) -> Principal | None:
+async def reader(container: ContainerDep, principal: CallerDep) -> Principal | None:
     if principal is None:
         if container.settings.public_reads:
             return None
@@ -84,7 +88,7 @@ def reader(container: ContainerDep, principal: CallerDep) -> Principal | None:
     return principal
 
 
-def writer(principal: CallerDep) -> Principal:
+async def writer(principal: CallerDep) -> Principal:
     if principal is None:
         _no_token()
     if principal.role not in WRITE_ROLES:
@@ -135,7 +139,7 @@ async def json_body(request: Request) -> Any:
 JsonBody = Annotated[Any, Depends(json_body)]
 
 
-def registration(principal: Writer, body: JsonBody) -> RegisterAccount:
+async def registration(principal: Writer, body: JsonBody) -> RegisterAccount:
     """The registration in the body, if the caller may register for its office."""
     command = schemas.registration(body)
     _require_office(principal, command.office, "the new account")
@@ -160,7 +164,7 @@ CustodyEvent = Annotated[Command, Depends(custody_event)]
 # -- headers and query parameters --------------------------------------------------------------
 
 
-def expected_version(
+async def expected_version(
     if_match: Annotated[
         str | None,
         Header(
@@ -184,7 +188,7 @@ def expected_version(
 ExpectedVersion = Annotated[int | None, Depends(expected_version)]
 
 
-def idempotency_key(
+async def idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -202,7 +206,7 @@ IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
 _TIME_EXAMPLE = "2017-01-20T17:00:00Z"
 
 
-def valid_time(
+async def valid_time(
     at: Annotated[
         str | None,
         Query(
@@ -215,7 +219,7 @@ def valid_time(
     return None if at is None else require_utc(at, "at")
 
 
-def record_time(
+async def record_time(
     known_at: Annotated[
         str | None,
         Query(
