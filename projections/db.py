@@ -10,8 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import ApplicationRecorder, InterfaceError, OperationalError
+from eventsourcing.persistence import (
+    ApplicationRecorder,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.rows import tuple_row
@@ -118,6 +124,51 @@ class Db:
     def executemany(self, curs: Any, query: Any, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             curs.executemany(query, rows)
+
+    def insert_rows(
+        self, curs: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+    ) -> None:
+        """Insert many rows: COPY on PostgreSQL (one stream, not a statement per row)."""
+        if not rows:
+            return
+        if self.kind == "postgres":
+            copy = SQL("COPY {} ({}) FROM STDIN").format(
+                Identifier(self.schema, table), SQL(", ").join(Identifier(c) for c in columns)
+            )
+            with curs.copy(copy) as writer:
+                for row in rows:
+                    writer.write_row(row)
+        else:
+            marks = ", ".join(["?"] * len(columns))
+            names = ", ".join(columns)
+            curs.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+
+    def streams(self, last: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]:
+        """The stored events of several streams, each up to a version, in one query."""
+        if not last:
+            return {}
+        ids = list(last)
+        if self.kind == "postgres":
+            query = self.sql(
+                "SELECT originator_id, originator_version, topic, state FROM {t} "
+                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version",
+                t=self.events_table,
+            )
+            params: tuple[Any, ...] = (ids,)
+        else:
+            marks = ", ".join(["%s"] * len(ids))
+            query = self.sql(
+                "SELECT originator_id, originator_version, topic, state FROM {t} "
+                "WHERE originator_id IN (" + marks + ") ORDER BY originator_id, originator_version",
+                t=self.events_table,
+            )
+            params = tuple(i.hex for i in ids)
+        out: dict[UUID, list[StoredEvent]] = {i: [] for i in ids}
+        for oid, version, topic, state in self.fetchall(query, params):
+            aid = oid if isinstance(oid, UUID) else UUID(str(oid))
+            if version <= last[aid]:
+                out[aid].append(StoredEvent(aid, version, topic, bytes(state)))
+        return out
 
     def events_table_sql(self) -> Composed | str:
         """The log's table, for the few reads the library has no method for."""

@@ -163,9 +163,7 @@ class BitemporalModel(ReadModel):
             for row in current - previous:
                 opened[row] = at
             previous = current
-        pending.inserts.extend(
-            (*row, row_key(row), since, None) for row, since in opened.items()
-        )
+        pending.inserts.extend((*row, row_key(row), since, None) for row, since in opened.items())
         pending.closes.extend(closes)
 
     def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
@@ -180,7 +178,7 @@ class BitemporalModel(ReadModel):
             t=t,
         )
         db.executemany(curs, close, pending.closes)
-        db.executemany(curs, self.table.insert_sql(db, t), pending.inserts)
+        db.insert_rows(curs, t, self.table.columns, pending.inserts)
 
     def history(
         self,
@@ -445,9 +443,10 @@ class EventLog(ReadModel):
         pending: Pending,
     ) -> None:
         t = names["rm_events"]
-        db.executemany(
+        db.insert_rows(
             curs,
-            self.tables[0].insert_sql(db, t),
+            t,
+            self.tables[0].columns,
             [derive.event_row(c.account_id, c.fact, c.position) for c in changes],
         )
         retracted = [

@@ -49,7 +49,7 @@ class Projector:
         ledger: CustodyLedger,
         models: Sequence[ReadModel] = MODELS,
         *,
-        batch_size: int = 500,
+        batch_size: int = 2000,
         embedded: bool = True,
         create_tables: bool = True,
     ) -> None:
@@ -184,8 +184,8 @@ class Projector:
                 last_version.get(event.originator_id, 0), event.originator_version
             )
         streams = {
-            aid: [to_fact(e) for e in self.ledger.events.get(aid, lte=v)]  # type: ignore[arg-type]
-            for aid, v in last_version.items()
+            aid: [to_fact(mapper.to_domain_event(e)) for e in stored]  # type: ignore[arg-type]
+            for aid, stored in self.db.streams(last_version).items()
         }
         # Timelines after each prefix, extended event by event (rows equal fold.timeline's).
         timelines = {aid: derive.prefix_timelines(facts) for aid, facts in streams.items()}

@@ -222,16 +222,7 @@ class Rebuilder:
                 rows = buffers[table.name]
                 if not rows:
                     continue
-                if db.kind == "postgres":
-                    copy = SQL("COPY {} ({}) FROM STDIN").format(
-                        Identifier(db.schema, table.name + SHADOW),
-                        SQL(", ").join(Identifier(c) for c in table.columns),
-                    )
-                    with curs.copy(copy) as writer:
-                        for row in rows:
-                            writer.write_row(row)
-                else:
-                    db.executemany(curs, table.insert_sql(db, table.name + SHADOW), rows)
+                db.insert_rows(curs, table.name + SHADOW, table.columns, rows)
                 rows.clear()
 
     def _switch(self, models: Sequence[ReadModel], tables: Sequence[Table], upto: int) -> None:
