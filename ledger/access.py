@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 from uuid import NAMESPACE_URL, uuid5
@@ -99,10 +101,29 @@ class TokenDirectory(Aggregate):
 
 
 class AccessControl:
-    """Issues, lists, revokes and checks tokens; reads the directory fresh from the store."""
+    """Issues, lists, revokes and checks tokens.
 
-    def __init__(self, app: Any) -> None:
+    Checking a bearer token reads the directory from the store at most once per
+    `cache_seconds`: a token revoked from another process stops working within that time (at
+    once in this process), and a request does not pay a store round trip for its token.
+    """
+
+    def __init__(self, app: Any, *, cache_seconds: float = 1.0) -> None:
         self.app = app
+        self.cache_seconds = cache_seconds
+        self._cached: tuple[float, TokenDirectory | None] | None = None
+        self._lock = threading.Lock()
+
+    def _recent_directory(self) -> TokenDirectory | None:
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cached
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        directory = self._directory()
+        with self._lock:
+            self._cached = (now, directory)
+        return directory
 
     def _directory(self) -> TokenDirectory | None:
         try:
@@ -153,6 +174,8 @@ class AccessControl:
         self._save(directory)
 
     def _save(self, directory: TokenDirectory) -> None:
+        with self._lock:
+            self._cached = None
         try:
             self.app.save(directory)
         except (OperationalError, InterfaceError) as e:
@@ -177,7 +200,7 @@ class AccessControl:
             return None
         name = secret[len(PREFIX) + 1 :].rsplit("_", 1)[0]
         try:
-            directory = self._directory()
+            directory = self._recent_directory()
         except AggregateNotFoundError:
             return None
         token = directory.tokens.get(name) if directory else None
