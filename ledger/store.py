@@ -10,14 +10,6 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 
-def store_kind(recorder: ApplicationRecorder) -> str:
-    if isinstance(recorder, PostgresApplicationRecorder):
-        return "postgres"
-    if isinstance(recorder, SQLiteApplicationRecorder):
-        return "sqlite"
-    raise TypeError(f"unsupported recorder {type(recorder).__name__}")
-
-
 def log_head(recorder: ApplicationRecorder) -> int:
     """The highest log position, in one query (the library's method retries for seconds)."""
     if isinstance(recorder, PostgresApplicationRecorder):

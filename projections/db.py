@@ -21,7 +21,7 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.rows import tuple_row
-from psycopg.sql import SQL, Composed, Identifier
+from psycopg.sql import SQL, Identifier
 
 from ledger.errors import StoreUnavailable
 
@@ -169,7 +169,3 @@ class Db:
             if version <= last[aid]:
                 out[aid].append(StoredEvent(aid, version, topic, bytes(state)))
         return out
-
-    def events_table_sql(self) -> Composed | str:
-        """The log's table, for the few reads the library has no method for."""
-        return self.sql("{t}", t=self.events_table)
