@@ -1,0 +1,131 @@
+"""Backfill speed (issue 5): `import` of a JSON Lines file vs one ledger append per event.
+
+Both paths run the same rules on the same commands (registrations, then handovers across the
+accounts). The import figure includes bringing the read models up to date, as the command does
+before it returns; the single-append figure does not, so the ratio is conservative. Runs on
+SQLite and PostgreSQL, rounds interleaved, medians reported.
+
+    python bench/bench_import.py [--accounts 200] [--handovers 10] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+from psycopg.sql import SQL, Identifier
+
+from api.bootstrap import build
+from api.transfer import import_file
+from ledger.commands import AssignHolder, Holder, RegisterAccount
+from ledger.settings import Settings
+
+PG = "postgresql://postgres@127.0.0.1:5432/test"
+T0 = datetime(2015, 1, 1, tzinfo=UTC)
+
+
+def lines(accounts: int, handovers: int, tag: str) -> list[dict[str, object]]:
+    out: list[dict[str, object]] = []
+    ids = [str(uuid.uuid4()) for _ in range(accounts)]
+    for n, aid in enumerate(ids):
+        out.append({"type": "account_registered", "account_id": aid, "platform": "x",
+                    "handle": f"{tag}{n}", "office": f"office-{n}", "effective_at": T0.isoformat()})  # fmt: skip
+    for k in range(handovers):
+        for n, aid in enumerate(ids):
+            out.append({"type": "holder_assigned", "account_id": aid,
+                        "holder": {"id": f"p{n}-{k}", "name": f"Person {n} {k}"},
+                        "effective_at": (T0 + timedelta(days=k + 1)).isoformat()})  # fmt: skip
+    return out
+
+
+def single(url: str, accounts: int, handovers: int, tag: str) -> float:
+    """Events per second, one `register_account`/`append` call (one transaction) per event."""
+    c = build(Settings(database_url=url))
+    ledger = c.ledger
+    t = time.perf_counter()
+    ids = [
+        ledger.register_account(
+            RegisterAccount(
+                platform="x", handle=f"{tag}{n}", office=f"office-{n}", effective_at=T0
+            ),
+            actor="bench",
+        ).account_id
+        for n in range(accounts)
+    ]
+    for k in range(handovers):
+        for n, aid in enumerate(ids):
+            ledger.append(
+                aid,
+                AssignHolder(
+                    holder=Holder(id=f"p{n}-{k}", name=f"Person {n} {k}"),
+                    effective_at=T0 + timedelta(days=k + 1),
+                ),
+                actor="bench",
+            )
+    seconds = time.perf_counter() - t
+    c.close()
+    return accounts * (handovers + 1) / seconds
+
+
+def imported(url: str, accounts: int, handovers: int, tag: str, folder: Path) -> float:
+    path = folder / f"{tag}.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines(accounts, handovers, tag)) + "\n")
+    c = build(Settings(database_url=url))
+    t = time.perf_counter()
+    report = import_file(c.ledger, path, actor="bench")
+    c.projector.catch_up()
+    seconds = time.perf_counter() - t
+    c.close()
+    return report.written / seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--accounts", type=int, default=200)
+    ap.add_argument("--handovers", type=int, default=10)
+    ap.add_argument("--rounds", type=int, default=3)
+    args = ap.parse_args()
+    schema = f"bench_import_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(PG, autocommit=True) as conn:
+        conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(schema)))
+    results: dict[str, list[float]] = {
+        k: [] for k in ("pg_single", "pg_import", "sqlite_single", "sqlite_import")
+    }
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp)
+            stores = {"pg": f"{PG}?schema={schema}", "sqlite": f"sqlite:///{folder}/bench.db"}
+            for r in range(args.rounds):
+                for store, url in stores.items():
+                    results[f"{store}_single"].append(
+                        single(url, args.accounts, args.handovers, f"s{r}_")
+                    )
+                    results[f"{store}_import"].append(
+                        imported(url, args.accounts, args.handovers, f"i{r}_", folder)
+                    )
+    finally:
+        with psycopg.connect(PG, autocommit=True) as conn:
+            conn.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(schema)))
+    med = {k: statistics.median(v) for k, v in results.items()}
+    n = args.accounts * (args.handovers + 1)
+    print(f"\nbackfill of {n:,} events, median of {args.rounds} interleaved rounds")
+    print(f"{'store':<12}{'single appends/s':>18}{'import events/s':>18}{'ratio':>8}")
+    for store in ("pg", "sqlite"):
+        single_rate, import_rate = med[f"{store}_single"], med[f"{store}_import"]
+        print(
+            f"{store:<12}{single_rate:>18,.0f}{import_rate:>18,.0f}{import_rate / single_rate:>8.1f}"
+        )
+    print(json.dumps({"events": n, "medians": med, "rounds": results}))
+
+
+if __name__ == "__main__":
+    main()
