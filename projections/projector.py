@@ -203,10 +203,13 @@ class Projector:
 class ProjectorThread(threading.Thread):
     """Runs a projector until stopped: LISTEN wake-ups on PostgreSQL, polling always."""
 
-    def __init__(self, projector: Projector, *, poll_seconds: float = 1.0) -> None:
+    def __init__(
+        self, projector: Projector, *, poll_seconds: float = 1.0, settle_seconds: float = 0.05
+    ) -> None:
         super().__init__(name="custody-projector", daemon=True)
         self.projector = projector
         self.poll_seconds = poll_seconds
+        self.settle_seconds = settle_seconds
         self.stopping = threading.Event()
         self.last_error: str | None = None
 
@@ -224,6 +227,9 @@ class ProjectorThread(threading.Thread):
                 self.last_error = e.detail
                 log.warning("projector: %s", e.detail)
             listener = self._wait(listener)
+            # Let a burst of writes land before applying them: one batch instead of one per
+            # event. Readers never wait for this: they apply what they need themselves.
+            self.stopping.wait(self.settle_seconds)
         if listener is not None:
             listener.close()
 
