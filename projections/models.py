@@ -19,6 +19,14 @@ from projections import derive
 from projections.db import Db
 from projections.derive import Row
 
+# Times (microseconds since the epoch), versions and positions; every other column is text.
+INTEGER_COLUMNS = frozenset(
+    {
+        "valid_from", "valid_to", "known_from", "known_to", "holder_since", "registered_at",
+        "effective_at", "recorded_at", "retracted_at", "version", "position", "retracted_by",
+    }
+)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Table:
@@ -26,10 +34,9 @@ class Table:
     columns: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...]
     primary_key: tuple[str, ...] = ()
-    text_columns: frozenset[str] = frozenset()
 
     def ddl(self, db: Db, physical: str) -> Any:
-        cols = [f"{c} {'TEXT' if c in self.text_columns else 'BIGINT'}" for c in self.columns]
+        cols = [f"{c} {'BIGINT' if c in INTEGER_COLUMNS else 'TEXT'}" for c in self.columns]
         if self.primary_key:
             cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
         return db.sql("CREATE TABLE IF NOT EXISTS {t} (" + ", ".join(cols) + ")", t=physical)
@@ -240,23 +247,6 @@ class Segments(BitemporalModel):
                 ("platform", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
                 ("status", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
             ),
-            text_columns=frozenset(
-                {
-                    "account_id",
-                    "platform",
-                    "platform_account_id",
-                    "handle",
-                    "handle_key",
-                    "office",
-                    "status",
-                    "holder_id",
-                    "holder_name",
-                    "archives",
-                    "established_by",
-                    "ineffective",
-                    "row_key",
-                }
-            ),
         ),
     )
 
@@ -272,9 +262,6 @@ _CUSTODY_COLUMNS = (
     "established_by",
     *BITEMPORAL,
 )
-_CUSTODY_TEXT = frozenset(
-    {"account_id", "holder_id", "holder_name", "handles", "offices", "established_by", "row_key"}
-)
 
 
 class CustodyIntervals(BitemporalModel):
@@ -288,7 +275,6 @@ class CustodyIntervals(BitemporalModel):
             "rm_custody",
             _CUSTODY_COLUMNS,
             indexes=(("account_id", "valid_from"),),
-            text_columns=_CUSTODY_TEXT,
         ),
     )
 
@@ -304,7 +290,6 @@ class HolderPortfolio(BitemporalModel):
             "rm_holdings",
             _CUSTODY_COLUMNS,
             indexes=(("holder_id", "known_to", "valid_from", "account_id"),),
-            text_columns=_CUSTODY_TEXT,
         ),
     )
 
@@ -329,9 +314,6 @@ class HandleHistory(BitemporalModel):
                 *BITEMPORAL,
             ),
             indexes=(("platform", "handle_key", "account_id", "valid_from"),),
-            text_columns=frozenset(
-                {"platform", "handle_key", "handle", "account_id", "established_by", "row_key"}
-            ),
         ),
     )
 
@@ -362,19 +344,6 @@ class CurrentState(ReadModel):
                 ("holder_id",),
             ),
             primary_key=("account_id",),
-            text_columns=frozenset(
-                {
-                    "account_id",
-                    "platform",
-                    "platform_account_id",
-                    "handle",
-                    "handle_key",
-                    "office",
-                    "status",
-                    "holder_id",
-                    "holder_name",
-                }
-            ),
         ),
     )
 
@@ -430,7 +399,6 @@ class EventLog(ReadModel):
             ),
             indexes=(("position",),),
             primary_key=("account_id", "version"),
-            text_columns=frozenset({"account_id", "type", "actor", "reason", "evidence", "data"}),
         ),
     )
 

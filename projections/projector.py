@@ -30,9 +30,7 @@ from projections.models import MODELS, Change, Pending, ReadModel, Table
 log = logging.getLogger(__name__)
 
 ACCOUNT_TOPICS = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
-TRACKING = Table(
-    "rm_tracking", ("name", "position"), (), primary_key=("name",), text_columns=frozenset({"name"})
-)
+TRACKING = Table("rm_tracking", ("name", "position"), (), primary_key=("name",))
 
 
 class ReadModelsBehind(StoreUnavailable):

@@ -43,22 +43,26 @@ def _noop(done: int, total: int) -> None:
     return None
 
 
+def _custody_events_upto(db: Db, upto: int) -> tuple[str, list[Any]]:
+    """WHERE clause (and its parameters) for the log's custody events up to a position."""
+    topics = list(ACCOUNT_TOPICS)
+    marks = ", ".join(["%s"] * len(topics))
+    return f"WHERE {db.position_column} <= %s AND topic IN ({marks})", [upto, *topics]
+
+
 def _scan(
     db: Db, upto: int, lo: UUID | None = None, hi: UUID | None = None
 ) -> Iterator[tuple[UUID, list[tuple[int, StoredEvent]]]]:
     """Yield (account_id, [(position, stored event)...]) per stream with lo <= id < hi, in id order."""
-    topics = list(ACCOUNT_TOPICS)
-    marks = ", ".join(["%s"] * len(topics))
-    position = "notification_id" if db.kind == "postgres" else "rowid"
+    where, params = _custody_events_upto(db, upto)
     base = (
-        f"SELECT {position}, originator_id, originator_version, topic, state FROM {{t}} "
-        f"WHERE {position} <= %s AND topic IN ({marks})"
+        f"SELECT {db.position_column}, originator_id, originator_version, topic, state "
+        f"FROM {{t}} {where}"
     )
-    bounds: list[Any] = []
     for value, op in ((lo, ">="), (hi, "<")):
         if value is not None:
             base += f" AND originator_id {op} %s"
-            bounds.append(value if db.kind == "postgres" else value.hex)
+            params.append(value if db.kind == "postgres" else value.hex)
     first = db.sql(base + " ORDER BY originator_id, originator_version LIMIT %s", t=db.events_table)
     after = db.sql(
         # A row-value comparison lets both stores walk the primary-key index from the last key.
@@ -71,9 +75,9 @@ def _scan(
     last: tuple[Any, int] | None = None
     while True:
         if last is None:
-            rows = db.fetchall(first, (upto, *topics, *bounds, PAGE))
+            rows = db.fetchall(first, (*params, PAGE))
         else:
-            rows = db.fetchall(after, (upto, *topics, *bounds, last[0], last[1], PAGE))
+            rows = db.fetchall(after, (*params, last[0], last[1], PAGE))
         for pos, oid, version, topic, state in rows:
             if oid != current:
                 if events:
@@ -92,16 +96,8 @@ def _uuid(value: Any) -> UUID:
 
 
 def _count(db: Db, upto: int) -> int:
-    topics = list(ACCOUNT_TOPICS)
-    marks = ", ".join(["%s"] * len(topics))
-    position = "notification_id" if db.kind == "postgres" else "rowid"
-    row = db.fetchone(
-        db.sql(
-            f"SELECT COUNT(*) FROM {{t}} WHERE {position} <= %s AND topic IN ({marks})",
-            t=db.events_table,
-        ),
-        (upto, *topics),
-    )
+    where, params = _custody_events_upto(db, upto)
+    row = db.fetchone(db.sql(f"SELECT COUNT(*) FROM {{t}} {where}", t=db.events_table), params)
     return int(row[0]) if row else 0
 
 
