@@ -1,6 +1,7 @@
 """The HTTP door: `create_app` wires the routers, the error mapping and the lifespan.
 
-uvicorn --factory api.app:create_app
+uvicorn --factory api.app:create_app          (one process: serves and projects)
+uvicorn --factory api.app:create_serving_app  (serves only; a `custody project` worker projects)
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ def create_app(
     errors.install(app, max_body_bytes=settings.max_body_bytes)
     app.openapi = _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def create_serving_app() -> FastAPI:
+    """The app of one API worker process under `custody serve --workers N`: settings from
+    the environment; the supervising process runs the read-model worker."""
+    return create_app(run_worker=False)
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:

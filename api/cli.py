@@ -277,7 +277,12 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Run the API (and the read-model worker in-process unless told otherwise)."""
+    """Run the API (and the read-model worker in-process unless told otherwise).
+
+    With `--workers N` (PostgreSQL only) uvicorn serves from N worker processes and this
+    process supervises them and runs the read-model worker, so projecting never competes with
+    requests for one interpreter lock.
+    """
     import uvicorn
 
     from api.app import create_app
@@ -290,18 +295,48 @@ def cmd_serve(args: argparse.Namespace) -> int:
         overrides["public_reads"] = True
     if args.no_worker:
         overrides["embedded_projections"] = False
-    container = build(Settings(**overrides))
+    settings = Settings(**overrides)
+    if args.workers < 1:
+        print("custody serve: --workers must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    if args.workers > 1 and settings.store().kind != "postgres":
+        print(
+            "custody serve: --workers > 1 needs PostgreSQL (CUSTODY_DATABASE_URL=postgresql://...);"
+            " the embedded SQLite store is served by one process",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    container = build(settings)
     if getattr(args, "demo", False):
         from api.demo import load_demo
 
         loaded = load_demo(container)
         print(f"demo: {loaded}", file=sys.stderr)
-    app = create_app(container=container, run_worker=not args.no_worker)
     print(
-        f"custody serve: {container.settings.store().description} on http://{args.host}:{args.port}/",
+        f"custody serve: {container.settings.store().description} on http://{args.host}:{args.port}/"
+        + (f" ({args.workers} worker processes)" if args.workers > 1 else ""),
         file=sys.stderr,
     )
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    if args.workers == 1:
+        app = create_app(container=container, run_worker=not args.no_worker)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        return EXIT_OK
+    # The worker processes build their own containers from the same settings, through the
+    # environment (Settings reads CUSTODY_*); they wait for this process to project.
+    settings.export_to_environment(embedded_projections=False)
+    if not args.no_worker:
+        container.start_worker()
+    try:
+        uvicorn.run(
+            "api.app:create_serving_app",
+            factory=True,
+            workers=args.workers,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+        )
+    finally:
+        container.close()
     return EXIT_OK
 
 
@@ -334,6 +369,13 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument(
         "--demo", action="store_true", help="load the demo data into an empty store first"
+    )
+    s.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="API worker processes (PostgreSQL only); the read-model worker then runs in the "
+        "supervising process (default 1: one process serves and projects)",
     )
     s.set_defaults(func=cmd_serve)
 

@@ -221,7 +221,10 @@ class LogPageOut(Out):
 
 
 class WorkerOut(Out):
-    running: bool
+    running: bool | None = Field(
+        description="Whether this process's read-model worker runs; null when another process "
+        "keeps the read models (`custody serve --workers N`, `custody project`): see `lag`."
+    )
     last_error: str | None
 
 

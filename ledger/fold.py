@@ -340,19 +340,19 @@ def _runs(segments: Sequence[Segment], key: Any) -> list[tuple[int, int]]:
     return runs
 
 
-def _holder_key(s: Segment) -> Any:
+def holder_run_key(s: Segment) -> Any:
     st = s.state
     return (st.holder, st.holder_since) if st.holder is not None else None
 
 
-def _handle_key(s: Segment) -> Any:
+def handle_run_key(s: Segment) -> Any:
     st = s.state
     return st.handle.casefold() if st.status == ACTIVE else None
 
 
 def custody_intervals(segments: Sequence[Segment]) -> list[CustodyInterval]:
     out = []
-    for i, j in _runs(segments, _holder_key):
+    for i, j in _runs(segments, holder_run_key):
         first, last = segments[i].state, segments[j - 1].state
         assert first.holder is not None
         ended_by = (segments[j].state.holder_by,) if j < len(segments) else ()
@@ -371,7 +371,7 @@ def custody_intervals(segments: Sequence[Segment]) -> list[CustodyInterval]:
 
 def handle_intervals(segments: Sequence[Segment]) -> list[HandleInterval]:
     out = []
-    for i, j in _runs(segments, _handle_key):
+    for i, j in _runs(segments, handle_run_key):
         first = segments[i].state
         if j < len(segments):
             nxt = segments[j].state

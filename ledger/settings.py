@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlparse
@@ -42,6 +43,13 @@ class Settings(BaseSettings):
         if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
             raise ValueError("CUSTODY_DATABASE_URL must start with sqlite:// or postgresql://")
         return value
+
+    def export_to_environment(self, **changes: object) -> None:
+        """Write these settings, with `changes`, to the CUSTODY_* variables, so that processes
+        started from this one (API worker processes) build the same configuration."""
+        for name, value in {**self.model_dump(), **changes}.items():
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            os.environ[f"CUSTODY_{name.upper()}"] = text
 
     def store(self) -> StoreConfig:
         """Translate the database URL into the eventsourcing library's environment."""

@@ -125,6 +125,20 @@ class Db:
         if rows:
             curs.executemany(query, rows)
 
+    def delete_where_in(self, curs: Any, table: str, column: str, values: Sequence[Any]) -> None:
+        """DELETE the rows whose `column` is one of `values`, in one statement."""
+        if not values:
+            return
+        if self.kind == "postgres":
+            query = self.sql("DELETE FROM {t} WHERE " + column + " = ANY(%s)", t=table)
+            self.execute(curs, query, (list(values),))
+        else:
+            for start in range(0, len(values), 500):  # SQLite's bound-parameter limit
+                chunk = values[start : start + 500]
+                marks = ", ".join(["%s"] * len(chunk))
+                query = self.sql("DELETE FROM {t} WHERE " + column + " IN (" + marks + ")", t=table)
+                self.execute(curs, query, chunk)
+
     def insert_rows(
         self, curs: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
     ) -> None:

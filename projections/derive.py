@@ -181,27 +181,42 @@ def event_row(account_id: UUID, fact: Fact, position: int) -> Row:
     )
 
 
-def prefix_timelines(facts: Sequence[Fact]) -> list[list[fold.Segment]]:
-    """For each prefix facts[:k], a timeline whose rows equal those of `fold.timeline(facts[:k])`.
+class Timeline:
+    """One account's timeline, extended fact by fact: after each `push` its rows equal those of
+    `fold.timeline(facts)` over the facts pushed so far.
 
-    Used by rebuild. Most events are appended in valid-time order; for those the timeline only
-    changes at its tail, so it is extended instead of recomputed. A retraction or a back-dated
-    event falls back to the oracle. (Segment states reuse earlier snapshots, so their `version`
-    may lag; no derived row reads it.)
+    Most events are appended in valid-time order; for those the timeline only changes at its
+    tail, so it is extended instead of recomputed. A retraction or a back-dated event falls back
+    to the oracle. (Segment states reuse earlier snapshots, so their `version` may lag; no
+    derived row reads it.) Each push returns a new list; earlier ones stay valid.
     """
-    out: list[list[fold.Segment]] = []
-    acc: Any = None
-    first = 0
-    latest: datetime | None = None
-    segments: list[fold.Segment] = []
-    for k, fact in enumerate(facts, 1):
-        in_order = fact.type != fold.RETRACTED and (latest is None or fact.effective_at >= latest)
-        if in_order:
-            acc = fold.apply(acc, fact)
-            latest = fact.effective_at
+
+    __slots__ = ("_acc", "_first", "_latest", "facts", "segments")
+
+    def __init__(self) -> None:
+        self.facts: list[Fact] = []
+        self.segments: list[fold.Segment] = []
+        self._acc: Any = None
+        self._first = 0
+        self._latest: datetime | None = None
+
+    @property
+    def version(self) -> int:
+        return len(self.facts)
+
+    def push(self, fact: Fact) -> list[fold.Segment]:
+        if fact.version != len(self.facts) + 1:
+            raise ValueError(f"fact version {fact.version} after version {len(self.facts)}")
+        self.facts.append(fact)
+        k = len(self.facts)
+        latest = self._latest
+        if fact.type != fold.RETRACTED and (latest is None or fact.effective_at >= latest):
+            self._acc = acc = fold.apply(self._acc, fact)
+            self._latest = fact.effective_at
             if acc is not None:
-                first = first or fact.version
+                self._first = first = self._first or fact.version
                 state = acc.snapshot(k, first)
+                segments = self.segments
                 if segments and segments[-1].valid_from == fact.effective_at:
                     segments = [*segments[:-1], fold.Segment(fact.effective_at, None, state)]
                 else:
@@ -212,14 +227,22 @@ def prefix_timelines(facts: Sequence[Fact]) -> list[list[fold.Segment]]:
                             fold.Segment(tail.valid_from, fact.effective_at, tail.state),
                         ]
                     segments = [*segments, fold.Segment(fact.effective_at, None, state)]
+                self.segments = segments
         else:
-            segments = fold.timeline(facts[:k])
-            kept = fold.believed(facts[:k])
+            self.segments = fold.timeline(self.facts)
+            kept = fold.believed(self.facts)
             acc, first = None, 0
             for f in kept:
                 acc = fold.apply(acc, f)
                 if acc is not None and not first:
                     first = f.version
-            latest = kept[-1].effective_at if kept else None
-        out.append(segments)
-    return out
+            self._acc, self._first = acc, first
+            self._latest = kept[-1].effective_at if kept else None
+        return self.segments
+
+
+def prefix_timelines(facts: Sequence[Fact]) -> list[list[fold.Segment]]:
+    """For each prefix facts[:k], a timeline whose rows equal those of `fold.timeline(facts[:k])`
+    (used by rebuild)."""
+    timeline = Timeline()
+    return [timeline.push(fact) for fact in facts]

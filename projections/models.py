@@ -90,10 +90,13 @@ class Change:
 
 @dataclass
 class Pending:
-    """What a batch will write to one model's table (read models themselves hold no state)."""
+    """What a batch will write to one model's table (read models themselves hold no state):
+    gathered account by account by `apply`, written by `flush` in a few statements."""
 
     closes: list[Row] = field(default_factory=list)
     inserts: list[Row] = field(default_factory=list)
+    deletes: list[str] = field(default_factory=list)
+    updates: list[Row] = field(default_factory=list)
 
 
 class ReadModel:
@@ -133,6 +136,31 @@ class BitemporalModel(ReadModel):
 
     locate: tuple[str, ...]  # columns that find an account's open rows quickly
     rows: Callable[[UUID, Sequence[fold.Segment]], set[Row]]
+    # How `rows` groups consecutive segments into one row (fold._runs); None: a row each.
+    run_key: Callable[[fold.Segment], Any] | None = None
+
+    def _cut(self, before: Sequence[fold.Segment], after: Sequence[fold.Segment]) -> int:
+        """An index c such that rows(before) - rows(after) == rows(before[c:]) - rows(after[c:])
+        and the other way round, so an event at the tail of a long history costs rows for the
+        tail only. Timeline.push keeps the unchanged head's segment objects, so the shared head
+        is found by identity; c steps back from its end to where the model's row grouping
+        starts a new run, so every row before c (its ending included) is shared."""
+        n = min(len(before), len(after))
+        p = 0
+        while p < n and before[p] is after[p]:
+            p += 1
+        if p == 0:
+            return 0
+        c = p - 1
+        key = type(self).run_key
+        if key is None:
+            return c
+        while c > 0:
+            k = key(after[c])
+            if k is None or after[c].valid_from != after[c - 1].valid_to or key(after[c - 1]) != k:
+                break
+            c -= 1
+        return c
 
     @property
     def table(self) -> Table:
@@ -150,13 +178,14 @@ class BitemporalModel(ReadModel):
         # are closed; rows opened (and perhaps withdrawn again) are inserted with their range.
         derive_rows = type(self).rows
         account_id = changes[0].account_id
-        previous = derive_rows(account_id, changes[0].before)
         opened: dict[Row, int] = {}
         closes: list[Row] = []
         cols = self.table.columns
         idx = [cols.index(c) for c in self.locate]
         for change in changes:
-            current = derive_rows(account_id, change.after)
+            cut = self._cut(change.before, change.after)
+            previous = derive_rows(account_id, change.before[cut:])
+            current = derive_rows(account_id, change.after[cut:])
             if current == previous:
                 continue
             at = derive.to_us(change.fact.recorded_at)
@@ -169,7 +198,6 @@ class BitemporalModel(ReadModel):
             pending.inserts.extend(inserts_closed)
             for row in current - previous:
                 opened[row] = at
-            previous = current
         pending.inserts.extend((*row, row_key(row), since, None) for row, since in opened.items())
         pending.closes.extend(closes)
 
@@ -270,6 +298,7 @@ class CustodyIntervals(BitemporalModel):
     name = "custody"
     locate = ("account_id",)
     rows = staticmethod(derive.custody_rows)
+    run_key = staticmethod(fold.holder_run_key)
     tables = (
         Table(
             "rm_custody",
@@ -285,6 +314,7 @@ class HolderPortfolio(BitemporalModel):
     name = "holders"
     locate = ("holder_id", "account_id")
     rows = staticmethod(derive.custody_rows)
+    run_key = staticmethod(fold.holder_run_key)
     tables = (
         Table(
             "rm_holdings",
@@ -300,6 +330,7 @@ class HandleHistory(BitemporalModel):
     name = "handles"
     locate = ("platform", "handle_key", "account_id")
     rows = staticmethod(derive.handle_rows)
+    run_key = staticmethod(fold.handle_run_key)
     tables = (
         Table(
             "rm_handles",
@@ -355,14 +386,16 @@ class CurrentState(ReadModel):
         names: dict[str, str],
         pending: Pending,
     ) -> None:
-        t = names["rm_current"]
         last = changes[-1]
-        db.execute(
-            curs, db.sql("DELETE FROM {t} WHERE account_id = %s", t=t), (str(last.account_id),)
-        )
+        pending.deletes.append(str(last.account_id))
         row = derive.current_row(last.account_id, last.facts, last.after)
         if row is not None:
-            db.execute(curs, self.tables[0].insert_sql(db, t), row)
+            pending.inserts.append(row)
+
+    def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
+        t = names["rm_current"]
+        db.delete_where_in(curs, t, "account_id", pending.deletes)
+        db.insert_rows(curs, t, self.tables[0].columns, pending.inserts)
 
     def history(
         self,
@@ -410,14 +443,8 @@ class EventLog(ReadModel):
         names: dict[str, str],
         pending: Pending,
     ) -> None:
-        t = names["rm_events"]
-        db.insert_rows(
-            curs,
-            t,
-            self.tables[0].columns,
-            [derive.event_row(c.account_id, c.fact, c.position) for c in changes],
-        )
-        retracted = [
+        pending.inserts.extend(derive.event_row(c.account_id, c.fact, c.position) for c in changes)
+        pending.updates.extend(
             (
                 c.fact.version,
                 derive.to_us(c.fact.recorded_at),
@@ -426,13 +453,19 @@ class EventLog(ReadModel):
             )
             for c in changes
             if c.fact.type == fold.RETRACTED
-        ]
+        )
+
+    def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
+        """Insert the batch's records, then mark the retracted ones (a retraction may name an
+        event of the same batch)."""
+        t = names["rm_events"]
+        db.insert_rows(curs, t, self.tables[0].columns, pending.inserts)
         mark = db.sql(
             "UPDATE {t} SET retracted_by = %s, retracted_at = %s "
             "WHERE account_id = %s AND version = %s",
             t=t,
         )
-        db.executemany(curs, mark, retracted)
+        db.executemany(curs, mark, pending.updates)
 
     def history(
         self,

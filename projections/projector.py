@@ -50,6 +50,7 @@ class Projector:
         batch_size: int = 2000,
         embedded: bool = True,
         create_tables: bool = True,
+        cache_accounts: int = 4096,
     ) -> None:
         self.ledger = ledger
         self.db = Db(ledger.recorder)
@@ -57,6 +58,9 @@ class Projector:
         self.batch_size = batch_size
         self.embedded = embedded  # catch up in the caller's thread when a reader waits
         self._lock = threading.Lock()
+        # Timelines of recently projected accounts (guarded by _lock, like all applying).
+        self._timelines: dict[UUID, derive.Timeline] = {}
+        self.cache_accounts = cache_accounts
         if create_tables:
             self.setup()
 
@@ -173,28 +177,46 @@ class Projector:
         return len(changes), more
 
     def _changes(self, notes: Sequence[Any]) -> list[Change]:
-        """Decode a batch and pair each event with the account's timeline before and after it."""
+        """Decode a batch and pair each event with the account's timeline before and after it.
+
+        An account's timeline is taken from the cache when it ends just before the batch's first
+        event of that account, started empty when the batch begins at its registration, and
+        otherwise built from the stream read back from the store (one query for all such
+        accounts). The log never changes, so a cached timeline stays true; the cache only
+        saves reading and folding history again.
+        """
         mapper = self.ledger.mapper
-        decoded = [(n.id, mapper.to_domain_event(n)) for n in notes]
-        last_version: dict[UUID, int] = {}
-        for _, event in decoded:
-            last_version[event.originator_id] = max(
-                last_version.get(event.originator_id, 0), event.originator_version
-            )
-        streams = {
-            aid: [to_fact(mapper.to_domain_event(e)) for e in stored]  # type: ignore[arg-type]
-            for aid, stored in self.db.streams(last_version).items()
-        }
-        # Timelines after each prefix, extended event by event (rows equal fold.timeline's).
-        timelines = {aid: derive.prefix_timelines(facts) for aid, facts in streams.items()}
+        decoded = []
+        first: dict[UUID, int] = {}
+        for note in notes:
+            event = mapper.to_domain_event(note)
+            decoded.append((note.id, event.originator_id, to_fact(event)))  # type: ignore[arg-type]
+            first.setdefault(event.originator_id, event.originator_version)
+        cache = self._timelines
+        timelines: dict[UUID, derive.Timeline] = {}
+        missing: dict[UUID, int] = {}
+        for aid, version in first.items():
+            cached = cache.pop(aid, None)
+            if cached is not None and cached.version == version - 1:
+                timelines[aid] = cached
+            elif version == 1:
+                timelines[aid] = derive.Timeline()
+            else:
+                missing[aid] = version - 1
+        if missing:
+            for aid, stored in self.db.streams(missing).items():
+                timeline = timelines[aid] = derive.Timeline()
+                for e in stored:
+                    timeline.push(to_fact(mapper.to_domain_event(e)))  # type: ignore[arg-type]
         changes = []
-        for position, event in decoded:
-            aid, version = event.originator_id, event.originator_version
-            facts = streams[aid][:version]
-            before = timelines[aid][version - 2] if version >= 2 else []
-            changes.append(
-                Change(aid, facts[-1], position, before, timelines[aid][version - 1], facts)
-            )
+        for position, aid, fact in decoded:
+            timeline = timelines[aid]
+            before = timeline.segments
+            after = timeline.push(fact)
+            changes.append(Change(aid, fact, position, before, after, timeline.facts[:]))
+        cache.update(timelines)  # most recently used last
+        while len(cache) > self.cache_accounts:
+            del cache[next(iter(cache))]
         return changes
 
 

@@ -12,6 +12,7 @@ instants with many ties) so that premises fail, handles collide and retractions 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -254,9 +255,10 @@ def run_steps(
     *,
     actor: str = "records-office",
     verify_refusals: bool = True,
+    after_write: Callable[[], object] | None = None,
 ) -> Applied:
     """Apply `steps` in order, skipping refused commands (with `verify_refusals`, each refusal
-    is checked to have written nothing to the log)."""
+    is checked to have written nothing to the log); `after_write` is called after each write."""
     out = Applied()
     versions: dict[UUID, int] = {}
     for step in steps:
@@ -284,6 +286,8 @@ def run_steps(
             out.log.append(Sent(account_id, command, e))
             continue
         versions[record.account_id] = record.version
+        if after_write is not None:
+            after_write()
         out.records.append(record)
         out.log.append(Sent(account_id, command, record))
     return out

@@ -23,7 +23,7 @@ def health(container: ContainerDep) -> HealthOut:
             "status": "ok",
             **container.queries.health(),
             "worker": {
-                "running": worker is not None and worker.is_alive(),
+                "running": worker.is_alive() if worker is not None else None,
                 "last_error": worker.last_error if worker is not None else None,
             },
         }

@@ -1,0 +1,98 @@
+"""`custody serve --workers N`: API worker processes plus the read-model worker in the
+supervising process, on PostgreSQL; refused on the embedded store."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from api.bootstrap import build
+from api.cli import EXIT_USAGE, main
+from ledger.settings import Settings
+from tests.e2e.conftest import assignment, bearer, free_port, registration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def call(port: int, method: str, path: str, body: Any = None, headers: Any = None) -> Any:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        payload = None if body is None else json.dumps(body).encode()
+        conn.request(
+            method,
+            path,
+            body=payload,
+            headers={"Content-Type": "application/json", **(headers or {})},
+        )
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_workers_need_postgresql(tmp_path: Path, capsys: Any) -> None:
+    url = f"sqlite:///{tmp_path}/custody.db"
+    assert main(["--database-url", url, "serve", "--workers", "2"]) == EXIT_USAGE
+    assert "--workers > 1 needs PostgreSQL" in capsys.readouterr().err
+    assert main(["--database-url", url, "serve", "--workers", "0"]) == EXIT_USAGE
+
+
+def test_several_api_processes_share_one_read_model_worker(pg_url: str) -> None:
+    container = build(Settings(database_url=pg_url))
+    try:
+        admin = bearer(container.access.issue("records-admin", "admin"))
+    finally:
+        container.close()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "--database-url", pg_url, "serve",
+         "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                status, health = call(port, "GET", "/health")
+                break
+            except OSError:
+                assert server.poll() is None, server.stdout.read().decode()  # type: ignore[union-attr]
+                assert time.monotonic() < deadline, "custody serve --workers 2 did not start"
+                time.sleep(0.2)
+        # The API processes do not project; the supervising process does.
+        assert (status, health["worker"]["running"], health["lag"]) == (200, None, 0)
+        ids = []
+        for n in range(8):  # new connections: spread over both worker processes
+            status, record = call(
+                port,
+                "POST",
+                "/v1/accounts",
+                registration(handle=f"Office{n}", platform_account_id=f"9{n}"),
+                admin,
+            )
+            assert status == 201, record
+            ids.append(record["account_id"])
+            path = f"/v1/accounts/{record['account_id']}"
+            status, event = call(port, "POST", path + "/events", assignment(), admin)
+            assert status == 201, event
+            # Read-your-writes across processes: the read waits for the projecting process.
+            status, state = call(port, "GET", path, headers=admin)
+            assert (status, state["version"], state["holder"]["id"]) == (200, 2, "trump-45")
+        status, health = call(port, "GET", "/health")
+        assert health["lag"] == 0 and health["log_head"] >= 16
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+    assert server.returncode == 0, server.stdout.read().decode()  # type: ignore[union-attr]
