@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api import schemas
@@ -58,14 +59,19 @@ bearer = HTTPBearer(
 )
 
 
-def caller(
+async def caller(
     container: ContainerDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Principal | None:
-    """The token's principal; None without a token; 401 for an unknown or revoked one."""
+    """The token's principal; None without a token; 401 for an unknown or revoked one.
+    Checked on the event loop against the cached token directory; a thread reads the
+    directory from the database when the cache is stale."""
     if credentials is None:
         return None
-    principal = container.access.authenticate(credentials.credentials)
+    access, secret = container.access, credentials.credentials
+    cached, principal = access.authenticate_cached(secret)
+    if not cached:
+        principal = await run_in_threadpool(access.authenticate, secret)
     if principal is None:
         raise Unauthorized("The bearer token is unknown or has been revoked.")
     return principal
@@ -146,13 +152,15 @@ async def registration(principal: Writer, body: JsonBody) -> RegisterAccount:
     return command
 
 
-def custody_event(
+async def custody_event(
     account_id: UUID, principal: Writer, body: JsonBody, ledger: LedgerDep
 ) -> Command:
-    """The custody event in the body, if the caller may record it for this account."""
+    """The custody event in the body, if the caller may record it for this account (the
+    account's office is read in a thread, and only for an office-limited recorder)."""
     command = schemas.custody_event(body)
     if not _unrestricted(principal):
-        _require_office(principal, ledger.office_of(account_id), f"account {account_id}")
+        office = await run_in_threadpool(ledger.office_of, account_id)
+        _require_office(principal, office, f"account {account_id}")
         if isinstance(command, TransferOffice):
             _require_office(principal, command.office, "the destination")
     return command

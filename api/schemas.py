@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
+from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.json_schema import models_json_schema
 
@@ -29,6 +30,17 @@ class Out(BaseModel):
     """A response body, read from the query service's frozen dataclasses."""
 
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+
+    def response(self, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+        """This body as the response, serialised once: FastAPI does not validate a returned
+        Response again (the hot routes skip that second pass and its thread hop); the route's
+        `response_model` still documents it."""
+        return Response(
+            self.model_dump_json(by_alias=True),
+            status_code=status_code,
+            headers=headers,
+            media_type="application/json",
+        )
 
 
 class Problem(BaseModel):

@@ -54,12 +54,11 @@ def register_account(
     command: Registration,
     ledger: LedgerDep,
     idempotency_key: IdempotencyKey,
-    response: Response,
-) -> EventRecordOut:
+) -> Response:
     record = ledger.register_account(command, actor=principal.name, idempotency_key=idempotency_key)
-    response.headers["Location"] = f"/v1/accounts/{record.account_id}"
-    response.headers["ETag"] = f'"{record.version}"'
-    return EventRecordOut.model_validate(record)
+    return EventRecordOut.model_validate(record).response(
+        201, {"Location": f"/v1/accounts/{record.account_id}", "ETag": f'"{record.version}"'}
+    )
 
 
 @router.get(
@@ -106,8 +105,7 @@ def get_account(
     queries: QueriesDep,
     at: At,
     known_at: KnownAt,
-    response: Response,
-) -> AccountOut:
+) -> Response:
     view = queries.account_at(account_id, at, known_at)
     if view is None:
         raise NotInEffect(
@@ -116,8 +114,7 @@ def get_account(
             f" as known {'at ' + known_at.isoformat() if known_at else 'now'}.",
         )
     current = view.version if known_at is None else queries.events(account_id)[-1].version
-    response.headers["ETag"] = f'"{current}"'
-    return AccountOut.model_validate(view)
+    return AccountOut.model_validate(view).response(headers={"ETag": f'"{current}"'})
 
 
 @router.get(

@@ -45,8 +45,7 @@ def append_event(
     ledger: LedgerDep,
     expected_version: ExpectedVersion,
     idempotency_key: IdempotencyKey,
-    response: Response,
-) -> EventRecordOut:
+) -> Response:
     record = ledger.append(
         account_id,
         command,  # type: ignore[arg-type]  # a registration is refused by the ledger
@@ -54,8 +53,7 @@ def append_event(
         expected_version=expected_version,
         idempotency_key=idempotency_key,
     )
-    response.headers["ETag"] = f'"{record.version}"'
-    return EventRecordOut.model_validate(record)
+    return EventRecordOut.model_validate(record).response(201, {"ETag": f'"{record.version}"'})
 
 
 @router.get(

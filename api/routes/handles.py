@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from api.deps import At, KnownAt, QueriesDep, Reader
 from api.errors import NotInEffect
@@ -30,7 +30,7 @@ def handle_at(
     queries: QueriesDep,
     at: At,
     known_at: KnownAt,
-) -> HandleOut:
+) -> Response:
     answer = queries.handle_at(platform, handle, at, known_at)
     if answer.account is None:
         raise NotInEffect(
@@ -39,7 +39,7 @@ def handle_at(
             f"as known {'at ' + known_at.isoformat() if known_at else 'now'}; "
             "its history is at /history.",
         )
-    return HandleOut.of(answer, answer.account)
+    return HandleOut.of(answer, answer.account).response()
 
 
 @router.get(
