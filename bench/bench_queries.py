@@ -123,7 +123,7 @@ def load(url: str, first: int, count: int, seed: int = 7) -> int:
                     for aid, events in chunk:
                         kind, data, eff, rec = events[version - 1]
                         cls = EVENT_CLASSES[kind]
-                        common = dict(
+                        common: dict[str, Any] = dict(
                             originator_id=aid,
                             originator_version=version,
                             timestamp=rec,
