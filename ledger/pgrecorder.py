@@ -145,6 +145,23 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
             .as_bytes()
         )
 
+    def create_table(self) -> None:
+        """Create the types, tables and functions one process at a time: processes starting
+        together (API workers of `custody serve --workers`, several nodes, rebuild workers)
+        would otherwise race on CREATE TYPE ("duplicate key ... pg_type") and on CREATE OR
+        REPLACE FUNCTION ("tuple concurrently updated"). A session advisory lock, held on a
+        connection of its own, spans the library's several DDL transactions."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.cursor(row_factory=tuple_row) as curs,
+        ):
+            key = f"{self.datastore.schema}.{self.events_table_name}.ddl"
+            curs.execute("SELECT pg_advisory_lock(hashtext(%s))", (key,))
+            try:
+                super().create_table()
+            finally:
+                curs.execute("SELECT pg_advisory_unlock(hashtext(%s))", (key,))
+
     # The library retries 10 times, each waiting up to the pool timeout: close to a minute before
     # a caller learns the database is down. Three quick attempts still ride over a dropped
     # connection, and an outage becomes a 503 within seconds.

@@ -6,13 +6,14 @@ were told, and what the log holds afterwards.
 
 from __future__ import annotations
 
+import multiprocessing
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import pytest
@@ -304,3 +305,33 @@ def test_a_stale_expected_version_is_still_refused_after_the_fresh_look(
         first.append(potus, ReleaseHolder(effective_at=LATER), actor=ACTOR, expected_version=1)
     assert (refused.value.expected, refused.value.actual) == (1, 2)
     assert [f.version for f in second.facts(potus)] == [1, 2]
+
+
+def _start_node(url: str, barrier: Any, results: Any) -> None:
+    """One process building the whole container (log, read models, access) on a fresh schema."""
+    from api.bootstrap import build
+
+    barrier.wait(timeout=60)
+    try:
+        build(Settings(database_url=url)).close()
+        results.put("ok")
+    except Exception as e:  # reported to the test
+        results.put(f"{type(e).__name__}: {e}")
+
+
+def test_processes_starting_together_on_a_fresh_database_all_start(pg_url: str) -> None:
+    """API worker processes and nodes start at once: creating types, tables and functions
+    concurrently must not fail any of them (it did: duplicate pg_type keys, "tuple concurrently
+    updated" on CREATE OR REPLACE FUNCTION)."""
+    context = multiprocessing.get_context("spawn")
+    n = 4
+    barrier, results = context.Barrier(n), context.Queue()
+    processes = [
+        context.Process(target=_start_node, args=(pg_url, barrier, results)) for _ in range(n)
+    ]
+    for p in processes:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in processes]
+    for p in processes:
+        p.join(timeout=30)
+    assert outcomes == ["ok"] * n
