@@ -51,6 +51,7 @@ class Projector:
         embedded: bool = True,
         create_tables: bool = True,
         cache_accounts: int = 4096,
+        cache_events: int = 200_000,
     ) -> None:
         self.ledger = ledger
         self.db = Db(ledger.recorder)
@@ -59,8 +60,11 @@ class Projector:
         self.embedded = embedded  # catch up in the caller's thread when a reader waits
         self._lock = threading.Lock()
         # Timelines of recently projected accounts (guarded by _lock, like all applying).
+        # Bounded by accounts and by the events they hold (a long history is a big timeline).
         self._timelines: dict[UUID, derive.Timeline] = {}
+        self._cached_events = 0
         self.cache_accounts = cache_accounts
+        self.cache_events = cache_events
         if create_tables:
             self.setup()
 
@@ -197,6 +201,8 @@ class Projector:
         missing: dict[UUID, int] = {}
         for aid, version in first.items():
             cached = cache.pop(aid, None)
+            if cached is not None:
+                self._cached_events -= cached.version
             if cached is not None and cached.version == version - 1:
                 timelines[aid] = cached
             elif version == 1:
@@ -215,8 +221,11 @@ class Projector:
             after = timeline.push(fact)
             changes.append(Change(aid, fact, position, before, after, timeline.facts[:]))
         cache.update(timelines)  # most recently used last
-        while len(cache) > self.cache_accounts:
-            del cache[next(iter(cache))]
+        self._cached_events += sum(t.version for t in timelines.values())
+        while cache and (
+            len(cache) > self.cache_accounts or self._cached_events > self.cache_events
+        ):
+            self._cached_events -= cache.pop(next(iter(cache))).version
         return changes
 
 

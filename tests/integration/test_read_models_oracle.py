@@ -203,15 +203,19 @@ def test_rebuilt_views_have_the_digest_of_incremental_ones(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(steps=command_steps(max_steps=30), cached=st.sampled_from([0, 1, 2, 4096]))
+@given(
+    steps=command_steps(max_steps=30),
+    cached=st.sampled_from([0, 1, 2, 4096]),
+    cached_events=st.sampled_from([8, 200_000]),
+)
 def test_views_projected_event_by_event_equal_rebuilt_ones(
-    container: Container, steps: list[Step], cached: int
+    container: Container, steps: list[Step], cached: int, cached_events: int
 ) -> None:
     """The projector catching up after every write (timelines kept between batches, with a cache
     too small for every account, or none, so histories are also read back from the store)
     builds the same views as a rebuild from the log."""
     projector = container.projector
-    projector.cache_accounts = cached
+    projector.cache_accounts, projector.cache_events = cached, cached_events
     platform = f"p{next(_platforms)}"
     run_steps(
         container.ledger,
