@@ -14,6 +14,7 @@ import io
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
@@ -22,7 +23,7 @@ from eventsourcing.utils import get_topic
 
 from ledger import fold
 from ledger.application import Batch, CustodyLedger
-from ledger.commands import RegisterAccount, parse_command, require_utc
+from ledger.commands import Command, RegisterAccount, parse_command, require_utc
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import InvalidInput, LedgerError
 
@@ -129,12 +130,14 @@ def stage(
     report: ImportReport,
     progress: Progress,
 ) -> None:
-    """Stage every line; record a message per bad line and carry on with the next."""
+    """Stage every line; record a message per bad line and carry on with the next. Lines are
+    parsed first, so the aggregates they will look up can be read in a few queries."""
     ledger = batch.ledger
-    for done, (n, obj) in enumerate(lines, 1):
-        progress(done, len(lines))
+    errors: list[tuple[int, str]] = []
+    parsed: list[tuple[int, dict[str, Any], Command, str, datetime | None]] = []
+    for n, obj in lines:
         if isinstance(obj, str):
-            report.errors.append(f"line {n}: {obj}")
+            errors.append((n, str(obj)))
             continue
         try:
             body = {k: v for k, v in obj.items() if k not in _ROUTING}
@@ -143,6 +146,15 @@ def stage(
             recorded_at = require_utc(obj["recorded_at"], "recorded_at") if restore else None
             if restore and "recorded_at" not in obj:
                 raise InvalidInput("--restore needs recorded_at on every line")
+            parsed.append((n, obj, command, who, recorded_at))
+        except LedgerError as e:
+            errors.append((n, e.detail))
+        except (KeyError, ValueError) as e:
+            errors.append((n, str(e)))
+    batch.prefetch((_named_account(obj), command) for _, obj, command, _, _ in parsed)
+    for done, (n, obj, command, who, recorded_at) in enumerate(parsed, 1):
+        progress(done, len(parsed))
+        try:
             if isinstance(command, RegisterAccount):
                 account_id = UUID(str(obj["account_id"])) if "account_id" in obj else None
                 record = batch.register_account(
@@ -157,9 +169,18 @@ def stage(
                 )
             report.accounts.add(record.account_id)
         except LedgerError as e:
-            report.errors.append(f"line {n}: {e.detail}")
+            errors.append((n, e.detail))
         except (KeyError, ValueError) as e:
-            report.errors.append(f"line {n}: {e}")
+            errors.append((n, str(e)))
+    report.errors += [f"line {n}: {message}" for n, message in sorted(errors)]
+
+
+def _named_account(obj: dict[str, Any]) -> UUID | None:
+    """The account id a line names, if it names a valid one (worth reading ahead)."""
+    try:
+        return UUID(str(obj["account_id"])) if "account_id" in obj else None
+    except ValueError:
+        return None
 
 
 def import_file(

@@ -24,6 +24,7 @@ from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.errors import StoreUnavailable
+from ledger.store import stored_streams
 
 
 class Db:
@@ -159,27 +160,11 @@ class Db:
 
     def streams(self, last: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]:
         """The stored events of several streams, each up to a version, in one query."""
-        if not last:
-            return {}
-        ids = list(last)
-        if self.kind == "postgres":
-            query = self.sql(
-                "SELECT originator_id, originator_version, topic, state FROM {t} "
-                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version",
-                t=self.events_table,
-            )
-            params: tuple[Any, ...] = (ids,)
-        else:
-            marks = ", ".join(["%s"] * len(ids))
-            query = self.sql(
-                "SELECT originator_id, originator_version, topic, state FROM {t} "
-                "WHERE originator_id IN (" + marks + ") ORDER BY originator_id, originator_version",
-                t=self.events_table,
-            )
-            params = tuple(i.hex for i in ids)
-        out: dict[UUID, list[StoredEvent]] = {i: [] for i in ids}
-        for oid, version, topic, state in self.fetchall(query, params):
-            aid = oid if isinstance(oid, UUID) else UUID(str(oid))
-            if version <= last[aid]:
-                out[aid].append(StoredEvent(aid, version, topic, bytes(state)))
-        return out
+        try:
+            streams = stored_streams(self.recorder, last)
+        except (OperationalError, InterfaceError) as e:
+            raise StoreUnavailable(f"the database is unreachable: {e}") from None
+        return {
+            aid: [e for e in events if e.originator_version <= last[aid]]
+            for aid, events in streams.items()
+        }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import NAMESPACE_URL, uuid5
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import pytest
 
@@ -129,6 +129,51 @@ def test_a_bad_file_writes_nothing_and_names_every_bad_line(
     container = build(Settings(database_url=store_url))
     assert container.ledger.head() == 0
     container.close()
+
+
+def test_an_import_is_checked_against_what_the_store_already_holds(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Lookups are read ahead for the whole file; the answers must still be the store's:
+    claims held by existing accounts refuse new lines, existing accounts take appends."""
+    aid = "6f1d0c2e-2222-4a4a-8888-000000000001"
+    first = _write(
+        tmp_path / "first.jsonl",
+        [
+            {"type": "account_registered", "account_id": aid, "platform": "x", "handle": "@Alpha",
+             "platform_account_id": "100", "office": "alpha-office", "effective_at": "2020-01-01T00:00:00Z"},
+            {"type": "holder_assigned", "account_id": aid, "holder": {"id": "ann", "name": "Ann"},
+             "effective_at": "2020-01-02T00:00:00Z"},
+        ],
+    )  # fmt: skip
+    assert cli(store_url, "import", str(first)) == EXIT_OK
+    release = {"type": "holder_released", "account_id": aid, "effective_at": "2021-01-01T00:00:00Z"}
+    second = _write(
+        tmp_path / "second.jsonl",
+        [
+            {"type": "account_registered", "platform": "x", "handle": "@ALPHA",
+             "office": "other-office", "effective_at": "2020-06-01T00:00:00Z"},
+            {"type": "account_registered", "platform": "x", "handle": "@Beta",
+             "platform_account_id": "100", "office": "other-office", "effective_at": "2020-06-01T00:00:00Z"},
+            release,
+        ],
+    )  # fmt: skip
+    capsys.readouterr()
+    assert cli(store_url, "import", str(second)) == EXIT_REFUSED
+    err = capsys.readouterr().err
+    assert "2 bad line(s) of 3; nothing was written" in err
+    assert any(x.startswith("line 1:") and "is carried by account" in x for x in err.splitlines())
+    assert any(x.startswith("line 2:") and "already registered" in x for x in err.splitlines())
+    third = _write(tmp_path / "third.jsonl", [release, release])
+    assert cli(store_url, "import", str(third)) == EXIT_REFUSED  # the second has no holder left
+    assert cli(store_url, "import", str(_write(tmp_path / "fourth.jsonl", [release]))) == EXIT_OK
+    container = build(Settings(database_url=store_url))
+    try:
+        assert container.ledger.head() > 0
+        facts = container.ledger.facts(UUID(aid))
+        assert [f.type for f in facts] == ["account_registered", "holder_assigned", "holder_released"]
+    finally:
+        container.close()
 
 
 def test_a_csv_file_imports_with_the_documented_columns(
