@@ -1,7 +1,8 @@
 """The HTTP door: `create_app` wires the routers, the error mapping and the lifespan.
 
 uvicorn --factory api.app:create_app          (one process: serves and projects)
-uvicorn --factory api.app:create_serving_app  (serves only; a `custody project` worker projects)
+uvicorn --factory api.app:create_serving_app  (serves only: `custody project`, or the process that
+                                              runs `custody serve --workers N`, projects)
 """
 
 from __future__ import annotations

@@ -198,7 +198,7 @@ def client_main(
 class Connection:
     """One keep-alive HTTP/1.1 connection from the standard library: a load generator should
     spend as little CPU as it can on a machine it shares with the server (httpx spent about
-    1.2 ms per request here, http.client about a tenth of that)."""
+    1.2 ms of CPU per request here, http.client about 0.45 ms)."""
 
     def __init__(self, base_url: str, headers: dict[str, str]) -> None:
         parts = urllib.parse.urlsplit(base_url)
