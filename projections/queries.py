@@ -402,6 +402,15 @@ class QueryService:
             raise AccountNotFound(account_id)
         return tuple(_event(r) for r in rows)
 
+    def current_version(self, account_id: UUID) -> int:
+        """The stream's version as known now (0 for an unknown account), without reading its
+        records; call it after a query that waited for the read models (it does not wait)."""
+        row = self.db.fetchone(
+            self.db.sql("SELECT MAX(version) FROM {t} WHERE account_id = %s", t="rm_events"),
+            (str(account_id),),
+        )
+        return int(row[0]) if row and row[0] is not None else 0
+
     def log(self, after: int = 0, limit: int = 100) -> LogPage:
         """The global log of custody events in position order, after an exclusive position."""
         if after < 0:

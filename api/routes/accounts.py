@@ -113,7 +113,7 @@ def get_account(
             f"Account {account_id} did not exist at {at.isoformat() if at else 'the present time'}"
             f" as known {'at ' + known_at.isoformat() if known_at else 'now'}.",
         )
-    current = view.version if known_at is None else queries.events(account_id)[-1].version
+    current = view.version if known_at is None else queries.current_version(account_id)
     return AccountOut.model_validate(view).response(headers={"ETag": f'"{current}"'})
 
 

@@ -147,7 +147,11 @@ def test_an_import_is_checked_against_what_the_store_already_holds(
         ],
     )  # fmt: skip
     assert cli(store_url, "import", str(first)) == EXIT_OK
-    release = {"type": "holder_released", "account_id": aid, "effective_at": "2021-01-01T00:00:00Z"}
+    release: dict[str, object] = {
+        "type": "holder_released",
+        "account_id": aid,
+        "effective_at": "2021-01-01T00:00:00Z",
+    }
     second = _write(
         tmp_path / "second.jsonl",
         [
