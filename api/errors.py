@@ -147,11 +147,11 @@ def _extras(exc: LedgerError) -> dict[str, Any]:
         return {
             "errors": [
                 {
-                    "loc": [int(p) if p.isdigit() else p for p in field.split(".")],
+                    "loc": [p if isinstance(p, int) else str(p) for p in loc],
                     "msg": msg,
                     "type": exc.code,
                 }
-                for field, msg in exc.errors
+                for loc, msg in exc.errors
             ]
         }
     if isinstance(exc, StaleVersion):

@@ -107,26 +107,31 @@ Reason = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
 Url = Annotated[str, Field(max_length=2048), AfterValidator(_url)]
 
 
-def field_errors(error: ValidationError) -> tuple[tuple[str, str], ...]:
-    """(dotted field, message a person can act on) for each bad field."""
+def field_errors(error: ValidationError) -> tuple[tuple[tuple[str | int, ...], str], ...]:
+    """(location, message a person can act on) for each bad field."""
     out = []
     for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "input"
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "timezone_aware":
             message = "a time must carry a timezone offset, e.g. 2017-01-20T17:00:00Z"
-        out.append((where, message))
+        out.append((tuple(item["loc"]), message))
     return tuple(out)
+
+
+def dotted(loc: tuple[str | int, ...]) -> str:
+    """A location as a person reads it: holder.id, evidence.0.url."""
+    return ".".join(str(p) for p in loc) or "input"
 
 
 def describe(error: ValidationError) -> str:
     """One line naming each bad field."""
-    return "; ".join(f"{where}: {message}" for where, message in field_errors(error))
+    return "; ".join(f"{dotted(loc)}: {message}" for loc, message in field_errors(error))
 
 
 def invalid(error: ValidationError) -> InvalidInput:
     errors = field_errors(error)
-    return InvalidInput(describe(error), field=errors[0][0] if errors else None, errors=errors)
+    return InvalidInput(describe(error), field=dotted(errors[0][0]) if errors else None,
+                        errors=errors)
 
 
 _nesting = threading.local()

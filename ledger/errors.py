@@ -26,12 +26,13 @@ class InvalidInput(LedgerError):
         detail: str,
         *,
         field: str | None = None,
-        errors: tuple[tuple[str, str], ...] = (),
+        errors: tuple[tuple[tuple[str | int, ...], str], ...] = (),
     ) -> None:
         super().__init__(detail)
         self.field = field
-        # (dotted field, message) per bad field, when the input had several.
-        self.errors = errors or ((field, detail),) if field else errors
+        # (location, message) per bad field: the location as pydantic gives it (keys and
+        # list indexes), so a key holding a dot or a digit-like character stays one part.
+        self.errors = errors or (((field,), detail),) if field else errors
 
 
 class NotFound(LedgerError):

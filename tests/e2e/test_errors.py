@@ -70,6 +70,17 @@ def test_a_body_with_several_bad_fields_lists_each_with_its_location(
     assert locations == [("effective_at",), ("holder", "id")]
 
 
+def test_unknown_keys_that_look_like_numbers_or_paths_keep_their_location(
+    client: TestClient, container: Container
+) -> None:
+    # "²" passes str.isdigit() but is no integer; "a.b" holds a dot. Found by schemathesis,
+    # which once turned such a key into a 500.
+    body = registration(evidence=[{"url": "https://example.org/x", "²": 1, "a.b": 2}])
+    problem = refused(client, container, "/v1/accounts", body, 422, "invalid-input")
+    locations = sorted(tuple(e["loc"]) for e in problem["errors"])
+    assert locations == [("evidence", 0, "a.b"), ("evidence", 0, "²")]
+
+
 def test_a_time_that_overflows_when_converted_to_utc_is_422(
     client: TestClient, container: Container, register
 ) -> None:
