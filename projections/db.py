@@ -60,10 +60,19 @@ class Db:
             self._cache[key] = query
         return query
 
+    @staticmethod
+    @contextmanager
+    def _reachable() -> Iterator[None]:
+        """A lost or refused connection becomes StoreUnavailable (a 503, exit code 3)."""
+        try:
+            yield
+        except (OperationalError, InterfaceError) as e:
+            raise StoreUnavailable(f"the database is unreachable: {e}") from None
+
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Any]:
         """A cursor inside one transaction (committed on success when `write`)."""
-        try:
+        with self._reachable():
             if self.kind == "postgres":
                 with (
                     self.datastore.get_connection() as conn,
@@ -74,14 +83,12 @@ class Db:
             else:
                 with self.datastore.transaction(commit=write) as curs:
                     yield curs
-        except (OperationalError, InterfaceError) as e:
-            raise StoreUnavailable(f"the database is unreachable: {e}") from None
 
     @contextmanager
     def reader(self) -> Iterator[Any]:
         """A cursor for a few reads: autocommit on PostgreSQL (one round trip per statement),
         one read transaction on SQLite."""
-        try:
+        with self._reachable():
             if self.kind == "postgres":
                 with (
                     self.datastore.get_connection() as conn,
@@ -91,8 +98,6 @@ class Db:
             else:
                 with self.datastore.transaction(commit=False) as curs:
                     yield curs
-        except (OperationalError, InterfaceError) as e:
-            raise StoreUnavailable(f"the database is unreachable: {e}") from None
 
     def all(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self.execute(curs, query, params)
@@ -160,10 +165,8 @@ class Db:
 
     def streams(self, last: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]:
         """The stored events of several streams, each up to a version, in one query."""
-        try:
+        with self._reachable():
             streams = stored_streams(self.recorder, last)
-        except (OperationalError, InterfaceError) as e:
-            raise StoreUnavailable(f"the database is unreachable: {e}") from None
         return {
             aid: [e for e in events if e.originator_version <= last[aid]]
             for aid, events in streams.items()

@@ -81,13 +81,9 @@ def segment_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]
     return {_segment_row(aid, seg) for seg in segments}
 
 
-@lru_cache(maxsize=1 << 10)
-def _segment_row(aid: str, seg: fold.Segment) -> Row:
-    s = seg.state
+def _who_and_where(s: AccountState) -> Row:
+    """The state columns the segments and current models share, in their column order."""
     return (
-        aid,
-        to_us(seg.valid_from),
-        opt_us(seg.valid_to),
         s.platform,
         s.platform_account_id,
         s.handle,
@@ -96,6 +92,17 @@ def _segment_row(aid: str, seg: fold.Segment) -> Row:
         s.status,
         s.holder.id if s.holder else None,
         s.holder.name if s.holder else None,
+    )
+
+
+@lru_cache(maxsize=1 << 10)
+def _segment_row(aid: str, seg: fold.Segment) -> Row:
+    s = seg.state
+    return (
+        aid,
+        to_us(seg.valid_from),
+        opt_us(seg.valid_to),
+        *_who_and_where(s),
         opt_us(s.holder_since),
         _archives(s),
         dump_seq(s.established_by),
@@ -148,19 +155,7 @@ def current_row(
     """`current` model: the latest state as known now (valid time +infinity), or None if retracted."""
     if not segments:
         return None
-    s = segments[-1].state
-    return (
-        str(account_id),
-        s.platform,
-        s.platform_account_id,
-        s.handle,
-        s.handle.casefold(),
-        s.office,
-        s.status,
-        s.holder.id if s.holder else None,
-        s.holder.name if s.holder else None,
-        fold.known_version(facts),
-    )
+    return (str(account_id), *_who_and_where(segments[-1].state), fold.known_version(facts))
 
 
 def event_row(account_id: UUID, fact: Fact, position: int) -> Row:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import socket
 import threading
 import time
@@ -142,6 +144,23 @@ def assert_problem(response: Any, status: int, code: str) -> dict[str, Any]:
 
 
 # -- a real server on a loopback port ----------------------------------------------------------
+
+
+def call(
+    conn: http.client.HTTPConnection,
+    method: str,
+    path: str,
+    body: Any = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, dict[str, str], Any]:
+    payload = None if body is None else json.dumps(body).encode()
+    conn.request(method, path, body=payload, headers={"Content-Type": "application/json",
+                                                      **(headers or {})})
+    response = conn.getresponse()
+    raw = response.read()
+    content_type = response.getheader("content-type", "")
+    data = json.loads(raw) if "json" in content_type else raw.decode()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
 
 
 def free_port() -> int:

@@ -4,7 +4,6 @@ supervising process, on PostgreSQL; refused on the embedded store."""
 from __future__ import annotations
 
 import http.client
-import json
 import os
 import signal
 import subprocess
@@ -16,23 +15,17 @@ from typing import Any
 from api.bootstrap import build
 from api.cli import EXIT_USAGE, main
 from ledger.settings import Settings
-from tests.e2e.conftest import assignment, bearer, free_port, registration
+from tests.e2e.conftest import assignment, bearer, call, free_port, registration
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def call(port: int, method: str, path: str, body: Any = None, headers: Any = None) -> Any:
+def call_once(port: int, method: str, path: str, body: Any = None, headers: Any = None) -> Any:
+    """One request on a new connection (so requests spread over the worker processes)."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
-        payload = None if body is None else json.dumps(body).encode()
-        conn.request(
-            method,
-            path,
-            body=payload,
-            headers={"Content-Type": "application/json", **(headers or {})},
-        )
-        response = conn.getresponse()
-        return response.status, json.loads(response.read())
+        status, _, data = call(conn, method, path, body, headers)
+        return status, data
     finally:
         conn.close()
 
@@ -61,7 +54,7 @@ def test_several_api_processes_share_one_read_model_worker(pg_url: str) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
-                status, health = call(port, "GET", "/health")
+                status, health = call_once(port, "GET", "/health")
                 break
             except OSError:
                 assert server.poll() is None, server.stdout.read().decode()  # type: ignore[union-attr]
@@ -71,7 +64,7 @@ def test_several_api_processes_share_one_read_model_worker(pg_url: str) -> None:
         assert (status, health["worker"]["running"], health["lag"]) == (200, None, 0)
         ids = []
         for n in range(8):  # new connections: spread over both worker processes
-            status, record = call(
+            status, record = call_once(
                 port,
                 "POST",
                 "/v1/accounts",
@@ -81,12 +74,12 @@ def test_several_api_processes_share_one_read_model_worker(pg_url: str) -> None:
             assert status == 201, record
             ids.append(record["account_id"])
             path = f"/v1/accounts/{record['account_id']}"
-            status, event = call(port, "POST", path + "/events", assignment(), admin)
+            status, event = call_once(port, "POST", path + "/events", assignment(), admin)
             assert status == 201, event
             # Read-your-writes across processes: the read waits for the projecting process.
-            status, state = call(port, "GET", path, headers=admin)
+            status, state = call_once(port, "GET", path, headers=admin)
             assert (status, state["version"], state["holder"]["id"]) == (200, 2, "trump-45")
-        status, health = call(port, "GET", "/health")
+        status, health = call_once(port, "GET", "/health")
         assert health["lag"] == 0 and health["log_head"] >= 16
     finally:
         server.send_signal(signal.SIGTERM)

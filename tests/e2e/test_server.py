@@ -6,26 +6,8 @@ import http.client
 import json
 import socket
 import threading
-from typing import Any
 
-from tests.e2e.conftest import LiveServer, assignment, bearer, registration
-
-
-def call(
-    conn: http.client.HTTPConnection,
-    method: str,
-    path: str,
-    body: Any = None,
-    headers: dict[str, str] | None = None,
-) -> tuple[int, dict[str, str], Any]:
-    payload = None if body is None else json.dumps(body).encode()
-    conn.request(method, path, body=payload, headers={"Content-Type": "application/json",
-                                                      **(headers or {})})
-    response = conn.getresponse()
-    raw = response.read()
-    content_type = response.getheader("content-type", "")
-    data = json.loads(raw) if "json" in content_type else raw.decode()
-    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+from tests.e2e.conftest import LiveServer, assignment, bearer, call, registration
 
 
 def test_the_api_over_a_real_socket(live_server: LiveServer) -> None:

@@ -37,14 +37,11 @@ from ledger.errors import (
     StaleVersion,
 )
 from ledger.settings import Settings
+from tests.stories import ACTOR, INAUGURATION_2017, LATER, OPENED
 
 pytestmark = pytest.mark.postgres
 
 N = 6
-ACTOR = "records-office"
-OPENED = datetime(2015, 5, 18, tzinfo=UTC)
-INAUGURATION_2017 = datetime(2017, 1, 20, 17, tzinfo=UTC)
-LATER = datetime(2026, 1, 1, tzinfo=UTC)
 T = TypeVar("T")
 
 

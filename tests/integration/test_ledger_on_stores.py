@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -29,7 +27,6 @@ from ledger.errors import (
     HandleTaken,
     IdempotencyKeyReused,
     InvalidRetraction,
-    LedgerError,
     NoChange,
     NoHolder,
     PlatformAccountIdTaken,
@@ -38,15 +35,18 @@ from ledger.errors import (
 )
 from ledger.settings import Settings
 from tests.conftest import FakeClock
-
-ACTOR = "records-office"
-US = timedelta(microseconds=1)
-OPENED = datetime(2015, 5, 18, tzinfo=UTC)
-INAUGURATION_2017 = datetime(2017, 1, 20, 17, tzinfo=UTC)
-ELECTION_CALLED = datetime(2020, 11, 7, 16, 30, tzinfo=UTC)
-INAUGURATION_2021 = datetime(2021, 1, 20, 17, tzinfo=UTC)
-LATER = datetime(2026, 1, 1, tzinfo=UTC)
-NAMES = {"obama": "Barack Obama", "trump": "Donald J. Trump", "biden": "Joseph R. Biden"}
+from tests.stories import (
+    ACTOR,
+    ELECTION_CALLED,
+    INAUGURATION_2017,
+    INAUGURATION_2021,
+    LATER,
+    NAMES,
+    OPENED,
+    US,
+    holder,
+    refused,
+)
 
 
 def register(
@@ -73,24 +73,6 @@ def appoint(holder: str, at: datetime) -> AssignHolder:
 
 def do(ledger: CustodyLedger, account: UUID, command: Command, **kwargs: object) -> EventRecord:
     return ledger.append(account, command, actor=ACTOR, **kwargs)  # type: ignore[arg-type]
-
-
-def holder(
-    ledger: CustodyLedger, account: UUID, at: datetime, known_at: datetime | None = None
-) -> str | None:
-    state = ledger.state(account, at, known_at)
-    assert state is not None
-    return state.holder.id if state.holder else None
-
-
-@contextmanager
-def refused(ledger: CustodyLedger, error: type[LedgerError], *accounts: UUID) -> Iterator[None]:
-    """Exactly `error`, and the log and the accounts' records are as they were."""
-    before = (ledger.head(), [ledger.records(a) for a in accounts])
-    with pytest.raises(LedgerError) as info:
-        yield
-    assert type(info.value) is error, repr(info.value)
-    assert (ledger.head(), [ledger.records(a) for a in accounts]) == before
 
 
 def test_2017_custody_of_potus_passes_from_obama_to_trump_at_noon(

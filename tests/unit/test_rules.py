@@ -6,8 +6,7 @@ and every record of every account involved, are the same after the refused comma
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -42,7 +41,6 @@ from ledger.errors import (
     IdempotencyKeyReused,
     InvalidInput,
     InvalidRetraction,
-    LedgerError,
     NoChange,
     NoHolder,
     PlatformAccountIdTaken,
@@ -51,29 +49,20 @@ from ledger.errors import (
 )
 from ledger.settings import Settings
 from tests.conftest import FakeClock
+from tests.stories import (
+    ACTOR,
+    ELECTION_CALLED,
+    INAUGURATION_2017,
+    INAUGURATION_2021,
+    LATER,
+    NAMES,
+    OPENED,
+    US,
+    holder,
+    refused,
+    ts,
+)
 from tests.strategies import Sent, Step, command_steps, run_steps
-
-ACTOR = "records-office"
-US = timedelta(microseconds=1)
-NAMES = {
-    "obama": "Barack Obama",
-    "trump": "Donald J. Trump",
-    "biden": "Joseph R. Biden",
-    "nara": "National Archives and Records Administration",
-}
-
-
-def ts(text: str) -> datetime:
-    """An instant written in RFC 3339; without an offset it is read as UTC."""
-    value = datetime.fromisoformat(text)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-OPENED = ts("2015-05-18T00:00")
-INAUGURATION_2017 = ts("2017-01-20T17:00")
-ELECTION_CALLED = ts("2020-11-07T16:30")
-INAUGURATION_2021 = ts("2021-01-20T17:00")
-
 
 # -- a small vocabulary ---------------------------------------------------------------------------
 
@@ -124,16 +113,8 @@ def close(ledger: CustodyLedger, account: UUID, at: datetime) -> EventRecord:
 
 
 def retract(ledger: CustodyLedger, account: UUID, version: int) -> EventRecord:
-    command = RetractEvent(event_version=version, effective_at=ts("2026-01-01T00:00"))
+    command = RetractEvent(event_version=version, effective_at=LATER)
     return ledger.append(account, command, actor=ACTOR)
-
-
-def holder(
-    ledger: CustodyLedger, account: UUID, at: datetime, known_at: datetime | None = None
-) -> str | None:
-    state = ledger.state(account, at, known_at)
-    assert state is not None
-    return state.holder.id if state.holder else None
 
 
 def handle(ledger: CustodyLedger, account: UUID, at: datetime) -> str | None:
@@ -143,18 +124,6 @@ def handle(ledger: CustodyLedger, account: UUID, at: datetime) -> str | None:
 
 def version(ledger: CustodyLedger, account: UUID) -> int:
     return len(ledger.facts(account))
-
-
-@contextmanager
-def refused(
-    ledger: CustodyLedger, error: type[LedgerError], *accounts: UUID
-) -> Iterator[pytest.ExceptionInfo[LedgerError]]:
-    """The block must raise exactly `error` and leave the log and the records as they were."""
-    before = (ledger.head(), [ledger.records(a) for a in accounts])
-    with pytest.raises(LedgerError) as info:
-        yield info
-    assert type(info.value) is error, f"expected {error.__name__}, got {info.value!r}"
-    assert (ledger.head(), [ledger.records(a) for a in accounts]) == before
 
 
 # -- the @POTUS transitions -----------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""The vocabulary the ledger's story tests share: the actor, the @POTUS dates, the people, and
+the checks that read a holder and that a refusal changed nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+
+from ledger.application import CustodyLedger
+from ledger.errors import LedgerError
+
+ACTOR = "records-office"
+US = timedelta(microseconds=1)
+NAMES = {
+    "obama": "Barack Obama",
+    "trump": "Donald J. Trump",
+    "biden": "Joseph R. Biden",
+    "nara": "National Archives and Records Administration",
+}
+
+
+def ts(text: str) -> datetime:
+    """An instant written in RFC 3339; without an offset it is read as UTC."""
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+OPENED = ts("2015-05-18T00:00")
+INAUGURATION_2017 = ts("2017-01-20T17:00")
+ELECTION_CALLED = ts("2020-11-07T16:30")
+INAUGURATION_2021 = ts("2021-01-20T17:00")
+LATER = ts("2026-01-01T00:00")  # when corrections are recorded as taking effect
+
+
+def holder(
+    ledger: CustodyLedger, account: UUID, at: datetime, known_at: datetime | None = None
+) -> str | None:
+    state = ledger.state(account, at, known_at)
+    assert state is not None
+    return state.holder.id if state.holder else None
+
+
+@contextmanager
+def refused(
+    ledger: CustodyLedger, error: type[LedgerError], *accounts: UUID
+) -> Iterator[pytest.ExceptionInfo[LedgerError]]:
+    """The block must raise exactly `error` and leave the log and the records as they were."""
+    before = (ledger.head(), [ledger.records(a) for a in accounts])
+    with pytest.raises(LedgerError) as info:
+        yield info
+    assert type(info.value) is error, f"expected {error.__name__}, got {info.value!r}"
+    assert (ledger.head(), [ledger.records(a) for a in accounts]) == before
