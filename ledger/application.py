@@ -100,6 +100,9 @@ class Batch:
         self.staged: dict[UUID, Aggregate] = {}
         self.records: list[EventRecord] = []
         self.prefetched: dict[UUID, Aggregate | None] = {}
+        # One record time for the whole batch: it becomes known at once, in one transaction,
+        # so no reader ever saw part of it and "as known at" never shows a half-written batch.
+        self.recorded_at = ledger.clock()
 
     def prefetch(self, commands: Iterable[tuple[UUID | None, Command]]) -> None:
         """Read, in a few queries, the aggregates these commands will look up (their accounts,
@@ -156,7 +159,7 @@ class Batch:
     @contextmanager
     def _recorded_at(self, when: datetime | None) -> Iterator[None]:
         # Only a restore of the ledger's own export sets record time; clients never do.
-        self.ledger._local.recorded_at = when
+        self.ledger._local.recorded_at = when if when is not None else self.recorded_at
         try:
             yield
         finally:
@@ -222,7 +225,8 @@ class CustodyLedger(Application[UUID]):
     @contextmanager
     def batch(self) -> Iterator[Batch]:
         """Stage many commands, checked against each other and the store; write all in one
-        transaction when the block ends without error, or nothing at all."""
+        transaction when the block ends without error, or nothing at all. Every event of the
+        batch carries the same record time (unless a restore gives each its own)."""
         if getattr(self._local, "staged", None) is not None:
             raise InvalidInput("batches do not nest")
         batch = Batch(self)

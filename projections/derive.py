@@ -236,6 +236,16 @@ class Timeline:
         return self.segments
 
 
+def knowledge_ends(facts: Sequence[Fact]) -> list[int]:
+    """The index of the last fact of each run of consecutive facts recorded at the same time:
+    the prefixes whose state somebody could have known (a batch becomes known all at once)."""
+    return [
+        i
+        for i in range(len(facts))
+        if i + 1 == len(facts) or facts[i + 1].recorded_at != facts[i].recorded_at
+    ]
+
+
 def prefix_timelines(facts: Sequence[Fact]) -> list[list[fold.Segment]]:
     """For each prefix facts[:k], a timeline whose rows equal those of `fold.timeline(facts[:k])`
     (used by rebuild)."""

@@ -73,7 +73,8 @@ def row_key(row: Row) -> str:
 
 
 RowsFor = Callable[[Callable[[UUID, Sequence[fold.Segment]], set[Row]]], list[set[Row]]]
-"""Row sets of a derivation for each prefix of one account's history (memoised by the caller)."""
+"""Row sets of a derivation after each step of knowledge of one account's history, that is for
+the prefixes ending at `derive.knowledge_ends(facts)` (memoised by the caller)."""
 
 
 @dataclass
@@ -97,6 +98,17 @@ class Pending:
     inserts: list[Row] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     updates: list[Row] = field(default_factory=list)
+
+
+def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
+    """(first, last) of each run of consecutive changes recorded at the same time."""
+    steps: list[tuple[Change, Change]] = []
+    for change in changes:
+        if steps and steps[-1][1].fact.recorded_at == change.fact.recorded_at:
+            steps[-1] = (steps[-1][0], change)
+        else:
+            steps.append((change, change))
+    return steps
 
 
 class ReadModel:
@@ -176,19 +188,21 @@ class BitemporalModel(ReadModel):
     ) -> None:
         # The net effect of the events on the table: rows believed before them and withdrawn
         # are closed; rows opened (and perhaps withdrawn again) are inserted with their range.
+        # Events recorded at one time (a batch) are one step of knowledge: only the rows before
+        # the first and after the last of them matter; nobody ever knew the states between.
         derive_rows = type(self).rows
         account_id = changes[0].account_id
         opened: dict[Row, int] = {}
         closes: list[Row] = []
         cols = self.table.columns
         idx = [cols.index(c) for c in self.locate]
-        for change in changes:
-            cut = self._cut(change.before, change.after)
-            previous = derive_rows(account_id, change.before[cut:])
-            current = derive_rows(account_id, change.after[cut:])
+        for first, last in knowledge_steps(changes):
+            cut = self._cut(first.before, last.after)
+            previous = derive_rows(account_id, first.before[cut:])
+            current = derive_rows(account_id, last.after[cut:])
             if current == previous:
                 continue
-            at = derive.to_us(change.fact.recorded_at)
+            at = derive.to_us(last.fact.recorded_at)
             inserts_closed = []
             for row in previous - current:
                 if row in opened:
@@ -226,8 +240,9 @@ class BitemporalModel(ReadModel):
         out: list[Row] = []
         opened: dict[Row, int] = {}
         previous: set[Row] = set()
-        for fact, current in zip(facts, rows_for(type(self).rows), strict=True):
-            at = derive.to_us(fact.recorded_at)
+        ends = derive.knowledge_ends(facts)
+        for end, current in zip(ends, rows_for(type(self).rows), strict=True):
+            at = derive.to_us(facts[end].recorded_at)
             for row in previous - current:
                 out.append((*row, row_key(row), opened.pop(row), at))
             for row in current - previous:

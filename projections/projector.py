@@ -23,6 +23,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.application import CustodyLedger
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import StoreUnavailable
+from ledger.fold import Fact
 from projections import derive
 from projections.db import Db
 from projections.models import MODELS, Change, Pending, ReadModel, Table
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 
 ACCOUNT_TOPICS = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
 TRACKING = Table("rm_tracking", ("name", "position"), (), primary_key=("name",))
+
+
+Decoded = tuple[int, UUID, Fact]
+"""A custody event read from the log: (position, account id, fact)."""
 
 
 class ReadModelsBehind(StoreUnavailable):
@@ -48,6 +53,7 @@ class Projector:
         models: Sequence[ReadModel] = MODELS,
         *,
         batch_size: int = 2000,
+        max_batch: int = 100_000,
         embedded: bool = True,
         create_tables: bool = True,
         cache_accounts: int = 4096,
@@ -57,6 +63,7 @@ class Projector:
         self.db = Db(ledger.recorder)
         self.models = tuple(models)
         self.batch_size = batch_size
+        self.max_batch = max(max_batch, batch_size)
         self.embedded = embedded  # catch up in the caller's thread when a reader waits
         self._lock = threading.Lock()
         # Timelines of recently projected accounts (guarded by _lock, like all applying).
@@ -144,17 +151,9 @@ class Projector:
         head = self.ledger.head()
         if start >= head:
             return 0, False
-        recorder = self.ledger.recorder
-        notes = recorder.select_notifications(
-            start=start,
-            limit=self.batch_size,
-            stop=head,
-            topics=ACCOUNT_TOPICS,
-            inclusive_of_start=False,
-        )
-        more = len(notes) == self.batch_size
-        upto = notes[-1].id if more else head
-        changes = self._changes(notes)
+        decoded, more = self._read(start, head)
+        upto = decoded[-1][0] if more else head
+        changes = self._changes(decoded)
         names = {t.name: t.name for m in self.models for t in m.tables}
         with db.transaction() as curs:
             # Take the tracking rows' write lock first, then confirm nobody moved them.
@@ -180,8 +179,47 @@ class Projector:
                 db.execute(curs, update, (max(upto, tracked[model.name]), model.name))
         return len(changes), more
 
-    def _changes(self, notes: Sequence[Any]) -> list[Change]:
-        """Decode a batch and pair each event with the account's timeline before and after it.
+    def _read(self, start: int, head: int) -> tuple[list[Decoded], bool]:
+        """The next batch of custody events after `start`, decoded, and whether more follow.
+
+        A batch does not end inside a run of events recorded at one time (a `ledger.batch()`,
+        such as an import, is one contiguous run): the models treat such a run as one step of
+        knowledge, and splitting it would leave rows for a state nobody knew (query answers
+        would not change, but the tables would differ from a rebuild's). A run longer than a
+        batch is read whole, up to `max_batch` events."""
+        decoded: list[Decoded] = []
+        after = start
+        while True:
+            notes = self.ledger.recorder.select_notifications(
+                start=after,
+                limit=self.batch_size,
+                stop=head,
+                topics=ACCOUNT_TOPICS,
+                inclusive_of_start=False,
+            )
+            decoded += self._decode(notes)
+            if len(notes) < self.batch_size:
+                return decoded, False
+            after = notes[-1].id
+            last = decoded[-1][2].recorded_at
+            end = len(decoded)
+            while end > 0 and decoded[end - 1][2].recorded_at == last:
+                end -= 1
+            if end > 0:
+                return decoded[:end], True
+            if len(decoded) >= self.max_batch:
+                return decoded, True
+
+    def _decode(self, notes: Sequence[Any]) -> list[Decoded]:
+        to_domain_event = self.ledger.mapper.to_domain_event
+        out = []
+        for note in notes:
+            event = to_domain_event(note)
+            out.append((note.id, event.originator_id, to_fact(event)))  # type: ignore[arg-type]
+        return out
+
+    def _changes(self, decoded: Sequence[Decoded]) -> list[Change]:
+        """Pair each event of a batch with the account's timeline before and after it.
 
         An account's timeline is taken from the cache when it ends just before the batch's first
         event of that account, started empty when the batch begins at its registration, and
@@ -190,12 +228,9 @@ class Projector:
         saves reading and folding history again.
         """
         mapper = self.ledger.mapper
-        decoded = []
         first: dict[UUID, int] = {}
-        for note in notes:
-            event = mapper.to_domain_event(note)
-            decoded.append((note.id, event.originator_id, to_fact(event)))  # type: ignore[arg-type]
-            first.setdefault(event.originator_id, event.originator_version)
+        for _, aid, fact in decoded:
+            first.setdefault(aid, fact.version)
         cache = self._timelines
         timelines: dict[UUID, derive.Timeline] = {}
         missing: dict[UUID, int] = {}

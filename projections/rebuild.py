@@ -163,14 +163,15 @@ class Rebuilder:
             positions = [p for p, _ in stored]
             facts: list[Fact] = [to_fact(self.mapper.to_domain_event(s)) for _, s in stored]  # type: ignore[arg-type]
             timelines = derive.prefix_timelines(facts)
+            known = [timelines[i] for i in derive.knowledge_ends(facts)]
             memo: dict[Any, list[set[tuple[Any, ...]]]] = {}
 
             def rows_for(
-                derive: Any, aid: UUID = account_id, tl: Any = timelines, memo: Any = memo
+                rows: Any, aid: UUID = account_id, tl: Any = known, memo: Any = memo
             ) -> Any:
-                if derive not in memo:
-                    memo[derive] = [derive(aid, segments) for segments in tl]
-                return memo[derive]
+                if rows not in memo:
+                    memo[rows] = [rows(aid, segments) for segments in tl]
+                return memo[rows]
 
             for model in models:
                 for table_name, rows in model.history(
