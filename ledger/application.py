@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.utils import Environment, EnvType
 
 from ledger import fold
+from ledger.bulk import collector_paused
 from ledger.commands import AccountCommand, Command, RegisterAccount, handle_key
 from ledger.domain import (
     EVENT_CLASSES,
@@ -232,13 +233,14 @@ class CustodyLedger(Application[UUID]):
         batch = Batch(self)
         self._local.staged = batch.staged
         self._local.prefetched = batch.prefetched
-        try:
-            yield batch
-        finally:
-            self._local.staged = None
-            self._local.prefetched = None
-            self._local.recorded_at = None
-        batch.commit()
+        with collector_paused():
+            try:
+                yield batch
+            finally:
+                self._local.staged = None
+                self._local.prefetched = None
+                self._local.recorded_at = None
+            batch.commit()
 
     def _now(self) -> datetime:
         override = getattr(self._local, "recorded_at", None)

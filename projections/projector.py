@@ -21,6 +21,7 @@ from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
 from ledger.application import CustodyLedger
+from ledger.bulk import collector_paused
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import StoreUnavailable
 from ledger.fold import Fact
@@ -145,6 +146,10 @@ class Projector:
             delay = min(delay * 2, 0.1)
 
     def _process_batch(self) -> tuple[int, bool]:
+        with collector_paused():
+            return self._apply_batch()
+
+    def _apply_batch(self) -> tuple[int, bool]:
         db = self.db
         tracked = self.positions()
         start = min(tracked.values())
