@@ -191,7 +191,9 @@ class Projector:
         such as an import, is one contiguous run): the models treat such a run as one step of
         knowledge, and splitting it would leave rows for a state nobody knew (query answers
         would not change, but the tables would differ from a rebuild's). A run longer than a
-        batch is read whole, up to `max_batch` events."""
+        batch is read whole, up to `max_batch` events. (Two transactions can share a record time
+        only when the clock stepped back and `append` kept a stream's time from decreasing; if
+        a batch ends between them, the tables keep an empty-range row a rebuild would not.)"""
         decoded: list[Decoded] = []
         after = start
         while True:
