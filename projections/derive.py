@@ -149,13 +149,12 @@ def handle_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
     }
 
 
-def current_row(
-    account_id: UUID, facts: Sequence[Fact], segments: Sequence[fold.Segment]
-) -> Row | None:
-    """`current` model: the latest state as known now (valid time +infinity), or None if retracted."""
+def current_row(account_id: UUID, version: int, segments: Sequence[fold.Segment]) -> Row | None:
+    """`current` model: the latest state as known now (valid time +infinity), or None if
+    retracted; `version` is the stream's latest version."""
     if not segments:
         return None
-    return (str(account_id), *_who_and_where(segments[-1].state), fold.known_version(facts))
+    return (str(account_id), *_who_and_where(segments[-1].state), version)
 
 
 def event_row(account_id: UUID, fact: Fact, position: int) -> Row:

@@ -86,7 +86,6 @@ class Change:
     position: int
     before: list[fold.Segment]
     after: list[fold.Segment]
-    facts: Sequence[Fact]
 
 
 @dataclass
@@ -403,7 +402,7 @@ class CurrentState(ReadModel):
     ) -> None:
         last = changes[-1]
         pending.deletes.append(str(last.account_id))
-        row = derive.current_row(last.account_id, last.facts, last.after)
+        row = derive.current_row(last.account_id, last.fact.version, last.after)
         if row is not None:
             pending.inserts.append(row)
 
@@ -420,7 +419,7 @@ class CurrentState(ReadModel):
         positions: Sequence[int],
         rows_for: RowsFor,
     ) -> dict[str, list[Row]]:
-        row = derive.current_row(account_id, facts, timelines[-1])
+        row = derive.current_row(account_id, facts[-1].version, timelines[-1])
         return {"rm_current": [row] if row is not None else []}
 
 

@@ -54,7 +54,7 @@ class Projector:
         models: Sequence[ReadModel] = MODELS,
         *,
         batch_size: int = 2000,
-        max_batch: int = 100_000,
+        max_batch: int = 25_000,
         embedded: bool = True,
         create_tables: bool = True,
         cache_accounts: int = 4096,
@@ -189,11 +189,11 @@ class Projector:
 
         A batch does not end inside a run of events recorded at one time (a `ledger.batch()`,
         such as an import, is one contiguous run): the models treat such a run as one step of
-        knowledge, and splitting it would leave rows for a state nobody knew (query answers
-        would not change, but the tables would differ from a rebuild's). A run longer than a
-        batch is read whole, up to `max_batch` events. (Two transactions can share a record time
-        only when the clock stepped back and `append` kept a stream's time from decreasing; if
-        a batch ends between them, the tables keep an empty-range row a rebuild would not.)"""
+        knowledge. A run longer than a batch is read whole, up to `max_batch` events (a bound
+        on the projector's memory). Where a run is split anyway (a longer run; or two
+        transactions sharing a record time because the clock stepped back and `append` kept a
+        stream's time from decreasing), the tables store the same answers differently from a
+        rebuild: an empty-range row, or a row closed and reopened at the same record time."""
         decoded: list[Decoded] = []
         after = start
         while True:
@@ -261,7 +261,7 @@ class Projector:
             timeline = timelines[aid]
             before = timeline.segments
             after = timeline.push(fact)
-            changes.append(Change(aid, fact, position, before, after, timeline.facts[:]))
+            changes.append(Change(aid, fact, position, before, after))
         cache.update(timelines)  # most recently used last
         self._cached_events += sum(t.version for t in timelines.values())
         while cache and (
