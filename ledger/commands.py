@@ -130,8 +130,9 @@ def describe(error: ValidationError) -> str:
 
 def invalid(error: ValidationError) -> InvalidInput:
     errors = field_errors(error)
-    return InvalidInput(describe(error), field=dotted(errors[0][0]) if errors else None,
-                        errors=errors)
+    return InvalidInput(
+        describe(error), field=dotted(errors[0][0]) if errors else None, errors=errors
+    )
 
 
 _nesting = threading.local()

@@ -131,19 +131,29 @@ class Db:
         if rows:
             curs.executemany(query, rows)
 
-    def delete_where_in(self, curs: Any, table: str, column: str, values: Sequence[Any]) -> None:
-        """DELETE the rows whose `column` is one of `values`, in one statement."""
-        if not values:
-            return
+    def where_in(
+        self, template: str, column: str, values: Sequence[Any], then: str = "", **tables: str
+    ) -> tuple[Any, list[Any]]:
+        """`template` restricted to the rows whose `column` is one of `values` (at most 500 on
+        SQLite, its bound-parameter limit), followed by `then`, as (query, parameters)."""
         if self.kind == "postgres":
-            query = self.sql("DELETE FROM {t} WHERE " + column + " = ANY(%s)", t=table)
-            self.execute(curs, query, (list(values),))
+            where, params = " WHERE " + column + " = ANY(%s)", [list(values)]
         else:
-            for start in range(0, len(values), 500):  # SQLite's bound-parameter limit
-                chunk = values[start : start + 500]
-                marks = ", ".join(["%s"] * len(chunk))
-                query = self.sql("DELETE FROM {t} WHERE " + column + " IN (" + marks + ")", t=table)
-                self.execute(curs, query, chunk)
+            where, params = (
+                " WHERE " + column + " IN (" + ", ".join(["%s"] * len(values)) + ")",
+                [*values],
+            )
+        return self.sql(template + where + then, **tables), params
+
+    def delete_where_in(self, curs: Any, table: str, column: str, values: Sequence[Any]) -> None:
+        """DELETE the rows whose `column` is one of `values`, in one statement (PostgreSQL) or
+        one per 500 values (SQLite)."""
+        step = len(values) if self.kind == "postgres" else 500
+        for start in range(0, len(values), step or 1):
+            query, params = self.where_in(
+                "DELETE FROM {t}", column, values[start : start + step], t=table
+            )
+            self.execute(curs, query, params)
 
     def insert_rows(
         self, curs: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

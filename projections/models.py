@@ -34,6 +34,13 @@ class Table:
     columns: tuple[str, ...]
     indexes: tuple[tuple[str, ...], ...]
     primary_key: tuple[str, ...] = ()
+    # Bitemporal tables: a partial index over the rows still believed (known_to IS NULL), by
+    # which the projector finds the rows an event withdraws, however long the history.
+    open_rows: tuple[str, ...] = ()
+
+    def index_names(self) -> list[str]:
+        names = [f"{self.name}_i{i}" for i in range(len(self.indexes))]
+        return names + ([f"{self.name}_open"] if self.open_rows else [])
 
     def ddl(self, db: Db, physical: str) -> Any:
         cols = [f"{c} {'BIGINT' if c in INTEGER_COLUMNS else 'TEXT'}" for c in self.columns]
@@ -43,14 +50,17 @@ class Table:
 
     def index_ddl(self, db: Db, physical: str, suffix: str = "") -> list[Any]:
         out = []
-        for i, cols in enumerate(self.indexes):
-            name = f"{self.name}_i{i}{suffix}"
+        specs = [(cols, "") for cols in self.indexes]
+        if self.open_rows:
+            specs.append((self.open_rows, " WHERE known_to IS NULL"))
+        for name, (cols, where) in zip(self.index_names(), specs, strict=True):
             template = (
                 "CREATE INDEX IF NOT EXISTS "
-                + _ident(db, name)
+                + _ident(db, name + suffix)
                 + " ON {t} ("
                 + ", ".join(cols)
                 + ")"
+                + where
             )
             out.append(db.sql(template, t=physical))
         return out
@@ -145,7 +155,6 @@ class ReadModel:
 class BitemporalModel(ReadModel):
     """Rows derived from the timeline, versioned over record time."""
 
-    locate: tuple[str, ...]  # columns that find an account's open rows quickly
     rows: Callable[[UUID, Sequence[fold.Segment]], set[Row]]
     # How `rows` groups consecutive segments into one row (fold._runs); None: a row each.
     run_key: Callable[[fold.Segment], Any] | None = None
@@ -193,8 +202,7 @@ class BitemporalModel(ReadModel):
         account_id = changes[0].account_id
         opened: dict[Row, int] = {}
         closes: list[Row] = []
-        cols = self.table.columns
-        idx = [cols.index(c) for c in self.locate]
+        account = self.table.columns.index("account_id")
         for first, last in knowledge_steps(changes):
             cut = self._cut(first.before, last.after)
             previous = derive_rows(account_id, first.before[cut:])
@@ -207,7 +215,7 @@ class BitemporalModel(ReadModel):
                 if row in opened:
                     inserts_closed.append((*row, row_key(row), opened.pop(row), at))
                 else:
-                    closes.append((at, *(row[i] for i in idx), row_key(row)))
+                    closes.append((at, row[account], row_key(row)))
             pending.inserts.extend(inserts_closed)
             for row in current - previous:
                 opened[row] = at
@@ -218,11 +226,9 @@ class BitemporalModel(ReadModel):
         """Write what `apply` gathered: closes first (they only touch rows open before the
         batch), then inserts."""
         t = names[self.table.name]
-        where = " AND ".join(f"{c} = %s" for c in self.locate)
         close = db.sql(
-            "UPDATE {t} SET known_to = %s WHERE "
-            + where
-            + " AND row_key = %s AND known_to IS NULL",
+            "UPDATE {t} SET known_to = %s "
+            "WHERE account_id = %s AND row_key = %s AND known_to IS NULL",
             t=t,
         )
         db.executemany(curs, close, pending.closes)
@@ -252,13 +258,13 @@ class BitemporalModel(ReadModel):
 
 
 BITEMPORAL = ("row_key", "known_from", "known_to")
+OPEN_ROWS = ("account_id", "row_key")
 
 
 class Segments(BitemporalModel):
     """The account's whole state over valid time: answers state-at, listings at a time."""
 
     name = "segments"
-    locate = ("account_id",)
     rows = staticmethod(derive.segment_rows)
     tables = (
         Table(
@@ -289,6 +295,7 @@ class Segments(BitemporalModel):
                 ("platform", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
                 ("status", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
             ),
+            open_rows=OPEN_ROWS,
         ),
     )
 
@@ -310,7 +317,6 @@ class CustodyIntervals(BitemporalModel):
     """Per account: holder intervals [from, to) with the handles and offices during them."""
 
     name = "custody"
-    locate = ("account_id",)
     rows = staticmethod(derive.custody_rows)
     run_key = staticmethod(fold.holder_run_key)
     tables = (
@@ -318,6 +324,7 @@ class CustodyIntervals(BitemporalModel):
             "rm_custody",
             _CUSTODY_COLUMNS,
             indexes=(("account_id", "valid_from"),),
+            open_rows=OPEN_ROWS,
         ),
     )
 
@@ -326,7 +333,6 @@ class HolderPortfolio(BitemporalModel):
     """Per holder: every account held and when."""
 
     name = "holders"
-    locate = ("holder_id", "account_id")
     rows = staticmethod(derive.custody_rows)
     run_key = staticmethod(fold.holder_run_key)
     tables = (
@@ -334,6 +340,7 @@ class HolderPortfolio(BitemporalModel):
             "rm_holdings",
             _CUSTODY_COLUMNS,
             indexes=(("holder_id", "known_to", "valid_from", "account_id"),),
+            open_rows=OPEN_ROWS,
         ),
     )
 
@@ -342,7 +349,6 @@ class HandleHistory(BitemporalModel):
     """Per (platform, handle): which account carried it over which valid-time intervals."""
 
     name = "handles"
-    locate = ("platform", "handle_key", "account_id")
     rows = staticmethod(derive.handle_rows)
     run_key = staticmethod(fold.handle_run_key)
     tables = (
@@ -359,6 +365,7 @@ class HandleHistory(BitemporalModel):
                 *BITEMPORAL,
             ),
             indexes=(("platform", "handle_key", "account_id", "valid_from"),),
+            open_rows=OPEN_ROWS,
         ),
     )
 

@@ -39,6 +39,22 @@ Decoded = tuple[int, UUID, Fact]
 """A custody event read from the log: (position, account id, fact)."""
 
 
+def lock_positions(db: Db, curs: Any, names: Sequence[str]) -> None:
+    """Take the write lock of these models' tracking rows, in one statement. PostgreSQL locks
+    the rows in name order, so projectors and rebuilds never wait for each other in a cycle;
+    SQLite's first write locks the whole database."""
+    if db.kind == "postgres":
+        lock, params = db.where_in(
+            "SELECT name FROM {t}", "name", names, " ORDER BY name FOR UPDATE", t=TRACKING.name
+        )
+        db.execute(curs, lock, params)
+    else:
+        lock, params = db.where_in(
+            "UPDATE {t} SET position = position", "name", names, t=TRACKING.name
+        )
+        db.execute(curs, lock, params)
+
+
 class ReadModelsBehind(StoreUnavailable):
     """The read models did not reach the requested log position in time."""
 
@@ -160,11 +176,10 @@ class Projector:
         upto = decoded[-1][0] if more else head
         changes = self._changes(decoded)
         names = {t.name: t.name for m in self.models for t in m.tables}
+        model_names = [m.name for m in self.models]
         with db.transaction() as curs:
             # Take the tracking rows' write lock first, then confirm nobody moved them.
-            lock = db.sql("UPDATE {t} SET position = position WHERE name = %s", t=TRACKING.name)
-            for model in self.models:
-                db.execute(curs, lock, (model.name,))
+            lock_positions(db, curs, model_names)
             db.execute(curs, db.sql("SELECT name, position FROM {t}", t=TRACKING.name))
             now = {name: int(pos) for name, pos in curs.fetchall()}
             if any(now.get(m.name) != tracked[m.name] for m in self.models):
@@ -179,9 +194,14 @@ class Projector:
                     if mine:
                         model.apply(db, curs, mine, names, pending)
                 model.flush(db, curs, names, pending)
-            update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t=TRACKING.name)
+            reached: dict[int, list[str]] = {}  # usually one position for every model
             for model in self.models:
-                db.execute(curs, update, (max(upto, tracked[model.name]), model.name))
+                reached.setdefault(max(upto, tracked[model.name]), []).append(model.name)
+            for position, names_at in reached.items():
+                update, params = db.where_in(
+                    "UPDATE {t} SET position = %s", "name", names_at, t=TRACKING.name
+                )
+                db.execute(curs, update, (position, *params))
         return len(changes), more
 
     def _read(self, start: int, head: int) -> tuple[list[Decoded], bool]:

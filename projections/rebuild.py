@@ -25,7 +25,7 @@ from ledger.fold import Fact
 from projections import derive
 from projections.db import Db
 from projections.models import BY_NAME, ReadModel, Table
-from projections.projector import ACCOUNT_TOPICS, TRACKING, Projector
+from projections.projector import ACCOUNT_TOPICS, TRACKING, Projector, lock_positions
 
 Progress = Callable[[int, int], None]
 SHADOW = "__new"
@@ -231,9 +231,7 @@ class Rebuilder:
                     for statement in table.index_ddl(db, table.name + SHADOW, suffix=SHADOW):
                         db.execute(curs, statement)
         with db.transaction() as curs:
-            lock = db.sql("UPDATE {t} SET position = position WHERE name = %s", t=TRACKING.name)
-            for model in models:
-                db.execute(curs, lock, (model.name,))
+            lock_positions(db, curs, [m.name for m in models])
             for table in tables:
                 db.execute(curs, db.sql("DROP TABLE IF EXISTS {t}", t=table.name))
                 if db.kind == "postgres":
@@ -242,11 +240,10 @@ class Rebuilder:
                             Identifier(db.schema, table.name + SHADOW), Identifier(table.name)
                         )
                     )
-                    for i in range(len(table.indexes)):
+                    for name in table.index_names():
                         curs.execute(
                             SQL("ALTER INDEX {} RENAME TO {}").format(
-                                Identifier(db.schema, f"{table.name}_i{i}{SHADOW}"),
-                                Identifier(f"{table.name}_i{i}"),
+                                Identifier(db.schema, name + SHADOW), Identifier(name)
                             )
                         )
                 else:
