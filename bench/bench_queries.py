@@ -6,7 +6,7 @@ not written, since nothing writes after the load), rebuilds the read models from
 measures each query at the query-service level at two sizes. Also measures rebuild throughput
 and peak RSS of a rebuild process at 100,000 and at 1,000,000 events.
 
-    python bench/bench_queries.py                      # 10k vs 1M events (about 15 minutes)
+    python bench/bench_queries.py                      # 10k vs 1M events (2 to 15 minutes)
     python bench/bench_queries.py --accounts 10000     # a quicker 10k vs 100k run
 """
 
