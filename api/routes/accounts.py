@@ -5,18 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import (
-    At,
-    IdempotencyKey,
-    KnownAt,
-    LedgerDep,
-    QueriesDep,
-    Reader,
-    Registration,
-    Writer,
-)
+from api.deps import At, KnownAt, NewAccount, QueriesDep, Reader, new_account
 from api.errors import NotInEffect
 from api.schemas import (
     AccountOut,
@@ -49,13 +40,10 @@ CREATED_HEADERS = {
         **problems(400, 401, 403, 409, 413, 422, 503),
     },
 )
-def register_account(
-    principal: Writer,
-    command: Registration,
-    ledger: LedgerDep,
-    idempotency_key: IdempotencyKey,
-) -> Response:
-    record = ledger.register_account(command, actor=principal.name, idempotency_key=idempotency_key)
+def register_account(write: Annotated[NewAccount, Depends(new_account)]) -> Response:
+    record = write.ledger.register_account(
+        write.command, actor=write.principal.name, idempotency_key=write.idempotency_key
+    )
     return EventRecordOut.model_validate(record).response(
         201, {"Location": f"/v1/accounts/{record.account_id}", "ETag": f'"{record.version}"'}
     )

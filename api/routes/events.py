@@ -5,17 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import (
-    CustodyEvent,
-    ExpectedVersion,
-    IdempotencyKey,
-    LedgerDep,
-    QueriesDep,
-    Reader,
-    Writer,
-)
+from api.deps import NewEvent, QueriesDep, Reader, new_event
 from api.schemas import EventRecordOut, LogPageOut, event_body, problems
 from projections.queries import MAX_PAGE
 
@@ -38,20 +30,13 @@ MAX_POSITION = 2**63 - 1  # log positions are 64-bit integers in both stores
         **problems(400, 401, 403, 404, 409, 412, 413, 422, 503),
     },
 )
-def append_event(
-    account_id: UUID,
-    principal: Writer,
-    command: CustodyEvent,
-    ledger: LedgerDep,
-    expected_version: ExpectedVersion,
-    idempotency_key: IdempotencyKey,
-) -> Response:
-    record = ledger.append(
+def append_event(account_id: UUID, write: Annotated[NewEvent, Depends(new_event)]) -> Response:
+    record = write.ledger.append(
         account_id,
-        command,  # type: ignore[arg-type]  # a registration is refused by the ledger
-        actor=principal.name,
-        expected_version=expected_version,
-        idempotency_key=idempotency_key,
+        write.command,  # type: ignore[arg-type]  # a registration is refused by the ledger
+        actor=write.principal.name,
+        expected_version=write.expected_version,
+        idempotency_key=write.idempotency_key,
     )
     return EventRecordOut.model_validate(record).response(201, {"ETag": f'"{record.version}"'})
 
