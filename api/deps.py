@@ -183,18 +183,20 @@ async def new_account(
 
 async def new_event(
     request: Request,
-    account_id: UUID,
     credentials: Credentials,
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> NewEvent:
     """The custody event in the body, if the caller may record it for this account (the
-    account's office is read in a thread, and only for an office-limited recorder)."""
+    account's office is read in a thread, and only for an office-limited recorder). The path's
+    account id is the route's to validate, after this: a caller without a valid token learns
+    nothing else about its request."""
     container: Container = request.app.state.container
     ledger = container.ledger
     principal = _may_write(await _principal(container, credentials))
     command = schemas.custody_event(await _read_json(request))
-    if not _unrestricted(principal):
+    account_id = _uuid(request.path_params.get("account_id"))
+    if account_id is not None and not _unrestricted(principal):
         office = await run_in_threadpool(ledger.office_of, account_id)
         _require_office(principal, office, f"account {account_id}")
         if isinstance(command, TransferOffice):
@@ -216,6 +218,13 @@ async def _read_json(request: Request) -> Any:
             "The request body is not valid JSON; send one JSON object (Content-Type: "
             "application/json)."
         ) from None
+
+
+def _uuid(value: Any) -> UUID | None:
+    try:
+        return UUID(str(value))
+    except ValueError:
+        return None
 
 
 def _version(if_match: str | None) -> int | None:

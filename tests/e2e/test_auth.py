@@ -92,14 +92,13 @@ def test_writes_are_refused_to_callers_without_the_right_and_leave_nothing_behin
 
 
 @pytest.mark.parametrize("who", ["no token", "bad token", "revoked token"])
-def test_authentication_comes_before_the_body_is_read(
+def test_authentication_comes_before_the_body_and_the_path_are_read(
     anonymous: TestClient, tokens: Tokens, account: str, who: str
 ) -> None:
     headers, _, _ = CALLERS[who]
-    response = anonymous.post(
-        f"/v1/accounts/{account}/events", content=b"{not json", headers=headers(tokens)
-    )
-    assert_problem(response, 401, "unauthorized")
+    for path in (f"/v1/accounts/{account}/events", "/v1/accounts/not-an-id/events"):
+        response = anonymous.post(path, content=b"{not json", headers=headers(tokens))
+        assert_problem(response, 401, "unauthorized")
 
 
 def test_a_recorder_records_for_its_offices_under_its_own_name(
