@@ -103,6 +103,8 @@ class Batch:
         self.prefetched: dict[UUID, Aggregate | None] = {}
         # One record time for the whole batch: it becomes known at once, in one transaction,
         # so no reader ever saw part of it and "as known at" never shows a half-written batch.
+        # An account written after this time is a conflict (`CustodyLedger.append`), never a
+        # reason to stamp some of the batch later.
         self.recorded_at = ledger.clock()
 
     def prefetch(self, commands: Iterable[tuple[UUID | None, Command]]) -> None:
@@ -161,10 +163,12 @@ class Batch:
     def _recorded_at(self, when: datetime | None) -> Iterator[None]:
         # Only a restore of the ledger's own export sets record time; clients never do.
         self.ledger._local.recorded_at = when if when is not None else self.recorded_at
+        self.ledger._local.batch_time = when is None
         try:
             yield
         finally:
             self.ledger._local.recorded_at = None
+            self.ledger._local.batch_time = False
 
     def commit(self) -> list[EventRecord]:
         """Write every staged event in one transaction; fill in their log positions."""
@@ -328,7 +332,14 @@ class CustodyLedger(Application[UUID]):
             touched.append(account.id)
             if expected_version is not None and account.version != expected_version:
                 raise StaleVersion(account_id, expected_version, account.version)
-            recorded_at = max(self._now(), account.last_recorded_at())
+            now, last = self._now(), account.last_recorded_at()
+            if last > now and getattr(self._local, "batch_time", False):
+                raise ConcurrencyConflict(
+                    f"account {account_id} was written at {last.isoformat()}, after this batch "
+                    f"began at {now.isoformat()} (another writer, or a clock ahead of this "
+                    "one); nothing was written, run it again"
+                )
+            recorded_at = max(now, last)
             candidate = Fact(
                 version=account.version + 1,
                 type=command.type,

@@ -11,7 +11,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 from uuid import UUID
@@ -30,6 +30,7 @@ from ledger.commands import (
     RetractEvent,
 )
 from ledger.errors import (
+    ConcurrencyConflict,
     HandleTaken,
     LedgerError,
     NoHolder,
@@ -314,6 +315,35 @@ def _start_node(url: str, barrier: Any, results: Any) -> None:
         results.put("ok")
     except Exception as e:  # reported to the test
         results.put(f"{type(e).__name__}: {e}")
+
+
+def test_a_batch_refuses_an_account_written_after_it_began_and_writes_nothing(
+    pg_url: str, nodes: list[CustodyLedger]
+) -> None:
+    """One batch, one record time: an account another node wrote after the batch began (its
+    clock ahead, so the write is surely later) is a conflict, not a reason to stamp part of
+    the batch later."""
+    importer, setup = nodes[0], nodes[1]  # the importer has cached nothing: it reads fresh
+    ahead = CustodyLedger(
+        Settings(database_url=pg_url, pool_size=2).store().env,
+        clock=lambda: datetime.now(UTC) + timedelta(hours=1),
+    )
+    try:
+        potus = register(setup, "@POTUS").account_id
+        wh = register(setup, "@WhiteHouse").account_id
+        head = importer.head()
+        with pytest.raises(ConcurrencyConflict, match="after this batch began"):  # noqa: PT012
+            with importer.batch() as batch:
+                ahead.append(potus, obama(), actor=ACTOR)
+                batch.append(wh, obama(), actor=ACTOR)
+                batch.append(potus, archive(1), actor=ACTOR)
+        assert importer.head() == head + 1  # the other node's event only
+        assert [f.version for f in importer.facts(wh)] == [1]
+        with importer.batch() as batch:  # run again: the batch now begins after that write
+            batch.append(wh, obama(), actor=ACTOR)
+        assert [f.version for f in importer.facts(wh)] == [1, 2]
+    finally:
+        ahead.close()
 
 
 def test_processes_starting_together_on_a_fresh_database_all_start(pg_url: str) -> None:
