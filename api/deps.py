@@ -20,6 +20,7 @@ from uuid import UUID
 from fastapi import Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter, ValidationError
 
 from api import schemas
 from api.bootstrap import Container
@@ -220,10 +221,15 @@ async def _read_json(request: Request) -> Any:
         ) from None
 
 
+_UUID = TypeAdapter(UUID)
+
+
 def _uuid(value: Any) -> UUID | None:
+    """The path's account id as the route will read it (pydantic's parser: Python's UUID()
+    accepts forms the route refuses), or None if the route will refuse it."""
     try:
-        return UUID(str(value))
-    except ValueError:
+        return _UUID.validate_python(value)
+    except ValidationError:
         return None
 
 
