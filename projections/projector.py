@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 from uuid import UUID
 
@@ -34,6 +35,8 @@ log = logging.getLogger(__name__)
 ACCOUNT_TOPICS = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
 TRACKING = Table("rm_tracking", ("name", "position"), (), primary_key=("name",))
 
+
+BULK_EVENTS = 500  # a projector batch this large pauses the cyclic garbage collector
 
 Decoded = tuple[int, UUID, Fact]
 """A custody event read from the log: (position, account id, fact)."""
@@ -162,17 +165,23 @@ class Projector:
             delay = min(delay * 2, 0.1)
 
     def _process_batch(self) -> tuple[int, bool]:
-        with collector_paused():
-            return self._apply_batch()
-
-    def _apply_batch(self) -> tuple[int, bool]:
-        db = self.db
         tracked = self.positions()
         start = min(tracked.values())
         head = self.ledger.head()
         if start >= head:
             return 0, False
         decoded, more = self._read(start, head)
+        # A large batch (a backfill, a worker catching up) pauses the cyclic collector while
+        # it works (ledger.bulk); the small batches of a serving process do not, so requests'
+        # cyclic garbage in the same process is still collected under steady load.
+        bulk = collector_paused() if len(decoded) >= BULK_EVENTS else nullcontext()
+        with bulk:
+            return self._apply_batch(tracked, head, decoded, more)
+
+    def _apply_batch(
+        self, tracked: dict[str, int], head: int, decoded: list[Decoded], more: bool
+    ) -> tuple[int, bool]:
+        db = self.db
         upto = decoded[-1][0] if more else head
         changes = self._changes(decoded)
         names = {t.name: t.name for m in self.models for t in m.tables}
