@@ -59,10 +59,6 @@ bearer = HTTPBearer(
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
 
-async def caller(container: ContainerDep, credentials: Credentials) -> Principal | None:
-    return await _principal(container, credentials)
-
-
 async def _principal(
     container: Container, credentials: HTTPAuthorizationCredentials | None
 ) -> Principal | None:
@@ -80,14 +76,12 @@ async def _principal(
     return principal
 
 
-CallerDep = Annotated[Principal | None, Depends(caller)]
-
-
 def _no_token() -> NoReturn:
     raise Unauthorized("This needs a token: send `Authorization: Bearer <token>`.")
 
 
-async def reader(container: ContainerDep, principal: CallerDep) -> Principal | None:
+async def reader(container: ContainerDep, credentials: Credentials) -> Principal | None:
+    principal = await _principal(container, credentials)
     if principal is None:
         if container.settings.public_reads:
             return None

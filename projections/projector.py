@@ -47,15 +47,11 @@ def lock_positions(db: Db, curs: Any, names: Sequence[str]) -> None:
     the rows in name order, so projectors and rebuilds never wait for each other in a cycle;
     SQLite's first write locks the whole database."""
     if db.kind == "postgres":
-        lock, params = db.where_in(
-            "SELECT name FROM {t}", "name", names, " ORDER BY name FOR UPDATE", t=TRACKING.name
-        )
-        db.execute(curs, lock, params)
+        template, then = "SELECT name FROM {t}", " ORDER BY name FOR UPDATE"
     else:
-        lock, params = db.where_in(
-            "UPDATE {t} SET position = position", "name", names, t=TRACKING.name
-        )
-        db.execute(curs, lock, params)
+        template, then = "UPDATE {t} SET position = position", ""
+    lock, params = db.where_in(template, "name", names, then, t=TRACKING.name)
+    db.execute(curs, lock, params)
 
 
 class ReadModelsBehind(StoreUnavailable):

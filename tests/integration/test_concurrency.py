@@ -332,11 +332,13 @@ def test_a_batch_refuses_an_account_written_after_it_began_and_writes_nothing(
         potus = register(setup, "@POTUS").account_id
         wh = register(setup, "@WhiteHouse").account_id
         head = importer.head()
-        with pytest.raises(ConcurrencyConflict, match="after this batch began"):  # noqa: PT012
-            with importer.batch() as batch:
-                ahead.append(potus, obama(), actor=ACTOR)
-                batch.append(wh, obama(), actor=ACTOR)
-                batch.append(potus, archive(1), actor=ACTOR)
+        with (
+            pytest.raises(ConcurrencyConflict, match="after this batch began"),
+            importer.batch() as batch,
+        ):
+            ahead.append(potus, obama(), actor=ACTOR)
+            batch.append(wh, obama(), actor=ACTOR)
+            batch.append(potus, archive(1), actor=ACTOR)
         assert importer.head() == head + 1  # the other node's event only
         assert [f.version for f in importer.facts(wh)] == [1]
         with importer.batch() as batch:  # run again: the batch now begins after that write

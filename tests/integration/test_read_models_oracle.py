@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -27,6 +28,16 @@ from tests.stories import US
 from tests.strategies import BASE, HANDLES, OFFICES, Step, command_steps, replace_command, run_steps
 
 _platforms = itertools.count()
+
+
+def examples(n: int) -> Any:
+    """Hypothesis settings of these tests: n histories, no deadline, a store fixture shared
+    by the examples (each example works on a platform of its own)."""
+    return settings(
+        max_examples=n,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 @pytest.fixture
@@ -157,11 +168,7 @@ def _check_holders(c: Container, streams: dict[UUID, list[fold.Fact]]) -> None:
         assert mine == sorted(intervals)
 
 
-@settings(
-    max_examples=25,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@examples(25)
 @given(steps=command_steps(max_steps=18), gap_hours=st.sampled_from([0, 1, 24]))
 def test_read_models_agree_with_the_oracle(
     container: Container, steps: list[Step], gap_hours: int
@@ -178,11 +185,7 @@ def test_read_models_agree_with_the_oracle(
     _check_holders(container, streams)
 
 
-@settings(
-    max_examples=5,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@examples(5)
 @given(steps=command_steps(max_steps=30))
 def test_rebuilt_views_have_the_digest_of_incremental_ones(
     container: Container, steps: list[Step]
@@ -198,11 +201,7 @@ def test_rebuilt_views_have_the_digest_of_incremental_ones(
     assert projector.positions() == {m.name: position for m in MODELS}
 
 
-@settings(
-    max_examples=10,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@examples(10)
 @given(
     steps=command_steps(max_steps=30),
     cached=st.sampled_from([0, 1, 2, 4096]),
@@ -243,11 +242,7 @@ def held(store_url: str) -> Iterator[Container]:
     c.close()
 
 
-@settings(
-    max_examples=12,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@examples(12)
 @given(
     steps=command_steps(max_steps=24),
     ticks=st.lists(st.sampled_from([0, 0, 1]), min_size=24, max_size=24),
@@ -278,5 +273,5 @@ def test_events_recorded_at_one_time_are_one_step_of_knowledge(
     tables = [t for m in MODELS for t in m.tables]
     incremental = {t.name: digest(projector.db, t) for t in tables}
     Rebuilder(projector).rebuild()  # also leaves canonical tables for the next example
-    if projector.max_batch >= held.ledger.head():
+    if projector.max_batch >= held.ledger.head():  # no same-time run was split
         assert {t.name: digest(projector.db, t) for t in tables} == incremental
