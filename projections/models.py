@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -78,6 +79,9 @@ def _ident(db: Db, name: str) -> str:
     return '"' + name + '"'
 
 
+# A row is keyed when it opens and again when a later event closes it, usually soon after:
+# recent keys are kept rather than hashed twice (bounded, so memory stays flat).
+@lru_cache(maxsize=1 << 14)
 def row_key(row: Row) -> str:
     return hashlib.blake2b(repr(row).encode(), digest_size=8).hexdigest()
 
@@ -107,6 +111,9 @@ class Pending:
     inserts: list[Row] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     updates: list[Row] = field(default_factory=list)
+    # Rows derived in this batch, shared by the models that derive the same rows (custody and
+    # holders): (derivation, account, id of a timeline the batch holds, cut) -> rows.
+    derived: dict[tuple[Any, UUID, int, int], set[Row]] = field(default_factory=dict)
 
 
 def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
@@ -200,13 +207,22 @@ class BitemporalModel(ReadModel):
         # the first and after the last of them matter; nobody ever knew the states between.
         derive_rows = type(self).rows
         account_id = changes[0].account_id
+        derived = pending.derived
+
+        def rows(segments: list[fold.Segment], cut: int) -> set[Row]:
+            key = (derive_rows, account_id, id(segments), cut)
+            found = derived.get(key)
+            if found is None:
+                found = derived[key] = derive_rows(account_id, segments[cut:])
+            return found
+
         opened: dict[Row, int] = {}
         closes: list[Row] = []
         account = self.table.columns.index("account_id")
         for first, last in knowledge_steps(changes):
             cut = self._cut(first.before, last.after)
-            previous = derive_rows(account_id, first.before[cut:])
-            current = derive_rows(account_id, last.after[cut:])
+            previous = rows(first.before, cut)
+            current = rows(last.after, cut)
             if current == previous:
                 continue
             at = derive.to_us(last.fact.recorded_at)

@@ -192,8 +192,9 @@ class Projector:
             by_account: dict[UUID, list[Change]] = {}
             for change in changes:
                 by_account.setdefault(change.account_id, []).append(change)
+            derived: dict[Any, Any] = {}  # rows derived once for the models that share them
             for model in self.models:
-                pending = Pending()
+                pending = Pending(derived=derived)
                 for account_changes in by_account.values():
                     mine = [c for c in account_changes if c.position > tracked[model.name]]
                     if mine:
