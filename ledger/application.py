@@ -12,6 +12,7 @@ from contextlib import contextmanager, suppress
 from copy import deepcopy
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -215,6 +216,32 @@ def fingerprint(account_id: UUID | None, command: Command, expected_version: int
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+class RecentFacts:
+    """The custody facts this process recorded lately, by log position, so that a projector in
+    the same process takes them instead of decoding the stored events again (an import's
+    read models, the embedded store). Bounded, oldest dropped first; a miss costs only the
+    decoding, so what is kept never decides an answer."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._facts: dict[int, tuple[UUID, Fact]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, recordings: Sequence[Recording[UUID]]) -> None:
+        with self._lock:
+            facts = self._facts
+            for r in recordings:
+                event = r.domain_event
+                if isinstance(event, Account.Recorded):
+                    facts[r.notification.id] = (event.originator_id, to_fact(event))
+            for position in list(islice(facts, max(len(facts) - self.limit, 0))):
+                del facts[position]
+
+    def take(self, position: int) -> tuple[UUID, Fact] | None:
+        with self._lock:
+            return self._facts.pop(position, None)
+
+
 class CustodyLedger(Application[UUID]):
     """Records custody events; enforces every rule; the only writer of the log."""
 
@@ -224,6 +251,14 @@ class CustodyLedger(Application[UUID]):
         super().__init__(env)
         self.clock = clock
         self._local = threading.local()  # a batch being staged by this thread, if any
+        self.recent: RecentFacts | None = None  # see keep_recent_facts
+
+    def keep_recent_facts(self, limit: int) -> RecentFacts:
+        """From now on, remember the last `limit` custody facts this process records (for a
+        projector in this process; nothing is kept otherwise)."""
+        if self.recent is None:
+            self.recent = RecentFacts(limit)
+        return self.recent
 
     # -- batches ---------------------------------------------------------------------------------
 
@@ -261,6 +296,8 @@ class CustodyLedger(Application[UUID]):
             processing.aggregates[aggregate.id] = aggregate
         processing.saved_kwargs.update(kwargs)
         recordings = self._record(processing)
+        if self.recent is not None:
+            self.recent.add(recordings)
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings

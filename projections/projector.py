@@ -74,6 +74,7 @@ class Projector:
         create_tables: bool = True,
         cache_accounts: int = 4096,
         cache_events: int = 200_000,
+        recent_facts: int = 50_000,
     ) -> None:
         self.ledger = ledger
         self.db = Db(ledger.recorder)
@@ -81,6 +82,8 @@ class Projector:
         self.batch_size = batch_size
         self.max_batch = max(max_batch, batch_size)
         self.embedded = embedded  # catch up in the caller's thread when a reader waits
+        # Applying in the writers' process: take the facts they just recorded as they are.
+        self._recent = ledger.keep_recent_facts(recent_facts) if embedded else None
         self._lock = threading.Lock()
         # Timelines of recently projected accounts (guarded by _lock, like all applying).
         # Bounded by accounts and by the events they hold (a long history is a big timeline).
@@ -245,8 +248,13 @@ class Projector:
 
     def _decode(self, notes: Sequence[Any]) -> list[Decoded]:
         to_domain_event = self.ledger.mapper.to_domain_event
+        recent = self._recent
         out = []
         for note in notes:
+            known = recent.take(note.id) if recent is not None else None
+            if known is not None:
+                out.append((note.id, *known))
+                continue
             event = to_domain_event(note)
             out.append((note.id, event.originator_id, to_fact(event)))  # type: ignore[arg-type]
         return out

@@ -21,6 +21,7 @@ from ledger.commands import (
     RenameHandle,
     RetractEvent,
 )
+from ledger.domain import to_fact
 from ledger.errors import (
     AccountClosed,
     AccountNotFound,
@@ -306,3 +307,34 @@ def test_a_batch_with_a_refused_command_writes_nothing(store_ledger: CustodyLedg
         batch.append(potus, ReleaseHolder(effective_at=INAUGURATION_2021), actor=ACTOR)
     assert (ledger.head(), ledger.records(potus)) == (head, records)
     assert register(ledger, "@WH").version == 1  # the staged registration never happened
+
+
+def test_recent_facts_are_the_logs_own_facts_and_only_the_latest_are_kept(
+    store_ledger: CustodyLedger,
+) -> None:
+    """A projector in the writers' process takes these instead of decoding the log; they must
+    be what decoding gives, for every event type, and never grow past their bound."""
+    ledger = store_ledger
+    recent = ledger.keep_recent_facts(limit=6)
+    potus = register(ledger, "@POTUS", platform_account_id="1536791610").account_id
+    do(ledger, potus, appoint("obama", OPENED))
+    archive = Archive(ref="nara:potus44", sha256="ab" * 32, items=3)
+    do(ledger, potus, ArchiveHistory(archive=archive, effective_at=INAUGURATION_2017))
+    do(ledger, potus, ReleaseHolder(effective_at=INAUGURATION_2017))
+    early = do(ledger, potus, appoint("trump", INAUGURATION_2017 - US))
+    do(ledger, potus, RetractEvent(event_version=early.version, effective_at=LATER))
+    do(ledger, potus, RenameHandle(handle="@POTUS45", effective_at=INAUGURATION_2021))
+    with refused(ledger, NoChange, potus):
+        do(ledger, potus, RenameHandle(handle="@POTUS45", effective_at=LATER))
+    do(ledger, potus, CloseAccount(effective_at=LATER))
+    records = ledger.records(potus)
+    assert len(records) == 8
+    notes = ledger.recorder.select_notifications(start=1, limit=100)
+    decoded = {n.id: ledger.mapper.to_domain_event(n) for n in notes}
+    kept = {r.position: recent.take(r.position) for r in records}  # type: ignore[arg-type]
+    assert [p for p, k in kept.items() if k is not None] == [r.position for r in records[-6:]]
+    for position, known in kept.items():
+        if known is not None:
+            event = decoded[position]  # type: ignore[index]
+            assert known == (event.originator_id, to_fact(event))  # type: ignore[arg-type]
+            assert recent.take(position) is None  # taken once
