@@ -42,12 +42,6 @@ async def get_container(request: Request) -> Container:
 ContainerDep = Annotated[Container, Depends(get_container)]
 
 
-async def get_queries(container: ContainerDep) -> QueryService:
-    return container.queries
-
-
-QueriesDep = Annotated[QueryService, Depends(get_queries)]
-
 # -- who is calling ----------------------------------------------------------------------------
 
 bearer = HTTPBearer(
@@ -80,15 +74,16 @@ def _no_token() -> NoReturn:
     raise Unauthorized("This needs a token: send `Authorization: Bearer <token>`.")
 
 
-async def reader(container: ContainerDep, credentials: Credentials) -> Principal | None:
+async def _check_reader(
+    container: Container, credentials: HTTPAuthorizationCredentials | None
+) -> None:
     principal = await _principal(container, credentials)
     if principal is None:
         if container.settings.public_reads:
-            return None
+            return
         _no_token()
     if not principal.can_read():
         raise Forbidden(f"Token {principal.name!r} may not read.")
-    return principal
 
 
 def _may_write(principal: Principal | None) -> Principal:
@@ -100,9 +95,6 @@ def _may_write(principal: Principal | None) -> Principal:
             "the recorder or admin role."
         )
     return principal
-
-
-Reader = Annotated[Principal | None, Depends(reader)]
 
 
 def _require_office(principal: Principal, office: str, what: str) -> None:
@@ -239,37 +231,72 @@ def _version(if_match: str | None) -> int | None:
     return int(match.group(1) or match.group(2))
 
 
-# -- query parameters --------------------------------------------------------------------------
+# -- reads ---------------------------------------------------------------------------------------
+# Like the writes, each read route takes one flat dependency: the caller is checked (401, 403)
+# before the query times are parsed (422). A tree of five (reader, queries, container, at,
+# known_at) cost about 0.2 ms of CPU per request.
 
 _TIME_EXAMPLE = "2017-01-20T17:00:00Z"
+AtParam = Annotated[
+    str | None,
+    Query(
+        description="Valid time (RFC 3339 with an offset); default now.",
+        examples=[_TIME_EXAMPLE],
+        json_schema_extra={"format": "date-time"},
+    ),
+]
+KnownAtParam = Annotated[
+    str | None,
+    Query(
+        description="Record time: answer as the ledger knew it then (RFC 3339 with an "
+        "offset); default now.",
+        examples=[_TIME_EXAMPLE],
+        json_schema_extra={"format": "date-time"},
+    ),
+]
 
 
-async def valid_time(
-    at: Annotated[
-        str | None,
-        Query(
-            description="Valid time (RFC 3339 with an offset); default now.",
-            examples=[_TIME_EXAMPLE],
-            json_schema_extra={"format": "date-time"},
-        ),
-    ] = None,
-) -> datetime | None:
-    return None if at is None else require_utc(at, "at")
+@dataclass(frozen=True)
+class Reading:
+    """A read request, checked: the query service, and the times it asks about (None: now)."""
+
+    queries: QueryService
+    at: datetime | None = None
+    known_at: datetime | None = None
 
 
-async def record_time(
-    known_at: Annotated[
-        str | None,
-        Query(
-            description="Record time: answer as the ledger knew it then (RFC 3339 with an "
-            "offset); default now.",
-            examples=[_TIME_EXAMPLE],
-            json_schema_extra={"format": "date-time"},
-        ),
-    ] = None,
-) -> datetime | None:
-    return None if known_at is None else require_utc(known_at, "known_at")
+async def reading(request: Request, credentials: Credentials) -> Reading:
+    """A read that takes no times."""
+    container: Container = request.app.state.container
+    await _check_reader(container, credentials)
+    return Reading(container.queries)
 
 
-At = Annotated[datetime | None, Depends(valid_time)]
-KnownAt = Annotated[datetime | None, Depends(record_time)]
+async def reading_known_at(
+    request: Request, credentials: Credentials, known_at: KnownAtParam = None
+) -> Reading:
+    """A read as known at a record time."""
+    container: Container = request.app.state.container
+    await _check_reader(container, credentials)
+    return Reading(container.queries, known_at=_time(known_at, "known_at"))
+
+
+async def reading_at(
+    request: Request,
+    credentials: Credentials,
+    at: AtParam = None,
+    known_at: KnownAtParam = None,
+) -> Reading:
+    """A read at a valid time, as known at a record time."""
+    container: Container = request.app.state.container
+    await _check_reader(container, credentials)
+    return Reading(container.queries, _time(at, "at"), _time(known_at, "known_at"))
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    return None if value is None else require_utc(value, name)
+
+
+Read = Annotated[Reading, Depends(reading)]
+ReadKnownAt = Annotated[Reading, Depends(reading_known_at)]
+ReadAt = Annotated[Reading, Depends(reading_at)]

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import At, KnownAt, NewAccount, QueriesDep, Reader, new_account
+from api.deps import NewAccount, ReadAt, ReadKnownAt, new_account
 from api.errors import NotInEffect
 from api.schemas import (
     AccountOut,
@@ -56,22 +56,19 @@ def register_account(write: Annotated[NewAccount, Depends(new_account)]) -> Resp
     responses=problems(401, 403, 422, 503),
 )
 def list_accounts(
-    _: Reader,
-    queries: QueriesDep,
-    at: At,
-    known_at: KnownAt,
+    read: ReadAt,
     office: Annotated[str | None, Query(pattern=OFFICE_RE.pattern)] = None,
     platform: Annotated[str | None, Query(pattern=PLATFORM_RE.pattern)] = None,
     status: Literal["active", "closed"] | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> AccountPageOut:
-    page = queries.accounts(
+    page = read.queries.accounts(
         office=office,
         platform=platform,
         status=status,
-        at=at,
-        known_at=known_at,
+        at=read.at,
+        known_at=read.known_at,
         limit=limit,
         cursor=cursor,
     )
@@ -87,13 +84,8 @@ def list_accounts(
         **READ_ERRORS,
     },
 )
-def get_account(
-    account_id: UUID,
-    _: Reader,
-    queries: QueriesDep,
-    at: At,
-    known_at: KnownAt,
-) -> Response:
+def get_account(account_id: UUID, read: ReadAt) -> Response:
+    queries, at, known_at = read.queries, read.at, read.known_at
     view = queries.account_at(account_id, at, known_at)
     if view is None:
         raise NotInEffect(
@@ -111,7 +103,5 @@ def get_account(
     summary="The holder intervals in valid time, as known at a time",
     responses=READ_ERRORS,
 )
-def custody_timeline(
-    account_id: UUID, _: Reader, queries: QueriesDep, known_at: KnownAt
-) -> CustodyOut:
-    return CustodyOut.model_validate(queries.custody_timeline(account_id, known_at))
+def custody_timeline(account_id: UUID, read: ReadKnownAt) -> CustodyOut:
+    return CustodyOut.model_validate(read.queries.custody_timeline(account_id, read.known_at))

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import NewEvent, QueriesDep, Reader, new_event
+from api.deps import NewEvent, Read, new_event
 from api.schemas import EventRecordOut, LogPageOut, event_body, problems
 from projections.queries import MAX_PAGE
 
@@ -47,8 +47,8 @@ def append_event(account_id: UUID, write: Annotated[NewEvent, Depends(new_event)
     summary="The account stream's event records, oldest first",
     responses=problems(401, 403, 404, 422, 503),
 )
-def account_events(account_id: UUID, _: Reader, queries: QueriesDep) -> list[EventRecordOut]:
-    return [EventRecordOut.model_validate(e) for e in queries.events(account_id)]
+def account_events(account_id: UUID, read: Read) -> list[EventRecordOut]:
+    return [EventRecordOut.model_validate(e) for e in read.queries.events(account_id)]
 
 
 @router.get(
@@ -58,11 +58,10 @@ def account_events(account_id: UUID, _: Reader, queries: QueriesDep) -> list[Eve
     responses=problems(401, 403, 422, 503),
 )
 def global_log(
-    _: Reader,
-    queries: QueriesDep,
+    read: Read,
     after: Annotated[
         int, Query(ge=0, le=MAX_POSITION, description="An exclusive log position.")
     ] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
 ) -> LogPageOut:
-    return LogPageOut.model_validate(queries.log(after, limit))
+    return LogPageOut.model_validate(read.queries.log(after, limit))

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from api.deps import At, KnownAt, QueriesDep, Reader
+from api.deps import ReadAt, ReadKnownAt
 from api.errors import NotInEffect
 from api.schemas import HandleHistoryOut, HandleIntervalOut, HandleOut, problems
 from ledger.commands import PLATFORM_RE, normalize_handle
@@ -23,15 +23,9 @@ HandleParam = Annotated[str, Path(examples=["POTUS"], description="Case-insensit
     summary="The account that carried the handle at a time",
     responses=problems(401, 403, 404, 422, 503),
 )
-def handle_at(
-    platform: PlatformKey,
-    handle: HandleParam,
-    _: Reader,
-    queries: QueriesDep,
-    at: At,
-    known_at: KnownAt,
-) -> Response:
-    answer = queries.handle_at(platform, handle, at, known_at)
+def handle_at(platform: PlatformKey, handle: HandleParam, read: ReadAt) -> Response:
+    known_at = read.known_at
+    answer = read.queries.handle_at(platform, handle, read.at, known_at)
     if answer.account is None:
         raise NotInEffect(
             "handle-not-in-effect",
@@ -49,16 +43,12 @@ def handle_at(
     responses=problems(401, 403, 404, 422, 503),
 )
 def handle_history(
-    platform: PlatformKey,
-    handle: HandleParam,
-    _: Reader,
-    queries: QueriesDep,
-    known_at: KnownAt,
+    platform: PlatformKey, handle: HandleParam, read: ReadKnownAt
 ) -> HandleHistoryOut:
-    intervals = queries.handle_history(platform, handle, known_at)
+    intervals = read.queries.handle_history(platform, handle, read.known_at)
     return HandleHistoryOut(
         platform=platform,
         handle=normalize_handle(handle),
-        known_at=known_at,
+        known_at=read.known_at,
         intervals=[HandleIntervalOut.model_validate(iv) for iv in intervals],
     )

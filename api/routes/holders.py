@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import KnownAt, QueriesDep, Reader
+from api.deps import ReadKnownAt
 from api.schemas import HolderCustodyOut, problems
 from ledger.commands import HOLDER_ID_RE
 
@@ -21,8 +21,6 @@ router = APIRouter(prefix="/v1/holders", tags=["holders"])
 )
 def holder_custody(
     holder_id: Annotated[str, Path(pattern=HOLDER_ID_RE.pattern, examples=["potus-46"])],
-    _: Reader,
-    queries: QueriesDep,
-    known_at: KnownAt,
+    read: ReadKnownAt,
 ) -> HolderCustodyOut:
-    return HolderCustodyOut.of(queries.holder_custody(holder_id, known_at))
+    return HolderCustodyOut.of(read.queries.holder_custody(holder_id, read.known_at))
