@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from uuid import UUID
 
 from eventsourcing.persistence import ApplicationRecorder, StoredEvent
@@ -11,12 +12,21 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.sql import SQL, Identifier
 
 
+@lru_cache(maxsize=64)
+def _on_log(template: str, schema: str, table: str) -> bytes:
+    """A statement on the log table, rendered once (psycopg renders a composed statement on
+    every execution)."""
+    return SQL(template).format(Identifier(schema), Identifier(table)).as_bytes()
+
+
+def _pg(recorder: PostgresApplicationRecorder, template: str) -> bytes:
+    return _on_log(template, recorder.datastore.schema, recorder.events_table_name)
+
+
 def log_head(recorder: ApplicationRecorder) -> int:
     """The highest log position, in one query (the library's method retries for seconds)."""
     if isinstance(recorder, PostgresApplicationRecorder):
-        statement = SQL("SELECT MAX(notification_id) FROM {}.{}").format(
-            Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name)
-        )
+        statement = _pg(recorder, "SELECT MAX(notification_id) FROM {}.{}")
         with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, prepare=True)
             row = curs.fetchone()
@@ -33,9 +43,10 @@ def log_head(recorder: ApplicationRecorder) -> int:
 def position_of(recorder: ApplicationRecorder, originator_id: UUID, version: int) -> int | None:
     """The global log position of one stored event, or None if it is not stored."""
     if isinstance(recorder, PostgresApplicationRecorder):
-        statement = SQL(
-            "SELECT notification_id FROM {}.{} WHERE originator_id = %s AND originator_version = %s"
-        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+        statement = _pg(
+            recorder,
+            "SELECT notification_id FROM {}.{} WHERE originator_id = %s AND originator_version = %s",
+        )
         with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
             curs.execute(statement, (originator_id, version), prepare=True)
             row = curs.fetchone()
@@ -62,10 +73,11 @@ def stored_streams(
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         if isinstance(recorder, PostgresApplicationRecorder):
-            statement = SQL(
+            statement = _pg(
+                recorder,
                 "SELECT originator_id, originator_version, topic, state FROM {}.{} "
-                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version"
-            ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+                "WHERE originator_id = ANY(%s) ORDER BY originator_id, originator_version",
+            )
             with recorder.datastore.get_connection() as conn, conn.cursor() as curs:
                 curs.execute(statement, (chunk,), prepare=True)
                 rows = [tuple(r.values()) for r in curs.fetchall()]

@@ -45,13 +45,17 @@ class Db:
         self._cache: dict[tuple[str, tuple[tuple[str, str], ...]], Any] = {}
 
     def sql(self, template: str, **tables: str) -> Any:
-        """Compile a template once: `{slot}` -> table identifier, `%s` -> placeholder."""
+        """Compile a template once: `{slot}` -> table identifier, `%s` -> placeholder. On
+        PostgreSQL the statement is rendered to bytes here: psycopg renders a composed
+        statement again on every execution (a tenth of a query's CPU)."""
         key = (template, tuple(sorted(tables.items())))
         query = self._cache.get(key)
         if query is None:
             if self.kind == "postgres":
-                query = SQL(template).format(
-                    **{k: Identifier(self.schema, v) for k, v in tables.items()}
+                query = (
+                    SQL(template)
+                    .format(**{k: Identifier(self.schema, v) for k, v in tables.items()})
+                    .as_bytes()
                 )
             else:
                 query = template.replace("%s", "?").format(
@@ -162,9 +166,17 @@ class Db:
         if not rows:
             return
         if self.kind == "postgres":
-            copy = SQL("COPY {} ({}) FROM STDIN").format(
-                Identifier(self.schema, table), SQL(", ").join(Identifier(c) for c in columns)
-            )
+            key = ("COPY", ((table, ", ".join(columns)),))
+            copy = self._cache.get(key)
+            if copy is None:
+                copy = self._cache[key] = (
+                    SQL("COPY {} ({}) FROM STDIN")
+                    .format(
+                        Identifier(self.schema, table),
+                        SQL(", ").join(Identifier(c) for c in columns),
+                    )
+                    .as_bytes()
+                )
             with curs.copy(copy) as writer:
                 for row in rows:
                     writer.write_row(row)
