@@ -9,7 +9,8 @@ returned sees that write.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -185,19 +186,40 @@ class QueryService:
 
     def fresh(self, position: int | None = None) -> None:
         """Wait until the read models have applied `position` (default: the current log head)."""
+        with self.db.reader() as c:
+            behind = self._behind(c, position)
+        if behind is not None:
+            self.projector.wait_for(behind, self.wait_seconds)
+
+    @contextmanager
+    def _reader(self) -> Iterator[Any]:
+        """A cursor on read models that have applied the log head: the check and the reads share
+        one connection; only when the models are behind is it given back while they catch up."""
+        with self.db.reader() as c:
+            behind = self._behind(c, None)
+            if behind is None:
+                yield c
+                return
+        self.projector.wait_for(behind, self.wait_seconds)
+        with self.db.reader() as c:
+            yield c
+
+    def _behind(self, c: Any, position: int | None) -> int | None:
+        """The position to wait for if the read models have not applied it (default: the
+        current log head), else None."""
         db = self.db
-        row = db.fetchone(
+        row = db.one(
+            c,
             db.sql(
                 f"SELECT (SELECT MAX({db.position_column}) FROM {{log}}), "
                 "(SELECT MIN(position) FROM {tracking})",
                 log=db.events_table,
                 tracking="rm_tracking",
-            )
+            ),
         )
         head, applied = row or (0, 0)
         target = (head or 0) if position is None else position
-        if (applied or 0) < target:
-            self.projector.wait_for(target, self.wait_seconds)
+        return target if (applied or 0) < target else None
 
     # -- questions -------------------------------------------------------------------------------
 
@@ -206,8 +228,7 @@ class QueryService:
     ) -> AccountView | None:
         """The account's state at `at` as known at `known_at`; None if it did not exist then."""
         at, known_at = self._times(at, known_at)
-        self.fresh()
-        with self.db.reader() as c:
+        with self._reader() as c:
             view = self._state(c, account_id, at, known_at)
             if view is None:
                 self._require_account(c, account_id)
@@ -217,9 +238,8 @@ class QueryService:
         self, account_id: UUID, known_at: datetime | None = None
     ) -> CustodyTimeline:
         _, known_at = self._times(None, known_at)
-        self.fresh()
         cond, params = _known(known_at)
-        with self.db.reader() as c:
+        with self._reader() as c:
             rows = self.db.all(
                 c,
                 self.db.sql(
@@ -245,10 +265,9 @@ class QueryService:
         """The account that carried the handle at `at` as known at `known_at` (None if none did)."""
         key = self._handle_key(handle)
         at, known_at = self._times(at, known_at)
-        self.fresh()
         kc, kp = _known(known_at)
         vc, vp = _valid(at)
-        with self.db.reader() as c:
+        with self._reader() as c:
             row = self.db.one(
                 c,
                 self.db.sql(
@@ -281,9 +300,8 @@ class QueryService:
         """Every account that carried the handle and when, as known at `known_at`."""
         key = self._handle_key(handle)
         _, known_at = self._times(None, known_at)
-        self.fresh()
         kc, kp = _known(known_at)
-        with self.db.reader() as c:
+        with self._reader() as c:
             rows = self.db.all(
                 c,
                 self.db.sql(
@@ -307,9 +325,8 @@ class QueryService:
     def holder_custody(self, holder_id: str, known_at: datetime | None = None) -> HolderPortfolio:
         """Every account the holder held, and when, as known at `known_at`."""
         _, known_at = self._times(None, known_at)
-        self.fresh()
         cond, params = _known(known_at)
-        with self.db.reader() as c:
+        with self._reader() as c:
             rows = self.db.all(
                 c,
                 self.db.sql(
@@ -355,7 +372,6 @@ class QueryService:
                     "cursor is not one this service returned", field="cursor"
                 ) from None
         at, known_at = self._times(at, known_at)
-        self.fresh()
         conds, params = [], []
         for column, value in (("office", office), ("platform", platform), ("status", status)):
             if value is not None:
@@ -366,16 +382,18 @@ class QueryService:
             params.append(cursor)
         vc, vp = _valid(at)
         kc, kp = _known(known_at)
-        rows = self.db.fetchall(
-            self.db.sql(
-                "SELECT account_id, platform, handle, office, status, holder_id, holder_name, "
-                "holder_since FROM {t} WHERE "
-                + " AND ".join([*conds, vc, kc])
-                + " ORDER BY account_id LIMIT %s",
-                t="rm_segments",
-            ),
-            (*params, *vp, *kp, limit + 1),
-        )
+        with self._reader() as c:
+            rows = self.db.all(
+                c,
+                self.db.sql(
+                    "SELECT account_id, platform, handle, office, status, holder_id, "
+                    "holder_name, holder_since FROM {t} WHERE "
+                    + " AND ".join([*conds, vc, kc])
+                    + " ORDER BY account_id LIMIT %s",
+                    t="rm_segments",
+                ),
+                (*params, *vp, *kp, limit + 1),
+            )
         page = [
             AccountSummary(
                 UUID(r[0]),
@@ -391,13 +409,15 @@ class QueryService:
 
     def events(self, account_id: UUID) -> tuple[EventRecordView, ...]:
         """The stream's event records, oldest first."""
-        self.fresh()
-        rows = self.db.fetchall(
-            self.db.sql(
-                _EVENT_COLUMNS + " FROM {t} WHERE account_id = %s ORDER BY version", t="rm_events"
-            ),
-            (str(account_id),),
-        )
+        with self._reader() as c:
+            rows = self.db.all(
+                c,
+                self.db.sql(
+                    _EVENT_COLUMNS + " FROM {t} WHERE account_id = %s ORDER BY version",
+                    t="rm_events",
+                ),
+                (str(account_id),),
+            )
         if not rows:
             raise AccountNotFound(account_id)
         return tuple(_event(r) for r in rows)
@@ -417,14 +437,15 @@ class QueryService:
             raise InvalidInput("after must be a position >= 0", field="after")
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-        self.fresh()
-        rows = self.db.fetchall(
-            self.db.sql(
-                _EVENT_COLUMNS + " FROM {t} WHERE position > %s ORDER BY position LIMIT %s",
-                t="rm_events",
-            ),
-            (after, limit),
-        )
+        with self._reader() as c:
+            rows = self.db.all(
+                c,
+                self.db.sql(
+                    _EVENT_COLUMNS + " FROM {t} WHERE position > %s ORDER BY position LIMIT %s",
+                    t="rm_events",
+                ),
+                (after, limit),
+            )
         events = tuple(_event(r) for r in rows)
         return LogPage(events, events[-1].position if events else after)
 
