@@ -219,8 +219,9 @@ def fingerprint(account_id: UUID | None, command: Command, expected_version: int
 class RecentFacts:
     """The custody facts this process recorded lately, by log position, so that a projector in
     the same process takes them instead of decoding the stored events again (an import's
-    read models, the embedded store). Bounded, oldest dropped first; a miss costs only the
-    decoding, so what is kept never decides an answer."""
+    read models, the embedded store). They are the facts decoding would give (a test checks
+    every event type); a miss costs only the decoding. Bounded, oldest dropped first, and
+    what another process's projector applied first is forgotten once this one moves past it."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -240,6 +241,16 @@ class RecentFacts:
     def take(self, position: int) -> tuple[UUID, Fact] | None:
         with self._lock:
             return self._facts.pop(position, None)
+
+    def forget_upto(self, position: int) -> None:
+        """Drop what is kept at or below `position` (applied: nobody will take it)."""
+        with self._lock:
+            facts = self._facts
+            for p in [p for p in facts if p <= position]:
+                del facts[p]
+
+    def __len__(self) -> int:
+        return len(self._facts)
 
 
 class CustodyLedger(Application[UUID]):

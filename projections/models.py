@@ -111,9 +111,9 @@ class Pending:
     inserts: list[Row] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     updates: list[Row] = field(default_factory=list)
-    # Rows derived in this batch, shared by the models that derive the same rows (custody and
-    # holders): (derivation, account, id of a timeline the batch holds, cut) -> rows.
-    derived: dict[tuple[Any, UUID, int, int], set[Row]] = field(default_factory=dict)
+    # Rows derived in this batch by a model whose rows another model derives too (custody and
+    # holders): (derivation, account, id of a timeline, cut) -> (that timeline, rows).
+    derived: dict[tuple[Any, UUID, int, int], tuple[Any, set[Row]]] = field(default_factory=dict)
 
 
 def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
@@ -165,6 +165,8 @@ class BitemporalModel(ReadModel):
     rows: Callable[[UUID, Sequence[fold.Segment]], set[Row]]
     # How `rows` groups consecutive segments into one row (fold._runs); None: a row each.
     run_key: Callable[[fold.Segment], Any] | None = None
+    # Another model derives the same rows from the same timelines: derive them once per batch.
+    shares_rows = False
 
     def _cut(self, before: Sequence[fold.Segment], after: Sequence[fold.Segment]) -> int:
         """An index c such that rows(before) - rows(after) == rows(before[c:]) - rows(after[c:])
@@ -207,14 +209,16 @@ class BitemporalModel(ReadModel):
         # the first and after the last of them matter; nobody ever knew the states between.
         derive_rows = type(self).rows
         account_id = changes[0].account_id
-        derived = pending.derived
+        derived = pending.derived if type(self).shares_rows else None
 
         def rows(segments: list[fold.Segment], cut: int) -> set[Row]:
+            if derived is None:
+                return derive_rows(account_id, segments[cut:])
             key = (derive_rows, account_id, id(segments), cut)
             found = derived.get(key)
-            if found is None:
-                found = derived[key] = derive_rows(account_id, segments[cut:])
-            return found
+            if found is None or found[0] is not segments:
+                found = derived[key] = (segments, derive_rows(account_id, segments[cut:]))
+            return found[1]
 
         opened: dict[Row, int] = {}
         closes: list[Row] = []
@@ -335,6 +339,7 @@ class CustodyIntervals(BitemporalModel):
     name = "custody"
     rows = staticmethod(derive.custody_rows)
     run_key = staticmethod(fold.holder_run_key)
+    shares_rows = True
     tables = (
         Table(
             "rm_custody",
@@ -351,6 +356,7 @@ class HolderPortfolio(BitemporalModel):
     name = "holders"
     rows = staticmethod(derive.custody_rows)
     run_key = staticmethod(fold.holder_run_key)
+    shares_rows = True
     tables = (
         Table(
             "rm_holdings",

@@ -168,6 +168,8 @@ class Projector:
         start = min(tracked.values())
         head = self.ledger.head()
         if start >= head:
+            if self._recent is not None:
+                self._recent.forget_upto(start)  # applied by another projector first
             return 0, False
         decoded, more = self._read(start, head)
         # A large batch (a backfill, a worker catching up) pauses the cyclic collector while
@@ -211,6 +213,8 @@ class Projector:
                     "UPDATE {t} SET position = %s", "name", names_at, t=TRACKING.name
                 )
                 db.execute(curs, update, (position, *params))
+        if self._recent is not None:
+            self._recent.forget_upto(upto)
         return len(changes), more
 
     def _read(self, start: int, head: int) -> tuple[list[Decoded], bool]:

@@ -184,19 +184,12 @@ class QueryService:
 
     # -- consistency -----------------------------------------------------------------------------
 
-    def fresh(self, position: int | None = None) -> None:
-        """Wait until the read models have applied `position` (default: the current log head)."""
-        with self.db.reader() as c:
-            behind = self._behind(c, position)
-        if behind is not None:
-            self.projector.wait_for(behind, self.wait_seconds)
-
     @contextmanager
     def _reader(self) -> Iterator[Any]:
         """A cursor on read models that have applied the log head: the check and the reads share
         one connection; only when the models are behind is it given back while they catch up."""
         with self.db.reader() as c:
-            behind = self._behind(c, None)
+            behind = self._behind(c)
             if behind is None:
                 yield c
                 return
@@ -204,9 +197,8 @@ class QueryService:
         with self.db.reader() as c:
             yield c
 
-    def _behind(self, c: Any, position: int | None) -> int | None:
-        """The position to wait for if the read models have not applied it (default: the
-        current log head), else None."""
+    def _behind(self, c: Any) -> int | None:
+        """The log head, if the read models have not applied it yet; else None."""
         db = self.db
         row = db.one(
             c,
@@ -218,8 +210,7 @@ class QueryService:
             ),
         )
         head, applied = row or (0, 0)
-        target = (head or 0) if position is None else position
-        return target if (applied or 0) < target else None
+        return head if (applied or 0) < (head or 0) else None
 
     # -- questions -------------------------------------------------------------------------------
 

@@ -28,10 +28,14 @@ WHEN = "2021-01-20T17:00:00Z"
 WRITES: dict[str, tuple[str, dict[str, Any]]] = {
     "register": ("/v1/accounts", registration(handle="VP", platform_account_id=None)),
     "assign": ("/v1/accounts/{id}/events", assignment()),
-    "rename": ("/v1/accounts/{id}/events", {"type": "handle_renamed", "handle": "P45",
-                                            "effective_at": WHEN}),
-    "retract": ("/v1/accounts/{id}/events", {"type": "event_retracted", "event_version": 1,
-                                             "effective_at": WHEN}),
+    "rename": (
+        "/v1/accounts/{id}/events",
+        {"type": "handle_renamed", "handle": "P45", "effective_at": WHEN},
+    ),
+    "retract": (
+        "/v1/accounts/{id}/events",
+        {"type": "event_retracted", "event_version": 1, "effective_at": WHEN},
+    ),
     "close": ("/v1/accounts/{id}/events", {"type": "account_closed", "effective_at": WHEN}),
 }
 
@@ -39,7 +43,11 @@ CALLERS: dict[str, tuple[Callable[[Tokens], dict[str, Any]], int, str]] = {
     "no token": (lambda t: {}, 401, "unauthorized"),
     "not bearer": (lambda t: {"Authorization": f"Basic {t.admin}"}, 401, "unauthorized"),
     "bad token": (lambda t: bearer("cst_records-admin_" + "0" * 48), 401, "unauthorized"),
-    "garbage token": (lambda t: {"Authorization": b"Bearer \xe9" + b"_" * 300}, 401, "unauthorized"),
+    "garbage token": (
+        lambda t: {"Authorization": b"Bearer \xe9" + b"_" * 300},
+        401,
+        "unauthorized",
+    ),
     "revoked token": (lambda t: bearer(t.revoked), 401, "unauthorized"),
     "reader": (lambda t: bearer(t.reader), 403, "forbidden"),
     "recorder of another office": (lambda t: bearer(t.other_recorder), 403, "forbidden"),
@@ -135,7 +143,9 @@ def test_transferring_an_account_needs_the_destination_office_too(
         response = client.post(path, json=transfer, headers=bearer(allowed))
         assert response.status_code == 201, response.text
     # Now the account belongs to another office: its old recorder may no longer touch it.
-    response = client.post(path, json=assignment("x-1", "X"), headers=bearer(tokens.office_recorder))
+    response = client.post(
+        path, json=assignment("x-1", "X"), headers=bearer(tokens.office_recorder)
+    )
     assert_problem(response, 403, "forbidden")
 
 
@@ -152,6 +162,22 @@ def test_reads_need_a_valid_token(
     for token in (tokens.reader, tokens.office_recorder, tokens.other_recorder):
         response = anonymous.get(url, headers=bearer(token))
         assert response.status_code == 200, response.text
+
+
+def test_a_read_checks_the_caller_before_its_times(
+    anonymous: TestClient, tokens: Tokens, account: str
+) -> None:
+    """A bad `at` or `known_at` is a 422 only for a caller who may read; others learn nothing."""
+    for url in (
+        f"/v1/accounts/{account}?at=2021-01-20T17:00:00",
+        f"/v1/accounts/{account}/custody?known_at=yesterday",
+        "/v1/handles/x/POTUS?known_at=2021-01-20",
+    ):
+        assert_problem(anonymous.get(url), 401, "unauthorized")
+        bad = CALLERS["bad token"][0](tokens)
+        assert_problem(anonymous.get(url, headers=bad), 401, "unauthorized")
+        response = anonymous.get(url, headers=bearer(tokens.reader))
+        assert response.status_code == 422, (url, response.text)
 
 
 def test_health_needs_no_token(anonymous: TestClient) -> None:

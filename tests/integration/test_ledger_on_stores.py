@@ -20,8 +20,9 @@ from ledger.commands import (
     ReleaseHolder,
     RenameHandle,
     RetractEvent,
+    TransferOffice,
 )
-from ledger.domain import to_fact
+from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import (
     AccountClosed,
     AccountNotFound,
@@ -315,7 +316,7 @@ def test_recent_facts_are_the_logs_own_facts_and_only_the_latest_are_kept(
     """A projector in the writers' process takes these instead of decoding the log; they must
     be what decoding gives, for every event type, and never grow past their bound."""
     ledger = store_ledger
-    recent = ledger.keep_recent_facts(limit=6)
+    recent = ledger.keep_recent_facts(limit=100)
     potus = register(ledger, "@POTUS", platform_account_id="1536791610").account_id
     do(ledger, potus, appoint("obama", OPENED))
     archive = Archive(ref="nara:potus44", sha256="ab" * 32, items=3)
@@ -324,17 +325,26 @@ def test_recent_facts_are_the_logs_own_facts_and_only_the_latest_are_kept(
     early = do(ledger, potus, appoint("trump", INAUGURATION_2017 - US))
     do(ledger, potus, RetractEvent(event_version=early.version, effective_at=LATER))
     do(ledger, potus, RenameHandle(handle="@POTUS45", effective_at=INAUGURATION_2021))
+    do(ledger, potus, TransferOffice(office="us-archivist", effective_at=INAUGURATION_2021))
     with refused(ledger, NoChange, potus):
         do(ledger, potus, RenameHandle(handle="@POTUS45", effective_at=LATER))
     do(ledger, potus, CloseAccount(effective_at=LATER))
     records = ledger.records(potus)
-    assert len(records) == 8
+    assert {r.type for r in records} == set(EVENT_CLASSES)  # every type, none refused
     notes = ledger.recorder.select_notifications(start=1, limit=100)
     decoded = {n.id: ledger.mapper.to_domain_event(n) for n in notes}
-    kept = {r.position: recent.take(r.position) for r in records}  # type: ignore[arg-type]
-    assert [p for p, k in kept.items() if k is not None] == [r.position for r in records[-6:]]
-    for position, known in kept.items():
-        if known is not None:
-            event = decoded[position]  # type: ignore[index]
-            assert known == (event.originator_id, to_fact(event))  # type: ignore[arg-type]
-            assert recent.take(position) is None  # taken once
+    assert len(recent) == len(records)  # custody events only, refused ones not at all
+    for r in records:
+        event = decoded[r.position]  # type: ignore[index]
+        assert recent.take(r.position) == (event.originator_id, to_fact(event))  # type: ignore[arg-type]
+        assert recent.take(r.position) is None  # taken once
+    # Bounded: only the latest are kept.
+    recent.limit = 2
+    more = [do(ledger, other, appoint("biden", ELECTION_CALLED)) for other in (
+        register(ledger, f"@Other{n}").account_id for n in range(3)
+    )]  # fmt: skip
+    assert len(recent) == 2
+    assert all(recent.take(r.position) is not None for r in more[-1:])  # type: ignore[arg-type]
+    # What a projector has applied is forgotten, whoever applied it.
+    recent.forget_upto(ledger.head())
+    assert len(recent) == 0
