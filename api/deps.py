@@ -267,18 +267,15 @@ class Reading:
 
 async def reading(request: Request, credentials: Credentials) -> Reading:
     """A read that takes no times."""
-    container: Container = request.app.state.container
-    await _check_reader(container, credentials)
-    return Reading(container.queries)
+    return Reading(await _queries(request, credentials))
 
 
 async def reading_known_at(
     request: Request, credentials: Credentials, known_at: KnownAtParam = None
 ) -> Reading:
     """A read as known at a record time."""
-    container: Container = request.app.state.container
-    await _check_reader(container, credentials)
-    return Reading(container.queries, known_at=_time(known_at, "known_at"))
+    queries = await _queries(request, credentials)
+    return Reading(queries, known_at=_time(known_at, "known_at"))
 
 
 async def reading_at(
@@ -288,9 +285,17 @@ async def reading_at(
     known_at: KnownAtParam = None,
 ) -> Reading:
     """A read at a valid time, as known at a record time."""
+    queries = await _queries(request, credentials)
+    return Reading(queries, _time(at, "at"), _time(known_at, "known_at"))
+
+
+async def _queries(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> QueryService:
+    """The query service, once the caller is known to be allowed to read (401, 403)."""
     container: Container = request.app.state.container
     await _check_reader(container, credentials)
-    return Reading(container.queries, _time(at, "at"), _time(known_at, "known_at"))
+    return container.queries
 
 
 def _time(value: str | None, name: str) -> datetime | None:

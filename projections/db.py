@@ -165,25 +165,17 @@ class Db:
         """Insert many rows: COPY on PostgreSQL (one stream, not a statement per row)."""
         if not rows:
             return
+        names = ", ".join(columns)
         if self.kind == "postgres":
-            key = ("COPY", ((table, ", ".join(columns)),))
-            copy = self._cache.get(key)
-            if copy is None:
-                copy = self._cache[key] = (
-                    SQL("COPY {} ({}) FROM STDIN")
-                    .format(
-                        Identifier(self.schema, table),
-                        SQL(", ").join(Identifier(c) for c in columns),
-                    )
-                    .as_bytes()
-                )
+            copy = self.sql("COPY {t} (" + names + ") FROM STDIN", t=table)
             with curs.copy(copy) as writer:
                 for row in rows:
                     writer.write_row(row)
         else:
-            marks = ", ".join(["?"] * len(columns))
-            names = ", ".join(columns)
-            curs.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+            marks = ", ".join(["%s"] * len(columns))
+            curs.executemany(
+                self.sql("INSERT INTO {t} (" + names + ") VALUES (" + marks + ")", t=table), rows
+            )
 
     def streams(self, last: dict[UUID, int]) -> dict[UUID, list[StoredEvent]]:
         """The stored events of several streams, each up to a version, in one query."""

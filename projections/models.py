@@ -66,12 +66,6 @@ class Table:
             out.append(db.sql(template, t=physical))
         return out
 
-    def insert_sql(self, db: Db, physical: str) -> Any:
-        marks = ", ".join(["%s"] * len(self.columns))
-        return db.sql(
-            "INSERT INTO {t} (" + ", ".join(self.columns) + ") VALUES (" + marks + ")", t=physical
-        )
-
 
 def _ident(db: Db, name: str) -> str:
     # Index names are ours and alphanumeric; quoting keeps them literal on both stores.
