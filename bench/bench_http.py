@@ -250,7 +250,7 @@ class Connection:
         while (end := data.find(b"\r\n\r\n")) < 0:
             data += self._recv()
         status_line, *lines = data[:end].decode("latin-1").split("\r\n")
-        version, status, _ = status_line.split(" ", 2)
+        version, status = status_line.split(" ", 2)[:2]  # the reason phrase is optional
         length = None
         for line in lines:
             name, _, value = line.partition(":")
