@@ -217,40 +217,70 @@ def fingerprint(account_id: UUID | None, command: Command, expected_version: int
 
 
 class RecentFacts:
-    """The custody facts this process recorded lately, by log position, so that a projector in
-    the same process takes them instead of decoding the stored events again (an import's
-    read models, the embedded store). They are the facts decoding would give (a test checks
-    every event type); a miss costs only the decoding. Bounded, oldest dropped first, and
-    what another process's projector applied first is forgotten once this one moves past it."""
+    """What this process recorded lately, by log position: the custody fact at each position,
+    or None where it recorded an index event. A projector in the same process takes them instead
+    of reading the stored events back and decoding them (an import's read models, the embedded
+    store); a range this process wrote whole is not read from the log at all. They are the facts
+    decoding would give (a test checks every event type); a miss costs only the reading.
+    Bounded, oldest dropped first, and what another process's projector applied first is
+    forgotten once this one moves past it."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._facts: dict[int, tuple[UUID, Fact]] = {}
+        self._known: dict[int, tuple[UUID, Fact] | None] = {}
         self._lock = threading.Lock()
 
     def add(self, recordings: Sequence[Recording[UUID]]) -> None:
         with self._lock:
-            facts = self._facts
+            known = self._known
             for r in recordings:
                 event = r.domain_event
-                if isinstance(event, Account.Recorded):
-                    facts[r.notification.id] = (event.originator_id, to_fact(event))
-            for position in list(islice(facts, max(len(facts) - self.limit, 0))):
-                del facts[position]
+                known[r.notification.id] = (
+                    (event.originator_id, to_fact(event))
+                    if isinstance(event, Account.Recorded)
+                    else None
+                )
+            for position in list(islice(known, max(len(known) - self.limit, 0))):
+                del known[position]
 
     def take(self, position: int) -> tuple[UUID, Fact] | None:
         with self._lock:
-            return self._facts.pop(position, None)
+            return self._known.pop(position, None)
+
+    def span(self, start: int, stop: int) -> list[tuple[int, UUID, Fact]] | None:
+        """The custody facts at the positions after `start` up to `stop`, in log order, if this
+        process recorded every one of those positions; None if it did not (another writer's
+        event, a gap in the positions, one forgotten): then only the log knows."""
+        out: list[tuple[int, UUID, Fact]] = []
+        with self._lock:
+            known = self._known
+            for position in range(start + 1, stop + 1):
+                try:
+                    entry = known[position]
+                except KeyError:
+                    return None
+                if entry is not None:
+                    out.append((position, *entry))
+        return out
 
     def forget_upto(self, position: int) -> None:
-        """Drop what is kept at or below `position` (applied: nobody will take it)."""
+        """Drop what is kept at or below `position` (applied: nobody will take it). Positions
+        are kept in the order they were recorded, almost always ascending: this drops from the
+        oldest on and stops at the first one kept; one recorded out of order stays until the
+        bound drops it, and never matters, since nobody looks at or below applied positions."""
         with self._lock:
-            facts = self._facts
-            for p in [p for p in facts if p <= position]:
-                del facts[p]
+            known = self._known
+            applied = []
+            for p in known:
+                if p > position:
+                    break
+                applied.append(p)
+            for p in applied:
+                del known[p]
 
     def __len__(self) -> int:
-        return len(self._facts)
+        """The number of positions remembered (custody events and index events)."""
+        return len(self._known)
 
 
 class CustodyLedger(Application[UUID]):

@@ -226,7 +226,12 @@ class Projector:
         on the projector's memory). Where a run is split anyway (a longer run; or two
         transactions sharing a record time because the clock stepped back and `append` kept a
         stream's time from decreasing), the tables store the same answers differently from a
-        rebuild: an empty-range row, or a row closed and reopened at the same record time."""
+        rebuild: an empty-range row, or a row closed and reopened at the same record time.
+        Where this process recorded every position up to the head itself, the facts come from
+        memory and the batch is cut from them by the same rules (`_cut_batch`)."""
+        recent = self._recent.span(start, head) if self._recent is not None else None
+        if recent is not None:
+            return self._cut_batch(recent)
         decoded: list[Decoded] = []
         after = start
         while True:
@@ -249,6 +254,24 @@ class Projector:
                 return decoded[:end], True
             if len(decoded) >= self.max_batch:
                 return decoded, True
+
+    def _cut_batch(self, decoded: list[Decoded]) -> tuple[list[Decoded], bool]:
+        """The batch `_read` would read from the log, cut from `decoded` (every custody event up
+        to the head, known in memory): the same chunks of `batch_size`, the same cuts."""
+        taken = 0
+        while True:
+            chunk = min(self.batch_size, len(decoded) - taken)
+            taken += chunk
+            if chunk < self.batch_size:
+                return decoded[:taken], False
+            last = decoded[taken - 1][2].recorded_at
+            end = taken
+            while end > 0 and decoded[end - 1][2].recorded_at == last:
+                end -= 1
+            if end > 0:
+                return decoded[:end], True
+            if taken >= self.max_batch:
+                return decoded[:taken], True
 
     def _decode(self, notes: Sequence[Any]) -> list[Decoded]:
         to_domain_event = self.ledger.mapper.to_domain_event

@@ -333,11 +333,18 @@ def test_recent_facts_are_the_logs_own_facts_and_only_the_latest_are_kept(
     assert {r.type for r in records} == set(EVENT_CLASSES)  # every type, none refused
     notes = ledger.recorder.select_notifications(start=1, limit=100)
     decoded = {n.id: ledger.mapper.to_domain_event(n) for n in notes}
-    assert len(recent) == len(records)  # custody events only, refused ones not at all
+    # Every position written is remembered (index events as None), refused writes not at all;
+    # so the whole log is known, and a span of it gives the custody facts in log order.
+    assert len(recent) == len(notes) == ledger.head()
+    assert recent.span(0, ledger.head()) == [
+        (r.position, decoded[r.position].originator_id, to_fact(decoded[r.position]))  # type: ignore[index, arg-type]
+        for r in sorted(records, key=lambda r: r.position or 0)
+    ]
+    assert recent.span(0, ledger.head() + 1) is None  # a position it did not record
     for r in records:
         event = decoded[r.position]  # type: ignore[index]
         assert recent.take(r.position) == (event.originator_id, to_fact(event))  # type: ignore[arg-type]
-        assert recent.take(r.position) is None  # taken once
+        assert recent.take(r.position) is None  # type: ignore[arg-type]  # taken once
     # Bounded: only the latest are kept.
     recent.limit = 2
     more = [do(ledger, other, appoint("biden", ELECTION_CALLED)) for other in (
@@ -346,5 +353,6 @@ def test_recent_facts_are_the_logs_own_facts_and_only_the_latest_are_kept(
     assert len(recent) == 2
     assert all(recent.take(r.position) is not None for r in more[-1:])  # type: ignore[arg-type]
     # What a projector has applied is forgotten, whoever applied it.
+    assert recent.span(0, ledger.head()) is None  # what was dropped is only in the log
     recent.forget_upto(ledger.head())
     assert len(recent) == 0

@@ -247,13 +247,20 @@ def held(store_url: str) -> Iterator[Container]:
     steps=command_steps(max_steps=24),
     ticks=st.lists(st.sampled_from([0, 0, 1]), min_size=24, max_size=24),
     batches=st.sampled_from([(2, 2), (2, 100_000), (3, 5), (2000, 100_000)]),
+    from_log=st.booleans(),
 )
 def test_events_recorded_at_one_time_are_one_step_of_knowledge(
-    held: Container, steps: list[Step], ticks: list[int], batches: tuple[int, int]
+    held: Container,
+    steps: list[Step],
+    ticks: list[int],
+    batches: tuple[int, int],
+    from_log: bool,
 ) -> None:
     """Writes that share a record time (a batch, or a clock that did not move) become known
     together: the views answer like the oracle, whatever the projector's batch size, and a
-    projector whose batches may grow to hold each such run builds exactly a rebuild's tables."""
+    projector whose batches may grow to hold each such run builds exactly a rebuild's tables.
+    Both ways of reading the batches cut them alike: the facts this process just recorded, from
+    memory, or (once forgotten) the stored events read back from the log."""
     clock = held.ledger.clock
     assert isinstance(clock, HeldClock)
     moves = iter(ticks)
@@ -265,6 +272,9 @@ def test_events_recorded_at_one_time_are_one_step_of_knowledge(
     )
     projector = held.projector
     projector.batch_size, projector.max_batch = batches
+    if from_log:
+        assert held.ledger.recent is not None
+        held.ledger.recent.forget_upto(held.ledger.head())
     projector.catch_up()
     streams = {aid: held.ledger.facts(aid) for aid in applied.account_ids}
     for aid, facts in streams.items():
@@ -275,3 +285,39 @@ def test_events_recorded_at_one_time_are_one_step_of_knowledge(
     Rebuilder(projector).rebuild()  # also leaves canonical tables for the next example
     if projector.max_batch >= held.ledger.head():  # no same-time run was split
         assert {t.name: digest(projector.db, t) for t in tables} == incremental
+
+
+@examples(10)
+@given(
+    steps=command_steps(max_steps=24),
+    ticks=st.lists(st.sampled_from([0, 0, 1]), min_size=24, max_size=24),
+)
+def test_batches_cut_from_memory_are_the_batches_read_from_the_log(
+    held: Container, steps: list[Step], ticks: list[int]
+) -> None:
+    """A projector in the writers' process cuts its batches from the facts it kept in memory;
+    they are exactly the batches it reads back from the log, for every batch size and start."""
+    clock = held.ledger.clock
+    assert isinstance(clock, HeldClock)
+    moves = iter(ticks)
+    start = held.ledger.head()
+    run_steps(
+        held.ledger,
+        _on_platform(steps, f"p{next(_platforms)}"),
+        verify_refusals=False,
+        after_write=lambda: clock.advance(milliseconds=next(moves, 1)),
+    )
+    projector, head, recent = held.projector, held.ledger.head(), held.ledger.recent
+    assert recent is not None
+    sizes = [(1, 1), (2, 2), (2, 100_000), (3, 5), (2000, 100_000)]
+    starts = range(start, head)
+    cut = {}
+    for size, begin in itertools.product(sizes, starts):
+        projector.batch_size, projector.max_batch = size
+        cut[size, begin] = projector._read(begin, head)
+    assert recent.span(start, head) is not None  # those came from memory
+    recent.forget_upto(head)
+    for size, begin in itertools.product(sizes, starts):
+        projector.batch_size, projector.max_batch = size
+        assert projector._read(begin, head) == cut[size, begin], (size, begin)
+    projector.catch_up()  # leave the shared store applied for the next example
