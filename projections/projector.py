@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import nullcontext
 from typing import Any
 from uuid import UUID
@@ -52,6 +52,13 @@ def lock_positions(db: Db, curs: Any, names: Sequence[str]) -> None:
         template, then = "UPDATE {t} SET position = position", ""
     lock, params = db.where_in(template, "name", names, then, t=TRACKING.name)
     db.execute(curs, lock, params)
+
+
+def _chunks(decoded: list[Decoded], size: int) -> Iterator[list[Decoded]]:
+    """`decoded` in chunks of `size`, ending with a short one (empty if `size` divides it), as
+    the log gives them."""
+    for begin in range(0, len(decoded) + 1, size):
+        yield decoded[begin : begin + size]
 
 
 class ReadModelsBehind(StoreUnavailable):
@@ -227,12 +234,29 @@ class Projector:
         transactions sharing a record time because the clock stepped back and `append` kept a
         stream's time from decreasing), the tables store the same answers differently from a
         rebuild: an empty-range row, or a row closed and reopened at the same record time.
-        Where this process recorded every position up to the head itself, the facts come from
-        memory and the batch is cut from them by the same rules (`_cut_batch`)."""
-        recent = self._recent.span(start, head) if self._recent is not None else None
-        if recent is not None:
-            return self._cut_batch(recent)
+        Chunks of `batch_size` events come from memory where this process recorded every
+        position up to the head itself, else from the log; the cuts are the same."""
+        known = self._recent.span(start, head) if self._recent is not None else None
         decoded: list[Decoded] = []
+        for chunk in (
+            self._from_log(start, head) if known is None else _chunks(known, self.batch_size)
+        ):
+            decoded += chunk
+            if len(chunk) < self.batch_size:
+                return decoded, False
+            last = decoded[-1][2].recorded_at
+            end = len(decoded)
+            while end > 0 and decoded[end - 1][2].recorded_at == last:
+                end -= 1
+            if end > 0:
+                return decoded[:end], True
+            if len(decoded) >= self.max_batch:
+                return decoded, True
+        raise AssertionError("unreachable: the last chunk is shorter than a batch")
+
+    def _from_log(self, start: int, head: int) -> Iterator[list[Decoded]]:
+        """The custody events after `start` up to `head`, read and decoded `batch_size` at a time,
+        until a chunk comes back short (the caller stops there)."""
         after = start
         while True:
             notes = self.ledger.recorder.select_notifications(
@@ -242,36 +266,10 @@ class Projector:
                 topics=ACCOUNT_TOPICS,
                 inclusive_of_start=False,
             )
-            decoded += self._decode(notes)
+            yield self._decode(notes)
             if len(notes) < self.batch_size:
-                return decoded, False
+                return
             after = notes[-1].id
-            last = decoded[-1][2].recorded_at
-            end = len(decoded)
-            while end > 0 and decoded[end - 1][2].recorded_at == last:
-                end -= 1
-            if end > 0:
-                return decoded[:end], True
-            if len(decoded) >= self.max_batch:
-                return decoded, True
-
-    def _cut_batch(self, decoded: list[Decoded]) -> tuple[list[Decoded], bool]:
-        """The batch `_read` would read from the log, cut from `decoded` (every custody event up
-        to the head, known in memory): the same chunks of `batch_size`, the same cuts."""
-        taken = 0
-        while True:
-            chunk = min(self.batch_size, len(decoded) - taken)
-            taken += chunk
-            if chunk < self.batch_size:
-                return decoded[:taken], False
-            last = decoded[taken - 1][2].recorded_at
-            end = taken
-            while end > 0 and decoded[end - 1][2].recorded_at == last:
-                end -= 1
-            if end > 0:
-                return decoded[:end], True
-            if taken >= self.max_batch:
-                return decoded[:taken], True
 
     def _decode(self, notes: Sequence[Any]) -> list[Decoded]:
         to_domain_event = self.ledger.mapper.to_domain_event
