@@ -23,6 +23,7 @@ from eventsourcing.utils import get_topic
 
 from ledger import fold
 from ledger.application import Batch, CustodyLedger
+from ledger.bulk import collector_paused
 from ledger.commands import Command, RegisterAccount, parse_command, require_utc
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import InvalidInput, LedgerError
@@ -194,12 +195,15 @@ def import_file(
     """All or nothing: raises ImportRefused (having written nothing) if any line is bad."""
     if restore and ledger.head() != 0:
         raise InvalidInput("--restore keeps record times, so it only loads into an empty store")
-    lines = read_lines(path)
-    report = ImportReport(lines=len(lines))
-    with ledger.batch() as batch:
-        stage(batch, lines, actor=actor, restore=restore, report=report, progress=progress)
-        if report.errors:
-            raise ImportRefused(report)
+    # The lines read are bulk work too (ledger.bulk): the batch pauses the collector from
+    # staging on, and this pause covers reading the file as well.
+    with collector_paused():
+        lines = read_lines(path)
+        report = ImportReport(lines=len(lines))
+        with ledger.batch() as batch:
+            stage(batch, lines, actor=actor, restore=restore, report=report, progress=progress)
+            if report.errors:
+                raise ImportRefused(report)
     report.written = len(batch.records)
     return report
 

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from copy import deepcopy
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
@@ -92,6 +92,14 @@ class EventRecord:
             data=fact.data,
             **extra,
         )
+
+    def placed(self, position: int | None) -> EventRecord:
+        """This record at its log position, which a batch learns only when it commits. A copy
+        made without `dataclasses.replace`, whose field-by-field rebuild was about a twentieth
+        of an import's write."""
+        placed = object.__new__(EventRecord)
+        placed.__dict__.update(self.__dict__, position=position)
+        return placed
 
 
 class Batch:
@@ -188,9 +196,7 @@ class Batch:
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
             for r in recordings
         }
-        self.records = [
-            replace(r, position=positions.get((r.account_id, r.version))) for r in self.records
-        ]
+        self.records = [r.placed(positions.get((r.account_id, r.version))) for r in self.records]
         return self.records
 
 

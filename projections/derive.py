@@ -35,8 +35,12 @@ def opt_us(value: datetime | None) -> int | None:
     return None if value is None else to_us(value)
 
 
+# json.dumps with options builds a new encoder on every call; every row holds a few of these.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+    return _ENCODER.encode(value)
 
 
 # The same values recur in every prefix of an account's timeline; encode each once. The
