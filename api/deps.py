@@ -10,7 +10,6 @@ stale, the account's office for an office-limited recorder) is sent to a thread 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +26,7 @@ from api.bootstrap import Container
 from api.errors import Forbidden, MalformedJson, Unauthorized
 from ledger.access import Principal
 from ledger.application import CustodyLedger
-from ledger.commands import Command, RegisterAccount, TransferOffice, require_utc
+from ledger.commands import Command, RegisterAccount, TransferOffice, parse_json, require_utc
 from ledger.errors import InvalidInput
 from projections.queries import QueryService
 
@@ -191,18 +190,14 @@ async def new_event(
     return NewEvent(ledger, principal, command, _version(if_match), idempotency_key)
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 async def _read_json(request: Request) -> Any:
     """The body parsed as JSON (400 if it is not); read only after the caller is known."""
     raw = await request.body()
     try:
-        return json.loads(raw, parse_constant=_refuse_constant)
-    except (ValueError, RecursionError):
+        return parse_json(raw)
+    except ValueError as e:
         raise MalformedJson(
-            "The request body is not valid JSON; send one JSON object (Content-Type: "
+            f"The request body is not valid JSON ({e}); send one JSON object (Content-Type: "
             "application/json)."
         ) from None
 

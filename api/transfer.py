@@ -24,7 +24,7 @@ from eventsourcing.utils import get_topic
 from ledger import fold
 from ledger.application import Batch, CustodyLedger
 from ledger.bulk import collector_paused
-from ledger.commands import Command, RegisterAccount, parse_command, require_utc
+from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import InvalidInput, LedgerError
 
@@ -69,9 +69,12 @@ def read_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
         if not line.strip() or line.lstrip().startswith("//"):
             continue
         try:
-            obj = json.loads(line)
+            obj = parse_json(line)
         except json.JSONDecodeError as e:
             out.append((n, f"not valid JSON ({e.msg} at column {e.colno})"))
+            continue
+        except ValueError as e:
+            out.append((n, f"not valid JSON ({e})"))
             continue
         out.append((n, obj if isinstance(obj, dict) else "a line must be a JSON object"))
     return out
@@ -91,7 +94,7 @@ def _csv_lines(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 if value is None or value == "":
                     continue
                 if key == "evidence":
-                    obj["evidence"] = json.loads(value)
+                    obj["evidence"] = parse_json(value)
                 elif key in ("event_version", "archive.items"):
                     _put(obj, key, int(value))
                 else:

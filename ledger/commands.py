@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from datetime import UTC, datetime
@@ -29,6 +30,34 @@ SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 MAX_HANDLE = 64
+MAX_JSON_DEPTH = 32
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+
+
+def parse_json(text: str | bytes) -> Any:
+    """JSON from outside (a request body, an import line): ValueError unless it is JSON
+    nested at most MAX_JSON_DEPTH deep, without NaN or Infinity.
+
+    The depth is checked before parsing because the decoder recurses once per level: a deep
+    document reaches the interpreter's recursion limit, and a garbage collection at that
+    depth runs other objects' finalizers where they cannot even report their own errors."""
+    if isinstance(text, bytes):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:
+        depth = 0
+        for token in _JSON_TOKEN.finditer(text):
+            bracket = token.group()
+            if bracket in ("[", "{"):
+                depth += 1
+                if depth > MAX_JSON_DEPTH:
+                    raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+            elif bracket in ("]", "}"):
+                depth -= 1
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def normalize_handle(raw: str) -> str:

@@ -129,6 +129,18 @@ def test_a_body_that_is_not_json_is_400(
         )
 
 
+def test_a_body_nested_deeper_than_any_event_is_refused_before_it_is_parsed(
+    client: TestClient, container: Container
+) -> None:
+    """A decoder that recursed 100,000 levels would reach the recursion limit, and a
+    garbage collection down there runs other objects' finalizers where they cannot work."""
+    problem = refused(
+        client, container, "/v1/accounts", ..., 400, "malformed-json",
+        content=b"[" * 100_000, headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    assert "nested more than 32 levels deep" in problem["detail"]
+
+
 def test_appending_to_an_unknown_account_is_404(client: TestClient, container: Container) -> None:
     path = f"/v1/accounts/{uuid4()}/events"
     refused(client, container, path, assignment(), 404, "account-not-found")

@@ -114,14 +114,16 @@ def test_a_bad_file_writes_nothing_and_names_every_bad_line(
              "office": "pk-punjab-cm", "effective_at": "2019-01-01T00:00:00Z"},
             {"type": "teleported", "account_id": aid, "effective_at": "2019-01-01T00:00:00Z"},
             {"type": "holder_released", "account_id": aid, "effective_at": "2017-01-01T00:00:00Z"},
+            "[" * 100_000,
         ],
     )  # fmt: skip
     capsys.readouterr()
     assert cli(store_url, "import", str(path)) == EXIT_REFUSED
     err = capsys.readouterr().err
-    assert "5 bad line(s) of 7; nothing was written" in err
+    assert "6 bad line(s) of 8; nothing was written" in err
     for n, words in [(3, "not valid JSON"), (4, "RFC 3339 time with an offset"), (5, "is carried by account"),
-                     (6, "unknown event type 'teleported'"), (7, "before the account's registration")]:  # fmt: skip
+                     (6, "unknown event type 'teleported'"), (7, "before the account's registration"),
+                     (8, "nested more than 32 levels deep")]:  # fmt: skip
         assert any(line.startswith(f"line {n}:") and words in line for line in err.splitlines()), (
             n,
             err,

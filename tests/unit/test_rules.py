@@ -6,6 +6,7 @@ and every record of every account involved, are the same after the refused comma
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ from hypothesis import given, settings
 from ledger import fold
 from ledger.application import CustodyLedger, EventRecord
 from ledger.commands import (
+    MAX_JSON_DEPTH,
     Archive,
     ArchiveHistory,
     AssignHolder,
@@ -30,6 +32,7 @@ from ledger.commands import (
     TransferOffice,
     handle_key,
     parse_command,
+    parse_json,
 )
 from ledger.domain import handle_index_id
 from ledger.errors import (
@@ -723,6 +726,36 @@ def test_parse_command_names_the_known_types_and_converts_offsets_to_utc() -> No
     )
     assert command == ReleaseHolder(effective_at=INAUGURATION_2017)
     assert command.effective_at.tzinfo == UTC
+
+
+def _nested(levels: int, inner: str = "1") -> str:
+    return "[" * levels + inner + "]" * levels
+
+
+def test_json_from_outside_may_nest_to_the_limit_and_no_deeper() -> None:
+    assert parse_json(_nested(MAX_JSON_DEPTH)) == parse_json(_nested(MAX_JSON_DEPTH))
+    for deep in (_nested(MAX_JSON_DEPTH + 1), "[" * 100_000, "{" * 100_000):
+        with pytest.raises(ValueError, match=f"nested more than {MAX_JSON_DEPTH} levels deep"):
+            parse_json(deep)
+
+
+def test_brackets_inside_strings_are_not_nesting() -> None:
+    brackets = '"' + "[{" * 100 + '\\"' + "[" * 50 + '\\\\"'  # ends with an escaped backslash
+    assert parse_json(f'{{"reason": {brackets}}}') == {"reason": json.loads(brackets)}
+    with pytest.raises(ValueError, match="nested more than"):
+        parse_json(f'{{"reason": {brackets}, "deep": {_nested(MAX_JSON_DEPTH)}}}')
+
+
+@pytest.mark.parametrize("raw", ["NaN", '{"items": Infinity}', "[-Infinity]", b"\xff\xfe", "{x"])
+def test_json_from_outside_refuses_what_is_not_json(raw: str | bytes) -> None:
+    with pytest.raises(ValueError):
+        parse_json(raw)
+
+
+def test_json_from_outside_reads_the_encodings_json_allows() -> None:
+    body = {"type": "holder_released", "reason": "Übergabe"}
+    for encoding in ("utf-8", "utf-16", "utf-32"):
+        assert parse_json(json.dumps(body, ensure_ascii=False).encode(encoding)) == body
 
 
 def test_the_ledger_refuses_a_missing_actor_a_blank_key_and_a_registration_through_append(
