@@ -53,11 +53,15 @@ def parse_json(text: str | bytes) -> Any:
                     raise ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
             elif bracket in ("]", "}"):
                 depth -= 1
-    return json.loads(text, parse_constant=_refuse_constant)
+    return _DECODER.decode(text)
 
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# One decoder for every call: json.loads with an option builds a new one each time.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def normalize_handle(raw: str) -> str:
