@@ -23,8 +23,10 @@ CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
 REQUIRE = os.environ.get("CUSTODY_REQUIRE_BROWSER", "") not in ("", "0", "no", "false")
 SCREENSHOT = os.environ.get("CUSTODY_SCREENSHOT")  # where to save a picture of the page, if set
 
-sync_api = pytest.importorskip("playwright.sync_api") if not REQUIRE else __import__(
-    "playwright.sync_api", fromlist=["sync_playwright"]
+sync_api = (
+    pytest.importorskip("playwright.sync_api")
+    if not REQUIRE
+    else __import__("playwright.sync_api", fromlist=["sync_playwright"])
 )
 if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
     if REQUIRE:

@@ -154,8 +154,9 @@ def call(
     headers: dict[str, str] | None = None,
 ) -> tuple[int, dict[str, str], Any]:
     payload = None if body is None else json.dumps(body).encode()
-    conn.request(method, path, body=payload, headers={"Content-Type": "application/json",
-                                                      **(headers or {})})
+    conn.request(
+        method, path, body=payload, headers={"Content-Type": "application/json", **(headers or {})}
+    )
     response = conn.getresponse()
     raw = response.read()
     content_type = response.getheader("content-type", "")

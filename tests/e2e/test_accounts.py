@@ -165,9 +165,7 @@ def test_accounts_are_listed_by_filter_and_paginated(client: TestClient, registe
             for n, office in enumerate([OFFICE, OFFICE, OFFICE, "state-department"])
         ]
     )
-    ours = [
-        i for i in ids if client.get(f"/v1/accounts/{i}").json()["office"] == OFFICE
-    ]
+    ours = [i for i in ids if client.get(f"/v1/accounts/{i}").json()["office"] == OFFICE]
 
     first = client.get("/v1/accounts", params={"office": OFFICE, "limit": 2})
     assert first.status_code == 200

@@ -15,7 +15,13 @@ WHEN = "2021-01-20T17:00:00Z"
 
 
 def refused(
-    client: TestClient, container: Container, path: str, body: Any, status: int, code: str, **kw: Any
+    client: TestClient,
+    container: Container,
+    path: str,
+    body: Any,
+    status: int,
+    code: str,
+    **kw: Any,
 ) -> dict[str, Any]:
     head = container.ledger.head()
     response = client.post(path, json=body, **kw) if body is not ... else client.post(path, **kw)
@@ -124,8 +130,14 @@ def test_a_body_that_is_not_json_is_400(
     account_id = register()["account_id"]
     for path in ("/v1/accounts", f"/v1/accounts/{account_id}/events"):
         refused(
-            client, container, path, ..., 400, "malformed-json",
-            content=raw, headers={"Content-Type": "application/json"},
+            client,
+            container,
+            path,
+            ...,
+            400,
+            "malformed-json",
+            content=raw,
+            headers={"Content-Type": "application/json"},
         )
 
 
@@ -150,8 +162,9 @@ def test_a_handle_held_by_another_account_at_that_time_is_409(
     client: TestClient, container: Container, register
 ) -> None:
     first = register()["account_id"]
-    overlapping = registration(handle="potus", platform_account_id=None,
-                               effective_at="2019-01-01T00:00:00Z")
+    overlapping = registration(
+        handle="potus", platform_account_id=None, effective_at="2019-01-01T00:00:00Z"
+    )
     problem = refused(client, container, "/v1/accounts", overlapping, 409, "handle-taken")
     assert first in problem["detail"]
 
@@ -219,8 +232,16 @@ def test_malformed_queries_never_produce_a_500(client: TestClient, path: str) ->
     [
         {"type": "holder_assigned", "holder": {"id": "a\x00b", "name": "x"}, "effective_at": WHEN},
         {"type": "holder_assigned", "holder": "nobody", "effective_at": WHEN},
-        {"type": "holder_assigned", "holder": {"id": "a", "name": "x" * 5000}, "effective_at": WHEN},
-        {"type": "history_archived", "archive": {"ref": "r", "items": 10**30}, "effective_at": WHEN},
+        {
+            "type": "holder_assigned",
+            "holder": {"id": "a", "name": "x" * 5000},
+            "effective_at": WHEN,
+        },
+        {
+            "type": "history_archived",
+            "archive": {"ref": "r", "items": 10**30},
+            "effective_at": WHEN,
+        },
         {"type": "history_archived", "archive": {"ref": "r", "items": -1}, "effective_at": WHEN},
         {"type": "event_retracted", "event_version": 10**30, "effective_at": WHEN},
         {"type": "event_retracted", "event_version": 99, "effective_at": WHEN},
@@ -229,7 +250,11 @@ def test_malformed_queries_never_produce_a_500(client: TestClient, path: str) ->
         {"type": "holder_released", "effective_at": 1_600_000_000},
         {"type": "holder_released", "effective_at": None},
         {"type": "holder_released", "effective_at": WHEN, "reason": "\x00"},
-        {"type": "holder_released", "effective_at": WHEN, "evidence": [{"url": "https://a", "sha256": "Z"}]},
+        {
+            "type": "holder_released",
+            "effective_at": WHEN,
+            "evidence": [{"url": "https://a", "sha256": "Z"}],
+        },
         {"type": "office_transferred", "office": "\u00e9", "effective_at": WHEN},
         {"type": ["holder_released"], "effective_at": WHEN},
         {"type": None},

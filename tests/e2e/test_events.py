@@ -18,8 +18,11 @@ EVENTS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     ({"type": "holder_released", "effective_at": WHEN}, {}),
     ({"type": "handle_renamed", "handle": "@POTUS45", "effective_at": WHEN}, {"handle": "POTUS45"}),
     (
-        {"type": "history_archived", "archive": {"ref": "nara:potus45", "sha256": SHA, "items": 7},
-         "effective_at": WHEN},
+        {
+            "type": "history_archived",
+            "archive": {"ref": "nara:potus45", "sha256": SHA, "items": 7},
+            "effective_at": WHEN,
+        },
         {"archive": {"ref": "nara:potus45", "sha256": SHA, "items": 7}},
     ),
     (

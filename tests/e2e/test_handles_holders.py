@@ -18,8 +18,10 @@ def handover(register, append) -> tuple[str, str]:
     append(first, assignment())
     append(first, {"type": "holder_released", "effective_at": HANDOVER})
     append(first, {"type": "handle_renamed", "handle": "POTUS45", "effective_at": HANDOVER})
-    append(first, {"type": "office_transferred", "office": "national-archives",
-                   "effective_at": HANDOVER})
+    append(
+        first,
+        {"type": "office_transferred", "office": "national-archives", "effective_at": HANDOVER},
+    )
     second = register(platform_account_id="1349149096909668363", effective_at=HANDOVER)
     append(second["account_id"], assignment("biden-46", "Joseph R. Biden", effective_at=HANDOVER))
     return first, second["account_id"]

@@ -40,9 +40,7 @@ BOUNDED = settings(
 )
 
 
-def test_no_5xx_and_every_response_conforms_to_the_schema(
-    store_url: str, clock: FakeClock
-) -> None:
+def test_no_5xx_and_every_response_conforms_to_the_schema(store_url: str, clock: FakeClock) -> None:
     container = make_container(store_url, clock, public_reads=True)
     tokens = Tokens.issue(container)
     headers = bearer(tokens.admin)

@@ -139,9 +139,7 @@ def test_authenticated_requests_and_health_during_an_outage_are_503_within_15s(
 
 
 def test_read_models_that_do_not_catch_up_in_time_are_503(pg_url: str, clock: FakeClock) -> None:
-    container = make_container(
-        pg_url, clock, embedded_projections=False, read_wait_seconds=0.3
-    )
+    container = make_container(pg_url, clock, embedded_projections=False, read_wait_seconds=0.3)
     tokens = Tokens.issue(container)
     with TestClient(create_app(container=container), headers=bearer(tokens.admin)) as client:
         assert container.worker is not None

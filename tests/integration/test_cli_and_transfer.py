@@ -177,7 +177,11 @@ def test_an_import_is_checked_against_what_the_store_already_holds(
     try:
         assert container.ledger.head() > 0
         facts = container.ledger.facts(UUID(aid))
-        assert [f.type for f in facts] == ["account_registered", "holder_assigned", "holder_released"]
+        assert [f.type for f in facts] == [
+            "account_registered",
+            "holder_assigned",
+            "holder_released",
+        ]
     finally:
         container.close()
 

@@ -11,7 +11,9 @@ def t(y: int, m: int = 1, d: int = 1, h: int = 0) -> datetime:
 
 def test_registered_account_is_held_after_assignment(memory_ledger) -> None:
     r = memory_ledger.register_account(
-        RegisterAccount(platform="x", handle="@POTUS", office="us-president", effective_at=t(2015, 5, 18)),
+        RegisterAccount(
+            platform="x", handle="@POTUS", office="us-president", effective_at=t(2015, 5, 18)
+        ),
         actor="records-office",
     )
     memory_ledger.append(
