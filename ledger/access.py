@@ -145,11 +145,11 @@ class AccessControl:
 
     def issue(self, name: str, role: str, offices: tuple[str, ...] = ()) -> str:
         """Create a token; return its secret (shown once, never stored)."""
-        if not NAME_RE.match(name or ""):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise InvalidInput(f"token name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
         if role not in ROLES:
             raise InvalidInput(f"role must be one of {', '.join(ROLES)}")
-        bad = [o for o in offices if not OFFICE_RE.match(o)]
+        bad = [o for o in offices if not OFFICE_RE.fullmatch(o)]
         if bad:
             raise InvalidInput(f"office keys not valid: {', '.join(bad)}")
         if offices and role != "recorder":

@@ -23,7 +23,7 @@ from eventsourcing.utils import Environment, EnvType
 
 from ledger import fold
 from ledger.bulk import collector_paused
-from ledger.commands import AccountCommand, Command, RegisterAccount, handle_key
+from ledger.commands import LINE_CONTROL_RE, AccountCommand, Command, RegisterAccount, handle_key
 from ledger.domain import (
     EVENT_CLASSES,
     Account,
@@ -203,13 +203,31 @@ class Batch:
 def _check_actor(actor: str) -> str:
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 128:
         raise InvalidInput("actor must be a non-empty name of at most 128 characters")
+    if LINE_CONTROL_RE.search(actor):
+        raise InvalidInput("actor must be one line, without control characters")
     return actor
 
 
 def _check_key(key: str | None) -> str | None:
-    if key is not None and (not key.strip() or len(key) > 200):
-        raise InvalidInput("Idempotency-Key must be 1 to 200 characters")
+    if key is not None and (
+        not isinstance(key, str) or not key.strip() or len(key) > 200 or LINE_CONTROL_RE.search(key)
+    ):
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 200 characters, without control characters"
+        )
     return key
+
+
+def _check_account_id(account_id: UUID | None) -> UUID | None:
+    # The ledger's own streams (handle and platform-id claims, the token directory) have
+    # name-based (version 5) ids; a chosen account id of that form could take one's place.
+    if account_id is not None and account_id.version != 4:
+        raise InvalidInput(
+            f"account_id: {account_id} is not a random (version 4) UUID; the ledger keeps "
+            "other UUID forms for its own streams",
+            field="account_id",
+        )
+    return account_id
 
 
 def fingerprint(account_id: UUID | None, command: Command, expected_version: int | None) -> str:
@@ -328,6 +346,13 @@ class CustodyLedger(Application[UUID]):
                 self._local.recorded_at = None
             batch.commit()
 
+    def _restoring(self) -> bool:
+        """A restore of the ledger's own export is giving this event its record time."""
+        local = self._local
+        return getattr(local, "recorded_at", None) is not None and not getattr(
+            local, "batch_time", False
+        )
+
     def _now(self) -> datetime:
         override = getattr(self._local, "recorded_at", None)
         return override if override is not None else self.clock()
@@ -366,6 +391,7 @@ class CustodyLedger(Application[UUID]):
         """Open a new account stream; claims its handle and platform account id atomically."""
         _check_actor(actor)
         _check_key(idempotency_key)
+        _check_account_id(account_id)
         stamp = fingerprint(account_id, command, None) if idempotency_key else ""
 
         def attempt(touched: list[UUID]) -> EventRecord:
@@ -417,6 +443,12 @@ class CustodyLedger(Application[UUID]):
             if expected_version is not None and account.version != expected_version:
                 raise StaleVersion(account_id, expected_version, account.version)
             now, last = self._now(), account.last_recorded_at()
+            if last > now and self._restoring():
+                raise InvalidInput(
+                    f"recorded_at {now.isoformat()} is before {last.isoformat()}, when account "
+                    f"{account_id} was last written; record times only move forward",
+                    field="recorded_at",
+                )
             if last > now and getattr(self._local, "batch_time", False):
                 raise ConcurrencyConflict(
                     f"account {account_id} was written at {last.isoformat()}, after this batch "

@@ -29,6 +29,7 @@ PLATFORM_ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")  # incl. tab and line breaks
 MAX_HANDLE = 64
 MAX_JSON_DEPTH = 32
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
@@ -36,7 +37,8 @@ _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
 
 def parse_json(text: str | bytes) -> Any:
     """JSON from outside (a request body, an import line): ValueError unless it is JSON
-    nested at most MAX_JSON_DEPTH deep, without NaN or Infinity.
+    nested at most MAX_JSON_DEPTH deep, without NaN or Infinity or a key given twice (which
+    value a reader takes would be a guess).
 
     The depth is checked before parsing because the decoder recurses once per level: a deep
     document reaches the interpreter's recursion limit, and a garbage collection at that
@@ -60,8 +62,17 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise ValueError(f"key {twice!r} appears twice in one object")
+    return obj
+
+
 # One decoder for every call: json.loads with an option builds a new one each time.
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_object)
 
 
 def normalize_handle(raw: str) -> str:
@@ -75,7 +86,7 @@ def normalize_handle(raw: str) -> str:
         raise ValueError("a handle must not be empty")
     if len(handle) > MAX_HANDLE:
         raise ValueError(f"a handle has at most {MAX_HANDLE} characters, got {len(handle)}")
-    if not HANDLE_RE.match(handle):
+    if not HANDLE_RE.fullmatch(handle):
         raise ValueError(
             f"handle {handle!r} has characters other than letters, digits, '_', '.' and '-'"
         )
@@ -89,7 +100,7 @@ def handle_key(handle: str) -> str:
 
 def _pattern(regex: re.Pattern[str], what: str) -> Any:
     def check(value: str) -> str:
-        if not regex.match(value):
+        if not regex.fullmatch(value):
             raise ValueError(f"{what} {value!r} is not valid (expected {regex.pattern})")
         return value
 
@@ -102,6 +113,13 @@ def _text(value: str) -> str:
     return value
 
 
+def single_line(value: str) -> str:
+    """Text shown on one line (a name, a reference): no control characters or line breaks."""
+    if LINE_CONTROL_RE.search(value):
+        raise ValueError("control characters, tabs and line breaks are not allowed")
+    return value
+
+
 def _utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
@@ -110,7 +128,7 @@ def _utc(value: datetime) -> datetime:
 
 
 def _url(value: str) -> str:
-    if not URL_RE.match(value):
+    if not URL_RE.fullmatch(value) or LINE_CONTROL_RE.search(value):
         raise ValueError(f"{value!r} is not an http(s) URL")
     return value
 
@@ -126,7 +144,7 @@ Sha256 = Annotated[str, _pattern(SHA256_RE, "sha256 (64 lower-case hex digits)")
 def _rfc3339(value: Any) -> Any:
     # pydantic would read a bare number as seconds since 1970; a custody time must be spelled out.
     if isinstance(value, (int, float)) or (
-        isinstance(value, str) and RFC3339_RE.match(value) is None
+        isinstance(value, str) and RFC3339_RE.fullmatch(value) is None
     ):
         raise ValueError("expected an RFC 3339 time with an offset, e.g. 2017-01-20T17:00:00Z")
     return value
@@ -209,13 +227,13 @@ class Evidence(Value):
 
 class Holder(Value):
     id: HolderId
-    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_text)]
+    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
 
 
 class Archive(Value):
-    ref: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_text)]
+    ref: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(single_line)]
     sha256: Sha256 | None = None
-    items: Annotated[int, Field(ge=0)] | None = None
+    items: Annotated[int, Field(ge=0, strict=True)] | None = None
 
 
 class Command(Value):
@@ -277,7 +295,7 @@ class CloseAccount(Command):
 
 class RetractEvent(Command):
     type: ClassVar[str] = "event_retracted"
-    event_version: Annotated[int, Field(ge=1)]
+    event_version: Annotated[int, Field(ge=1, strict=True)]
 
 
 AccountCommand = (
@@ -331,6 +349,12 @@ def parse_command(data: Any) -> Command:
 def require_utc(value: Any, name: str) -> datetime:
     """Validate a query time: aware, converted to UTC."""
     if isinstance(value, str):
+        if RFC3339_RE.fullmatch(value) is None:
+            raise InvalidInput(
+                f"{name}: {value!r} is not an RFC 3339 time with a timezone offset, "
+                "e.g. 2017-01-20T17:00:00Z",
+                field=name,
+            )
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:

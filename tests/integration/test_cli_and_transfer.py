@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 import pytest
 
@@ -14,8 +14,9 @@ from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from api.demo import DEMO_FILE
 from ledger.settings import Settings
 
-POTUS_OBAMA = uuid5(NAMESPACE_URL, "custody-demo:potus-obama")
-CM = uuid5(NAMESPACE_URL, "custody-demo:cm-ruritania")
+# Account ids in the demo file: the Obama-era @POTUS, the fictional chief minister's account.
+POTUS_OBAMA = UUID("3b6d7be1-b2fa-4ac0-94e3-21774eebbea7")
+CM = UUID("540ac008-9006-47b7-99b2-87d9305174d5")
 
 
 def cli(url: str, *args: str) -> int:

@@ -10,12 +10,13 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from uuid import UUID, uuid4
+from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import pytest
 from hypothesis import given, settings
 
 from ledger import fold
+from ledger.access import DIRECTORY_ID, AccessControl
 from ledger.application import CustodyLedger, EventRecord
 from ledger.commands import (
     MAX_JSON_DEPTH,
@@ -33,6 +34,7 @@ from ledger.commands import (
     handle_key,
     parse_command,
     parse_json,
+    require_utc,
 )
 from ledger.domain import handle_index_id
 from ledger.errors import (
@@ -726,6 +728,51 @@ def test_parse_command_names_the_known_types_and_converts_offsets_to_utc() -> No
     )
     assert command == ReleaseHolder(effective_at=INAUGURATION_2017)
     assert command.effective_at.tzinfo == UTC
+
+
+@pytest.mark.parametrize(
+    "actor", ["clerk\x00", "clerk\nforged row", "a\tb", "a\u2028b", "\x1b[31m"]
+)
+def test_an_actor_is_one_line_of_text(memory_ledger: CustodyLedger, actor: str) -> None:
+    ledger = memory_ledger
+    potus = register(ledger, "@POTUS")
+    command = AssignHolder(holder=Holder(id="obama", name="Barack Obama"), effective_at=OPENED)
+    with refused(ledger, InvalidInput, potus) as info:
+        ledger.append(potus, command, actor=actor)
+    assert "actor must be one line" in info.value.detail
+    with refused(ledger, InvalidInput, potus):
+        ledger.append(potus, command, actor=ACTOR, idempotency_key=f"key-{actor}")
+
+
+def test_an_account_id_of_the_ledgers_own_form_is_refused(memory_ledger: CustodyLedger) -> None:
+    """Handle and platform-id claims and the token directory live under name-based (version 5)
+    ids: an account registered under one would stand where the ledger expects its own stream."""
+    ledger = memory_ledger
+    command = RegisterAccount(
+        platform="x", handle="@POTUS", office="us-president", effective_at=OPENED
+    )
+    for taken in (DIRECTORY_ID, handle_index_id("x", "newone"), uuid5(NAMESPACE_URL, "any")):
+        with refused(ledger, InvalidInput) as info:
+            ledger.register_account(command, actor=ACTOR, account_id=taken)
+        assert info.value.field == "account_id"
+    chosen = UUID("6f1d0c2e-1111-4a4a-8888-000000000001")
+    assert ledger.register_account(command, actor=ACTOR, account_id=chosen).account_id == chosen
+
+
+@pytest.mark.parametrize(
+    "bad", ["2017-W03-5T16:59:00Z", "20170120T165900Z", "2017-01-20", "2017-020T17:00Z"]
+)
+def test_a_query_time_is_rfc_3339(bad: str) -> None:
+    with pytest.raises(InvalidInput, match="not an RFC 3339 time with a timezone offset"):
+        require_utc(bad, "at")
+    assert require_utc("2017-01-20T12:00:00-05:00", "at") == INAUGURATION_2017
+
+
+def test_a_token_name_is_one_line(memory_ledger: CustodyLedger) -> None:
+    access = AccessControl(memory_ledger)
+    with pytest.raises(InvalidInput):
+        access.issue("ab\n", "admin")
+    assert access.list() == []
 
 
 def _nested(levels: int, inner: str = "1") -> str:
