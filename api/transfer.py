@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -60,12 +61,26 @@ class ImportRefused(LedgerError):
 
 
 def read_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
-    """(line number, parsed object or an error message) for each non-blank line."""
-    text = path.read_text(encoding="utf-8")
+    """(line number, parsed object or an error message) for each non-blank line. Lines end
+    at a newline only (a JSON string may hold U+2028 and the like); a UTF-8 BOM is skipped."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from None
+    data = data.removeprefix(b"\xef\xbb\xbf")
     if path.suffix.lower() == ".csv":
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            return [(data.count(b"\n", 0, e.start) + 1, _not_utf8(data, e))]
         return list(_csv_lines(text))
     out: list[tuple[int, dict[str, Any] | str]] = []
-    for n, line in enumerate(text.splitlines(), 1):
+    for n, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8").removesuffix("\r")
+        except UnicodeDecodeError as e:
+            out.append((n, _not_utf8(raw, e)))
+            continue
         if not line.strip() or line.lstrip().startswith("//"):
             continue
         try:
@@ -80,29 +95,63 @@ def read_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
     return out
 
 
+def _not_utf8(data: bytes, e: UnicodeDecodeError) -> str:
+    column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+    return f"not UTF-8 text (byte 0x{data[e.start]:02x} at column {column})"
+
+
+_WHOLE_NUMBER = re.compile(r"[0-9]+")
+
+
 def _csv_lines(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    reader = csv.DictReader(io.StringIO(text))
-    unknown = set(reader.fieldnames or ()) - set(CSV_COLUMNS)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        header = reader.fieldnames or []
+    except csv.Error as e:
+        yield 1, f"not valid CSV ({e})"
+        return
+    unknown = set(header) - set(CSV_COLUMNS)
     if unknown:
         yield 1, f"unknown CSV column(s): {', '.join(sorted(unknown))}"
         return
-    for row in reader:
-        n = reader.line_num
+    twice = sorted({c for c in header if header.count(c) > 1})
+    if twice:
+        yield 1, f"CSV column(s) given twice: {', '.join(twice)}"
+        return
+    end = reader.line_num
+    while True:
+        first = end + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            yield first, f"not valid CSV ({e}); the rest of the file was not read"
+            return
+        end = reader.line_num
+        if None in row:
+            yield first, f"more cells than the header's {len(header)} columns"
+            continue
         obj: dict[str, Any] = {}
         try:
             for key, value in row.items():
                 if value is None or value == "":
                     continue
-                if key == "evidence":
-                    obj["evidence"] = parse_json(value)
-                elif key in ("event_version", "archive.items"):
-                    _put(obj, key, int(value))
-                else:
-                    _put(obj, key, value)
+                try:
+                    if key == "evidence":
+                        obj["evidence"] = parse_json(value)
+                    elif key in ("event_version", "archive.items"):
+                        if not _WHOLE_NUMBER.fullmatch(value.strip()):
+                            raise ValueError(f"expected a whole number, got {value!r}")
+                        _put(obj, key, int(value))
+                    else:
+                        _put(obj, key, value)
+                except ValueError as e:
+                    raise ValueError(f"{key}: {e}") from None
         except ValueError as e:
-            yield n, f"bad cell: {e}"
+            yield first, f"bad cell: {e}"
             continue
-        yield n, obj
+        yield first, obj
 
 
 def _put(obj: dict[str, Any], dotted: str, value: Any) -> None:
@@ -113,12 +162,18 @@ def _put(obj: dict[str, Any], dotted: str, value: Any) -> None:
         obj[head] = value
 
 
+def _uuid(value: Any) -> UUID:
+    try:
+        if not isinstance(value, str):
+            raise ValueError
+        return UUID(value)
+    except ValueError:
+        raise InvalidInput(f"account_id: {value!r} is not a UUID", field="account_id") from None
+
+
 def _account_of(ledger: CustodyLedger, obj: dict[str, Any]) -> UUID:
     if "account_id" in obj:
-        try:
-            return UUID(str(obj["account_id"]))
-        except ValueError:
-            raise InvalidInput(f"account_id {obj['account_id']!r} is not a UUID") from None
+        return _uuid(obj["account_id"])
     ref = obj.get("account")
     if isinstance(ref, dict) and ref.get("platform") and ref.get("platform_account_id"):
         return ledger.account_for_platform_id(str(ref["platform"]), str(ref["platform_account_id"]))
@@ -137,6 +192,7 @@ def stage(
     """Stage every line; record a message per bad line and carry on with the next. Lines are
     parsed first, so the aggregates they will look up can be read in a few queries."""
     ledger = batch.ledger
+    now = ledger.clock()
     errors: list[tuple[int, str]] = []
     parsed: list[tuple[int, dict[str, Any], Command, str, datetime | None]] = []
     for n, obj in lines:
@@ -146,10 +202,12 @@ def stage(
         try:
             body = {k: v for k, v in obj.items() if k not in _ROUTING}
             command = parse_command(body)
-            who = str(obj.get("actor") or actor)
-            recorded_at = require_utc(obj["recorded_at"], "recorded_at") if restore else None
-            if restore and "recorded_at" not in obj:
-                raise InvalidInput("--restore needs recorded_at on every line")
+            if "account_id" in obj and "account" in obj:
+                raise InvalidInput("name the account once: account_id or account, not both")
+            who = obj.get("actor", actor)
+            if not isinstance(who, str):
+                raise InvalidInput("actor: expected a string naming who recorded the event")
+            recorded_at = _restored_at(obj, now) if restore else None
             parsed.append((n, obj, command, who, recorded_at))
         except LedgerError as e:
             errors.append((n, e.detail))
@@ -160,7 +218,7 @@ def stage(
         progress(done, len(parsed))
         try:
             if isinstance(command, RegisterAccount):
-                account_id = UUID(str(obj["account_id"])) if "account_id" in obj else None
+                account_id = _uuid(obj["account_id"]) if "account_id" in obj else None
                 record = batch.register_account(
                     command, actor=who, account_id=account_id, recorded_at=recorded_at
                 )
@@ -177,6 +235,17 @@ def stage(
         except (KeyError, ValueError) as e:
             errors.append((n, str(e)))
     report.errors += [f"line {n}: {message}" for n, message in sorted(errors)]
+
+
+def _restored_at(obj: dict[str, Any], now: datetime) -> datetime:
+    if "recorded_at" not in obj:
+        raise InvalidInput("--restore needs recorded_at on every line")
+    recorded_at = require_utc(obj["recorded_at"], "recorded_at")
+    if recorded_at > now:
+        raise InvalidInput(
+            f"recorded_at {recorded_at.isoformat()} is in the future (now {now.isoformat()})"
+        )
+    return recorded_at
 
 
 def _named_account(obj: dict[str, Any]) -> UUID | None:
@@ -196,8 +265,11 @@ def import_file(
     progress: Progress = lambda done, total: None,
 ) -> ImportReport:
     """All or nothing: raises ImportRefused (having written nothing) if any line is bad."""
-    if restore and ledger.head() != 0:
-        raise InvalidInput("--restore keeps record times, so it only loads into an empty store")
+    if restore and _holds_custody_events(ledger):
+        raise InvalidInput(
+            "--restore keeps record times, so it only loads into an empty store (one without "
+            "custody events; tokens may be there already)"
+        )
     # The lines read are bulk work too (ledger.bulk): the batch pauses the collector from
     # staging on, and this pause covers reading the file as well.
     with collector_paused():
@@ -209,6 +281,11 @@ def import_file(
                 raise ImportRefused(report)
     report.written = len(batch.records)
     return report
+
+
+def _holds_custody_events(ledger: CustodyLedger) -> bool:
+    topics = [get_topic(cls) for cls in EVENT_CLASSES.values()]
+    return bool(ledger.recorder.select_notifications(start=None, limit=1, topics=topics))
 
 
 def export_lines(
