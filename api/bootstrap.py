@@ -4,10 +4,14 @@ swap parts by passing their own settings or clock."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass, field
+
+from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 
 from ledger.access import AccessControl
 from ledger.application import Clock, CustodyLedger, utc_now
+from ledger.errors import StoreUnavailable
 from ledger.settings import Settings
 from projections.projector import Projector, ProjectorThread
 from projections.queries import QueryService
@@ -40,12 +44,28 @@ class Container:
 
 
 def build(settings: Settings | None = None, *, clock: Clock = utc_now) -> Container:
+    """The container; StoreUnavailable (naming the store, never its password) if the store
+    cannot be opened: unreachable, a missing folder or schema, a file that is not a database."""
     settings = settings or Settings()
     store = settings.store()
-    ledger = CustodyLedger(store.env, clock=clock)
+    # sqlite3.DatabaseError: the library lets "file is not a database" through unwrapped.
+    try:
+        ledger = CustodyLedger(store.env, clock=clock)
+    except (OperationalError, InterfaceError, ProgrammingError, sqlite3.DatabaseError) as e:
+        raise StoreUnavailable(f"cannot open {store.description}: {_first_line(e)}") from None
     # Embedded: a reader that finds the read models behind applies the log itself, in-process.
     # Otherwise (PostgreSQL with a separate `custody project` worker) it waits, bounded.
     embedded = store.kind == "sqlite" or settings.embedded_projections
-    projector = Projector(ledger, embedded=embedded)
+    try:
+        projector = Projector(ledger, embedded=embedded)
+    except BaseException:
+        ledger.close()
+        raise
     queries = QueryService(projector, wait_seconds=settings.read_wait_seconds)
     return Container(settings, ledger, projector, queries, AccessControl(ledger))
+
+
+def _first_line(error: Exception) -> str:
+    """The library's message without PostgreSQL's LINE/CONTEXT lines."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 from uuid import uuid4
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ledger.errors import InvalidInput
+
+URL_FORMS = (
+    "sqlite:///PATH (a file), sqlite:// (in memory) or "
+    "postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?schema=NAME]"
+)
+# The library names the schema unquoted in one lookup: a plain lower-case SQL name only.
+SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+class InvalidSettings(InvalidInput):
+    """A setting (a CUSTODY_* variable or an override) is malformed; nothing was opened."""
+
+    code = "invalid-settings"
 
 
 @dataclass(frozen=True)
@@ -37,11 +52,16 @@ class Settings(BaseSettings):
     embedded_projections: bool = True
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
 
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as e:
+            raise InvalidSettings(_describe(e)) from None
+
     @field_validator("database_url")
     @classmethod
-    def _known_scheme(cls, value: str) -> str:
-        if not value.startswith(("sqlite://", "postgresql://", "postgres://")):
-            raise ValueError("CUSTODY_DATABASE_URL must start with sqlite:// or postgresql://")
+    def _valid_url(cls, value: str) -> str:
+        _check_url(value)
         return value
 
     def export_to_environment(self, **changes: object) -> None:
@@ -77,8 +97,6 @@ class Settings(BaseSettings):
                 f"sqlite:{name}",
             )
         parsed = urlparse(url)
-        if not parsed.path.strip("/"):
-            raise InvalidInput("CUSTODY_DATABASE_URL names no database, e.g. postgresql://u@h/db")
         query = parse_qs(parsed.query)
         schema = query.get("schema", [""])[0]
         env = {
@@ -105,3 +123,44 @@ class Settings(BaseSettings):
             env["POSTGRES_SCHEMA"] = schema
         where = f"postgresql://{parsed.hostname}:{parsed.port or 5432}/{parsed.path.strip('/')}"
         return StoreConfig("postgres", env, where + (f"?schema={schema}" if schema else ""))
+
+
+def _check_url(url: str) -> None:
+    """Raise ValueError, saying what is accepted, unless `url` names a store we can open.
+    The URL itself is never repeated: it may hold a password."""
+    scheme, sep, _ = url.partition("://")
+    if not sep or scheme not in ("sqlite", "postgresql", "postgres"):
+        got = f", not a {scheme}:// URL" if sep and scheme else ""
+        raise ValueError(f"CUSTODY_DATABASE_URL must be {URL_FORMS}{got}")
+    if scheme == "sqlite":
+        return
+    parsed = urlparse(url)
+    try:
+        valid_port = parsed.port != 0  # .port raises for a non-number or one above 65535
+    except ValueError:
+        valid_port = False
+    if not valid_port:
+        raise ValueError(
+            f"CUSTODY_DATABASE_URL has a port that is not a number from 1 to 65535; "
+            f"expected {URL_FORMS}"
+        )
+    if not parsed.path.strip("/"):
+        raise ValueError(f"CUSTODY_DATABASE_URL names no database; expected {URL_FORMS}")
+    schema = parse_qs(parsed.query).get("schema", [""])[0]
+    if schema and not SCHEMA_RE.fullmatch(schema):
+        raise ValueError(
+            "the schema in CUSTODY_DATABASE_URL (?schema=NAME) must be a lower-case SQL name: "
+            "letters a-z, digits and '_', not starting with a digit, at most 63 characters"
+        )
+
+
+def _describe(error: ValidationError) -> str:
+    """One line per bad setting, named as its environment variable; values are not repeated."""
+    lines = []
+    for e in error.errors():
+        if e["type"] == "value_error":  # our own validators' messages name the variable
+            lines.append(str(e["ctx"]["error"]))
+        else:
+            name = "_".join(str(part) for part in e["loc"]).upper()
+            lines.append(f"CUSTODY_{name}: {e['msg']}")
+    return "; ".join(lines)

@@ -65,7 +65,7 @@ def test_who_on_an_unknown_handle_says_so_and_exits_non_zero(
         EXIT_REFUSED
     )
     assert "no account carried @POTUS on x" in capsys.readouterr().out
-    assert cli(demo_url, "who", "@POTUS", "--platform", "x", "--at", "2017-01-20") == EXIT_REFUSED
+    assert cli(demo_url, "who", "@POTUS", "--platform", "x", "--at", "2017-01-20") == EXIT_USAGE
     assert "timezone offset" in capsys.readouterr().err
 
 
