@@ -23,7 +23,8 @@ from uuid import UUID
 from eventsourcing.utils import get_topic
 
 from ledger import fold
-from ledger.application import Batch, CustodyLedger
+from ledger.application import CustodyLedger
+from ledger.batch import Batch
 from ledger.bulk import collector_paused
 from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc
 from ledger.domain import EVENT_CLASSES, to_fact
@@ -60,13 +61,19 @@ class ImportRefused(LedgerError):
         self.report = report
 
 
+class UnreadableFile(InvalidInput):
+    """The file could not be read at all (permissions, a directory, an I/O error)."""
+
+    code = "unreadable-file"
+
+
 def read_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
     """(line number, parsed object or an error message) for each non-blank line. Lines end
     at a newline only (a JSON string may hold U+2028 and the like); a UTF-8 BOM is skipped."""
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise InvalidInput(f"cannot read {path}: {e.strerror or e}") from None
+        raise UnreadableFile(f"cannot read {path}: {e.strerror or e}") from None
     data = data.removeprefix(b"\xef\xbb\xbf")
     if path.suffix.lower() == ".csv":
         try:

@@ -12,11 +12,10 @@ from uuid import UUID
 import pytest
 
 from api.bootstrap import Container, build
-from api.cli import EXIT_OK, EXIT_REFUSED
-from api.transfer import import_file
+from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from api.transfer import UnreadableFile, import_file
 from ledger.access import DIRECTORY_ID
 from ledger.domain import handle_index_id
-from ledger.errors import InvalidInput
 from ledger.settings import Settings
 from tests.integration.test_cli_and_transfer import cli
 
@@ -186,11 +185,24 @@ def test_bad_csv_is_named_by_line(
 
 
 def test_a_file_that_cannot_be_read_is_refused_with_the_reason(
-    store: Container, tmp_path: Path
+    store: Container, store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with pytest.raises(InvalidInput, match="cannot read"):
+    with pytest.raises(UnreadableFile, match="cannot read"):
         import_file(store.ledger, tmp_path, actor="clerk")
+    capsys.readouterr()
+    assert cli(store_url, "import", str(tmp_path)) == EXIT_USAGE
+    assert "is a directory" in capsys.readouterr().err
     assert store.ledger.head() == 0
+
+
+def test_a_file_without_events_says_so(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "empty.jsonl"
+    path.write_text("\n// nothing yet\n\n")
+    capsys.readouterr()
+    assert cli(store_url, "import", str(path)) == EXIT_OK
+    assert "holds no events; nothing was written" in capsys.readouterr().err
 
 
 def test_restore_keeps_record_times_moving_forward_and_out_of_the_future(
