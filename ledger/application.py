@@ -7,12 +7,10 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from copy import deepcopy
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import islice
 from typing import Any
 from uuid import UUID
 
@@ -22,8 +20,9 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from eventsourcing.utils import Environment, EnvType
 
 from ledger import fold
+from ledger.batch import Batch
 from ledger.bulk import collector_paused
-from ledger.commands import LINE_CONTROL_RE, AccountCommand, Command, RegisterAccount, handle_key
+from ledger.commands import LINE_CONTROL_RE, AccountCommand, Command, RegisterAccount
 from ledger.domain import (
     EVENT_CLASSES,
     Account,
@@ -48,7 +47,8 @@ from ledger.errors import (
     StoreUnavailable,
 )
 from ledger.fold import Fact
-from ledger.store import log_head, position_of, stored_streams
+from ledger.records import EventRecord, RecentFacts
+from ledger.store import log_head, position_of
 
 Clock = Callable[[], datetime]
 RETRY_SECONDS = 5.0
@@ -57,147 +57,6 @@ HANDLE_TYPES = {fold.RENAMED, fold.CLOSED, fold.RETRACTED}
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class EventRecord:
-    """One recorded custody event, as clients see it."""
-
-    account_id: UUID
-    version: int
-    position: int | None
-    type: str
-    effective_at: datetime
-    recorded_at: datetime
-    actor: str
-    reason: str
-    evidence: tuple[dict[str, Any], ...]
-    data: dict[str, Any]
-    retracted_by: int | None = None
-    orphaned: tuple[int, ...] = ()
-    replayed: bool = False
-
-    @classmethod
-    def of(cls, account_id: UUID, fact: Fact, position: int | None, **extra: Any) -> EventRecord:
-        return cls(
-            account_id=account_id,
-            version=fact.version,
-            position=position,
-            type=fact.type,
-            effective_at=fact.effective_at,
-            recorded_at=fact.recorded_at,
-            actor=fact.actor,
-            reason=fact.reason,
-            evidence=fact.evidence,
-            data=fact.data,
-            **extra,
-        )
-
-    def placed(self, position: int | None) -> EventRecord:
-        """This record at its log position, which a batch learns only when it commits. A copy
-        made without `dataclasses.replace`, whose field-by-field rebuild was about a twentieth
-        of an import's write."""
-        placed = object.__new__(EventRecord)
-        placed.__dict__.update(self.__dict__, position=position)
-        return placed
-
-
-class Batch:
-    """Commands staged by `CustodyLedger.batch()`: each checked as it comes, written together."""
-
-    def __init__(self, ledger: CustodyLedger) -> None:
-        self.ledger = ledger
-        self.staged: dict[UUID, Aggregate] = {}
-        self.records: list[EventRecord] = []
-        self.prefetched: dict[UUID, Aggregate | None] = {}
-        # One record time for the whole batch: it becomes known at once, in one transaction,
-        # so no reader ever saw part of it and "as known at" never shows a half-written batch.
-        # An account written after this time is a conflict (`CustodyLedger.append`), never a
-        # reason to stamp some of the batch later.
-        self.recorded_at = ledger.clock()
-
-    def prefetch(self, commands: Iterable[tuple[UUID | None, Command]]) -> None:
-        """Read, in a few queries, the aggregates these commands will look up (their accounts,
-        and a registration's handle and platform-id claims) instead of one query per lookup as
-        each is staged. A large backfill registers thousands of accounts; each used to cost two
-        round trips before anything was written. What is read here is checked again at commit,
-        like everything staged (stream versions), so a concurrent writer still loses or wins
-        cleanly."""
-        ids: list[UUID] = []
-        for account_id, command in commands:
-            if account_id is not None:
-                ids.append(account_id)
-            if isinstance(command, RegisterAccount):
-                ids.append(handle_index_id(command.platform, handle_key(command.handle)))
-                if command.platform_account_id is not None:
-                    ids.append(platform_id_index_id(command.platform, command.platform_account_id))
-        wanted = [i for i in dict.fromkeys(ids) if i not in self.prefetched]
-        ledger = self.ledger
-        with ledger._translated():
-            streams = stored_streams(ledger.recorder, wanted)
-        for aggregate_id, stored in streams.items():
-            aggregate: Any = None
-            for stored_event in stored:
-                event: Any = ledger.mapper.to_domain_event(stored_event)
-                aggregate = event.mutate(aggregate)
-            self.prefetched[aggregate_id] = aggregate
-
-    def register_account(
-        self,
-        command: RegisterAccount,
-        *,
-        actor: str,
-        account_id: UUID | None = None,
-        recorded_at: datetime | None = None,
-    ) -> EventRecord:
-        with self._recorded_at(recorded_at):
-            record = self.ledger.register_account(command, actor=actor, account_id=account_id)
-        self.records.append(record)
-        return record
-
-    def append(
-        self,
-        account_id: UUID,
-        command: AccountCommand,
-        *,
-        actor: str,
-        recorded_at: datetime | None = None,
-    ) -> EventRecord:
-        with self._recorded_at(recorded_at):
-            record = self.ledger.append(account_id, command, actor=actor)
-        self.records.append(record)
-        return record
-
-    @contextmanager
-    def _recorded_at(self, when: datetime | None) -> Iterator[None]:
-        # Only a restore of the ledger's own export sets record time; clients never do.
-        self.ledger._local.recorded_at = when if when is not None else self.recorded_at
-        self.ledger._local.batch_time = when is None
-        try:
-            yield
-        finally:
-            self.ledger._local.recorded_at = None
-            self.ledger._local.batch_time = False
-
-    def commit(self) -> list[EventRecord]:
-        """Write every staged event in one transaction; fill in their log positions."""
-        if not self.staged:
-            return []
-        try:
-            with self.ledger._translated():
-                recordings = self.ledger.save(*self.staged.values())
-        except IntegrityError:
-            self.ledger._evict(list(self.staged))
-            raise ConcurrencyConflict(
-                "another writer changed these accounts while the batch was staged; "
-                "nothing was written, run it again"
-            ) from None
-        positions = {
-            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
-            for r in recordings
-        }
-        self.records = [r.placed(positions.get((r.account_id, r.version))) for r in self.records]
-        return self.records
 
 
 def _check_actor(actor: str) -> str:
@@ -238,73 +97,6 @@ def fingerprint(account_id: UUID | None, command: Command, expected_version: int
         **command.model_dump(mode="json"),
     }
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-class RecentFacts:
-    """What this process recorded lately, by log position: the custody fact at each position,
-    or None where it recorded an index event. A projector in the same process takes them instead
-    of reading the stored events back and decoding them (an import's read models, the embedded
-    store); a range this process wrote whole is not read from the log at all. They are the facts
-    decoding would give (a test checks every event type); a miss costs only the reading.
-    Bounded, oldest dropped first, and what another process's projector applied first is
-    forgotten once this one moves past it."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._known: dict[int, tuple[UUID, Fact] | None] = {}
-        self._lock = threading.Lock()
-
-    def add(self, recordings: Sequence[Recording[UUID]]) -> None:
-        with self._lock:
-            known = self._known
-            for r in recordings:
-                event = r.domain_event
-                known[r.notification.id] = (
-                    (event.originator_id, to_fact(event))
-                    if isinstance(event, Account.Recorded)
-                    else None
-                )
-            for position in list(islice(known, max(len(known) - self.limit, 0))):
-                del known[position]
-
-    def take(self, position: int) -> tuple[UUID, Fact] | None:
-        with self._lock:
-            return self._known.pop(position, None)
-
-    def span(self, start: int, stop: int) -> list[tuple[int, UUID, Fact]] | None:
-        """The custody facts at the positions after `start` up to `stop`, in log order, if this
-        process recorded every one of those positions; None if it did not (another writer's
-        event, a gap in the positions, one forgotten): then only the log knows."""
-        out: list[tuple[int, UUID, Fact]] = []
-        with self._lock:
-            known = self._known
-            for position in range(start + 1, stop + 1):
-                try:
-                    entry = known[position]
-                except KeyError:
-                    return None
-                if entry is not None:
-                    out.append((position, *entry))
-        return out
-
-    def forget_upto(self, position: int) -> None:
-        """Drop what is kept at or below `position` (applied: nobody will take it). Positions
-        are kept in the order they were recorded, almost always ascending: this drops from the
-        oldest on and stops at the first one kept; one recorded out of order stays until the
-        bound drops it, and never matters, since nobody looks at or below applied positions."""
-        with self._lock:
-            known = self._known
-            applied = []
-            for p in known:
-                if p > position:
-                    break
-                applied.append(p)
-            for p in applied:
-                del known[p]
-
-    def __len__(self) -> int:
-        """The number of positions remembered (custody events and index events)."""
-        return len(self._known)
 
 
 class CustodyLedger(Application[UUID]):

@@ -21,7 +21,7 @@ from uuid import UUID
 from hypothesis import strategies as st
 
 from ledger import fold
-from ledger.application import CustodyLedger, EventRecord
+from ledger.application import CustodyLedger
 from ledger.commands import (
     Archive,
     ArchiveHistory,
@@ -43,6 +43,7 @@ from ledger.errors import (
     RuleViolation,
 )
 from ledger.fold import Fact
+from ledger.records import EventRecord
 
 BASE = datetime(2017, 1, 20, 17, 0, tzinfo=UTC)
 """Noon in Washington on inauguration day 2017: the centre of every generated history."""

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import pytest
 
-from ledger.application import CustodyLedger, EventRecord
+from ledger.application import CustodyLedger
 from ledger.commands import (
     Archive,
     ArchiveHistory,
@@ -37,6 +37,7 @@ from ledger.errors import (
     PlatformAccountIdTaken,
     StaleVersion,
 )
+from ledger.records import EventRecord
 from ledger.settings import Settings
 from tests.stories import ACTOR, INAUGURATION_2017, LATER, OPENED
 

@@ -8,7 +8,7 @@ from uuid import UUID
 import pytest
 
 from ledger import fold
-from ledger.application import CustodyLedger, EventRecord
+from ledger.application import CustodyLedger
 from ledger.commands import (
     Archive,
     ArchiveHistory,
@@ -35,6 +35,7 @@ from ledger.errors import (
     StaleVersion,
     WouldInvalidateLaterEvents,
 )
+from ledger.records import EventRecord
 from ledger.settings import Settings
 from tests.conftest import FakeClock
 from tests.stories import (

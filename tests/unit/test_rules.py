@@ -17,7 +17,7 @@ from hypothesis import given, settings
 
 from ledger import fold
 from ledger.access import DIRECTORY_ID, AccessControl
-from ledger.application import CustodyLedger, EventRecord
+from ledger.application import CustodyLedger
 from ledger.commands import (
     MAX_JSON_DEPTH,
     Archive,
@@ -52,6 +52,7 @@ from ledger.errors import (
     StaleVersion,
     WouldInvalidateLaterEvents,
 )
+from ledger.records import EventRecord
 from ledger.settings import Settings
 from tests.conftest import FakeClock
 from tests.stories import (
