@@ -155,6 +155,11 @@ class NewEvent:
     expected_version: int | None
     idempotency_key: str | None
 
+    @property
+    def offices(self) -> tuple[str, ...] | None:
+        """The offices the caller may record for; None for any."""
+        return None if _unrestricted(self.principal) else self.principal.offices
+
 
 async def new_account(
     request: Request, credentials: Credentials, idempotency_key: IdempotencyKey = None

@@ -22,6 +22,7 @@ from ledger.errors import (
     InvalidInput,
     LedgerError,
     NotFound,
+    OfficeNotAllowed,
     RuleViolation,
     StaleVersion,
     StoreUnavailable,
@@ -41,6 +42,7 @@ STATUS: dict[type[LedgerError], int] = {
     InvalidInput: 422,
     RuleViolation: 422,
     NotFound: 404,
+    OfficeNotAllowed: 403,
     Conflict: 409,
     StoreUnavailable: 503,
 }

@@ -7,7 +7,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from copy import deepcopy
 from datetime import UTC, datetime
@@ -42,6 +42,7 @@ from ledger.errors import (
     InvalidInput,
     LedgerError,
     NotFound,
+    OfficeNotAllowed,
     PlatformAccountIdTaken,
     StaleVersion,
     StoreUnavailable,
@@ -75,6 +76,20 @@ def _check_key(key: str | None) -> str | None:
             "Idempotency-Key must be 1 to 200 characters, without control characters"
         )
     return key
+
+
+def _offices_touched(facts: list[Fact], candidate: Fact) -> set[str]:
+    """The offices the account has, before or after `candidate`, from the earliest valid time
+    it can change on (its own effective time, or that of the event it retracts)."""
+    start = candidate.effective_at
+    if candidate.type == fold.RETRACTED:
+        start = min(start, facts[candidate.data["event_version"] - 1].effective_at)
+    return {
+        s.state.office
+        for segments in (fold.timeline(facts), fold.timeline([*facts, candidate]))
+        for s in segments
+        if s.valid_to is None or s.valid_to > start
+    }
 
 
 def _check_account_id(account_id: UUID | None) -> UUID | None:
@@ -217,8 +232,11 @@ class CustodyLedger(Application[UUID]):
         actor: str,
         expected_version: int | None = None,
         idempotency_key: str | None = None,
+        offices: Collection[str] | None = None,
     ) -> EventRecord:
-        """Append one custody event to an existing account stream."""
+        """Append one custody event to an existing account stream. `offices`, if given, are
+        the only offices the actor may record for: the event may change the account's
+        history only where (before and after it, as known now) the account is theirs."""
         _check_actor(actor)
         _check_key(idempotency_key)
         if not isinstance(command, Command) or isinstance(command, RegisterAccount):
@@ -259,6 +277,10 @@ class CustodyLedger(Application[UUID]):
                 data=command.data(),
             )
             orphaned = account.check_append(candidate)
+            if offices is not None:
+                outside = _offices_touched(account.facts, candidate) - set(offices)
+                if outside:
+                    raise OfficeNotAllowed(actor, offices, outside)
             before = account.handle_intervals() if command.type in HANDLE_TYPES else {}
             account.record(
                 EVENT_CLASSES[command.type],

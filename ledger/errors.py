@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
@@ -106,6 +107,19 @@ class WouldInvalidateLaterEvents(RuleViolation):
     def __init__(self, detail: str, *, account_id: UUID, versions: tuple[int, ...]) -> None:
         super().__init__(detail, account_id=account_id)
         self.versions = versions
+
+
+class OfficeNotAllowed(LedgerError):
+    """The actor may record only for some offices, and this event would reach another's."""
+
+    code = "forbidden"
+
+    def __init__(self, actor: str, allowed: Iterable[str], outside: Iterable[str]) -> None:
+        super().__init__(
+            f"{actor!r} may record only for the offices {', '.join(sorted(allowed)) or 'none'}; "
+            f"this event would change the account's history where it belongs to "
+            f"{', '.join(sorted(outside))}."
+        )
 
 
 class Conflict(LedgerError):

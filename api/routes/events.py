@@ -37,6 +37,7 @@ def append_event(account_id: UUID, write: Annotated[NewEvent, Depends(new_event)
         actor=write.principal.name,
         expected_version=write.expected_version,
         idempotency_key=write.idempotency_key,
+        offices=write.offices,
     )
     return EventRecordOut.model_validate(record).response(201, {"ETag": f'"{record.version}"'})
 

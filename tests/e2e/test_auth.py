@@ -149,6 +149,41 @@ def test_transferring_an_account_needs_the_destination_office_too(
     assert_problem(response, 403, "forbidden")
 
 
+def test_a_recorder_may_not_reach_into_the_history_of_another_office(
+    client: TestClient, container: Container, tokens: Tokens
+) -> None:
+    """The account came to OFFICE from OTHER_OFFICE. OFFICE's recorder may record what
+    happens under OFFICE, but neither a back-dated event in OTHER_OFFICE's time nor a
+    retraction of the transfer, which would hand the account back to OTHER_OFFICE."""
+    admin = bearer(tokens.admin)
+    body = registration(office=OTHER_OFFICE, effective_at="2018-01-01T00:00:00Z")
+    account = client.post("/v1/accounts", json=body, headers=admin).json()["account_id"]
+    path = f"/v1/accounts/{account}/events"
+    transfer = {
+        "type": "office_transferred",
+        "office": OFFICE,
+        "effective_at": "2019-01-01T00:00:00Z",
+    }
+    assert client.post(path, json=transfer, headers=admin).status_code == 201
+
+    clerk = bearer(tokens.office_recorder)
+    head = container.ledger.head()
+    retract = {
+        "type": "event_retracted",
+        "event_version": 2,
+        "effective_at": "2019-02-01T00:00:00Z",
+    }
+    back_dated = assignment(effective_at="2018-06-01T00:00:00Z")
+    for refused_body in (retract, back_dated):
+        response = client.post(path, json=refused_body, headers=clerk)
+        assert_problem(response, 403, "forbidden")
+        assert OTHER_OFFICE in response.json()["detail"]
+    assert container.ledger.head() == head
+    in_office = assignment(effective_at="2019-06-01T00:00:00Z")
+    assert client.post(path, json=in_office, headers=clerk).status_code == 201
+    assert client.post(path, json=retract, headers=admin).status_code == 201
+
+
 @pytest.mark.parametrize("path", READS)
 def test_reads_need_a_valid_token(
     anonymous: TestClient, tokens: Tokens, account: str, path: str
