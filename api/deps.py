@@ -20,13 +20,14 @@ from fastapi import Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
 
 from api import schemas
 from api.bootstrap import Container
-from api.errors import Forbidden, MalformedJson, Unauthorized
+from api.errors import ClientGone, Forbidden, MalformedJson, Unauthorized, UnsupportedMediaType
 from ledger.access import Principal
 from ledger.application import CustodyLedger
-from ledger.commands import Command, RegisterAccount, TransferOffice, parse_json, require_utc
+from ledger.commands import Command, RegisterAccount, TransferOffice, parse_json, require_utc, shown
 from ledger.errors import InvalidInput
 from projections.queries import QueryService
 
@@ -197,7 +198,22 @@ async def new_event(
 
 async def _read_json(request: Request) -> Any:
     """The body parsed as JSON (400 if it is not); read only after the caller is known."""
-    raw = await request.body()
+    media = request.headers.get("content-type", "application/json").partition(";")[0]
+    media = media.strip().lower()
+    if media != "application/json" and not media.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"The request body must be application/json, not {shown(media)}; send "
+            "Content-Type: application/json."
+        )
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise UnsupportedMediaType(
+            f"Content-Encoding {shown(encoding)} is not accepted; send the body uncompressed."
+        )
+    try:
+        raw = await request.body()
+    except ClientDisconnect:
+        raise ClientGone("The client went away before sending the whole body.") from None
     try:
         return parse_json(raw)
     except ValueError as e:

@@ -76,6 +76,18 @@ class MalformedJson(ApiProblem):
     code = "malformed-json"
 
 
+class UnsupportedMediaType(ApiProblem):
+    status = 415
+    code = "unsupported-media-type"
+
+
+class ClientGone(ApiProblem):
+    """The client closed the connection mid-body: nobody reads this answer, nothing is logged."""
+
+    status = 400
+    code = "client-disconnected"
+
+
 class BodyTooLarge(ApiProblem):
     status = 413
     code = "body-too-large"

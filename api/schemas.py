@@ -394,6 +394,7 @@ _STATUS_TEXT = {
     409: "Conflicts with other state (a handle or platform account id held elsewhere).",
     412: "`If-Match` names a version that is no longer current.",
     413: "The body is larger than the server accepts.",
+    415: "The body is not sent as `application/json`, or is compressed.",
     422: "Input that fails validation or a custody rule.",
     503: "The database is unreachable or the read models are behind; retry after `Retry-After`.",
 }

@@ -67,12 +67,18 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     if len(obj) != len(pairs):
         seen: set[str] = set()
         twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
-        raise ValueError(f"key {twice!r} appears twice in one object")
+        raise ValueError(f"key {shown(twice)} appears twice in one object")
     return obj
 
 
 # One decoder for every call: json.loads with an option builds a new one each time.
 _DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_object)
+
+
+def shown(value: object, limit: int = 60) -> str:
+    """A value quoted in an error message, cut short: a refusal never echoes a huge input."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def normalize_handle(raw: str) -> str:
@@ -88,7 +94,7 @@ def normalize_handle(raw: str) -> str:
         raise ValueError(f"a handle has at most {MAX_HANDLE} characters, got {len(handle)}")
     if not HANDLE_RE.fullmatch(handle):
         raise ValueError(
-            f"handle {handle!r} has characters other than letters, digits, '_', '.' and '-'"
+            f"handle {shown(handle)} has characters other than letters, digits, '_', '.' and '-'"
         )
     return handle
 
@@ -101,7 +107,7 @@ def handle_key(handle: str) -> str:
 def _pattern(regex: re.Pattern[str], what: str) -> Any:
     def check(value: str) -> str:
         if not regex.fullmatch(value):
-            raise ValueError(f"{what} {value!r} is not valid (expected {regex.pattern})")
+            raise ValueError(f"{what} {shown(value)} is not valid (expected {regex.pattern})")
         return value
 
     return AfterValidator(check)
@@ -129,7 +135,7 @@ def _utc(value: datetime) -> datetime:
 
 def _url(value: str) -> str:
     if not URL_RE.fullmatch(value) or LINE_CONTROL_RE.search(value):
-        raise ValueError(f"{value!r} is not an http(s) URL")
+        raise ValueError(f"{shown(value)} is not an http(s) URL")
     return value
 
 
@@ -165,7 +171,9 @@ def field_errors(error: ValidationError) -> tuple[tuple[tuple[str | int, ...], s
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "timezone_aware":
             message = "a time must carry a timezone offset, e.g. 2017-01-20T17:00:00Z"
-        out.append((tuple(item["loc"]), message))
+        # An unknown key is its own location: cut short like any echoed input.
+        loc = tuple(p if isinstance(p, int) or len(p) <= 60 else p[:59] + "…" for p in item["loc"])
+        out.append((loc, message))
     return tuple(out)
 
 
@@ -233,7 +241,8 @@ class Holder(Value):
 class Archive(Value):
     ref: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(single_line)]
     sha256: Sha256 | None = None
-    items: Annotated[int, Field(ge=0, strict=True)] | None = None
+    # At most 2**53 - 1: a count every JSON reader (the page's JavaScript too) holds exactly.
+    items: Annotated[int, Field(ge=0, le=2**53 - 1, strict=True)] | None = None
 
 
 class Command(Value):
@@ -342,7 +351,9 @@ def parse_command(data: Any) -> Command:
     cls = COMMANDS.get(kind) if isinstance(kind, str) else None
     if cls is None:
         known = ", ".join(sorted(COMMANDS))
-        raise InvalidInput(f"unknown event type {kind!r}; expected one of: {known}", field="type")
+        raise InvalidInput(
+            f"unknown event type {shown(kind)}; expected one of: {known}", field="type"
+        )
     return cls.parse({k: v for k, v in data.items() if k != "type"})
 
 
@@ -351,14 +362,16 @@ def require_utc(value: Any, name: str) -> datetime:
     if isinstance(value, str):
         if RFC3339_RE.fullmatch(value) is None:
             raise InvalidInput(
-                f"{name}: {value!r} is not an RFC 3339 time with a timezone offset, "
+                f"{name}: {shown(value)} is not an RFC 3339 time with a timezone offset, "
                 "e.g. 2017-01-20T17:00:00Z",
                 field=name,
             )
         try:
             value = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError:
-            raise InvalidInput(f"{name}: {value!r} is not an RFC 3339 time", field=name) from None
+            raise InvalidInput(
+                f"{name}: {shown(value)} is not an RFC 3339 time", field=name
+            ) from None
     if not isinstance(value, datetime):
         raise InvalidInput(f"{name}: expected a time", field=name)
     if value.tzinfo is None or value.utcoffset() is None:

@@ -37,7 +37,7 @@ CREATED_HEADERS = {
     openapi_extra=register_body(),
     responses={
         201: {"description": "The registration's event record.", "headers": CREATED_HEADERS},
-        **problems(400, 401, 403, 409, 413, 422, 503),
+        **problems(400, 401, 403, 409, 413, 415, 422, 503),
     },
 )
 def register_account(write: Annotated[NewAccount, Depends(new_account)]) -> Response:

@@ -27,7 +27,7 @@ MAX_POSITION = 2**63 - 1  # log positions are 64-bit integers in both stores
             "description": "The event record.",
             "headers": {"ETag": {"description": "The stream version after the write."}},
         },
-        **problems(400, 401, 403, 404, 409, 412, 413, 422, 503),
+        **problems(400, 401, 403, 404, 409, 412, 413, 415, 422, 503),
     },
 )
 def append_event(account_id: UUID, write: Annotated[NewEvent, Depends(new_event)]) -> Response:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from uuid import uuid4
 
@@ -151,6 +152,43 @@ def test_a_body_nested_deeper_than_any_event_is_refused_before_it_is_parsed(
         content=b"[" * 100_000, headers={"Content-Type": "application/json"},
     )  # fmt: skip
     assert "nested more than 32 levels deep" in problem["detail"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "words"),
+    [
+        ({"Content-Type": "text/plain"}, "must be application/json, not 'text/plain'"),
+        ({"Content-Type": "application/x-www-form-urlencoded"}, "must be application/json"),
+        ({"Content-Type": "application/json", "Content-Encoding": "gzip"}, "'gzip' is not"),
+    ],
+)
+def test_a_body_not_sent_as_plain_json_is_415(
+    client: TestClient, container: Container, register, headers: dict[str, str], words: str
+) -> None:
+    account_id = register()["account_id"]
+    body = json.dumps(assignment()).encode()
+    for path in ("/v1/accounts", f"/v1/accounts/{account_id}/events"):
+        problem = refused(
+            client, container, path, ..., 415, "unsupported-media-type", content=body,
+            headers=headers,
+        )  # fmt: skip
+        assert words in problem["detail"]
+    fine = {"Content-Type": "application/merge-patch+json; charset=utf-8"}
+    path = f"/v1/accounts/{account_id}/events"
+    assert client.post(path, content=body, headers=fine).status_code == 201
+
+
+def test_a_refusal_quotes_a_huge_input_only_in_part(
+    client: TestClient, container: Container, register
+) -> None:
+    account_id = register()["account_id"]
+    path = f"/v1/accounts/{account_id}/events"
+    huge = "x" * 200_000
+    for body in ({"type": huge}, {**assignment(), huge: 1}, {"type": "office_transferred",
+                 "office": huge, "effective_at": WHEN}):  # fmt: skip
+        response = client.post(path, json=body)
+        assert response.status_code == 422
+        assert len(response.content) < 2_000, response.content[:300]
 
 
 def test_appending_to_an_unknown_account_is_404(client: TestClient, container: Container) -> None:

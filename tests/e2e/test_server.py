@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import socket
 import threading
+import time
+
+import pytest
 
 from tests.e2e.conftest import LiveServer, assignment, bearer, call, registration
 
@@ -54,6 +58,24 @@ def test_a_declared_oversized_body_is_refused_before_it_is_sent(live_server: Liv
     assert reply.status == 413
     assert reply.getheader("content-type") == "application/problem+json"
     assert body["type"].endswith("/body-too-large")
+
+
+def test_a_client_that_leaves_mid_body_leaves_no_error_in_the_log(
+    live_server: LiveServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    head = live_server.container.ledger.head()
+    with caplog.at_level(logging.WARNING):
+        with socket.create_connection((live_server.host, live_server.port), timeout=10) as s:
+            s.sendall(
+                (
+                    "POST /v1/accounts HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                    f"Authorization: Bearer {live_server.tokens.admin}\r\n"
+                    'Content-Length: 100\r\n\r\n{"platform":'
+                ).encode()
+            )
+        time.sleep(1.0)  # the server notices the closed connection while reading the body
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert live_server.container.ledger.head() == head
 
 
 def test_concurrent_clients_with_if_match_get_exactly_one_success_per_version(

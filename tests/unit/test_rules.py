@@ -769,6 +769,13 @@ def test_a_query_time_is_rfc_3339(bad: str) -> None:
     assert require_utc("2017-01-20T12:00:00-05:00", "at") == INAUGURATION_2017
 
 
+def test_an_archive_count_is_one_every_json_reader_holds_exactly() -> None:
+    assert Archive(ref="https://archive.example/a", items=2**53 - 1).items == 2**53 - 1
+    for bad in (2**53, -1, True, "12"):
+        with pytest.raises(InvalidInput, match="items"):
+            Archive(ref="https://archive.example/a", items=bad)
+
+
 def test_a_token_name_is_one_line(memory_ledger: CustodyLedger) -> None:
     access = AccessControl(memory_ledger)
     with pytest.raises(InvalidInput):
