@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -91,6 +92,11 @@ class ClientGone(ApiProblem):
 class BodyTooLarge(ApiProblem):
     status = 413
     code = "body-too-large"
+
+
+def utc_text(when: datetime) -> str:
+    """A UTC time in a message as the API writes times everywhere else: 2017-01-20T17:00:00Z."""
+    return when.isoformat().replace("+00:00", "Z")
 
 
 class NotInEffect(ApiProblem):

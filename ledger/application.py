@@ -37,6 +37,7 @@ from ledger.domain import (
 from ledger.errors import (
     AccountExists,
     AccountNotFound,
+    AccountRetracted,
     ConcurrencyConflict,
     IdempotencyKeyReused,
     InvalidInput,
@@ -361,8 +362,10 @@ class CustodyLedger(Application[UUID]):
 
     def _get_account(self, account_id: UUID) -> Account:
         account = self._get_or_none(account_id)
-        if not isinstance(account, Account) or not account.exists():
+        if not isinstance(account, Account):
             raise AccountNotFound(account_id)
+        if not account.exists():
+            raise AccountRetracted(account_id)
         return account
 
     def _get_or_none(self, aggregate_id: UUID) -> Any:

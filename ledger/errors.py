@@ -50,6 +50,18 @@ class AccountNotFound(NotFound):
         self.account_id = account_id
 
 
+class AccountRetracted(AccountNotFound):
+    """The account's registration was retracted: as known now it never existed."""
+
+    def __init__(self, account_id: UUID) -> None:
+        super().__init__(account_id)
+        self.detail = (
+            f"Account {account_id}'s registration was retracted: as known now the account "
+            "never existed, and nothing more can be recorded on it (its log is still readable)."
+        )
+        self.args = (self.detail,)
+
+
 class HandleNotFound(NotFound):
     code = "handle-not-found"
 

@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, Response
 
 from api.deps import NewAccount, ReadAt, ReadKnownAt, new_account
-from api.errors import NotInEffect
+from api.errors import NotInEffect, utc_text
 from api.schemas import (
     AccountOut,
     AccountPageOut,
@@ -90,8 +90,8 @@ def get_account(account_id: UUID, read: ReadAt) -> Response:
     if view is None:
         raise NotInEffect(
             "account-not-in-effect",
-            f"Account {account_id} did not exist at {at.isoformat() if at else 'the present time'}"
-            f" as known {'at ' + known_at.isoformat() if known_at else 'now'}.",
+            f"Account {account_id} did not exist at {utc_text(at) if at else 'the present time'}"
+            f" as known {'at ' + utc_text(known_at) if known_at else 'now'}.",
         )
     current = view.version if known_at is None else queries.current_version(account_id)
     return AccountOut.model_validate(view).response(headers={"ETag": f'"{current}"'})

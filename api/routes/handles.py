@@ -7,9 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Response
 
 from api.deps import ReadAt, ReadKnownAt
-from api.errors import NotInEffect
+from api.errors import NotInEffect, utc_text
 from api.schemas import HandleHistoryOut, HandleIntervalOut, HandleOut, problems
 from ledger.commands import PLATFORM_RE, normalize_handle
+from ledger.errors import HandleNotFound
 
 router = APIRouter(prefix="/v1/handles", tags=["handles"])
 
@@ -29,8 +30,8 @@ def handle_at(platform: PlatformKey, handle: HandleParam, read: ReadAt) -> Respo
     if answer.account is None:
         raise NotInEffect(
             "handle-not-in-effect",
-            f"No account on {platform} carried @{answer.handle} at {answer.at.isoformat()} "
-            f"as known {'at ' + known_at.isoformat() if known_at else 'now'}; "
+            f"No account on {platform} carried @{answer.handle} at {utc_text(answer.at)} "
+            f"as known {'at ' + utc_text(known_at) if known_at else 'now'}; "
             "its history is at /history.",
         )
     return HandleOut.of(answer, answer.account).response()
@@ -46,6 +47,8 @@ def handle_history(
     platform: PlatformKey, handle: HandleParam, read: ReadKnownAt
 ) -> HandleHistoryOut:
     intervals = read.queries.handle_history(platform, handle, read.known_at)
+    if not intervals and read.known_at is None:
+        raise HandleNotFound(platform, normalize_handle(handle))
     return HandleHistoryOut(
         platform=platform,
         handle=normalize_handle(handle),

@@ -89,6 +89,21 @@ def test_the_handle_history_lists_every_account_that_carried_it(
     ]
 
 
+def test_a_handle_no_account_ever_carried_is_404_for_its_history_too(
+    client: TestClient, handover: tuple[str, str]
+) -> None:
+    assert_problem(client.get("/v1/handles/x/NeverSeen/history"), 404, "handle-not-found")
+    assert_problem(client.get("/v1/handles/x/NeverSeen"), 404, "handle-not-found")
+    # Known, but not yet as known then: the record then was empty, which is an answer.
+    early = client.get("/v1/handles/x/POTUS/history", params={"known_at": "2000-01-01T00:00:00Z"})
+    assert (early.status_code, early.json()["intervals"]) == (200, [])
+    gap = client.get("/v1/handles/x/POTUS", params={"at": "2000-01-01T00:00:00Z"})
+    assert (
+        "at 2000-01-01T00:00:00Z as known now"
+        in assert_problem(gap, 404, "handle-not-in-effect")["detail"]
+    )
+
+
 def test_a_holder_custody_lists_every_account_held_and_when(
     client: TestClient, handover: tuple[str, str], append
 ) -> None:

@@ -41,6 +41,7 @@ from ledger.errors import (
     AccountClosed,
     AccountExists,
     AccountNotFound,
+    AccountRetracted,
     EffectiveBeforeRegistration,
     HandleTaken,
     IdempotencyKeyReused,
@@ -274,9 +275,10 @@ def test_retracting_the_registration_makes_the_account_cease_to_exist(
     assert gone.orphaned == (assigned.version,)
     assert ledger.state(potus, INAUGURATION_2017) is None
     assert holder(ledger, potus, INAUGURATION_2017, known_at=gone.recorded_at - US) == "obama"
-    with refused(ledger, AccountNotFound, potus):
+    with refused(ledger, AccountRetracted, potus) as info:
         assign(ledger, potus, "trump", INAUGURATION_2017)
-    with refused(ledger, AccountNotFound, potus):
+    assert "registration was retracted" in info.value.detail
+    with refused(ledger, AccountRetracted, potus):
         retract(ledger, potus, assigned.version)
     assert [r.retracted_by for r in ledger.records(potus)] == [gone.version, None, None]
 
