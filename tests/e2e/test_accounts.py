@@ -96,7 +96,7 @@ def test_an_account_that_did_not_exist_at_that_time_is_404_saying_so(
     response = client.get(f"/v1/accounts/{account_id}", params={"at": "2016-01-01T00:00:00Z"})
 
     body = assert_problem(response, 404, "account-not-in-effect")
-    assert "did not exist at 2016-01-01T00:00:00+00:00" in body["detail"]
+    assert "did not exist at 2016-01-01T00:00:00Z" in body["detail"]
 
 
 def test_an_unknown_account_is_404(client: TestClient) -> None:

@@ -25,7 +25,7 @@ from ledger.commands import (
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import (
     AccountClosed,
-    AccountNotFound,
+    AccountRetracted,
     HandleTaken,
     IdempotencyKeyReused,
     InvalidRetraction,
@@ -161,7 +161,7 @@ def test_retracting_the_registration_frees_the_handle_and_the_platform_account_i
     gone = do(ledger, potus, RetractEvent(event_version=1, effective_at=LATER))
     assert ledger.state(potus, INAUGURATION_2017) is None
     assert ledger.state(potus, INAUGURATION_2017, known_at=gone.recorded_at - US) is not None
-    with refused(ledger, AccountNotFound, potus):
+    with refused(ledger, AccountRetracted, potus):
         do(ledger, potus, appoint("obama", OPENED))
     again = register(ledger, "@POTUS", platform_account_id="822215679726100480")
     assert again.account_id != potus and again.version == 1
