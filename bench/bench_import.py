@@ -3,7 +3,8 @@
 Three ways to load the same history (registrations, then handovers across the accounts), all
 under the same rules:
   http    one HTTP request per event, in order, against `custody serve` (the way a client
-          without `import` would load it; the server projects as it goes);
+          without `import` would load it; the server projects as it goes), until a read of
+          the last account written shows the read models caught up;
   single  one `register_account`/`append` call (one transaction) per event, in-process, read
           models left behind (the library's own single-append rate: the stricter baseline);
   import  `custody import`'s path: everything checked, then written in one transaction, then
@@ -105,6 +106,15 @@ def over_http(url: str, accounts: int, handovers: int, tag: str, folder: Path) -
                     status, text = client.post(path, {"type": line["type"], **body})
                 if status != 201:
                     raise RuntimeError(f"HTTP {status}: {text[:300]!r}")
+                last = ids[str(line["account_id"])]
+            # Done when the read models hold it all, as import is: the server's projector may be
+            # behind the last request. A read of the last account written waits for it (or, on
+            # the embedded store, applies the log itself), as any client's next read would.
+            status, text = client.get(f"/v1/accounts/{last}", {})
+            if status != 200:
+                raise RuntimeError(f"HTTP {status}: {text[:300]!r}")
+            while json.loads(client.get("/health", {})[1])["lag"]:
+                time.sleep(0.005)
             seconds = time.perf_counter() - started
     finally:
         server.stop()
