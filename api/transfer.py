@@ -26,7 +26,7 @@ from ledger import fold
 from ledger.application import CustodyLedger
 from ledger.batch import Batch
 from ledger.bulk import collector_paused
-from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc
+from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc, shown
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import InvalidInput, LedgerError
 
@@ -111,9 +111,9 @@ _WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
 def _csv_lines(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = reader.fieldnames or []
+        header = next(reader, [])
     except csv.Error as e:
         yield 1, f"not valid CSV ({e})"
         return
@@ -127,29 +127,32 @@ def _csv_lines(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
         return
     end = reader.line_num
     while True:
-        first = end + 1
+        first = end + 1  # a record is named by its first line, though a quoted cell spans more
         try:
-            row = next(reader)
+            cells = next(reader)
         except StopIteration:
             return
         except csv.Error as e:
             yield first, f"not valid CSV ({e}); the rest of the file was not read"
             return
         end = reader.line_num
-        if None in row:
+        if not cells:
+            continue  # a blank line
+        if len(cells) > len(header):
             yield first, f"more cells than the header's {len(header)} columns"
             continue
+        row = dict(zip(header, cells, strict=False))  # missing trailing cells are empty
         obj: dict[str, Any] = {}
         try:
             for key, value in row.items():
-                if value is None or value == "":
+                if value == "":
                     continue
                 try:
                     if key == "evidence":
                         obj["evidence"] = parse_json(value)
                     elif key in ("event_version", "archive.items"):
                         if not _WHOLE_NUMBER.fullmatch(value.strip()):
-                            raise ValueError(f"expected a whole number, got {value!r}")
+                            raise ValueError(f"expected a whole number, got {shown(value)}")
                         _put(obj, key, int(value))
                     else:
                         _put(obj, key, value)
@@ -175,7 +178,9 @@ def _uuid(value: Any) -> UUID:
             raise ValueError
         return UUID(value)
     except ValueError:
-        raise InvalidInput(f"account_id: {value!r} is not a UUID", field="account_id") from None
+        raise InvalidInput(
+            f"account_id: {shown(value)} is not a UUID", field="account_id"
+        ) from None
 
 
 def _account_of(ledger: CustodyLedger, obj: dict[str, Any]) -> UUID:

@@ -170,6 +170,12 @@ def test_csv_with_a_bom_imports(store: Container, tmp_path: Path) -> None:
             {2: "RFC 3339", 4: "RFC 3339"},
         ),
         ("type,reason\nholder_released," + "x" * 200_000 + "\n", {2: "not valid CSV"}),
+        (
+            # Blank lines are skipped, and do not shift the numbers of the records after them.
+            "type,platform,handle,office,effective_at\n\n\n"
+            "account_registered,x,@A,o-a,2016-01-01\n",
+            {4: "RFC 3339"},
+        ),
     ],
 )
 def test_bad_csv_is_named_by_line(
