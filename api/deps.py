@@ -1,7 +1,9 @@
 """What the routes depend on: the container, the caller, query times, bodies and write headers.
 
 Authentication and authorisation happen here, in dependency order, before a body is read:
-a request without a valid token is refused with 401 whatever its body holds.
+a request without a valid token is refused with 401 whatever its body holds. (One refusal
+comes earlier, from the middleware: a body declared larger than the server accepts is 413
+before anyone is asked who is sending it.)
 
 Dependencies are `async def`: FastAPI would otherwise run each in the thread pool (a hop per
 dependency per request). What touches the database (the token directory when its cache is
@@ -32,7 +34,7 @@ from ledger.errors import InvalidInput
 from projections.queries import QueryService
 
 WRITE_ROLES = ("recorder", "admin")
-VERSION_RE = re.compile(r'^(?:"(\d{1,18})"|(\d{1,18}))$')
+VERSION_RE = re.compile(r'(?:"([0-9]{1,18})"|([0-9]{1,18}))')
 
 
 async def get_container(request: Request) -> Container:
@@ -238,7 +240,7 @@ def _uuid(value: Any) -> UUID | None:
 def _version(if_match: str | None) -> int | None:
     if if_match is None:
         return None
-    match = VERSION_RE.match(if_match.strip())
+    match = VERSION_RE.fullmatch(if_match.strip())
     if match is None:
         raise InvalidInput(
             f'If-Match must be one stream version, e.g. "3"; got {if_match[:40]!r}',

@@ -20,11 +20,11 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
+from ledger.commands import OFFICE_RE
 from ledger.errors import InvalidInput, LedgerError, StoreUnavailable
 
 ROLES = ("reader", "recorder", "admin")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-OFFICE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 DIRECTORY_ID = uuid5(NAMESPACE_URL, "custody-ledger:access-tokens")
 PREFIX = "cst"
 
