@@ -12,6 +12,6 @@ PAGE = Path(__file__).with_name("static") / "index.html"
 router = APIRouter(tags=["page"])
 
 
-@router.get("/", include_in_schema=False)
+@router.api_route("/", methods=["GET", "HEAD"], include_in_schema=False)
 def timeline_page() -> FileResponse:
     return FileResponse(PAGE, media_type="text/html; charset=utf-8")

@@ -10,6 +10,7 @@ from api.schemas import HealthOut, problems
 router = APIRouter(tags=["health"])
 
 
+@router.head("/health", include_in_schema=False)  # load balancers' health checks
 @router.get(
     "/health",
     response_model=HealthOut,

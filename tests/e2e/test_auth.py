@@ -223,6 +223,9 @@ def test_health_needs_no_token(anonymous: TestClient) -> None:
     assert body["store"] in ("sqlite", "postgres")
     assert body["lag"] >= 0
     assert set(body["read_models"]) >= {"events", "segments", "custody", "handles"}
+    for path in ("/health", "/"):  # load balancers probe with HEAD
+        head = anonymous.head(path)
+        assert (head.status_code, head.content) == (200, b""), path
 
 
 def test_public_reads_let_anyone_read_but_not_write(store_url: str, clock: FakeClock) -> None:
