@@ -29,7 +29,12 @@ PLATFORM_ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 URL_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*$", re.IGNORECASE)
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-LINE_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")  # incl. tab and line breaks
+# Text shown on one line: no C0/C1 controls (tab and line breaks included), no bidirectional
+# embeddings, overrides or isolates (they make a name read as another: "\u202eamabO kcaraB"),
+# no byte-order mark or noncharacters.
+LINE_CONTROL_RE = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff]"
+)
 MAX_HANDLE = 64
 MAX_JSON_DEPTH = 32
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
@@ -120,9 +125,12 @@ def _text(value: str) -> str:
 
 
 def single_line(value: str) -> str:
-    """Text shown on one line (a name, a reference): no control characters or line breaks."""
+    """Text shown on one line (a name, a reference): see LINE_CONTROL_RE."""
     if LINE_CONTROL_RE.search(value):
-        raise ValueError("control characters, tabs and line breaks are not allowed")
+        raise ValueError(
+            "control characters (tabs, line breaks, bidirectional overrides, byte-order marks) "
+            "are not allowed"
+        )
     return value
 
 

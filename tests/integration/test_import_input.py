@@ -111,7 +111,7 @@ def test_hostile_lines_are_each_named_and_nothing_is_written(
             8: "account_id: 'not-a-uuid' is not a UUID",
             9: "key 'type' appears twice",
             10: "actor must be one line",
-            11: "holder.name: control characters, tabs and line breaks are not allowed",
+            11: "holder.name: control characters (tabs, line breaks, bidirectional overrides",
             12: "archive.items: Input should be a valid integer",
             13: "event_version: Input should be a valid integer",
             14: "evidence.0.url",

@@ -734,7 +734,8 @@ def test_parse_command_names_the_known_types_and_converts_offsets_to_utc() -> No
 
 
 @pytest.mark.parametrize(
-    "actor", ["clerk\x00", "clerk\nforged row", "a\tb", "a\u2028b", "\x1b[31m"]
+    "actor",
+    ["clerk\x00", "clerk\nforged row", "a\tb", "a\u2028b", "\x1b[31m", "\u202eamabo", "a\x85b"],
 )
 def test_an_actor_is_one_line_of_text(memory_ledger: CustodyLedger, actor: str) -> None:
     ledger = memory_ledger
@@ -745,6 +746,14 @@ def test_an_actor_is_one_line_of_text(memory_ledger: CustodyLedger, actor: str) 
     assert "actor must be one line" in info.value.detail
     with refused(ledger, InvalidInput, potus):
         ledger.append(potus, command, actor=ACTOR, idempotency_key=f"key-{actor}")
+
+
+@pytest.mark.parametrize("name", ["Barack \u202eamabO", "\ufeff", "Joe\u2066Biden", "a\tb", "\x9b"])
+def test_a_holder_name_reads_as_it_is_written(name: str) -> None:
+    with pytest.raises(InvalidInput, match="name: control characters"):
+        Holder(id="obama", name=name)
+    persian = "\u0645\u062d\u0645\u062f\u200c\u0631\u0636\u0627"  # ZWNJ inside: allowed
+    assert Holder(id="x", name=persian).name == persian
 
 
 def test_an_account_id_of_the_ledgers_own_form_is_refused(memory_ledger: CustodyLedger) -> None:
