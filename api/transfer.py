@@ -213,7 +213,7 @@ def stage(
             continue
         try:
             body = {k: v for k, v in obj.items() if k not in _ROUTING}
-            command = parse_command(body)
+            command = parse_command(body, restore=restore)
             if "account_id" in obj and "account" in obj:
                 raise InvalidInput("name the account once: account_id or account, not both")
             who = obj.get("actor", actor)

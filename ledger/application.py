@@ -61,10 +61,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _check_actor(actor: str) -> str:
+def _check_actor(actor: str, *, restoring: bool = False) -> str:
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 128:
         raise InvalidInput("actor must be a non-empty name of at most 128 characters")
-    if LINE_CONTROL_RE.search(actor):
+    # A restore keeps what older rules let in, except NUL, which PostgreSQL cannot store.
+    if LINE_CONTROL_RE.search(actor) if not restoring else "\x00" in actor:
         raise InvalidInput("actor must be one line, without control characters")
     return actor
 
@@ -197,9 +198,11 @@ class CustodyLedger(Application[UUID]):
         account_id: UUID | None = None,
     ) -> EventRecord:
         """Open a new account stream; claims its handle and platform account id atomically."""
-        _check_actor(actor)
+        restoring = self._restoring()  # a restore keeps ids and actors as they were recorded
+        _check_actor(actor, restoring=restoring)
         _check_key(idempotency_key)
-        _check_account_id(account_id)
+        if not restoring:
+            _check_account_id(account_id)
         stamp = fingerprint(account_id, command, None) if idempotency_key else ""
 
         def attempt(touched: list[UUID]) -> EventRecord:
@@ -238,7 +241,7 @@ class CustodyLedger(Application[UUID]):
         """Append one custody event to an existing account stream. `offices`, if given, are
         the only offices the actor may record for: the event may change the account's
         history only where (before and after it, as known now) the account is theirs."""
-        _check_actor(actor)
+        _check_actor(actor, restoring=self._restoring())
         _check_key(idempotency_key)
         if not isinstance(command, Command) or isinstance(command, RegisterAccount):
             raise InvalidInput("append takes a custody event command, not a registration")

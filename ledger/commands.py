@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -124,8 +125,16 @@ def _text(value: str) -> str:
     return value
 
 
+# Set by Value.parse(restore=True) for the validation it runs. (Not pydantic's validation
+# context: Value's own __init__ makes pydantic validate through it, and that drops the context.)
+_restoring: ContextVar[bool] = ContextVar("restoring", default=False)
+
+
 def single_line(value: str) -> str:
-    """Text shown on one line (a name, a reference): see LINE_CONTROL_RE."""
+    """Text shown on one line (a name, a reference): see LINE_CONTROL_RE. A restore keeps
+    what the older rule (`_text`) let in."""
+    if _restoring.get():
+        return _text(value)
     if LINE_CONTROL_RE.search(value):
         raise ValueError(
             "control characters (tabs, line breaks, bidirectional overrides, byte-order marks) "
@@ -142,7 +151,8 @@ def _utc(value: datetime) -> datetime:
 
 
 def _url(value: str) -> str:
-    if not URL_RE.fullmatch(value) or LINE_CONTROL_RE.search(value):
+    controls = LINE_CONTROL_RE.search(value) and not _restoring.get()
+    if not URL_RE.fullmatch(value) or controls:
         raise ValueError(f"{shown(value)} is not an http(s) URL")
     return value
 
@@ -225,14 +235,18 @@ class Value(BaseModel):
             _nesting.depth = depth
 
     @classmethod
-    def parse(cls, data: Any) -> Any:
+    def parse(cls, data: Any, *, restore: bool = False) -> Any:
+        """Validate `data`. `restore`: it comes from the ledger's own export, recorded under
+        the rules of its day; rules that only tidy new input since then do not apply to it."""
         depth = getattr(_nesting, "depth", 0)
         _nesting.depth = depth + 1
+        token = _restoring.set(restore)
         try:
             return cls.model_validate(data)
         except ValidationError as e:
             raise invalid(e) from None
         finally:
+            _restoring.reset(token)
             _nesting.depth = depth
 
 
@@ -246,11 +260,17 @@ class Holder(Value):
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
 
 
+def _exact_count(value: int) -> int:
+    # At most 2**53 - 1: a count every JSON reader (the page's JavaScript too) holds exactly.
+    if value > 2**53 - 1 and not _restoring.get():
+        raise ValueError("a count of items is at most 2**53 - 1 (9007199254740991)")
+    return value
+
+
 class Archive(Value):
     ref: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(single_line)]
     sha256: Sha256 | None = None
-    # At most 2**53 - 1: a count every JSON reader (the page's JavaScript too) holds exactly.
-    items: Annotated[int, Field(ge=0, le=2**53 - 1, strict=True)] | None = None
+    items: Annotated[int, Field(ge=0, strict=True), AfterValidator(_exact_count)] | None = None
 
 
 class Command(Value):
@@ -351,8 +371,8 @@ EventType = Literal[
 ]
 
 
-def parse_command(data: Any) -> Command:
-    """Build the command a JSON object names by its `type`."""
+def parse_command(data: Any, *, restore: bool = False) -> Command:
+    """Build the command a JSON object names by its `type` (`restore`: see Value.parse)."""
     if not isinstance(data, dict):
         raise InvalidInput("a command must be a JSON object")
     kind = data.get("type")
@@ -362,7 +382,7 @@ def parse_command(data: Any) -> Command:
         raise InvalidInput(
             f"unknown event type {shown(kind)}; expected one of: {known}", field="type"
         )
-    return cls.parse({k: v for k, v in data.items() if k != "type"})
+    return cls.parse({k: v for k, v in data.items() if k != "type"}, restore=restore)
 
 
 def require_utc(value: Any, name: str) -> datetime:

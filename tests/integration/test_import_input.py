@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from uuid import UUID
+from uuid import NAMESPACE_URL, UUID, uuid5
 
 import pytest
 
@@ -243,3 +243,34 @@ def test_restore_loads_into_a_store_that_holds_only_tokens(
     assert cli(store_url, "import", str(path), "--restore") == EXIT_OK
     (fact,) = store.ledger.facts(UUID(AID))
     assert fact.recorded_at == datetime(2020, 1, 5, tzinfo=UTC)
+
+
+def test_restore_loads_an_export_made_under_older_rules_and_exports_it_unchanged(
+    store: Container, store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a ledger once accepted is history: rules added since (version-4 ids, one-line
+    text, counts a JSON reader holds exactly) tidy new input, not the replay of an export."""
+    old_id = str(uuid5(NAMESPACE_URL, "custody-demo:potus-obama"))  # the demo's former ids
+    lines = [
+        {**registration(), "account_id": old_id, "recorded_at": "2018-08-20T01:00:00Z",
+         "actor": "records\toffice"},
+        {**assignment(), "account_id": old_id, "recorded_at": "2018-08-21T01:00:00Z",
+         "holder": {"id": "usman-buzdar", "name": "Usman\tBuzdar"}},
+        {"type": "history_archived", "account_id": old_id, "effective_at": "2018-09-01T00:00:00Z",
+         "recorded_at": "2018-09-01T01:00:00Z", "archive": {"ref": "https://a.example/1",
+         "items": 2**60}},
+    ]  # fmt: skip
+    path = tmp_path / "old-export.jsonl"
+    path.write_bytes(jsonl(*lines))
+    capsys.readouterr()
+    assert cli(store_url, "import", str(path)) == EXIT_REFUSED  # as new input: refused
+    assert cli(store_url, "import", str(path), "--restore") == EXIT_OK
+    out = tmp_path / "again.jsonl"
+    assert cli(store_url, "export", "--out", str(out)) == EXIT_OK
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(e["account_id"], e["actor"] if "actor" in lines[i] else None, e.get("archive"))
+            for i, e in enumerate(exported)] == [
+        (old_id, "records\toffice", None), (old_id, None, None),
+        (old_id, None, {"ref": "https://a.example/1", "items": 2**60, "sha256": None}),
+    ]  # fmt: skip
+    assert exported[1]["holder"]["name"] == "Usman\tBuzdar"
