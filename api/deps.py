@@ -29,7 +29,7 @@ from api.bootstrap import Container
 from api.errors import ClientGone, Forbidden, MalformedJson, Unauthorized, UnsupportedMediaType
 from ledger.access import Principal
 from ledger.application import CustodyLedger
-from ledger.commands import Command, RegisterAccount, TransferOffice, parse_json, require_utc, shown
+from ledger.commands import Command, RegisterAccount, parse_json, require_utc, shown
 from ledger.errors import InvalidInput
 from projections.queries import QueryService
 
@@ -117,8 +117,9 @@ def _unrestricted(principal: Principal) -> bool:
 # Each write route takes one flat dependency. FastAPI solves every node of a dependency tree on
 # every request; for an append, a tree of eight (caller, writer, body, command, ledger,
 # headers) cost more CPU than the ledger's own work. The order of the checks is the contract:
-# the caller (401, 403) before the body is read (400, 422), then the office (403), then the
-# headers (422).
+# the caller (401, 403) before the body is read (400, 415, 422), then the headers (422); the
+# ledger then checks the event against the account (404, 412, 422, 409) and, for a recorder
+# limited to offices, which offices' history it changes (403).
 
 IfMatch = Annotated[
     str | None,
@@ -181,21 +182,14 @@ async def new_event(
     if_match: IfMatch = None,
     idempotency_key: IdempotencyKey = None,
 ) -> NewEvent:
-    """The custody event in the body, if the caller may record it for this account (the
-    account's office is read in a thread, and only for an office-limited recorder). The path's
-    account id is the route's to validate, after this: a caller without a valid token learns
-    nothing else about its request."""
+    """The custody event in the body, from a caller who may record. Which offices' history
+    the event may change is the ledger's to check, against the account as it is when the event
+    is staged (`NewEvent.offices`). A caller without a valid token learns nothing else about
+    its request."""
     container: Container = request.app.state.container
-    ledger = container.ledger
     principal = _may_write(await _principal(container, credentials))
     command = schemas.custody_event(await _read_json(request))
-    account_id = _uuid(request.path_params.get("account_id"))
-    if account_id is not None and not _unrestricted(principal):
-        office = await run_in_threadpool(ledger.office_of, account_id)
-        _require_office(principal, office, f"account {account_id}")
-        if isinstance(command, TransferOffice):
-            _require_office(principal, command.office, "the destination")
-    return NewEvent(ledger, principal, command, _version(if_match), idempotency_key)
+    return NewEvent(container.ledger, principal, command, _version(if_match), idempotency_key)
 
 
 async def _read_json(request: Request) -> Any:

@@ -80,18 +80,46 @@ def _check_key(key: str | None) -> str | None:
     return key
 
 
-def _offices_touched(facts: list[Fact], candidate: Fact) -> set[str]:
-    """The offices the account has, before or after `candidate`, from the earliest valid time
-    it can change on (its own effective time, or that of the event it retracts)."""
-    start = candidate.effective_at
-    if candidate.type == fold.RETRACTED:
-        start = min(start, facts[candidate.data["event_version"] - 1].effective_at)
-    return {
-        s.state.office
-        for segments in (fold.timeline(facts), fold.timeline([*facts, candidate]))
-        for s in segments
-        if s.valid_to is None or s.valid_to > start
-    }
+def _offices_touched(facts: list[Fact], command: Command) -> set[str]:
+    """The offices whose part of the account's history `command` would change: the office at
+    the instant it takes effect (for a retraction, that of the event it retracts), and, from
+    then on, the offices before and after it wherever the account's custody differs, as known
+    now. A change that a later event masks (a holder replaced at a transfer) reaches no
+    further. Checked before the event's own rules, so a command they refuse counts too."""
+    probe = Fact(
+        version=len(facts) + 1,
+        type=command.type,
+        effective_at=command.effective_at,
+        recorded_at=facts[-1].recorded_at,
+        actor="",
+        reason="",
+        evidence=(),
+        data=command.data(),
+    )
+    start = probe.effective_at
+    target = probe.data.get("event_version") if probe.type == fold.RETRACTED else None
+    if isinstance(target, int) and 1 <= target <= len(facts):
+        start = facts[target - 1].effective_at
+    before, after = fold.timeline(facts), fold.timeline([*facts, probe])
+    instants = sorted({start} | {s.valid_from for s in (*before, *after) if s.valid_from > start})
+    touched: set[str] = set()
+    for n, instant in enumerate(instants):
+        was, now = _custody_at(before, instant), _custody_at(after, instant)
+        if n == 0 or was != now:
+            touched |= {state[0] for state in (was, now) if state is not None}
+    if not touched and before:  # it takes effect before the registration: the account's office
+        touched.add(before[0].state.office)
+    return touched
+
+
+def _custody_at(segments: Sequence[fold.Segment], instant: datetime) -> tuple[Any, ...] | None:
+    """The account's custody facets at `instant` (office first), without the provenance."""
+    for s in segments:
+        if s.valid_from <= instant and (s.valid_to is None or instant < s.valid_to):
+            state = s.state
+            return (state.office, state.status, state.holder, state.holder_since, state.handle,
+                    state.platform_account_id, state.archives)  # fmt: skip
+    return None
 
 
 def _check_account_id(account_id: UUID | None) -> UUID | None:
@@ -254,6 +282,10 @@ class CustodyLedger(Application[UUID]):
                 return replay
             account = self._get_account(account_id)
             touched.append(account.id)
+            if offices is not None:  # first: a caller may not learn more about others' accounts
+                outside = _offices_touched(account.facts, command) - set(offices)
+                if outside:
+                    raise OfficeNotAllowed(actor, offices, outside)
             if expected_version is not None and account.version != expected_version:
                 raise StaleVersion(account_id, expected_version, account.version)
             now, last = self._now(), account.last_recorded_at()
@@ -281,10 +313,6 @@ class CustodyLedger(Application[UUID]):
                 data=command.data(),
             )
             orphaned = account.check_append(candidate)
-            if offices is not None:
-                outside = _offices_touched(account.facts, candidate) - set(offices)
-                if outside:
-                    raise OfficeNotAllowed(actor, offices, outside)
             before = account.handle_intervals() if command.type in HANDLE_TYPES else {}
             account.record(
                 EVENT_CLASSES[command.type],

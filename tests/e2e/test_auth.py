@@ -174,14 +174,43 @@ def test_a_recorder_may_not_reach_into_the_history_of_another_office(
         "effective_at": "2019-02-01T00:00:00Z",
     }
     back_dated = assignment(effective_at="2018-06-01T00:00:00Z")
-    for refused_body in (retract, back_dated):
+    refusals = (
+        retract,
+        {**retract, "effective_at": "2026-01-01T00:00:00Z"},  # dated later: the same change
+        {**retract, "event_version": 1},  # un-registering reaches OTHER_OFFICE's time too
+        back_dated,
+    )
+    for refused_body in refusals:
         response = client.post(path, json=refused_body, headers=clerk)
         assert_problem(response, 403, "forbidden")
         assert OTHER_OFFICE in response.json()["detail"]
     assert container.ledger.head() == head
     in_office = assignment(effective_at="2019-06-01T00:00:00Z")
     assert client.post(path, json=in_office, headers=clerk).status_code == 201
+    # Its own event, retracted by a retraction dated before it: only the event's time counts.
+    own = {"type": "event_retracted", "event_version": 3, "effective_at": "2018-06-01T00:00:00Z"}
+    assert client.post(path, json=own, headers=clerk).status_code == 201
     assert client.post(path, json=retract, headers=admin).status_code == 201
+
+
+def test_a_recorder_may_record_its_own_era_where_the_change_stays_in_it(
+    client: TestClient, container: Container, tokens: Tokens
+) -> None:
+    """OFFICE holds the account until a transfer to OTHER_OFFICE dated 2030. A holder OFFICE
+    assigns in 2025 would still hold the account in 2030, under OTHER_OFFICE: refused. Once
+    OTHER_OFFICE's own holder is recorded from 2030, the same assignment stays in OFFICE's era."""
+    admin, clerk = bearer(tokens.admin), bearer(tokens.office_recorder)
+    body = registration(office=OFFICE, effective_at="2018-01-01T00:00:00Z")
+    account = client.post("/v1/accounts", json=body, headers=admin).json()["account_id"]
+    path = f"/v1/accounts/{account}/events"
+    later = "2030-01-01T00:00:00Z"
+    transfer = {"type": "office_transferred", "office": OTHER_OFFICE, "effective_at": later}
+    assert client.post(path, json=transfer, headers=admin).status_code == 201
+    in_2025 = assignment(effective_at="2025-01-01T00:00:00Z")
+    assert_problem(client.post(path, json=in_2025, headers=clerk), 403, "forbidden")
+    successor = assignment("successor", "A Successor", effective_at=later)
+    assert client.post(path, json=successor, headers=admin).status_code == 201
+    assert client.post(path, json=in_2025, headers=clerk).status_code == 201
 
 
 @pytest.mark.parametrize("path", READS)
