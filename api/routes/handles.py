@@ -47,7 +47,9 @@ def handle_history(
     platform: PlatformKey, handle: HandleParam, read: ReadKnownAt
 ) -> HandleHistoryOut:
     intervals = read.queries.handle_history(platform, handle, read.known_at)
-    if not intervals and read.known_at is None:
+    if not intervals and (
+        read.known_at is None or not read.queries.handle_history(platform, handle, None)
+    ):  # never carried as known now (an earlier record that held nothing yet is an answer)
         raise HandleNotFound(platform, normalize_handle(handle))
     return HandleHistoryOut(
         platform=platform,

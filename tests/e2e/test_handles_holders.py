@@ -94,6 +94,10 @@ def test_a_handle_no_account_ever_carried_is_404_for_its_history_too(
 ) -> None:
     assert_problem(client.get("/v1/handles/x/NeverSeen/history"), 404, "handle-not-found")
     assert_problem(client.get("/v1/handles/x/NeverSeen"), 404, "handle-not-found")
+    future = client.get(
+        "/v1/handles/x/NeverSeen/history", params={"known_at": "2999-01-01T00:00:00Z"}
+    )
+    assert_problem(future, 404, "handle-not-found")
     # Known, but not yet as known then: the record then was empty, which is an answer.
     early = client.get("/v1/handles/x/POTUS/history", params={"known_at": "2000-01-01T00:00:00Z"})
     assert (early.status_code, early.json()["intervals"]) == (200, [])
