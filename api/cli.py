@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from uuid import UUID
 
 from ledger.commands import PLATFORM_RE, normalize_handle, require_utc
-from ledger.errors import InvalidInput, LedgerError, NotFound, StoreUnavailable
+from ledger.errors import InvalidInput, LedgerError, StoreUnavailable
 from ledger.settings import InvalidSettings, Settings
 
 if TYPE_CHECKING:
@@ -541,10 +541,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as e:
         print(f"custody: store unavailable: {e.detail}", file=sys.stderr)
         return EXIT_UNAVAILABLE
-    except NotFound as e:
-        print(f"custody: {e.detail}", file=sys.stderr)
-        return EXIT_REFUSED
-    except LedgerError as e:
+    except LedgerError as e:  # refused, or not found
         print(f"custody: {e.detail}", file=sys.stderr)
         return EXIT_REFUSED
 

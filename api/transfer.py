@@ -261,10 +261,11 @@ def _restored_at(obj: dict[str, Any], now: datetime) -> datetime:
 
 
 def _named_account(obj: dict[str, Any]) -> UUID | None:
-    """The account id a line names, if it names a valid one (worth reading ahead)."""
+    """The account id a line names, if it names a valid one (worth reading ahead; staging
+    names a bad one)."""
     try:
-        return UUID(str(obj["account_id"])) if "account_id" in obj else None
-    except ValueError:
+        return _uuid(obj["account_id"]) if "account_id" in obj else None
+    except InvalidInput:
         return None
 
 

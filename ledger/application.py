@@ -358,13 +358,6 @@ class CustodyLedger(Application[UUID]):
             )
         return index.account_id  # type: ignore[no-any-return]
 
-    def office_of(self, account_id: UUID) -> str:
-        """The office that owns the account now (its latest office as known now)."""
-        segments = fold.timeline(self.facts(account_id))
-        if not segments:
-            raise AccountNotFound(account_id)
-        return segments[-1].state.office
-
     def records(self, account_id: UUID) -> list[EventRecord]:
         facts = self.facts(account_id)
         retracted = {f.data["event_version"]: f.version for f in facts if f.type == fold.RETRACTED}
