@@ -105,9 +105,11 @@ class Pending:
     inserts: list[Row] = field(default_factory=list)
     deletes: list[str] = field(default_factory=list)
     updates: list[Row] = field(default_factory=list)
-    # Rows derived in this batch by a model whose rows another model derives too (custody and
-    # holders): (derivation, account, id of a timeline, cut) -> (that timeline, rows).
-    derived: dict[tuple[Any, UUID, int, int], tuple[Any, set[Row]]] = field(default_factory=dict)
+
+
+Shared = dict[tuple[Any, UUID, int, int], tuple[Any, set[Row]]]
+"""Rows derived in one batch by a model whose rows another model derives too (custody and
+holders): (derivation, account, id of a timeline, cut) -> (that timeline, rows)."""
 
 
 def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
@@ -126,16 +128,12 @@ class ReadModel:
 
     name: str
     tables: tuple[Table, ...]
+    # Its rows carry the events' log positions (the others depend on the facts alone).
+    uses_positions = False
 
-    def apply(
-        self,
-        db: Db,
-        curs: Any,
-        changes: Sequence[Change],
-        names: dict[str, str],
-        pending: Pending,
-    ) -> None:
-        """Apply one account's consecutive events (in stream order) in one go."""
+    def apply(self, changes: Sequence[Change], pending: Pending, shared: Shared) -> None:
+        """Gather in `pending` what one account's consecutive events (in stream order) change
+        in this model's table. Pure: it reads neither the store nor the clock."""
         raise NotImplementedError
 
     def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
@@ -189,21 +187,14 @@ class BitemporalModel(ReadModel):
     def table(self) -> Table:
         return self.tables[0]
 
-    def apply(
-        self,
-        db: Db,
-        curs: Any,
-        changes: Sequence[Change],
-        names: dict[str, str],
-        pending: Pending,
-    ) -> None:
+    def apply(self, changes: Sequence[Change], pending: Pending, shared: Shared) -> None:
         # The net effect of the events on the table: rows believed before them and withdrawn
         # are closed; rows opened (and perhaps withdrawn again) are inserted with their range.
         # Events recorded at one time (a batch) are one step of knowledge: only the rows before
         # the first and after the last of them matter; nobody ever knew the states between.
         derive_rows = type(self).rows
         account_id = changes[0].account_id
-        derived = pending.derived if type(self).shares_rows else None
+        derived = shared if type(self).shares_rows else None
 
         def rows(segments: list[fold.Segment], cut: int) -> set[Row]:
             if derived is None:
@@ -415,14 +406,7 @@ class CurrentState(ReadModel):
         ),
     )
 
-    def apply(
-        self,
-        db: Db,
-        curs: Any,
-        changes: Sequence[Change],
-        names: dict[str, str],
-        pending: Pending,
-    ) -> None:
+    def apply(self, changes: Sequence[Change], pending: Pending, shared: Shared) -> None:
         last = changes[-1]
         pending.deletes.append(str(last.account_id))
         row = derive.current_row(last.account_id, last.fact.version, last.after)
@@ -450,6 +434,7 @@ class EventLog(ReadModel):
     """Every custody event record with its log position, and the retraction that names it."""
 
     name = "events"
+    uses_positions = True
     tables = (
         Table(
             "rm_events",
@@ -472,14 +457,7 @@ class EventLog(ReadModel):
         ),
     )
 
-    def apply(
-        self,
-        db: Db,
-        curs: Any,
-        changes: Sequence[Change],
-        names: dict[str, str],
-        pending: Pending,
-    ) -> None:
+    def apply(self, changes: Sequence[Change], pending: Pending, shared: Shared) -> None:
         pending.inserts.extend(derive.event_row(c.account_id, c.fact, c.position) for c in changes)
         pending.updates.extend(
             (

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
 from uuid import UUID
@@ -28,7 +28,7 @@ from ledger.errors import StoreUnavailable
 from ledger.fold import Fact
 from projections import derive
 from projections.db import Db
-from projections.models import MODELS, Change, Pending, ReadModel, Table
+from projections.models import MODELS, Change, Pending, ReadModel, Shared, Table
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,30 @@ def _chunks(decoded: list[Decoded], size: int) -> Iterator[list[Decoded]]:
     the log gives them."""
     for begin in range(0, len(decoded) + 1, size):
         yield decoded[begin : begin + size]
+
+
+def derive_pending(
+    models: Sequence[ReadModel], changes: Sequence[Change], tracked: dict[str, int] | None = None
+) -> dict[str, Pending]:
+    """What each model will write for `changes` (events in log order): a model gets the changes
+    after its own tracked position (all of them without `tracked`), account by account."""
+    by_account: dict[UUID, list[Change]] = {}
+    for change in changes:
+        by_account.setdefault(change.account_id, []).append(change)
+    shared: Shared = {}  # rows derived once for the models that share them
+    out: dict[str, Pending] = {}
+    for model in models:
+        pending = out[model.name] = Pending()
+        after = None if tracked is None else tracked[model.name]
+        for account_changes in by_account.values():
+            mine = (
+                account_changes
+                if after is None
+                else [c for c in account_changes if c.position > after]
+            )
+            if mine:
+                model.apply(mine, pending, shared)
+    return out
 
 
 class ReadModelsBehind(StoreUnavailable):
@@ -189,9 +213,17 @@ class Projector:
     def _apply_batch(
         self, tracked: dict[str, int], head: int, decoded: list[Decoded], more: bool
     ) -> tuple[int, bool]:
-        db = self.db
         upto = decoded[-1][0] if more else head
-        changes = self._changes(decoded)
+        changes = self.changes(decoded)
+        # Derived before the transaction: the write lock is held only to write.
+        if not self.write(tracked, upto, derive_pending(self.models, changes, tracked)):
+            return 0, True  # another projector or a rebuild moved on; read again
+        return len(changes), more
+
+    def write(self, tracked: dict[str, int], upto: int, pending: dict[str, Pending]) -> bool:
+        """Write what `derive_pending` gathered and move every model to `upto`, in one
+        transaction, if the models are still at `tracked` (else write nothing: False)."""
+        db = self.db
         names = {t.name: t.name for m in self.models for t in m.tables}
         model_names = [m.name for m in self.models]
         with db.transaction() as curs:
@@ -200,18 +232,9 @@ class Projector:
             db.execute(curs, db.sql("SELECT name, position FROM {t}", t=TRACKING.name))
             now = {name: int(pos) for name, pos in curs.fetchall()}
             if any(now.get(m.name) != tracked[m.name] for m in self.models):
-                return 0, True  # another projector or a rebuild moved on; read again
-            by_account: dict[UUID, list[Change]] = {}
-            for change in changes:
-                by_account.setdefault(change.account_id, []).append(change)
-            derived: dict[Any, Any] = {}  # rows derived once for the models that share them
+                return False
             for model in self.models:
-                pending = Pending(derived=derived)
-                for account_changes in by_account.values():
-                    mine = [c for c in account_changes if c.position > tracked[model.name]]
-                    if mine:
-                        model.apply(db, curs, mine, names, pending)
-                model.flush(db, curs, names, pending)
+                model.flush(db, curs, names, pending[model.name])
             reached: dict[int, list[str]] = {}  # usually one position for every model
             for model in self.models:
                 reached.setdefault(max(upto, tracked[model.name]), []).append(model.name)
@@ -222,7 +245,7 @@ class Projector:
                 db.execute(curs, update, (position, *params))
         if self._recent is not None:
             self._recent.forget_upto(upto)
-        return len(changes), more
+        return True
 
     def _read(self, start: int, head: int) -> tuple[list[Decoded], bool]:
         """The next batch of custody events after `start`, decoded, and whether more follow.
@@ -284,12 +307,15 @@ class Projector:
             out.append((note.id, event.originator_id, to_fact(event)))  # type: ignore[arg-type]
         return out
 
-    def _changes(self, decoded: Sequence[Decoded]) -> list[Change]:
+    def changes(
+        self, decoded: Sequence[Decoded], known: Mapping[UUID, Sequence[Fact]] | None = None
+    ) -> list[Change]:
         """Pair each event of a batch with the account's timeline before and after it.
 
         An account's timeline is taken from the cache when it ends just before the batch's first
-        event of that account, started empty when the batch begins at its registration, and
-        otherwise built from the stream read back from the store (one query for all such
+        event of that account, started empty when the batch begins at its registration, built
+        from the account's facts in `known` (its whole stream, held in memory by the caller),
+        and otherwise built from the stream read back from the store (one query for all such
         accounts). The log never changes, so a cached timeline stays true; the cache only
         saves reading and folding history again.
         """
@@ -308,6 +334,10 @@ class Projector:
                 timelines[aid] = cached
             elif version == 1:
                 timelines[aid] = derive.Timeline()
+            elif known is not None and aid in known:
+                timeline = timelines[aid] = derive.Timeline()
+                for fact in known[aid][: version - 1]:
+                    timeline.push(fact)
             else:
                 missing[aid] = version - 1
         if missing:
