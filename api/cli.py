@@ -230,13 +230,13 @@ def cmd_import(args: argparse.Namespace) -> int:
                 actor=args.actor,
                 restore=args.restore,
                 progress=ProgressBar(f"import {path.name}"),
+                projector=container.projector,
             )
         except ImportRefused as e:
             print(f"custody: {e.detail}", file=sys.stderr)
             return EXIT_REFUSED
         except UnreadableFile as e:
             raise BadUsage(e.detail) from None
-        container.projector.catch_up()
     if report.lines == 0:
         print(f"custody: {path} holds no events; nothing was written", file=sys.stderr)
     print(

@@ -29,6 +29,8 @@ from ledger.bulk import collector_paused
 from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc, shown
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import InvalidInput, LedgerError
+from projections.forked import commit_and_project
+from projections.projector import Projector
 
 Progress = Callable[[int, int], None]
 CSV_COLUMNS = (
@@ -46,6 +48,7 @@ class ImportReport:
     written: int = 0
     errors: list[str] = field(default_factory=list)
     accounts: set[UUID] = field(default_factory=set)
+    forked: bool = False  # the read models' rows were derived in a child as the log was written
 
 
 class ImportRefused(LedgerError):
@@ -276,8 +279,11 @@ def import_file(
     actor: str,
     restore: bool = False,
     progress: Progress = lambda done, total: None,
+    projector: Projector | None = None,
 ) -> ImportReport:
-    """All or nothing: raises ImportRefused (having written nothing) if any line is bad."""
+    """All or nothing: raises ImportRefused (having written nothing) if any line is bad. With
+    a `projector`, the read models are up to date with the import when it returns (their rows
+    derived alongside the write where a second core allows: `projections.forked`)."""
     if restore and _holds_custody_events(ledger):
         raise InvalidInput(
             "--restore keeps record times, so it only loads into an empty store (one without "
@@ -292,6 +298,8 @@ def import_file(
             stage(batch, lines, actor=actor, restore=restore, report=report, progress=progress)
             if report.errors:
                 raise ImportRefused(report)
+            if projector is not None:
+                report.forked = commit_and_project(projector, batch)
     report.written = len(batch.records)
     return report
 

@@ -12,8 +12,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from ledger.commands import AccountCommand, Command, RegisterAccount, handle_key
-from ledger.domain import handle_index_id, platform_id_index_id
+from ledger.domain import Account, handle_index_id, platform_id_index_id
 from ledger.errors import ConcurrencyConflict
+from ledger.fold import Fact
 from ledger.records import EventRecord
 from ledger.store import stored_streams
 
@@ -29,6 +30,8 @@ class Batch:
         self.staged: dict[UUID, Aggregate] = {}
         self.records: list[EventRecord] = []
         self.prefetched: dict[UUID, Aggregate | None] = {}
+        self.positions: list[int] = []  # every log position the commit wrote, ascending
+        self.committed = False
         # One record time for the whole batch: it becomes known at once, in one transaction,
         # so no reader ever saw part of it and "as known at" never shows a half-written batch.
         # An account written after this time is a conflict (`CustodyLedger.append`), never a
@@ -98,10 +101,24 @@ class Batch:
             self.ledger._local.recorded_at = None
             self.ledger._local.batch_time = False
 
+    def histories(self) -> list[tuple[UUID, list[Fact], int]]:
+        """For each account the batch writes to: its id, every fact of its stream once the
+        batch is written (the stored history first), and the version of the batch's first."""
+        first: dict[UUID, int] = {}
+        for record in self.records:
+            first.setdefault(record.account_id, record.version)
+        out = []
+        for aid, version in first.items():
+            account = self.staged[aid]
+            assert isinstance(account, Account)
+            out.append((aid, account.facts, version))
+        return out
+
     def commit(self) -> list[EventRecord]:
-        """Write every staged event in one transaction; fill in their log positions."""
-        if not self.staged:
-            return []
+        """Write every staged event in one transaction; fill in their log positions. Once:
+        a second call only returns the records."""
+        if self.committed or not self.staged:
+            return self.records
         try:
             with self.ledger._translated():
                 recordings = self.ledger.save(*self.staged.values())
@@ -111,9 +128,11 @@ class Batch:
                 "another writer changed these accounts while the batch was staged; "
                 "nothing was written, run it again"
             ) from None
+        self.committed = True
         positions = {
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
             for r in recordings
         }
+        self.positions = sorted(positions.values())
         self.records = [r.placed(positions.get((r.account_id, r.version))) for r in self.records]
         return self.records

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from ledger import fold
 from ledger.application import CustodyLedger
+from ledger.batch import Batch
 from ledger.commands import (
     Archive,
     ArchiveHistory,
@@ -251,17 +252,25 @@ class Applied:
 
 
 def run_steps(
-    ledger: CustodyLedger,
+    ledger: CustodyLedger | Batch,
     steps: list[Step],
     *,
     actor: str = "records-office",
     verify_refusals: bool = True,
     after_write: Callable[[], object] | None = None,
+    continuing: Applied | None = None,
 ) -> Applied:
     """Apply `steps` in order, skipping refused commands (with `verify_refusals`, each refusal
-    is checked to have written nothing to the log); `after_write` is called after each write."""
+    is checked to have written nothing to the log); `after_write` is called after each write.
+    Given a `ledger.batch()`, the steps are staged in it. `continuing` is an earlier run whose
+    accounts the steps' slots address too (what is returned covers both runs)."""
     out = Applied()
-    versions: dict[UUID, int] = {}
+    if continuing is not None:
+        out.account_ids = list(continuing.account_ids)
+        out.records = list(continuing.records)
+        out.refused = list(continuing.refused)
+        out.log = list(continuing.log)
+    versions: dict[UUID, int] = {r.account_id: r.version for r in out.records}
     for step in steps:
         command = step.command
         account_id: UUID | None = None

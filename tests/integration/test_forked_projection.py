@@ -1,0 +1,213 @@
+"""An import's read-model rows derived in a forked child while the log is written
+(`projections.forked`), on the embedded store where it runs: whatever goes wrong around it, the
+read models end as projecting in this process would leave them, and nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import UUID
+
+import pytest
+
+from api.bootstrap import Container, build
+from api.transfer import import_file
+from ledger import fold
+from ledger.batch import Batch
+from ledger.commands import AssignHolder, Holder, RegisterAccount
+from ledger.errors import ConcurrencyConflict
+from ledger.settings import Settings
+from projections.forked import FORK_EVENTS, derived_alongside
+from projections.models import MODELS
+from projections.projector import Projector
+from projections.rebuild import Rebuilder, digest
+from tests.conftest import wait_for_sole_thread
+
+T0 = datetime(2019, 5, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path}/custody.db"
+
+
+@pytest.fixture
+def forkable() -> bool:
+    wait_for_sole_thread()
+    return True
+
+
+@pytest.fixture
+def container(url: str) -> Iterator[Container]:
+    c = build(Settings(database_url=url))
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def other(url: str) -> Iterator[Container]:
+    """Another process's view of the same store: its own connections, ledger and projector."""
+    c = build(Settings(database_url=url))
+    yield c
+    c.close()
+
+
+def _register(ledger: object, handle: str) -> UUID:
+    command = RegisterAccount(platform="x", handle=handle, office="office-a", effective_at=T0)
+    return ledger.register_account(command, actor="importer").account_id  # type: ignore[attr-defined, no-any-return]
+
+
+def _hand_over(ledger: object, account_id: UUID, k: int) -> None:
+    command = AssignHolder(
+        holder=Holder(id=f"p{k}", name=f"Person {k}"), effective_at=T0 + timedelta(days=k)
+    )
+    ledger.append(account_id, command, actor="importer")  # type: ignore[attr-defined]
+
+
+def _stage(
+    batch: Batch, *, accounts: int = 4, handovers: int = 3, also: UUID | None = None
+) -> list[UUID]:
+    """Registrations and handovers, as a backfill file holds them; `also` gets handovers too."""
+    ids = [_register(batch, f"acct{n}") for n in range(accounts)]
+    for k in range(1, handovers + 1):
+        for aid in [*ids, *([also] if also else [])]:
+            _hand_over(batch, aid, k)
+    return ids
+
+
+def _like_a_rebuild(projector: Projector) -> None:
+    """The read models are at the log head and hold exactly what a rebuild from the log holds."""
+    assert projector.lag() == 0
+    tables = [t for m in MODELS for t in m.tables]
+    before = {t.name: digest(projector.db, t) for t in tables}
+    Rebuilder(projector).rebuild()
+    assert {t.name: digest(projector.db, t) for t in tables} == before
+
+
+def _holder_now(c: Container, account_id: UUID) -> str | None:
+    view = c.queries.account_at(account_id, T0 + timedelta(days=365))
+    assert view is not None
+    return view.holder.id if view.holder else None
+
+
+def test_the_childs_rows_are_written_when_nothing_came_between(
+    container: Container, forkable: bool
+) -> None:
+    ledger, projector = container.ledger, container.projector
+    earlier = _register(ledger, "earlier")  # history the child takes from the batch's memory
+    projector.catch_up()
+    with ledger.batch() as batch:
+        ids = _stage(batch, also=earlier)
+        with derived_alongside(projector, batch, fork_events=1) as outcome:
+            assert outcome.pid is not None
+            batch.commit()
+    assert forkable and outcome.forked
+    assert [_holder_now(container, aid) for aid in [*ids, earlier]] == ["p3"] * 5
+    # The positions the child had from this process are the log's.
+    written = [(r.version, r.position) for r in batch.records if r.account_id == earlier]
+    shown = [(e.version, e.position) for e in container.queries.events(earlier)]
+    assert shown[1:] == written and len(written) == 3
+    _like_a_rebuild(projector)
+
+
+def test_another_writer_between_the_fork_and_the_commit_sends_the_batch_through_the_projector(
+    container: Container, other: Container, forkable: bool
+) -> None:
+    ledger, projector = container.ledger, container.projector
+    with ledger.batch() as batch:
+        ids = _stage(batch)
+        with derived_alongside(projector, batch, fork_events=1) as outcome:
+            assert forkable and outcome.pid is not None
+            theirs = _register(other.ledger, "theirs")  # lands in the log before the batch
+            batch.commit()
+    assert not outcome.forked  # the child's rows would have skipped their event
+    assert _holder_now(container, ids[0]) == "p3"
+    assert container.queries.account_at(theirs, T0) is not None
+    _like_a_rebuild(projector)
+
+
+def test_another_projector_applying_the_batch_first_leaves_the_childs_rows_unwritten(
+    container: Container, other: Container, forkable: bool
+) -> None:
+    ledger, projector = container.ledger, container.projector
+    with ledger.batch() as batch:
+        ids = _stage(batch)
+        with derived_alongside(projector, batch, fork_events=1) as outcome:
+            assert forkable and outcome.pid is not None
+            batch.commit()
+            assert other.projector.catch_up() == len(batch.records)  # from the log, first
+    assert not outcome.forked
+    assert _holder_now(container, ids[-1]) == "p3"
+    _like_a_rebuild(projector)  # and nothing was applied twice
+
+
+def test_a_child_that_dies_leaves_the_batch_to_the_projector(
+    container: Container, forkable: bool
+) -> None:
+    ledger, projector = container.ledger, container.projector
+    with ledger.batch() as batch:
+        ids = _stage(batch)
+        with derived_alongside(projector, batch, fork_events=1) as outcome:
+            assert forkable and outcome.pid is not None
+            os.kill(outcome.pid, signal.SIGKILL)
+            batch.commit()
+    assert not outcome.forked
+    with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
+        os.waitpid(outcome.pid, os.WNOHANG)
+    assert _holder_now(container, ids[1]) == "p3"
+    _like_a_rebuild(projector)
+
+
+def test_a_batch_refused_at_commit_stops_its_child_and_writes_nothing(
+    container: Container, other: Container, forkable: bool
+) -> None:
+    ledger, projector = container.ledger, container.projector
+    shared = _register(ledger, "shared")
+    projector.catch_up()
+    head = ledger.head()
+    with pytest.raises(ConcurrencyConflict), ledger.batch() as batch:
+        _stage(batch, also=shared)
+        with derived_alongside(projector, batch, fork_events=1) as outcome:
+            assert forkable and outcome.pid is not None
+            _hand_over(other.ledger, shared, 9)  # the batch's copy of `shared` is now stale
+            batch.commit()
+    with pytest.raises(ChildProcessError):
+        os.waitpid(outcome.pid, os.WNOHANG)
+    assert ledger.head() == head + 1  # their handover only
+    assert [f.type for f in ledger.facts(shared)] == [fold.REGISTERED, fold.ASSIGNED]
+    projector.catch_up()
+    assert _holder_now(container, shared) == "p9"
+    _like_a_rebuild(projector)
+
+
+def test_an_import_file_large_enough_is_projected_by_a_child_and_a_small_one_here(
+    container: Container, forkable: bool, tmp_path: Path
+) -> None:
+    accounts = FORK_EVENTS // 4 + 1
+    lines = [
+        {"type": "account_registered", "account_id": str(UUID(int=n + 1, version=4)),
+         "platform": "x", "handle": f"bulk{n}", "office": "office-a",
+         "effective_at": T0.isoformat()}
+        for n in range(accounts)
+    ] + [
+        {"type": "holder_assigned", "account_id": str(UUID(int=n + 1, version=4)),
+         "holder": {"id": f"p{k}", "name": f"Person {k}"},
+         "effective_at": (T0 + timedelta(days=k)).isoformat()}
+        for k in (1, 2, 3) for n in range(accounts)
+    ]  # fmt: skip
+    big, small = tmp_path / "big.jsonl", tmp_path / "small.jsonl"
+    big.write_text("\n".join(json.dumps(line) for line in lines[: FORK_EVENTS + 4]) + "\n")
+    small.write_text("\n".join(json.dumps(line) for line in lines[FORK_EVENTS + 4 :]) + "\n")
+    ledger, projector = container.ledger, container.projector
+    report = import_file(ledger, big, actor="importer", projector=projector)
+    assert forkable and report.forked and report.written == FORK_EVENTS + 4
+    assert projector.lag() == 0
+    report = import_file(ledger, small, actor="importer", projector=projector)
+    assert not report.forked and report.written == len(lines) - FORK_EVENTS - 4
+    assert _holder_now(container, UUID(int=accounts, version=4)) == "p3"
+    _like_a_rebuild(projector)
