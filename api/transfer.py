@@ -186,9 +186,9 @@ def _uuid(value: Any) -> UUID:
         ) from None
 
 
-def _account_of(ledger: CustodyLedger, obj: dict[str, Any]) -> UUID:
-    if "account_id" in obj:
-        return _uuid(obj["account_id"])
+def _account_of(ledger: CustodyLedger, obj: dict[str, Any], account_id: UUID | None) -> UUID:
+    if account_id is not None:
+        return account_id
     ref = obj.get("account")
     if isinstance(ref, dict) and ref.get("platform") and ref.get("platform_account_id"):
         return ledger.account_for_platform_id(str(ref["platform"]), str(ref["platform_account_id"]))
@@ -209,7 +209,7 @@ def stage(
     ledger = batch.ledger
     now = ledger.clock()
     errors: list[tuple[int, str]] = []
-    parsed: list[tuple[int, dict[str, Any], Command, str, datetime | None]] = []
+    parsed: list[tuple[int, dict[str, Any], Command, str, datetime | None, UUID | None]] = []
     for n, obj in lines:
         if isinstance(obj, str):
             errors.append((n, str(obj)))
@@ -223,23 +223,23 @@ def stage(
             if not isinstance(who, str):
                 raise InvalidInput("actor: expected a string naming who recorded the event")
             recorded_at = _restored_at(obj, now) if restore else None
-            parsed.append((n, obj, command, who, recorded_at))
+            account_id = _uuid(obj["account_id"]) if "account_id" in obj else None
+            parsed.append((n, obj, command, who, recorded_at, account_id))
         except LedgerError as e:
             errors.append((n, e.detail))
         except (KeyError, ValueError) as e:
             errors.append((n, str(e)))
-    batch.prefetch((_named_account(obj), command) for _, obj, command, _, _ in parsed)
-    for done, (n, obj, command, who, recorded_at) in enumerate(parsed, 1):
+    batch.prefetch((account_id, command) for *_, command, _, _, account_id in parsed)
+    for done, (n, obj, command, who, recorded_at, account_id) in enumerate(parsed, 1):
         progress(done, len(parsed))
         try:
             if isinstance(command, RegisterAccount):
-                account_id = _uuid(obj["account_id"]) if "account_id" in obj else None
                 record = batch.register_account(
                     command, actor=who, account_id=account_id, recorded_at=recorded_at
                 )
             else:
                 record = batch.append(
-                    _account_of(ledger, obj),
+                    _account_of(ledger, obj, account_id),
                     command,  # type: ignore[arg-type]  # parse_command never yields a registration here
                     actor=who,
                     recorded_at=recorded_at,
@@ -261,15 +261,6 @@ def _restored_at(obj: dict[str, Any], now: datetime) -> datetime:
             f"recorded_at {recorded_at.isoformat()} is in the future (now {now.isoformat()})"
         )
     return recorded_at
-
-
-def _named_account(obj: dict[str, Any]) -> UUID | None:
-    """The account id a line names, if it names a valid one (worth reading ahead; staging
-    names a bad one)."""
-    try:
-        return _uuid(obj["account_id"]) if "account_id" in obj else None
-    except InvalidInput:
-        return None
 
 
 def import_file(

@@ -172,15 +172,15 @@ class CustodyLedger(Application[UUID]):
         if getattr(self._local, "staged", None) is not None:
             raise InvalidInput("batches do not nest")
         batch = Batch(self)
-        self._local.staged = batch.staged
-        self._local.prefetched = batch.prefetched
+        local = self._local
+        local.staged, local.prefetched = batch.staged, batch.prefetched
+        local.recorded_at, local.batch_time = batch.recorded_at, True
         with collector_paused():
             try:
                 yield batch
             finally:
-                self._local.staged = None
-                self._local.prefetched = None
-                self._local.recorded_at = None
+                local.staged = local.prefetched = local.recorded_at = None
+                local.batch_time = False
             batch.commit()
 
     def _restoring(self) -> bool:

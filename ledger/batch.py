@@ -72,7 +72,7 @@ class Batch:
         account_id: UUID | None = None,
         recorded_at: datetime | None = None,
     ) -> EventRecord:
-        with self._recorded_at(recorded_at):
+        with self._restored_at(recorded_at):
             record = self.ledger.register_account(command, actor=actor, account_id=account_id)
         self.records.append(record)
         return record
@@ -85,21 +85,24 @@ class Batch:
         actor: str,
         recorded_at: datetime | None = None,
     ) -> EventRecord:
-        with self._recorded_at(recorded_at):
+        with self._restored_at(recorded_at):
             record = self.ledger.append(account_id, command, actor=actor)
         self.records.append(record)
         return record
 
     @contextmanager
-    def _recorded_at(self, when: datetime | None) -> Iterator[None]:
-        # Only a restore of the ledger's own export sets record time; clients never do.
-        self.ledger._local.recorded_at = when if when is not None else self.recorded_at
-        self.ledger._local.batch_time = when is None
+    def _restored_at(self, when: datetime | None) -> Iterator[None]:
+        """Only a restore of the ledger's own export sets an event's record time; otherwise
+        every event carries the batch's (set once by `CustodyLedger.batch`)."""
+        if when is None:
+            yield
+            return
+        local = self.ledger._local
+        local.recorded_at, local.batch_time = when, False
         try:
             yield
         finally:
-            self.ledger._local.recorded_at = None
-            self.ledger._local.batch_time = False
+            local.recorded_at, local.batch_time = self.recorded_at, True
 
     def histories(self) -> list[tuple[UUID, list[Fact], int]]:
         """For each account the batch writes to: its id, every fact of its stream once the
