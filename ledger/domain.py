@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
@@ -115,8 +116,14 @@ class Account(Aggregate):
         return self.facts[version - 1]
 
     def retracted_by(self) -> dict[int, int]:
-        """Target version -> version of the retraction that names it."""
-        return {f.data["event_version"]: f.version for f in self.facts if f.type == fold.RETRACTED}
+        """Target version -> version of the retraction that names it (not to be changed: it is
+        kept per stream length, like `_tail`, since every append asks for it twice)."""
+        cached: tuple[int, dict[int, int]] | None = self.__dict__.get("_retractions")
+        if cached is not None and cached[0] == len(self.facts):
+            return cached[1]
+        found = {f.data["event_version"]: f.version for f in self.facts if f.type == fold.RETRACTED}
+        self._retractions = (len(self.facts), found)
+        return found
 
     def handle_intervals(self) -> dict[str, tuple[str, list[Interval]]]:
         """As known now: handle key -> (display handle, valid-time intervals it is carried)."""
@@ -250,6 +257,7 @@ def to_fact(event: Account.Recorded) -> Fact:
     )
 
 
+@lru_cache(maxsize=4096)  # a registration asks for it three times
 def handle_index_id(platform: str, key: str) -> UUID:
     return uuid5(NS_HANDLE, f"{platform}\x1f{key}")
 
