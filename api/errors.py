@@ -109,14 +109,6 @@ class NotInEffect(ApiProblem):
         self.code = code
 
 
-class InvalidFields(InvalidInput):
-    """A request body that failed the command model's validation, with one entry per field."""
-
-    def __init__(self, detail: str, errors: Sequence[dict[str, Any]]) -> None:
-        super().__init__(detail)
-        self.field_list = list(errors)
-
-
 def title_of(code: str) -> str:
     return code.replace("-", " ").capitalize()
 
@@ -161,8 +153,6 @@ def _status_of(exc: LedgerError) -> int:
 
 
 def _extras(exc: LedgerError) -> dict[str, Any]:
-    if isinstance(exc, InvalidFields):
-        return {"errors": exc.field_list}
     if isinstance(exc, InvalidInput) and exc.errors:
         return {
             "errors": [

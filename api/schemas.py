@@ -12,11 +12,11 @@ from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from api.errors import PROBLEM_JSON, InvalidFields, field_errors
-from ledger.commands import COMMANDS, Command, RegisterAccount, describe, parse_command
+from api.errors import PROBLEM_JSON
+from ledger.commands import COMMANDS, Command, RegisterAccount, parse_command
 from ledger.errors import InvalidInput
 from projections.queries import (
     AccountView,
@@ -273,10 +273,7 @@ def _fields(view: Any) -> dict[str, Any]:
 def _validate(cls: type[Command], payload: Any) -> Any:
     if not isinstance(payload, dict):
         raise InvalidInput("the request body must be a JSON object")
-    try:
-        return cls.model_validate(payload)
-    except ValidationError as e:
-        raise InvalidFields(describe(e), field_errors(e.errors())) from None
+    return cls.parse(payload)  # the ledger's InvalidInput, one entry per bad field
 
 
 # -- OpenAPI documentation of the request bodies, from the same command models ------------------

@@ -234,6 +234,13 @@ class Value(BaseModel):
         finally:
             _nesting.depth = depth
 
+    # Tell pydantic this is its own __init__, so it builds nested values (a holder in a
+    # command) without calling it: the outermost call translates their errors anyway, and
+    # going through Python for each nested value was a tenth of an import's staging. (If
+    # pydantic stops reading this marker, nested values go through __init__ again: slower,
+    # same result.)
+    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
+
     @classmethod
     def parse(cls, data: Any, *, restore: bool = False) -> Any:
         """Validate `data`. `restore`: it comes from the ledger's own export, recorded under
