@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
 from uuid import UUID
@@ -63,16 +63,16 @@ def _chunks(decoded: list[Decoded], size: int) -> Iterator[list[Decoded]]:
 
 def derive_pending(
     models: Sequence[ReadModel], changes: Sequence[Change], tracked: dict[str, int] | None = None
-) -> dict[str, Pending]:
-    """What each model will write for `changes` (events in log order): a model gets the changes
-    after its own tracked position (all of them without `tracked`), account by account."""
+) -> Iterator[tuple[str, Pending]]:
+    """What each model will write for `changes` (events in log order), model by model: a model
+    gets the changes after its own tracked position (all of them without `tracked`), account
+    by account."""
     by_account: dict[UUID, list[Change]] = {}
     for change in changes:
         by_account.setdefault(change.account_id, []).append(change)
     shared: Shared = {}  # rows derived once for the models that share them
-    out: dict[str, Pending] = {}
     for model in models:
-        pending = out[model.name] = Pending()
+        pending = Pending()
         after = None if tracked is None else tracked[model.name]
         for account_changes in by_account.values():
             mine = (
@@ -82,7 +82,7 @@ def derive_pending(
             )
             if mine:
                 model.apply(mine, pending, shared)
-    return out
+        yield model.name, pending
 
 
 class ReadModelsBehind(StoreUnavailable):
@@ -216,25 +216,36 @@ class Projector:
         upto = decoded[-1][0] if more else head
         changes = self.changes(decoded)
         # Derived before the transaction: the write lock is held only to write.
-        if not self.write(tracked, upto, derive_pending(self.models, changes, tracked)):
+        if not self.write(tracked, upto, list(derive_pending(self.models, changes, tracked))):
             return 0, True  # another projector or a rebuild moved on; read again
         return len(changes), more
 
-    def write(self, tracked: dict[str, int], upto: int, pending: dict[str, Pending]) -> bool:
-        """Write what `derive_pending` gathered and move every model to `upto`, in one
-        transaction, if the models are still at `tracked` (else write nothing: False)."""
+    def write(
+        self, tracked: dict[str, int], upto: int, pending: Iterable[tuple[str, Pending]]
+    ) -> bool:
+        """Write what `derive_pending` gathered, one model after another as `pending` yields
+        them, and move every model to `upto`, in one transaction, if the models are still at
+        `tracked` (else write nothing: False). Rows for every model, once each, or nothing
+        (ValueError)."""
         db = self.db
         names = {t.name: t.name for m in self.models for t in m.tables}
-        model_names = [m.name for m in self.models]
+        by_name = {m.name: m for m in self.models}
         with db.transaction() as curs:
             # Take the tracking rows' write lock first, then confirm nobody moved them.
-            lock_positions(db, curs, model_names)
+            lock_positions(db, curs, list(by_name))
             db.execute(curs, db.sql("SELECT name, position FROM {t}", t=TRACKING.name))
             now = {name: int(pos) for name, pos in curs.fetchall()}
             if any(now.get(m.name) != tracked[m.name] for m in self.models):
                 return False
-            for model in self.models:
-                model.flush(db, curs, names, pending[model.name])
+            written: list[str] = []
+            for name, rows in pending:
+                model = by_name.get(name)
+                if model is None or name in written:
+                    raise ValueError(f"rows for {name!r} again, or for no read model")
+                model.flush(db, curs, names, rows)
+                written.append(name)
+            if len(written) != len(by_name):
+                raise ValueError(f"rows for {sorted(written)} only, not for every read model")
             reached: dict[int, list[str]] = {}  # usually one position for every model
             for model in self.models:
                 reached.setdefault(max(upto, tracked[model.name]), []).append(model.name)

@@ -20,11 +20,12 @@ from api.transfer import import_file
 from ledger import fold
 from ledger.batch import Batch
 from ledger.commands import AssignHolder, Holder, RegisterAccount
+from ledger.domain import Account, to_fact
 from ledger.errors import ConcurrencyConflict
 from ledger.settings import Settings
 from projections.forked import FORK_EVENTS, derived_alongside
-from projections.models import MODELS
-from projections.projector import Projector
+from projections.models import MODELS, Pending
+from projections.projector import Projector, derive_pending
 from projections.rebuild import Rebuilder, digest
 from tests.conftest import wait_for_sole_thread
 
@@ -211,3 +212,43 @@ def test_an_import_file_large_enough_is_projected_by_a_child_and_a_small_one_her
     assert not report.forked and report.written == len(lines) - FORK_EVENTS - 4
     assert _holder_now(container, UUID(int=accounts, version=4)) == "p3"
     _like_a_rebuild(projector)
+
+
+def test_rows_that_stop_coming_part_way_are_not_written_at_all(container: Container) -> None:
+    """The child's rows are written model by model as they come, in one transaction: a
+    stream that breaks off, leaves a model out or gives one twice writes nothing."""
+    ledger, projector = container.ledger, container.projector
+    projector.catch_up()
+    tracked = projector.positions()
+    head = ledger.head()
+    _hand_over(ledger, _register(ledger, "acct"), 1)  # in the log, not yet projected
+    decoded = _facts_after(ledger, head)
+    pending = list(derive_pending(projector.models, projector.changes(decoded), tracked))
+    tables = [t for m in MODELS for t in m.tables]
+    empty = {t.name: digest(projector.db, t) for t in tables}
+
+    def broken() -> Iterator[tuple[str, Pending]]:
+        yield from pending[:3]
+        raise EOFError("the child ended before sending every model's rows")
+
+    with pytest.raises(EOFError):
+        projector.write(tracked, ledger.head(), broken())
+    for rows in (pending[:-1], [*pending, pending[0]]):
+        with pytest.raises(ValueError, match=r"every read model|again"):
+            projector.write(tracked, ledger.head(), rows)
+    assert projector.positions() == tracked
+    assert {t.name: digest(projector.db, t) for t in tables} == empty
+    assert projector.write(tracked, ledger.head(), pending)
+    assert projector.lag() == 0
+    _like_a_rebuild(projector)
+
+
+def _facts_after(ledger: object, head: int) -> list[tuple[int, UUID, fold.Fact]]:
+    """The custody facts the log holds after `head`, with their positions, in log order."""
+    notes = ledger.recorder.select_notifications(start=head, limit=100, inclusive_of_start=False)  # type: ignore[attr-defined]
+    out = []
+    for note in notes:
+        event = ledger.mapper.to_domain_event(note)  # type: ignore[attr-defined]
+        if isinstance(event, Account.Recorded):
+            out.append((note.id, event.originator_id, to_fact(event)))
+    return out
