@@ -173,13 +173,13 @@ class CustodyLedger(Application[UUID]):
             raise InvalidInput("batches do not nest")
         batch = Batch(self)
         local = self._local
-        local.staged, local.prefetched = batch.staged, batch.prefetched
+        local.batch, local.staged, local.prefetched = batch, batch.staged, batch.prefetched
         local.recorded_at, local.batch_time = batch.recorded_at, True
         with collector_paused():
             try:
                 yield batch
             finally:
-                local.staged = local.prefetched = local.recorded_at = None
+                local.batch = local.staged = local.prefetched = local.recorded_at = None
                 local.batch_time = False
             batch.commit()
 
@@ -496,7 +496,11 @@ class CustodyLedger(Application[UUID]):
         if staged is not None:
             for aggregate in (account, *extra):
                 staged[aggregate.id] = aggregate
-            return EventRecord.of(account.id, account.facts[-1], None, orphaned=orphaned)
+            record = EventRecord.of(account.id, account.facts[-1], None, orphaned=orphaned)
+            # Every event staged has its record, however it was staged (through the batch or
+            # through this ledger inside `batch()`): the batch's records are all it writes.
+            self._local.batch.records.append(record)
+            return record
         recordings = self.save(account, *extra)
         position = next(
             r.notification.id

@@ -28,7 +28,7 @@ class Batch:
     def __init__(self, ledger: CustodyLedger) -> None:
         self.ledger = ledger
         self.staged: dict[UUID, Aggregate] = {}
-        self.records: list[EventRecord] = []
+        self.records: list[EventRecord] = []  # one per event staged, in staging order
         self.prefetched: dict[UUID, Aggregate | None] = {}
         self.positions: list[int] = []  # every log position the commit wrote, ascending
         self.committed = False
@@ -73,9 +73,7 @@ class Batch:
         recorded_at: datetime | None = None,
     ) -> EventRecord:
         with self._restored_at(recorded_at):
-            record = self.ledger.register_account(command, actor=actor, account_id=account_id)
-        self.records.append(record)
-        return record
+            return self.ledger.register_account(command, actor=actor, account_id=account_id)
 
     def append(
         self,
@@ -86,9 +84,7 @@ class Batch:
         recorded_at: datetime | None = None,
     ) -> EventRecord:
         with self._restored_at(recorded_at):
-            record = self.ledger.append(account_id, command, actor=actor)
-        self.records.append(record)
-        return record
+            return self.ledger.append(account_id, command, actor=actor)
 
     @contextmanager
     def _restored_at(self, when: datetime | None) -> Iterator[None]:
