@@ -7,7 +7,7 @@ import re
 import threading
 from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -242,6 +242,14 @@ class Value(BaseModel):
     __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @classmethod
+    def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
+        """pydantic's, raising `InvalidInput` as every other way in does."""
+        try:
+            return super().model_validate(obj, **kwargs)
+        except ValidationError as e:
+            raise invalid(e) from None
+
+    @classmethod
     def parse(cls, data: Any, *, restore: bool = False) -> Any:
         """Validate `data`. `restore`: it comes from the ledger's own export, recorded under
         the rules of its day; rules that only tidy new input since then do not apply to it."""
@@ -250,8 +258,6 @@ class Value(BaseModel):
         token = _restoring.set(restore)
         try:
             return cls.model_validate(data)
-        except ValidationError as e:
-            raise invalid(e) from None
         finally:
             _restoring.reset(token)
             _nesting.depth = depth

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -115,9 +116,9 @@ class Account(Aggregate):
     def fact(self, version: int) -> Fact:
         return self.facts[version - 1]
 
-    def retracted_by(self) -> dict[int, int]:
-        """Target version -> version of the retraction that names it (not to be changed: it is
-        kept per stream length, like `_tail`, since every append asks for it twice)."""
+    def retracted_by(self) -> Mapping[int, int]:
+        """Target version -> version of the retraction that names it (kept per stream length,
+        like `_tail`, since every append asks for it twice; read-only)."""
         cached: tuple[int, dict[int, int]] | None = self.__dict__.get("_retractions")
         if cached is not None and cached[0] == len(self.facts):
             return cached[1]
