@@ -128,7 +128,8 @@ class ReadModel:
 
     name: str
     tables: tuple[Table, ...]
-    # Its rows carry the events' log positions (the others depend on the facts alone).
+    # Its rows carry the events' log positions, and depend on nothing else but the facts (not
+    # on the timelines): a forked import derives them where the positions are known.
     uses_positions = False
 
     def apply(self, changes: Sequence[Change], pending: Pending, shared: Shared) -> None:

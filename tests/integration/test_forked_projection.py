@@ -11,7 +11,7 @@ import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -19,7 +19,7 @@ from api.bootstrap import Container, build
 from api.transfer import import_file
 from ledger import fold
 from ledger.batch import Batch
-from ledger.commands import AssignHolder, Holder, RegisterAccount
+from ledger.commands import AssignHolder, Holder, RegisterAccount, RetractEvent
 from ledger.domain import Account, to_fact
 from ledger.errors import ConcurrencyConflict
 from ledger.settings import Settings
@@ -37,10 +37,10 @@ def url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path}/custody.db"
 
 
-@pytest.fixture
-def forkable() -> bool:
+@pytest.fixture(autouse=True)
+def sole_thread() -> None:
+    """A child is forked only from a process with no other thread (see `_may_fork`)."""
     wait_for_sole_thread()
-    return True
 
 
 @pytest.fixture
@@ -96,20 +96,19 @@ def _holder_now(c: Container, account_id: UUID) -> str | None:
     return view.holder.id if view.holder else None
 
 
-def test_the_childs_rows_are_written_when_nothing_came_between(
-    container: Container, forkable: bool
-) -> None:
+def test_the_childs_rows_are_written_when_nothing_came_between(container: Container) -> None:
     ledger, projector = container.ledger, container.projector
-    earlier = _register(ledger, "earlier")  # history the child takes from the batch's memory
+    projector.cache_accounts = 0  # so the child takes `earlier`'s history from the batch
+    earlier = _register(ledger, "earlier")
     projector.catch_up()
     with ledger.batch() as batch:
         ids = _stage(batch, also=earlier)
         with derived_alongside(projector, batch, fork_events=1) as outcome:
             assert outcome.pid is not None
             batch.commit()
-    assert forkable and outcome.forked
+    assert outcome.forked
     assert [_holder_now(container, aid) for aid in [*ids, earlier]] == ["p3"] * 5
-    # The positions the child had from this process are the log's.
+    # The event records carry the positions this process's commit gave.
     written = [(r.version, r.position) for r in batch.records if r.account_id == earlier]
     shown = [(e.version, e.position) for e in container.queries.events(earlier)]
     assert shown[1:] == written and len(written) == 3
@@ -117,13 +116,13 @@ def test_the_childs_rows_are_written_when_nothing_came_between(
 
 
 def test_another_writer_between_the_fork_and_the_commit_sends_the_batch_through_the_projector(
-    container: Container, other: Container, forkable: bool
+    container: Container, other: Container
 ) -> None:
     ledger, projector = container.ledger, container.projector
     with ledger.batch() as batch:
         ids = _stage(batch)
         with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert forkable and outcome.pid is not None
+            assert outcome.pid is not None
             theirs = _register(other.ledger, "theirs")  # lands in the log before the batch
             batch.commit()
     assert not outcome.forked  # the child's rows would have skipped their event
@@ -133,13 +132,13 @@ def test_another_writer_between_the_fork_and_the_commit_sends_the_batch_through_
 
 
 def test_another_projector_applying_the_batch_first_leaves_the_childs_rows_unwritten(
-    container: Container, other: Container, forkable: bool
+    container: Container, other: Container
 ) -> None:
     ledger, projector = container.ledger, container.projector
     with ledger.batch() as batch:
         ids = _stage(batch)
         with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert forkable and outcome.pid is not None
+            assert outcome.pid is not None
             batch.commit()
             assert other.projector.catch_up() == len(batch.records)  # from the log, first
     assert not outcome.forked
@@ -147,14 +146,12 @@ def test_another_projector_applying_the_batch_first_leaves_the_childs_rows_unwri
     _like_a_rebuild(projector)  # and nothing was applied twice
 
 
-def test_a_child_that_dies_leaves_the_batch_to_the_projector(
-    container: Container, forkable: bool
-) -> None:
+def test_a_child_that_dies_leaves_the_batch_to_the_projector(container: Container) -> None:
     ledger, projector = container.ledger, container.projector
     with ledger.batch() as batch:
         ids = _stage(batch)
         with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert forkable and outcome.pid is not None
+            assert outcome.pid is not None
             os.kill(outcome.pid, signal.SIGKILL)
             batch.commit()
     assert not outcome.forked
@@ -165,7 +162,7 @@ def test_a_child_that_dies_leaves_the_batch_to_the_projector(
 
 
 def test_a_batch_refused_at_commit_stops_its_child_and_writes_nothing(
-    container: Container, other: Container, forkable: bool
+    container: Container, other: Container
 ) -> None:
     ledger, projector = container.ledger, container.projector
     shared = _register(ledger, "shared")
@@ -174,7 +171,7 @@ def test_a_batch_refused_at_commit_stops_its_child_and_writes_nothing(
     with pytest.raises(ConcurrencyConflict), ledger.batch() as batch:
         _stage(batch, also=shared)
         with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert forkable and outcome.pid is not None
+            assert outcome.pid is not None
             _hand_over(other.ledger, shared, 9)  # the batch's copy of `shared` is now stale
             batch.commit()
     with pytest.raises(ChildProcessError):
@@ -187,7 +184,7 @@ def test_a_batch_refused_at_commit_stops_its_child_and_writes_nothing(
 
 
 def test_an_import_file_large_enough_is_projected_by_a_child_and_a_small_one_here(
-    container: Container, forkable: bool, tmp_path: Path
+    container: Container, tmp_path: Path
 ) -> None:
     accounts = FORK_EVENTS // 4 + 1
     lines = [
@@ -206,7 +203,7 @@ def test_an_import_file_large_enough_is_projected_by_a_child_and_a_small_one_her
     small.write_text("\n".join(json.dumps(line) for line in lines[FORK_EVENTS + 4 :]) + "\n")
     ledger, projector = container.ledger, container.projector
     report = import_file(ledger, big, actor="importer", projector=projector)
-    assert forkable and report.forked and report.written == FORK_EVENTS + 4
+    assert report.forked and report.written == FORK_EVENTS + 4
     assert projector.lag() == 0
     report = import_file(ledger, small, actor="importer", projector=projector)
     assert not report.forked and report.written == len(lines) - FORK_EVENTS - 4
@@ -214,9 +211,84 @@ def test_an_import_file_large_enough_is_projected_by_a_child_and_a_small_one_her
     _like_a_rebuild(projector)
 
 
+def test_events_staged_through_the_ledger_inside_the_batch_are_projected_too(
+    container: Container,
+) -> None:
+    """`ledger.batch()` stages whatever is asked of the ledger inside it, not only what goes
+    through the batch's own methods: every staged event has its record, and its rows."""
+    ledger, projector = container.ledger, container.projector
+    with ledger.batch() as batch:
+        ids = _stage(batch)
+        direct = _register(ledger, "direct")  # through the ledger, not the batch
+        _hand_over(ledger, direct, 7)
+        with derived_alongside(projector, batch, fork_events=1) as outcome:
+            batch.commit()
+    assert outcome.forked
+    assert {r.account_id for r in batch.records} == {*ids, direct}
+    assert _holder_now(container, direct) == "p7"
+    _like_a_rebuild(projector)
+
+
+def test_a_restored_history_with_corrections_is_projected_by_the_child_step_by_step(
+    container: Container,
+) -> None:
+    """A restore keeps each line's record time, so one batch holds several steps of knowledge,
+    here with a back-dated handover and a retraction: the child's rows answer "as known then"
+    for each of them."""
+    ledger, projector = container.ledger, container.projector
+    known = [datetime(2020, 3, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(6)]
+    with ledger.batch() as batch:
+        register = RegisterAccount(
+            platform="x", handle="restored", office="office-a", effective_at=T0
+        )
+        aid = batch.register_account(
+            register, actor="archivist", account_id=uuid4(), recorded_at=known[0]
+        ).account_id
+        for k, days, at in ((1, 1, known[1]), (2, 5, known[2]), (3, 3, known[3])):
+            command = AssignHolder(
+                holder=Holder(id=f"p{k}", name=f"Person {k}"),
+                effective_at=T0 + timedelta(days=days),
+            )
+            batch.append(aid, command, actor="archivist", recorded_at=at)
+        retract = RetractEvent(event_version=3, effective_at=T0 + timedelta(days=5))
+        batch.append(aid, retract, actor="archivist", recorded_at=known[4])
+        _stage(batch, accounts=300)  # enough to fork for; recorded now
+        with derived_alongside(projector, batch, fork_events=1) as outcome:
+            batch.commit()
+    assert outcome.forked
+    at = T0 + timedelta(days=6)
+    holders = []
+    for when in (known[2], known[3], known[4]):
+        view = container.queries.account_at(aid, at, when)
+        holders.append(view.holder.id if view and view.holder else None)
+    assert holders == ["p2", "p2", "p3"]  # p2 until its assignment was retracted
+    facts = ledger.facts(aid)
+    for when in (*known, None):
+        want = fold.fold(facts, at, when)
+        view = container.queries.account_at(aid, at, when)
+        assert (view.holder.id if view and view.holder else None) == (
+            want.holder.id if want and want.holder else None
+        )
+    _like_a_rebuild(projector)
+
+
+def test_ctrl_c_reaching_the_child_does_not_stop_it(container: Container) -> None:
+    """Ctrl-C goes to the whole process group; the child ignores it (the parent decides)."""
+    ledger, projector = container.ledger, container.projector
+    with ledger.batch() as batch:
+        ids = _stage(batch)
+        with derived_alongside(projector, batch, fork_events=1) as outcome:
+            assert outcome.pid is not None
+            os.kill(outcome.pid, signal.SIGINT)
+            batch.commit()
+    assert outcome.forked
+    assert _holder_now(container, ids[0]) == "p3"
+    _like_a_rebuild(projector)
+
+
 def test_rows_that_stop_coming_part_way_are_not_written_at_all(container: Container) -> None:
-    """The child's rows are written model by model as they come, in one transaction: a
-    stream that breaks off, leaves a model out or gives one twice writes nothing."""
+    """The rows are written model by model in one transaction: rows that break off, leave a
+    model out or give one twice write nothing."""
     ledger, projector = container.ledger, container.projector
     projector.catch_up()
     tracked = projector.positions()
