@@ -125,11 +125,12 @@ def over_http(url: str, accounts: int, handovers: int, tag: str, folder: Path) -
 
 def imported(
     url: str, accounts: int, handovers: int, tag: str, folder: Path, *, alongside: bool
-) -> tuple[float, float]:
+) -> tuple[float, float, bool]:
     """Events per second of `custody import`'s path, read models included: (the whole, the
-    write alone). With `alongside`, as the command runs it: the rows derived in a forked child
-    while the log is written, where the store allows (`projections.forked`; the write is not
-    timed apart then: 0). Without, the old way: write, then project in this process."""
+    write alone, whether a child derived the rows). With `alongside`, as the command runs it:
+    the rows derived in a forked child while the log is written, where the store allows
+    (`projections.forked`; the write is not timed apart then: 0). Without, the old way:
+    write, then project in this process."""
     path = folder / f"{tag}.jsonl"
     path.write_text("\n".join(json.dumps(x) for x in lines(accounts, handovers, tag)) + "\n")
     c = build(Settings(database_url=url))
@@ -144,7 +145,7 @@ def imported(
     seconds = time.perf_counter() - t
     assert c.projector.lag() == 0
     c.close()
-    return report.written / seconds, report.written / written if written else 0.0
+    return report.written / seconds, report.written / written if written else 0.0, report.forked
 
 
 def main() -> None:
@@ -167,10 +168,12 @@ def main() -> None:
             "pg_import",
             "pg_inprocess",
             "pg_write",
+            "pg_forked",
             "sqlite_single",
             "sqlite_import",
             "sqlite_inprocess",
             "sqlite_write",
+            "sqlite_forked",
         )
     }
     try:
@@ -187,12 +190,13 @@ def main() -> None:
                     )
                     # The two ways of importing take turns going first.
                     for alongside in (True, False) if r % 2 == 0 else (False, True):
-                        whole, write = imported(
+                        whole, write, child = imported(
                             url, args.accounts, args.handovers, f"i{r}{alongside:d}_", folder,
                             alongside=alongside,
                         )  # fmt: skip
                         if alongside:
                             results[f"{store}_import"].append(whole)
+                            results[f"{store}_forked"].append(float(child))
                         else:
                             results[f"{store}_inprocess"].append(whole)
                             results[f"{store}_write"].append(write)
@@ -222,9 +226,11 @@ def main() -> None:
             i / p
             for i, p in zip(results[f"{store}_import"], results[f"{store}_inprocess"], strict=True)
         ]
+        forked = int(sum(results[f"{store}_forked"]))
         print(
             f"{store}: import / http per round {min(ratios):.1f}x to {max(ratios):.1f}x;"
-            f" import / in-process per round {min(gains):.2f}x to {max(gains):.2f}x"
+            f" import / in-process per round {min(gains):.2f}x to {max(gains):.2f}x;"
+            f" rows derived by a child in {forked} of {args.rounds} rounds"
         )
     print(
         "target (issue 5): import >= 10x one HTTP request per event, the 'vs http' column;"

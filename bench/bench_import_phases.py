@@ -1,0 +1,87 @@
+"""Where an import's time goes: each phase of `custody import`'s path, per event.
+
+Imports the same kind of file as bench_import.py (registrations, then handovers) several times
+into one growing store and times, per event: reading the file, staging every line (the rules),
+the log's commit (a forked child derives rows meanwhile, where the store allows), and the rest
+(the event records' rows, the child's rows taken in, everything written in one transaction).
+
+    python bench/bench_import_phases.py [--rounds 6] [--accounts 500] [--handovers 10]
+                                        [--database-url sqlite:///...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from bench_import import lines
+
+from api.bootstrap import build
+from api.transfer import ImportReport, read_lines, stage
+from ledger.bulk import collector_paused
+from ledger.settings import Settings
+from projections.forked import derived_alongside
+
+PHASES = ("read", "stage", "log commit", "rows written", "total")
+
+
+def one_import(url: str, path: Path) -> tuple[dict[str, float], bool]:
+    """Microseconds per event of each phase, and whether a child derived the rows."""
+    c = build(Settings(database_url=url))
+    ledger, projector = c.ledger, c.projector
+    try:
+        t0 = time.perf_counter()
+        with collector_paused():  # as import_file does
+            parsed = read_lines(path)
+            t1 = time.perf_counter()
+            report = ImportReport(lines=len(parsed))
+            with ledger.batch() as batch:
+                stage(batch, parsed, actor="bench", restore=False, report=report,
+                      progress=lambda done, total: None)  # fmt: skip
+                assert not report.errors, report.errors[:3]
+                t2 = time.perf_counter()
+                with derived_alongside(projector, batch) as outcome:
+                    batch.commit()
+                    t3 = time.perf_counter()
+                t4 = time.perf_counter()
+        assert projector.lag() == 0
+    finally:
+        c.close()
+    n = len(batch.records) / 1e6
+    times = [t0, t1, t2, t3, t4]
+    spans = [(b - a) / n for a, b in itertools.pairwise(times)]
+    return dict(zip(PHASES, [*spans, (t4 - t0) / n], strict=True)), outcome.forked
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--rounds", type=int, default=6)
+    ap.add_argument("--accounts", type=int, default=500)
+    ap.add_argument("--handovers", type=int, default=10)
+    ap.add_argument("--database-url", help="default: a new SQLite file")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{tmp}/phases.db"
+        rows = []
+        for r in range(args.rounds):
+            path = Path(tmp) / f"{r}.jsonl"
+            history = lines(args.accounts, args.handovers, f"p{r}_")
+            path.write_text("\n".join(json.dumps(x) for x in history) + "\n")
+            phases, forked = one_import(url, path)
+            rows.append(phases)
+            shown = "  ".join(f"{k} {v:,.0f}" for k, v in phases.items())
+            print(f"round {r + 1}: {shown}  (child: {'yes' if forked else 'no'})")
+    print("median µs per event: " + "  ".join(
+        f"{k} {statistics.median(p[k] for p in rows):,.0f}" for k in PHASES
+    ))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
