@@ -206,7 +206,7 @@ class CustodyLedger(Application[UUID]):
         processing.saved_kwargs.update(kwargs)
         recordings = self._record(processing)
         if self.recent is not None:
-            self.recent.add(recordings)
+            self.recent.add(recordings, processing.aggregates)
         self._take_snapshots(processing)
         self._notify(recordings)
         return recordings

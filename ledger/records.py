@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
@@ -71,18 +71,29 @@ class RecentFacts:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._known: dict[int, tuple[UUID, Fact] | None] = {}
+        self._highest = 0  # the highest position kept
         self._lock = threading.Lock()
 
-    def add(self, recordings: Sequence[Recording[UUID]]) -> None:
+    def add(
+        self, recordings: Sequence[Recording[UUID]], aggregates: Mapping[UUID, Any] = {}
+    ) -> None:
+        """Keep what `recordings` recorded. An account among `aggregates` (those just saved)
+        lends the fact it already holds for the event instead of building it again."""
         with self._lock:
             known = self._known
             for r in recordings:
                 event = r.domain_event
-                known[r.notification.id] = (
-                    (event.originator_id, to_fact(event))
-                    if isinstance(event, Account.Recorded)
-                    else None
-                )
+                if isinstance(event, Account.Recorded):
+                    aggregate = aggregates.get(event.originator_id)
+                    fact = (
+                        aggregate.facts[event.originator_version - 1]
+                        if isinstance(aggregate, Account)
+                        else to_fact(event)
+                    )
+                    known[r.notification.id] = (event.originator_id, fact)
+                else:
+                    known[r.notification.id] = None
+                self._highest = max(self._highest, r.notification.id)
             for position in list(islice(known, max(len(known) - self.limit, 0))):
                 del known[position]
 
@@ -113,6 +124,9 @@ class RecentFacts:
         bound drops it, and never matters, since nobody looks at or below applied positions."""
         with self._lock:
             known = self._known
+            if self._highest <= position:  # all of it (an import just projected, say)
+                known.clear()
+                return
             applied = []
             for p in known:
                 if p > position:
