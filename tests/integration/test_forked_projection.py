@@ -18,6 +18,7 @@ import pytest
 from api.bootstrap import Container, build
 from api.transfer import import_file
 from ledger import fold
+from ledger.application import CustodyLedger
 from ledger.batch import Batch
 from ledger.commands import AssignHolder, Holder, RegisterAccount, RetractEvent
 from ledger.domain import Account, to_fact
@@ -58,16 +59,16 @@ def other(url: str) -> Iterator[Container]:
     c.close()
 
 
-def _register(ledger: object, handle: str) -> UUID:
+def _register(ledger: CustodyLedger | Batch, handle: str) -> UUID:
     command = RegisterAccount(platform="x", handle=handle, office="office-a", effective_at=T0)
-    return ledger.register_account(command, actor="importer").account_id  # type: ignore[attr-defined, no-any-return]
+    return ledger.register_account(command, actor="importer").account_id
 
 
-def _hand_over(ledger: object, account_id: UUID, k: int) -> None:
+def _hand_over(ledger: CustodyLedger | Batch, account_id: UUID, k: int) -> None:
     command = AssignHolder(
         holder=Holder(id=f"p{k}", name=f"Person {k}"), effective_at=T0 + timedelta(days=k)
     )
-    ledger.append(account_id, command, actor="importer")  # type: ignore[attr-defined]
+    ledger.append(account_id, command, actor="importer")
 
 
 def _stage(
@@ -174,7 +175,8 @@ def test_a_batch_refused_at_commit_stops_its_child_and_writes_nothing(
             assert outcome.pid is not None
             _hand_over(other.ledger, shared, 9)  # the batch's copy of `shared` is now stale
             batch.commit()
-    with pytest.raises(ChildProcessError):
+    assert outcome.pid is not None
+    with pytest.raises(ChildProcessError):  # reaped
         os.waitpid(outcome.pid, os.WNOHANG)
     assert ledger.head() == head + 1  # their handover only
     assert [f.type for f in ledger.facts(shared)] == [fold.REGISTERED, fold.ASSIGNED]
@@ -263,9 +265,9 @@ def test_a_restored_history_with_corrections_is_projected_by_the_child_step_by_s
         holders.append(view.holder.id if view and view.holder else None)
     assert holders == ["p2", "p2", "p3"]  # p2 until its assignment was retracted
     facts = ledger.facts(aid)
-    for when in (*known, None):
-        want = fold.fold(facts, at, when)
-        view = container.queries.account_at(aid, at, when)
+    for as_of in (*known, None):
+        want = fold.fold(facts, at, as_of)
+        view = container.queries.account_at(aid, at, as_of)
         assert (view.holder.id if view and view.holder else None) == (
             want.holder.id if want and want.holder else None
         )
@@ -315,12 +317,12 @@ def test_rows_that_stop_coming_part_way_are_not_written_at_all(container: Contai
     _like_a_rebuild(projector)
 
 
-def _facts_after(ledger: object, head: int) -> list[tuple[int, UUID, fold.Fact]]:
+def _facts_after(ledger: CustodyLedger, head: int) -> list[tuple[int, UUID, fold.Fact]]:
     """The custody facts the log holds after `head`, with their positions, in log order."""
-    notes = ledger.recorder.select_notifications(start=head, limit=100, inclusive_of_start=False)  # type: ignore[attr-defined]
+    notes = ledger.recorder.select_notifications(start=head, limit=100, inclusive_of_start=False)
     out = []
     for note in notes:
-        event = ledger.mapper.to_domain_event(note)  # type: ignore[attr-defined]
+        event = ledger.mapper.to_domain_event(note)
         if isinstance(event, Account.Recorded):
             out.append((note.id, event.originator_id, to_fact(event)))
     return out
