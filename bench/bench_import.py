@@ -54,6 +54,11 @@ def lines(accounts: int, handovers: int, tag: str) -> list[dict[str, object]]:
     return out
 
 
+def write_history(path: Path, accounts: int, handovers: int, tag: str) -> None:
+    """`lines(...)` as a JSON Lines file that `custody import` reads."""
+    path.write_text("\n".join(json.dumps(x) for x in lines(accounts, handovers, tag)) + "\n")
+
+
 def single(url: str, accounts: int, handovers: int, tag: str) -> float:
     """Events per second, one `register_account`/`append` call (one transaction) per event."""
     c = build(Settings(database_url=url))
@@ -132,7 +137,7 @@ def imported(
     (`projections.forked`; the write is not timed apart then: 0). Without, the old way:
     write, then project in this process."""
     path = folder / f"{tag}.jsonl"
-    path.write_text("\n".join(json.dumps(x) for x in lines(accounts, handovers, tag)) + "\n")
+    write_history(path, accounts, handovers, tag)
     c = build(Settings(database_url=url))
     t = time.perf_counter()
     if alongside:

@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from bench_import import lines
+from bench_import import write_history
 
 from api.bootstrap import build
 from api.transfer import ImportReport, read_lines, stage
@@ -72,8 +71,7 @@ def main() -> None:
         rows = []
         for r in range(args.rounds):
             path = Path(tmp) / f"{r}.jsonl"
-            history = lines(args.accounts, args.handovers, f"p{r}_")
-            path.write_text("\n".join(json.dumps(x) for x in history) + "\n")
+            write_history(path, args.accounts, args.handovers, f"p{r}_")
             phases, forked = one_import(url, path)
             rows.append(phases)
             shown = "  ".join(f"{k} {v:,.0f}" for k, v in phases.items())

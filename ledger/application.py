@@ -169,19 +169,22 @@ class CustodyLedger(Application[UUID]):
         """Stage many commands, checked against each other and the store; write all in one
         transaction when the block ends without error, or nothing at all. Every event of the
         batch carries the same record time (unless a restore gives each its own)."""
-        if getattr(self._local, "staged", None) is not None:
+        if self._staging() is not None:
             raise InvalidInput("batches do not nest")
         batch = Batch(self)
         local = self._local
-        local.batch, local.staged, local.prefetched = batch, batch.staged, batch.prefetched
-        local.recorded_at, local.batch_time = batch.recorded_at, True
+        local.batch, local.recorded_at, local.batch_time = batch, batch.recorded_at, True
         with collector_paused():
             try:
                 yield batch
             finally:
-                local.batch = local.staged = local.prefetched = local.recorded_at = None
+                local.batch = local.recorded_at = None
                 local.batch_time = False
             batch.commit()
+
+    def _staging(self) -> Batch | None:
+        """The batch this thread is staging, if any."""
+        return getattr(self._local, "batch", None)
 
     def _restoring(self) -> bool:
         """A restore of the ledger's own export is giving this event its record time."""
@@ -393,14 +396,13 @@ class CustodyLedger(Application[UUID]):
         return account
 
     def _get_or_none(self, aggregate_id: UUID) -> Any:
-        staged = getattr(self._local, "staged", None)
-        if staged is not None and aggregate_id in staged:
+        batch = self._staging()
+        if batch is not None and aggregate_id in batch.staged:
             # A copy: a refused command must leave the staged state as it was.
-            return deepcopy(staged[aggregate_id])
+            return deepcopy(batch.staged[aggregate_id])
         fresh = getattr(self._local, "fresh", False)
-        prefetched = getattr(self._local, "prefetched", None)
-        if prefetched is not None and aggregate_id in prefetched and not fresh:
-            found = prefetched[aggregate_id]
+        if batch is not None and aggregate_id in batch.prefetched and not fresh:
+            found = batch.prefetched[aggregate_id]
             return None if found is None else deepcopy(found)
         if fresh:
             self._evict([aggregate_id])
@@ -492,14 +494,14 @@ class CustodyLedger(Application[UUID]):
         extra: list[Aggregate] = list(others)
         if key is not None:
             extra.append(IdempotencyRecord.remember(actor, key, stamp, account.id, account.version))
-        staged = getattr(self._local, "staged", None)
-        if staged is not None:
+        batch = self._staging()
+        if batch is not None:
             for aggregate in (account, *extra):
-                staged[aggregate.id] = aggregate
+                batch.staged[aggregate.id] = aggregate
             record = EventRecord.of(account.id, account.facts[-1], None, orphaned=orphaned)
             # Every event staged has its record, however it was staged (through the batch or
             # through this ledger inside `batch()`): the batch's records are all it writes.
-            self._local.batch.records.append(record)
+            batch.records.append(record)
             return record
         recordings = self.save(account, *extra)
         position = next(
@@ -548,7 +550,7 @@ class CustodyLedger(Application[UUID]):
                 raise
             except LedgerError:
                 self._evict(touched)
-                if confirmed or isinstance(getattr(self._local, "staged", None), dict):
+                if confirmed or self._staging() is not None:
                     raise
                 confirmed = True
                 self._local.fresh = True  # the second look reads everything from the store

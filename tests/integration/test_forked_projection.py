@@ -9,6 +9,7 @@ import json
 import os
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -24,7 +25,7 @@ from ledger.commands import AssignHolder, Holder, RegisterAccount, RetractEvent
 from ledger.domain import Account, to_fact
 from ledger.errors import ConcurrencyConflict
 from ledger.settings import Settings
-from projections.forked import FORK_EVENTS, derived_alongside
+from projections.forked import FORK_EVENTS, Alongside, derived_alongside
 from projections.models import MODELS, Pending
 from projections.projector import Projector, derive_pending
 from projections.rebuild import Rebuilder, digest
@@ -82,6 +83,19 @@ def _stage(
     return ids
 
 
+@contextmanager
+def _forked(
+    container: Container, *, also: UUID | None = None
+) -> Iterator[tuple[Batch, list[UUID], Alongside]]:
+    """A backfill staged as one batch (`_stage`), with its child forked: the block commits it,
+    or gets in its way first."""
+    with container.ledger.batch() as batch:
+        ids = _stage(batch, also=also)
+        with derived_alongside(container.projector, batch, fork_events=1) as outcome:
+            assert outcome.pid is not None
+            yield batch, ids, outcome
+
+
 def _like_a_rebuild(projector: Projector) -> None:
     """The read models are at the log head and hold exactly what a rebuild from the log holds."""
     assert projector.lag() == 0
@@ -102,11 +116,8 @@ def test_the_childs_rows_are_written_when_nothing_came_between(container: Contai
     projector.cache_accounts = 0  # so the child takes `earlier`'s history from the batch
     earlier = _register(ledger, "earlier")
     projector.catch_up()
-    with ledger.batch() as batch:
-        ids = _stage(batch, also=earlier)
-        with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert outcome.pid is not None
-            batch.commit()
+    with _forked(container, also=earlier) as (batch, ids, outcome):
+        batch.commit()
     assert outcome.forked
     assert [_holder_now(container, aid) for aid in [*ids, earlier]] == ["p3"] * 5
     # The event records carry the positions this process's commit gave.
@@ -119,47 +130,36 @@ def test_the_childs_rows_are_written_when_nothing_came_between(container: Contai
 def test_another_writer_between_the_fork_and_the_commit_sends_the_batch_through_the_projector(
     container: Container, other: Container
 ) -> None:
-    ledger, projector = container.ledger, container.projector
-    with ledger.batch() as batch:
-        ids = _stage(batch)
-        with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert outcome.pid is not None
-            theirs = _register(other.ledger, "theirs")  # lands in the log before the batch
-            batch.commit()
+    with _forked(container) as (batch, ids, outcome):
+        theirs = _register(other.ledger, "theirs")  # lands in the log before the batch
+        batch.commit()
     assert not outcome.forked  # the child's rows would have skipped their event
     assert _holder_now(container, ids[0]) == "p3"
     assert container.queries.account_at(theirs, T0) is not None
-    _like_a_rebuild(projector)
+    _like_a_rebuild(container.projector)
 
 
 def test_another_projector_applying_the_batch_first_leaves_the_childs_rows_unwritten(
     container: Container, other: Container
 ) -> None:
-    ledger, projector = container.ledger, container.projector
-    with ledger.batch() as batch:
-        ids = _stage(batch)
-        with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert outcome.pid is not None
-            batch.commit()
-            assert other.projector.catch_up() == len(batch.records)  # from the log, first
+    with _forked(container) as (batch, ids, outcome):
+        batch.commit()
+        assert other.projector.catch_up() == len(batch.records)  # from the log, first
     assert not outcome.forked
     assert _holder_now(container, ids[-1]) == "p3"
-    _like_a_rebuild(projector)  # and nothing was applied twice
+    _like_a_rebuild(container.projector)  # and nothing was applied twice
 
 
 def test_a_child_that_dies_leaves_the_batch_to_the_projector(container: Container) -> None:
-    ledger, projector = container.ledger, container.projector
-    with ledger.batch() as batch:
-        ids = _stage(batch)
-        with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert outcome.pid is not None
-            os.kill(outcome.pid, signal.SIGKILL)
-            batch.commit()
+    with _forked(container) as (batch, ids, outcome):
+        assert outcome.pid is not None
+        os.kill(outcome.pid, signal.SIGKILL)
+        batch.commit()
     assert not outcome.forked
     with pytest.raises(ChildProcessError):  # reaped: no zombie left behind
         os.waitpid(outcome.pid, os.WNOHANG)
     assert _holder_now(container, ids[1]) == "p3"
-    _like_a_rebuild(projector)
+    _like_a_rebuild(container.projector)
 
 
 def test_a_batch_refused_at_commit_stops_its_child_and_writes_nothing(
@@ -169,12 +169,9 @@ def test_a_batch_refused_at_commit_stops_its_child_and_writes_nothing(
     shared = _register(ledger, "shared")
     projector.catch_up()
     head = ledger.head()
-    with pytest.raises(ConcurrencyConflict), ledger.batch() as batch:
-        _stage(batch, also=shared)
-        with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert outcome.pid is not None
-            _hand_over(other.ledger, shared, 9)  # the batch's copy of `shared` is now stale
-            batch.commit()
+    with pytest.raises(ConcurrencyConflict), _forked(container, also=shared) as (batch, _, outcome):
+        _hand_over(other.ledger, shared, 9)  # the batch's copy of `shared` is now stale
+        batch.commit()
     assert outcome.pid is not None
     with pytest.raises(ChildProcessError):  # reaped
         os.waitpid(outcome.pid, os.WNOHANG)
@@ -276,16 +273,13 @@ def test_a_restored_history_with_corrections_is_projected_by_the_child_step_by_s
 
 def test_ctrl_c_reaching_the_child_does_not_stop_it(container: Container) -> None:
     """Ctrl-C goes to the whole process group; the child ignores it (the parent decides)."""
-    ledger, projector = container.ledger, container.projector
-    with ledger.batch() as batch:
-        ids = _stage(batch)
-        with derived_alongside(projector, batch, fork_events=1) as outcome:
-            assert outcome.pid is not None
-            os.kill(outcome.pid, signal.SIGINT)
-            batch.commit()
+    with _forked(container) as (batch, ids, outcome):
+        assert outcome.pid is not None
+        os.kill(outcome.pid, signal.SIGINT)
+        batch.commit()
     assert outcome.forked
     assert _holder_now(container, ids[0]) == "p3"
-    _like_a_rebuild(projector)
+    _like_a_rebuild(container.projector)
 
 
 def test_rows_that_stop_coming_part_way_are_not_written_at_all(container: Container) -> None:
