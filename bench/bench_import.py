@@ -11,15 +11,20 @@ under the same rules:
           the read models brought up to date, as the command does before it returns (their
           rows derived in a forked child while the log is written, where the store allows);
           and the same without the child, in-process, for comparison.
-Runs on SQLite and PostgreSQL, rounds interleaved, medians reported.
+Runs on SQLite and PostgreSQL. Every measurement starts from its own copy of the same store,
+first an empty one, then one holding --preload events (imported once, read models up to date;
+an SQLite file copied, a PostgreSQL database made from a template), so no method runs on a
+store grown by another's events, and the second start shows what the store's size costs each.
+The methods' order turns each round; medians reported.
 
-    python bench/bench_import.py [--accounts 500] [--handovers 10] [--rounds 3]
+    python bench/bench_import.py [--accounts 500] [--handovers 10] [--rounds 3] [--preload 55000]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import tempfile
 import time
@@ -36,7 +41,7 @@ from api.transfer import import_file
 from ledger.commands import AssignHolder, Holder, RegisterAccount
 from ledger.settings import Settings
 
-PG = "postgresql://postgres@127.0.0.1:5432/test"
+PG_SERVER = "postgresql://postgres@127.0.0.1:5432/"
 T0 = datetime(2015, 1, 1, tzinfo=UTC)
 
 
@@ -84,8 +89,6 @@ def single(url: str, accounts: int, handovers: int, tag: str) -> float:
                 actor="bench",
             )
     seconds = time.perf_counter() - t
-    # Off the clock: the import measured next must not pay for projecting these events.
-    c.projector.catch_up()
     c.close()
     return accounts * (handovers + 1) / seconds
 
@@ -128,29 +131,104 @@ def over_http(url: str, accounts: int, handovers: int, tag: str, folder: Path) -
     return accounts * (handovers + 1) / seconds
 
 
-def imported(
-    url: str, accounts: int, handovers: int, tag: str, folder: Path, *, alongside: bool
-) -> tuple[float, float, bool]:
-    """Events per second of `custody import`'s path, read models included: (the whole, the
-    write alone, whether a child derived the rows). With `alongside`, as the command runs it:
-    the rows derived in a forked child while the log is written, where the store allows
-    (`projections.forked`; the write is not timed apart then: 0). Without, the old way:
-    write, then project in this process."""
+def imported(url: str, accounts: int, handovers: int, tag: str, folder: Path, *, alongside: bool
+             ) -> tuple[float, bool]:  # fmt: skip
+    """Events per second of `custody import`'s path, read models included, and whether a child
+    derived the rows. With `alongside`, as the command runs it: the rows derived in a forked
+    child while the log is written, where the store allows (`projections.forked`). Without,
+    the old way: write, then project in this process."""
     path = folder / f"{tag}.jsonl"
     write_history(path, accounts, handovers, tag)
     c = build(Settings(database_url=url))
     t = time.perf_counter()
     if alongside:
         report = import_file(c.ledger, path, actor="bench", projector=c.projector)
-        written = 0.0
     else:
         report = import_file(c.ledger, path, actor="bench")
-        written = time.perf_counter() - t
         c.projector.catch_up()
     seconds = time.perf_counter() - t
     assert c.projector.lag() == 0
     c.close()
-    return report.written / seconds, report.written / written if written else 0.0, report.forked
+    return report.written / seconds, report.forked
+
+
+class Stores:
+    """Every measurement starts from its own copy of the same store: empty, or holding a
+    preloaded history (imported once, read models up to date). So no method runs on a store
+    that another method's events have grown, and the two starts show how size matters."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.run = uuid.uuid4().hex[:8]
+        self.databases: list[str] = []  # PostgreSQL databases made here, dropped at the end
+        self.n = 0
+
+    def _pg(self, sql: str, *names: str) -> None:
+        with psycopg.connect(PG_SERVER + "postgres", autocommit=True) as conn:
+            conn.execute(SQL(sql).format(*map(Identifier, names)))
+
+    def template(self, store: str, events: int, accounts: int, handovers: int) -> str | None:
+        """The start holding `events` events (None: the empty start)."""
+        if events == 0:
+            return None
+        per_account = handovers + 1
+        path = self.folder / "preload.jsonl"
+        write_history(path, -(-events // per_account), handovers, "pre_")
+        if store == "sqlite":
+            name = str(self.folder / "template.db")
+            url = f"sqlite:///{name}"
+        else:
+            name = f"bench_import_{self.run}_template"
+            self._pg("CREATE DATABASE {}", name)
+            self.databases.append(name)
+            url = PG_SERVER + name
+        c = build(Settings(database_url=url))
+        try:
+            import_file(c.ledger, path, actor="bench", projector=c.projector)
+            assert c.projector.lag() == 0
+        finally:
+            c.close()  # the last SQLite connection checkpoints the WAL into the file
+        return name
+
+    def fresh(self, store: str, template: str | None) -> str:
+        """The URL of a new store, a copy of `template` (or empty)."""
+        self.n += 1
+        if store == "sqlite":
+            path = self.folder / f"store{self.n}.db"
+            if template is not None:
+                shutil.copyfile(template, path)
+            return f"sqlite:///{path}"
+        name = f"bench_import_{self.run}_{self.n}"
+        self._pg("CREATE DATABASE {} TEMPLATE {} STRATEGY FILE_COPY", name,
+                 template or "template0")  # fmt: skip
+        self.databases.append(name)
+        return PG_SERVER + name
+
+    def discard(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            for suffix in ("", "-wal", "-shm"):
+                Path(url.removeprefix("sqlite:///") + suffix).unlink(missing_ok=True)
+        else:
+            name = url.rsplit("/", 1)[1]
+            self._pg("DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
+            self.databases.remove(name)
+
+    def close(self) -> None:
+        for name in reversed(self.databases):
+            self._pg("DROP DATABASE IF EXISTS {} WITH (FORCE)", name)
+
+
+METHODS = ("http", "single", "import", "inprocess")
+
+
+def measure(method: str, url: str, args: argparse.Namespace, folder: Path) -> tuple[float, bool]:
+    """Events per second of one way of loading the history into the store at `url`."""
+    a, h = args.accounts, args.handovers
+    if method == "http":
+        return over_http(url, a, h, "h_", folder), False
+    if method == "single":
+        return single(url, a, h, "s_"), False
+    return imported(url, a, h, "i_", folder, alongside=method == "import")
 
 
 def main() -> None:
@@ -160,90 +238,65 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=500)
     ap.add_argument("--handovers", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--preload", type=int, default=55_000,
+                    help="events in the larger start (0: measure on empty stores only)")  # fmt: skip
     args = ap.parse_args()
-    schema = f"bench_import_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG, autocommit=True) as conn:
-        conn.execute(SQL("CREATE SCHEMA {}").format(Identifier(schema)))
-    results: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "pg_http",
-            "sqlite_http",
-            "pg_single",
-            "pg_import",
-            "pg_inprocess",
-            "pg_write",
-            "pg_forked",
-            "sqlite_single",
-            "sqlite_import",
-            "sqlite_inprocess",
-            "sqlite_write",
-            "sqlite_forked",
-        )
-    }
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            folder = Path(tmp)
-            stores = {"pg": f"{PG}?schema={schema}", "sqlite": f"sqlite:///{folder}/bench.db"}
-            for r in range(args.rounds):
-                for store, url in stores.items():
-                    results[f"{store}_http"].append(
-                        over_http(url, args.accounts, args.handovers, f"h{r}_", folder)
-                    )
-                    results[f"{store}_single"].append(
-                        single(url, args.accounts, args.handovers, f"s{r}_")
-                    )
-                    # The two ways of importing take turns going first.
-                    for alongside in (True, False) if r % 2 == 0 else (False, True):
-                        whole, write, child = imported(
-                            url, args.accounts, args.handovers, f"i{r}{alongside:d}_", folder,
-                            alongside=alongside,
-                        )  # fmt: skip
-                        if alongside:
-                            results[f"{store}_import"].append(whole)
-                            results[f"{store}_forked"].append(float(child))
-                        else:
-                            results[f"{store}_inprocess"].append(whole)
-                            results[f"{store}_write"].append(write)
-    finally:
-        with psycopg.connect(PG, autocommit=True) as conn:
-            conn.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(schema)))
-    med = {k: statistics.median(v) for k, v in results.items()}
+    starts = [0, args.preload] if args.preload else [0]
+    # results[start][store][method]: events/s per round; forked[start][store]: rounds forked
+    results: dict[int, dict[str, dict[str, list[float]]]] = {}
+    forked: dict[int, dict[str, int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        stores = Stores(folder)
+        try:
+            for events in starts:
+                templates = {
+                    s: stores.template(s, events, args.accounts, args.handovers)
+                    for s in ("pg", "sqlite")
+                }
+                results[events] = {s: {m: [] for m in METHODS} for s in templates}
+                forked[events] = {s: 0 for s in templates}
+                for r in range(args.rounds):
+                    for store, template in templates.items():
+                        # The order of the methods turns each round: a slow spell hits all.
+                        for method in METHODS[r % 4 :] + METHODS[: r % 4]:
+                            url = stores.fresh(store, template)
+                            try:
+                                rate, child = measure(method, url, args, folder)
+                            finally:
+                                stores.discard(url)
+                            results[events][store][method].append(rate)
+                            forked[events][store] += child
+        finally:
+            stores.close()
     n = args.accounts * (args.handovers + 1)
-    print(f"\nbackfill of {n:,} events, median of {args.rounds} interleaved rounds")
-    print(
-        f"{'store':<8}{'http/s':>8}{'single/s':>10}{'import/s':>10}{'vs http':>9}"
-        f"{'vs single':>11}{'in-process/s':>14}{'gain':>7}{'write only/s':>14}"
-    )
-    for store in ("pg", "sqlite"):
-        http_rate, single_rate = med[f"{store}_http"], med[f"{store}_single"]
-        import_rate, inprocess = med[f"{store}_import"], med[f"{store}_inprocess"]
-        print(
-            f"{store:<8}{http_rate:>8,.0f}{single_rate:>10,.0f}{import_rate:>10,.0f}"
-            f"{import_rate / http_rate:>8.1f}x{import_rate / single_rate:>10.1f}x"
-            f"{inprocess:>14,.0f}{import_rate / inprocess:>6.2f}x{med[f'{store}_write']:>14,.0f}"
-        )
-    for store in ("pg", "sqlite"):
-        ratios = [
-            i / h for i, h in zip(results[f"{store}_import"], results[f"{store}_http"], strict=True)
-        ]
-        gains = [
-            i / p
-            for i, p in zip(results[f"{store}_import"], results[f"{store}_inprocess"], strict=True)
-        ]
-        forked = int(sum(results[f"{store}_forked"]))
-        print(
-            f"{store}: import / http per round {min(ratios):.1f}x to {max(ratios):.1f}x;"
-            f" import / in-process per round {min(gains):.2f}x to {max(gains):.2f}x;"
-            f" rows derived by a child in {forked} of {args.rounds} rounds"
-        )
+    print(f"\nbackfill of {n:,} events, median of {args.rounds} rounds, each method on a fresh"
+          " copy of the start")  # fmt: skip
+    print(f"{'start':<14}{'store':<8}{'http/s':>8}{'single/s':>10}{'import/s':>10}"
+          f"{'vs http':>9}{'per round':>14}{'vs single':>11}{'in-process/s':>14}{'gain':>7}")  # fmt: skip
+    summary: dict[str, dict[str, dict[str, float]]] = {}
+    for events, by_store in results.items():
+        start = f"{events:,} events" if events else "empty"
+        for store, rates in by_store.items():
+            med = {m: statistics.median(v) for m, v in rates.items()}
+            ratios = [i / h for i, h in zip(rates["import"], rates["http"], strict=True)]
+            summary.setdefault(start, {})[store] = med
+            print(
+                f"{start:<14}{store:<8}{med['http']:>8,.0f}{med['single']:>10,.0f}"
+                f"{med['import']:>10,.0f}{med['import'] / med['http']:>8.1f}x"
+                f"{min(ratios):>7.1f}-{max(ratios):>4.1f}x{med['import'] / med['single']:>10.1f}x"
+                f"{med['inprocess']:>14,.0f}{med['import'] / med['inprocess']:>6.2f}x"
+            )
+    for events, by_store in forked.items():
+        print(f"rows derived by a child ({events:,} events at the start): "
+              + ", ".join(f"{s} in {k} of {args.rounds} rounds" for s, k in by_store.items()))  # fmt: skip
     print(
         "target (issue 5): import >= 10x one HTTP request per event, the 'vs http' column;"
         " 'vs single' is the stricter in-process baseline (import/s includes the read models);"
         " 'in-process' imports without a forked child (on PostgreSQL, whose pool runs threads,"
         " import does too, so there the two columns differ by noise alone)"
     )
-    print(json.dumps({"events": n, "medians": med, "rounds": results}))
+    print(json.dumps({"events": n, "medians": summary, "rounds": results, "forked": forked}))
 
 
 if __name__ == "__main__":
