@@ -36,7 +36,8 @@ def opt_us(value: datetime | None) -> int | None:
 
 
 # json.dumps with options builds a new encoder on every call; every row holds a few of these.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+# Their values are facts' data, never cyclic: no cycle check (same text, a third less work).
+_ENCODER = json.JSONEncoder(separators=(",", ":"), sort_keys=True, check_circular=False)
 
 
 def dumps(value: Any) -> str:

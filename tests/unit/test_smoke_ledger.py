@@ -26,3 +26,31 @@ def test_registered_account_is_held_after_assignment(memory_ledger) -> None:
     assert state.holder is not None and state.holder.id == "obama"
     assert state.handle == "POTUS"
     assert memory_ledger.state(r.account_id, t(2014)) is None
+
+
+def test_stored_events_are_the_librarys_json(memory_ledger) -> None:
+    """The ledger's transcoder skips the encoder's cycle check for speed; the bytes it stores
+    must still be exactly what the library's own transcoder writes (stores stay readable by,
+    and identical to, what any other eventsourcing 9.5 application with JSON would write)."""
+    from eventsourcing.persistence import JSONTranscoder
+
+    plain = JSONTranscoder()
+    memory_ledger.register_transcodings(plain)
+    r = memory_ledger.register_account(
+        RegisterAccount(
+            platform="x", handle="@POTUS", office="us-president", effective_at=t(2015, 5, 18),
+            evidence=[{"url": "https://example.org/ä"}], reason="Präsident",
+        ),
+        actor="records-office",
+    )  # fmt: skip
+    memory_ledger.append(
+        r.account_id,
+        AssignHolder(holder=Holder(id="obama", name="Barack Obama"), effective_at=t(2015, 5, 18)),
+        actor="records-office",
+    )
+    stored = memory_ledger.recorder.select_events(r.account_id)
+    assert len(stored) == 2
+    for s in stored:
+        state = plain.decode(s.state)
+        assert state["actor"] == "records-office"
+        assert plain.encode(state) == s.state
