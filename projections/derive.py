@@ -117,7 +117,7 @@ def _segment_row(aid: str, seg: fold.Segment) -> Row:
 
 
 def custody_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
-    """`custody` and `holdings` models: holder intervals with the handles and offices during them."""
+    """The `custody` model: holder intervals with the handles and offices during them."""
     aid = str(account_id)
     return {
         (

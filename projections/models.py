@@ -107,11 +107,6 @@ class Pending:
     updates: list[Row] = field(default_factory=list)
 
 
-Shared = dict[tuple[Any, UUID, int, int], tuple[Any, set[Row]]]
-"""Rows derived in one batch by a model whose rows another model derives too (custody and
-holders): (derivation, account, id of a timeline, cut) -> (that timeline, rows)."""
-
-
 def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
     """(first, last) of each run of consecutive changes recorded at the same time."""
     steps: list[tuple[Change, Change]] = []
@@ -132,7 +127,7 @@ class ReadModel:
     # on the timelines): a forked import derives them where the positions are known.
     uses_positions = False
 
-    def apply(self, changes: Sequence[Change], pending: Pending, shared: Shared) -> None:
+    def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         """Gather in `pending` what one account's consecutive events (in stream order) change
         in this model's table. Pure: it reads neither the store nor the clock."""
         raise NotImplementedError
@@ -158,8 +153,6 @@ class BitemporalModel(ReadModel):
     rows: Callable[[UUID, Sequence[fold.Segment]], set[Row]]
     # How `rows` groups consecutive segments into one row (fold._runs); None: a row each.
     run_key: Callable[[fold.Segment], Any] | None = None
-    # Another model derives the same rows from the same timelines: derive them once per batch.
-    shares_rows = False
 
     def _cut(self, before: Sequence[fold.Segment], after: Sequence[fold.Segment]) -> int:
         """An index c such that rows(before) - rows(after) == rows(before[c:]) - rows(after[c:])
@@ -188,23 +181,16 @@ class BitemporalModel(ReadModel):
     def table(self) -> Table:
         return self.tables[0]
 
-    def apply(self, changes: Sequence[Change], pending: Pending, shared: Shared) -> None:
+    def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         # The net effect of the events on the table: rows believed before them and withdrawn
         # are closed; rows opened (and perhaps withdrawn again) are inserted with their range.
         # Events recorded at one time (a batch) are one step of knowledge: only the rows before
         # the first and after the last of them matter; nobody ever knew the states between.
         derive_rows = type(self).rows
         account_id = changes[0].account_id
-        derived = shared if type(self).shares_rows else None
 
         def rows(segments: list[fold.Segment], cut: int) -> set[Row]:
-            if derived is None:
-                return derive_rows(account_id, segments[cut:])
-            key = (derive_rows, account_id, id(segments), cut)
-            found = derived.get(key)
-            if found is None or found[0] is not segments:
-                found = derived[key] = (segments, derive_rows(account_id, segments[cut:]))
-            return found[1]
+            return derive_rows(account_id, segments[cut:])
 
         opened: dict[Row, int] = {}
         closes: list[Row] = []
@@ -320,34 +306,25 @@ _CUSTODY_COLUMNS = (
 
 
 class CustodyIntervals(BitemporalModel):
-    """Per account: holder intervals [from, to) with the handles and offices during them."""
+    """Holder intervals [from, to) with the handles and offices during them: per account, and
+    per holder (every account a person held, and when) through the holder index.
+
+    Until 2026-12-03 a `holders` model kept the same rows again in `rm_holdings`, under the
+    holder index alone. A store written before then gains the index on `rm_custody` when it is
+    next set up (its rows are already there); `rm_holdings` and the `holders` tracking row are
+    no longer read or written, and may be dropped once no node of an earlier version runs."""
 
     name = "custody"
     rows = staticmethod(derive.custody_rows)
     run_key = staticmethod(fold.holder_run_key)
-    shares_rows = True
     tables = (
         Table(
             "rm_custody",
             _CUSTODY_COLUMNS,
-            indexes=(("account_id", "valid_from"),),
-            open_rows=OPEN_ROWS,
-        ),
-    )
-
-
-class HolderPortfolio(BitemporalModel):
-    """Per holder: every account held and when."""
-
-    name = "holders"
-    rows = staticmethod(derive.custody_rows)
-    run_key = staticmethod(fold.holder_run_key)
-    shares_rows = True
-    tables = (
-        Table(
-            "rm_holdings",
-            _CUSTODY_COLUMNS,
-            indexes=(("holder_id", "known_to", "valid_from", "account_id"),),
+            indexes=(
+                ("account_id", "valid_from"),
+                ("holder_id", "known_to", "valid_from", "account_id"),
+            ),
             open_rows=OPEN_ROWS,
         ),
     )
@@ -407,7 +384,7 @@ class CurrentState(ReadModel):
         ),
     )
 
-    def apply(self, changes: Sequence[Change], pending: Pending, shared: Shared) -> None:
+    def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         last = changes[-1]
         pending.deletes.append(str(last.account_id))
         row = derive.current_row(last.account_id, last.fact.version, last.after)
@@ -458,7 +435,7 @@ class EventLog(ReadModel):
         ),
     )
 
-    def apply(self, changes: Sequence[Change], pending: Pending, shared: Shared) -> None:
+    def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         pending.inserts.extend(derive.event_row(c.account_id, c.fact, c.position) for c in changes)
         pending.updates.extend(
             (
@@ -506,7 +483,6 @@ MODELS: tuple[ReadModel, ...] = (
     EventLog(),
     Segments(),
     CustodyIntervals(),
-    HolderPortfolio(),
     HandleHistory(),
     CurrentState(),
 )

@@ -28,7 +28,7 @@ from ledger.errors import StoreUnavailable
 from ledger.fold import Fact
 from projections import derive
 from projections.db import Db
-from projections.models import MODELS, Change, Pending, ReadModel, Shared, Table
+from projections.models import MODELS, Change, Pending, ReadModel, Table
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,6 @@ def derive_pending(
     by_account: dict[UUID, list[Change]] = {}
     for change in changes:
         by_account.setdefault(change.account_id, []).append(change)
-    shared: Shared = {}  # rows derived once for the models that share them
     for model in models:
         pending = Pending()
         after = None if tracked is None else tracked[model.name]
@@ -81,7 +80,7 @@ def derive_pending(
                 else [c for c in account_changes if c.position > after]
             )
             if mine:
-                model.apply(mine, pending, shared)
+                model.apply(mine, pending)
         yield model.name, pending
 
 

@@ -325,14 +325,14 @@ class QueryService:
                     "offices, established_by FROM {t} WHERE holder_id = %s AND "
                     + cond
                     + " ORDER BY valid_from, account_id",
-                    t="rm_holdings",
+                    t="rm_custody",
                 ),
                 (holder_id, *params),
             )
             if not rows:
                 exists = self.db.one(
                     c,
-                    self.db.sql("SELECT 1 FROM {t} WHERE holder_id = %s LIMIT 1", t="rm_holdings"),
+                    self.db.sql("SELECT 1 FROM {t} WHERE holder_id = %s LIMIT 1", t="rm_custody"),
                     (holder_id,),
                 )
                 if exists is None:

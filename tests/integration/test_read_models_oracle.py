@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from api.bootstrap import Container, build
 from ledger import fold
-from ledger.commands import RegisterAccount, handle_key
+from ledger.commands import AssignHolder, Holder, RegisterAccount, handle_key
 from ledger.errors import HandleNotFound
 from ledger.settings import Settings
 from projections.forked import derived_alongside
@@ -184,6 +184,48 @@ def test_read_models_agree_with_the_oracle(
         _check_account(container, aid, facts)
     _check_handles_and_listings(container, platform, streams)
     _check_holders(container, streams)
+
+
+def test_a_store_from_before_custody_took_the_holder_index(store_url: str) -> None:
+    """Until 2026-12-03 a `holders` model kept custody's rows again in `rm_holdings`, and
+    `rm_custody` had no holder index. Such a store, opened by this version, gains the index,
+    answers a holder's custody from `rm_custody`, and is not held back by the old model's
+    tracking row (left alone, like its table, for nodes of the earlier version)."""
+    c = build(Settings(database_url=store_url), clock=FakeClock())
+    try:
+        aid = c.ledger.register_account(
+            RegisterAccount(platform="x", handle="old", office="o", effective_at=BASE),
+            actor="t",
+        ).account_id
+        c.ledger.append(
+            aid, AssignHolder(holder=Holder(id="h1", name="One"), effective_at=BASE), actor="t"
+        )
+        c.projector.catch_up()
+        db = c.projector.db
+        with db.transaction() as curs:  # the layout an earlier version left
+            db.execute(curs, db.sql("DROP INDEX {t}", t="rm_custody_i1"))
+            db.execute(curs, db.sql("CREATE TABLE {t} (account_id TEXT)", t="rm_holdings"))
+            db.execute(
+                curs, db.sql("INSERT INTO {t} VALUES (%s, %s)", t="rm_tracking"), ("holders", 1)
+            )
+    finally:
+        c.close()
+    c = build(Settings(database_url=store_url), clock=FakeClock())
+    try:
+        db = c.projector.db
+        if db.kind == "postgres":
+            index = "SELECT 1 FROM pg_indexes WHERE schemaname = %s AND indexname = %s"
+            params: tuple[str, ...] = (db.schema, "rm_custody_i1")
+        else:
+            index = "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = %s"
+            params = ("rm_custody_i1",)
+        assert db.fetchone(db.sql(index), params) is not None
+        assert c.projector.lag() == 0
+        got = c.queries.holder_custody("h1").intervals
+        assert [(i.account_id, i.valid_from, i.valid_to) for i in got] == [(aid, BASE, None)]
+        assert db.fetchone(db.sql("SELECT COUNT(*) FROM {t}", t="rm_holdings")) == (0,)
+    finally:
+        c.close()
 
 
 @examples(5)
