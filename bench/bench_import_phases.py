@@ -1,12 +1,13 @@
 """Where an import's time goes: each phase of `custody import`'s path, per event.
 
 Imports the same kind of file as bench_import.py (registrations, then handovers) several times
-into one growing store and times, per event: reading the file, staging every line (the rules),
-the log's commit (a forked child derives rows meanwhile, where the store allows), and the rest
-(the event records' rows, the child's rows taken in, everything written in one transaction).
+into one growing store (empty, or holding --preload events at the start) and times, per event:
+reading the file, staging every line (the rules), the log's commit (a forked child derives rows
+meanwhile, where the store allows), and the rest (the event records' rows, the child's rows
+taken in, everything written in one transaction).
 
     python bench/bench_import_phases.py [--rounds 6] [--accounts 500] [--handovers 10]
-                                        [--database-url sqlite:///...]
+                                        [--preload 0] [--database-url sqlite:///...]
 """
 
 from __future__ import annotations
@@ -65,9 +66,15 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=500)
     ap.add_argument("--handovers", type=int, default=10)
     ap.add_argument("--database-url", help="default: a new SQLite file")
+    ap.add_argument("--preload", type=int, default=0,
+                    help="events imported first, untimed (the store's size at the start)")  # fmt: skip
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite:///{tmp}/phases.db"
+        if args.preload:
+            path = Path(tmp) / "preload.jsonl"
+            write_history(path, -(-args.preload // (args.handovers + 1)), args.handovers, "pre_")
+            one_import(url, path)
         rows = []
         for r in range(args.rounds):
             path = Path(tmp) / f"{r}.jsonl"
