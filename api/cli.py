@@ -2,7 +2,9 @@
 
 Exit codes: 0 done; 1 the ledger refused or found nothing (or the reader of stdout went
 away first, as in `custody export | head -1`); 2 bad usage (an argument value or a setting that
-is not valid, an output that cannot be written); 3 store unavailable.
+is not valid, an output that cannot be written); 3 store unavailable; 4 `import` wrote every
+event but the store failed before the read models were brought up to date (they catch up from
+the log later; do not import the file again).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ledger.settings import InvalidSettings, Settings
 if TYPE_CHECKING:
     from api.bootstrap import Container
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE = 0, 1, 2, 3
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_BEHIND = 0, 1, 2, 3, 4
 # An account id only in its canonical form: other forms UUID() takes (32 bare hex digits,
 # braces, urn:uuid:) are valid handles.
 ACCOUNT_ID_RE = re.compile(
@@ -239,10 +241,19 @@ def cmd_import(args: argparse.Namespace) -> int:
             raise BadUsage(e.detail) from None
     if report.lines == 0:
         print(f"custody: {path} holds no events; nothing was written", file=sys.stderr)
-    print(
+    done = (
         f"imported {report.written} events for {len(report.accounts)} accounts from {path} "
-        f"in {time.monotonic() - started:.1f}s; read models up to date"
+        f"in {time.monotonic() - started:.1f}s"
     )
+    if report.behind is not None:
+        print(
+            f"custody: {done}, but the read models are behind: {report.behind}\n"
+            "The events are written: do not import the file again. The read models catch up "
+            "from the log on the next read of the embedded store, or with `custody project`.",
+            file=sys.stderr,
+        )
+        return EXIT_BEHIND
+    print(f"{done}; read models up to date")
     return EXIT_OK
 
 

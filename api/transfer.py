@@ -28,7 +28,7 @@ from ledger.batch import Batch
 from ledger.bulk import collector_paused
 from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc, shown
 from ledger.domain import EVENT_CLASSES, to_fact
-from ledger.errors import InvalidInput, LedgerError
+from ledger.errors import InvalidInput, LedgerError, StoreUnavailable
 from projections.forked import commit_and_project
 from projections.projector import Projector
 
@@ -49,6 +49,9 @@ class ImportReport:
     errors: list[str] = field(default_factory=list)
     accounts: set[UUID] = field(default_factory=set)
     forked: bool = False  # the read models' rows were derived in a child as the log was written
+    # Written, but the read models could not be brought up to date (why): they catch up from
+    # the log the next time the projector runs. None when they are up to date.
+    behind: str | None = None
 
 
 class ImportRefused(LedgerError):
@@ -274,7 +277,8 @@ def import_file(
 ) -> ImportReport:
     """All or nothing: raises ImportRefused (having written nothing) if any line is bad. With
     a `projector`, the read models are up to date with the import when it returns (their rows
-    derived alongside the write where a second core allows: `projections.forked`)."""
+    derived alongside the write where a second core allows: `projections.forked`), unless the
+    store failed after the events were written: then `report.behind` says why."""
     if restore and _holds_custody_events(ledger):
         raise InvalidInput(
             "--restore keeps record times, so it only loads into an empty store (one without "
@@ -290,7 +294,15 @@ def import_file(
             if report.errors:
                 raise ImportRefused(report)
             if projector is not None:
-                report.forked = commit_and_project(projector, batch)
+                try:
+                    report.forked = commit_and_project(projector, batch)
+                except StoreUnavailable as e:
+                    if not batch.committed:
+                        raise
+                    # The events are in the log, in one committed transaction; only the rows
+                    # derived from them are missing, and the projector derives them again
+                    # from the log whenever it next runs. Not a failed import.
+                    report.behind = e.detail
     report.written = len(batch.records)
     return report
 

@@ -1,5 +1,6 @@
 """The command line when things go wrong: every failure is one clear line and a documented exit
-code (1 refused or not found, 2 bad usage, 3 store unavailable), never a traceback."""
+code (1 refused or not found, 2 bad usage, 3 store unavailable, 4 imported but the read models
+behind), never a traceback."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from api.bootstrap import build
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ledger.errors import StoreUnavailable
 from ledger.settings import URL_FORMS, InvalidSettings, Settings
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, wait_for_sole_thread
 from tests.integration.test_cli_and_transfer import CM, POTUS_OBAMA, cli, demo_url
 
 __all__ = ["demo_url"]  # a fixture, shared with the happy-path suite
@@ -135,6 +136,85 @@ def test_a_malformed_setting_in_the_environment_is_bad_usage_naming_the_variable
     assert _one_line(capsys.readouterr().err) == (
         "custody: CUSTODY_POOL_SIZE: Input should be greater than or equal to 1"
     )
+
+
+def _fail_event_rows(url: str) -> None:
+    """From now on the store refuses to write event records' rows (the read models' table
+    written last by every projection), as a full disk would: a real database error."""
+    c = build(Settings(database_url=url))
+    db = c.projector.db
+    try:
+        with db.transaction() as curs:
+            if db.kind == "postgres":
+                fail = f'"{db.schema}".fail_event_rows'
+                db.execute(curs, f"CREATE FUNCTION {fail}() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$ BEGIN RAISE EXCEPTION 'disk full' USING ERRCODE = 'disk_full'; "
+                           "END $$")  # fmt: skip
+                db.execute(curs, db.sql("CREATE TRIGGER fail_event_rows BEFORE INSERT ON {t} "
+                           f"FOR EACH ROW EXECUTE FUNCTION {fail}()", t="rm_events"))  # fmt: skip
+            else:  # SQLite's RAISE is a constraint error; a missing table is operational
+                db.execute(curs, db.sql("CREATE TRIGGER fail_event_rows BEFORE INSERT ON {t} "
+                           "BEGIN INSERT INTO no_space_left VALUES (1); END", t="rm_events"))  # fmt: skip
+    finally:
+        c.close()
+
+
+def _heal(url: str) -> None:
+    c = build(Settings(database_url=url))
+    db = c.projector.db
+    try:
+        with db.transaction() as curs:
+            db.execute(curs, db.sql("DROP TRIGGER fail_event_rows" + (" ON {t}" if db.kind ==
+                       "postgres" else ""), t="rm_events"))  # fmt: skip
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("accounts", [3, 120], ids=["in-process", "forked"])
+def test_an_import_written_but_not_projected_says_so_and_is_exit_4(
+    store_url: str, tmp_path: Path, capsys: Capture, accounts: int
+) -> None:
+    """The log commit succeeded, then the store failed while the read models' rows were being
+    written: the events are there, so the command must not say the import failed (a retry
+    would be refused line by line), but it must not say all is done either. 1,320 events on
+    SQLite take the forked path (`projections.forked`), whose write fails the same way."""
+    from api.cli import EXIT_BEHIND
+
+    if store_url.startswith("sqlite"):
+        wait_for_sole_thread()
+
+    lines = [{"type": "account_registered", "account_id": str(uuid.uuid4()), "platform": "x",
+              "handle": f"behind{n}", "office": "o", "effective_at": "2020-01-01T00:00:00Z"}
+             for n in range(accounts)]  # fmt: skip
+    lines += [{"type": "holder_assigned", "account_id": line["account_id"],
+               "holder": {"id": f"h{n}-{k}", "name": "H"}, "effective_at": f"2020-01-{k + 2:02}T00:00:00Z"}
+              for k in range(10) for n, line in enumerate(lines[:accounts])]  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    _fail_event_rows(store_url)
+    capsys.readouterr()
+    assert cli(store_url, "import", str(path)) == EXIT_BEHIND
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err
+    assert "Traceback" not in err
+    assert err.startswith(f"custody: imported {len(lines)} events for {accounts} accounts from ")
+    assert "the read models are behind" in err
+    assert "do not import the file again" in err
+    c = build(Settings(database_url=store_url))
+    try:  # written, and the read models left where they were
+        assert c.ledger.head() > 0
+        assert len(c.ledger.facts(uuid.UUID(str(lines[-1]["account_id"])))) == 11
+        assert c.projector.lag() > 0
+    finally:
+        c.close()
+    _heal(store_url)
+    assert cli(store_url, "import", str(path)) == EXIT_REFUSED  # the same lines again: refused
+    capsys.readouterr()
+    if store_url.startswith("postgresql"):
+        assert cli(store_url, "project", "--once") == EXIT_OK
+    assert cli(store_url, "who", "@behind0", "--platform", "x") == EXIT_OK
+    assert "h0-9" in capsys.readouterr().out
 
 
 # -- export ----------------------------------------------------------------------------------
