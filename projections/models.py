@@ -312,7 +312,7 @@ class CustodyIntervals(BitemporalModel):
     Until 2026-12-03 a `holders` model kept the same rows again in `rm_holdings`, under the
     holder index alone. A store written before then gains the index on `rm_custody` when it is
     next set up (its rows are already there); `rm_holdings` and the `holders` tracking row are
-    no longer read or written, and may be dropped once no node of an earlier version runs."""
+    no longer read or written (the README's upgrade note says in which order to upgrade)."""
 
     name = "custody"
     rows = staticmethod(derive.custody_rows)

@@ -200,14 +200,20 @@ class QueryService:
     def _behind(self, c: Any) -> int | None:
         """The log head, if the read models have not applied it yet; else None."""
         db = self.db
+        # This version's models only: a store may keep the tracking row of a model it no longer
+        # has (`holders`, before 2026-12-03), which nothing moves any more.
+        names = [m.name for m in self.projector.models]
         row = db.one(
             c,
             db.sql(
                 f"SELECT (SELECT MAX({db.position_column}) FROM {{log}}), "
-                "(SELECT MIN(position) FROM {tracking})",
+                "(SELECT MIN(position) FROM {tracking} WHERE name IN ("
+                + ", ".join(["%s"] * len(names))
+                + "))",
                 log=db.events_table,
                 tracking="rm_tracking",
             ),
+            names,
         )
         head, applied = row or (0, 0)
         return head if (applied or 0) < (head or 0) else None
