@@ -277,8 +277,9 @@ def import_file(
 ) -> ImportReport:
     """All or nothing: raises ImportRefused (having written nothing) if any line is bad. With
     a `projector`, the read models are up to date with the import when it returns (their rows
-    derived alongside the write where a second core allows: `projections.forked`), unless the
-    store failed after the events were written: then `report.behind` says why."""
+    derived alongside the write where a second core allows: `projections.forked`), unless
+    projecting failed (or was interrupted) after the events were written: then it returns all
+    the same, and `report.behind` says why; a caller must check it."""
     if restore and _holds_custody_events(ledger):
         raise InvalidInput(
             "--restore keeps record times, so it only loads into an empty store (one without "
@@ -296,13 +297,20 @@ def import_file(
             if projector is not None:
                 try:
                     report.forked = commit_and_project(projector, batch)
-                except StoreUnavailable as e:
+                except (Exception, KeyboardInterrupt) as e:
                     if not batch.committed:
                         raise
                     # The events are in the log, in one committed transaction; only the rows
                     # derived from them are missing, and the projector derives them again
-                    # from the log whenever it next runs. Not a failed import.
-                    report.behind = e.detail
+                    # from the log whenever it next runs. Not a failed import, whatever
+                    # stopped the projection (the store, a constraint, Ctrl-C).
+                    report.behind = (
+                        e.detail
+                        if isinstance(e, StoreUnavailable)
+                        else "interrupted"
+                        if isinstance(e, KeyboardInterrupt)
+                        else f"{type(e).__name__}: {e}"
+                    )
     report.written = len(batch.records)
     return report
 

@@ -21,7 +21,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 
 from ledger.commands import OFFICE_RE
-from ledger.errors import InvalidInput, LedgerError, StoreUnavailable
+from ledger.errors import InvalidInput, LedgerError, unreachable
 
 ROLES = ("reader", "recorder", "admin")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -135,7 +135,7 @@ class AccessControl:
         try:
             events = list(self.app.events.get(DIRECTORY_ID))
         except (OperationalError, InterfaceError) as e:
-            raise StoreUnavailable(f"the database is unreachable: {e}") from None
+            raise unreachable(e) from None
         if not events:
             return None
         directory: Any = None
@@ -185,7 +185,7 @@ class AccessControl:
         try:
             self.app.save(directory)
         except (OperationalError, InterfaceError) as e:
-            raise StoreUnavailable(f"the database is unreachable: {e}") from None
+            raise unreachable(e) from None
         except IntegrityError:
             raise TokenError(
                 "another token change was recorded at the same moment; retry"

@@ -54,6 +54,7 @@ from ledger.errors import (
     PlatformAccountIdTaken,
     StaleVersion,
     StoreUnavailable,
+    unreachable,
 )
 from ledger.fold import Fact
 from ledger.records import EventRecord, RecentFacts
@@ -587,4 +588,4 @@ class CustodyLedger(Application[UUID]):
         try:
             yield
         except (OperationalError, InterfaceError) as e:
-            raise StoreUnavailable(f"the database is unreachable: {e}") from None
+            raise unreachable(e) from None

@@ -215,3 +215,13 @@ class StoreUnavailable(LedgerError):
     """The database cannot be reached right now."""
 
     code = "store-unavailable"
+
+
+def unreachable(error: BaseException) -> StoreUnavailable:
+    """StoreUnavailable for a lost or refused connection or a statement the database failed,
+    in one line: PostgreSQL's CONTEXT and LINE lines (and the SQL they quote) stay out of the
+    command line's message and the API's 503."""
+    text = str(error).strip()
+    return StoreUnavailable(
+        "the database is unreachable: " + (text.splitlines()[0] if text else type(error).__name__)
+    )

@@ -24,7 +24,7 @@ from eventsourcing.sqlite import SQLiteApplicationRecorder
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier
 
-from ledger.errors import StoreUnavailable
+from ledger.errors import unreachable
 from ledger.store import stored_streams
 
 
@@ -72,7 +72,7 @@ class Db:
         try:
             yield
         except (OperationalError, InterfaceError) as e:
-            raise StoreUnavailable(f"the database is unreachable: {e}") from None
+            raise unreachable(e) from None
 
     @contextmanager
     def transaction(self, *, write: bool = True) -> Iterator[Any]:

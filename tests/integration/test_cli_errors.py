@@ -138,41 +138,59 @@ def test_a_malformed_setting_in_the_environment_is_bad_usage_naming_the_variable
     )
 
 
-def _fail_event_rows(url: str) -> None:
-    """From now on the store refuses to write event records' rows (the read models' table
-    written last by every projection), as a full disk would: a real database error."""
+def _fail_writes(url: str, table: str, fault: str) -> None:
+    """From now on the store refuses every insert into `table`, with a real database error:
+    `unavailable` as a full disk would (operational), `constraint` as a constraint would."""
     c = build(Settings(database_url=url))
     db = c.projector.db
     try:
         with db.transaction() as curs:
             if db.kind == "postgres":
-                fail = f'"{db.schema}".fail_event_rows'
+                fail = f'"{db.schema}".fail_writes'
+                code = "disk_full" if fault == "unavailable" else "check_violation"
                 db.execute(curs, f"CREATE FUNCTION {fail}() RETURNS trigger LANGUAGE plpgsql AS "
-                           "$$ BEGIN RAISE EXCEPTION 'disk full' USING ERRCODE = 'disk_full'; "
+                           f"$$ BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '{code}'; "
                            "END $$")  # fmt: skip
-                db.execute(curs, db.sql("CREATE TRIGGER fail_event_rows BEFORE INSERT ON {t} "
-                           f"FOR EACH ROW EXECUTE FUNCTION {fail}()", t="rm_events"))  # fmt: skip
+                db.execute(curs, db.sql("CREATE TRIGGER fail_writes BEFORE INSERT ON {t} "
+                           f"FOR EACH ROW EXECUTE FUNCTION {fail}()", t=table))  # fmt: skip
             else:  # SQLite's RAISE is a constraint error; a missing table is operational
-                db.execute(curs, db.sql("CREATE TRIGGER fail_event_rows BEFORE INSERT ON {t} "
-                           "BEGIN INSERT INTO no_space_left VALUES (1); END", t="rm_events"))  # fmt: skip
+                body = ("INSERT INTO no_space_left VALUES (1)" if fault == "unavailable"
+                        else "SELECT RAISE(ABORT, 'refused')")  # fmt: skip
+                db.execute(curs, db.sql("CREATE TRIGGER fail_writes BEFORE INSERT ON {t} "
+                           f"BEGIN {body}; END", t=table))  # fmt: skip
     finally:
         c.close()
 
 
-def _heal(url: str) -> None:
+def _heal(url: str, table: str) -> None:
     c = build(Settings(database_url=url))
     db = c.projector.db
     try:
         with db.transaction() as curs:
-            db.execute(curs, db.sql("DROP TRIGGER fail_event_rows" + (" ON {t}" if db.kind ==
-                       "postgres" else ""), t="rm_events"))  # fmt: skip
+            on = " ON {t}" if db.kind == "postgres" else ""
+            db.execute(curs, db.sql("DROP TRIGGER fail_writes" + on, t=table))
     finally:
         c.close()
 
 
+def _history(tmp_path: Path, accounts: int) -> tuple[Path, list[dict[str, Any]]]:
+    lines: list[dict[str, Any]] = [
+        {"type": "account_registered", "account_id": str(uuid.uuid4()), "platform": "x",
+         "handle": f"behind{n}", "office": "o", "effective_at": "2020-01-01T00:00:00Z"}
+        for n in range(accounts)
+    ]  # fmt: skip
+    lines += [{"type": "holder_assigned", "account_id": line["account_id"],
+               "holder": {"id": f"h{n}-{k}", "name": "H"}, "effective_at": f"2020-01-{k + 2:02}T00:00:00Z"}
+              for k in range(10) for n, line in enumerate(lines[:accounts])]  # fmt: skip
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path, lines
+
+
+@pytest.mark.parametrize("fault", ["unavailable", "constraint"])
 @pytest.mark.parametrize("accounts", [3, 120], ids=["in-process", "forked"])
 def test_an_import_written_but_not_projected_says_so_and_is_exit_4(
-    store_url: str, tmp_path: Path, capsys: Capture, accounts: int
+    store_url: str, tmp_path: Path, capsys: Capture, accounts: int, fault: str
 ) -> None:
     """The log commit succeeded, then the store failed while the read models' rows were being
     written: the events are there, so the command must not say the import failed (a retry
@@ -182,16 +200,8 @@ def test_an_import_written_but_not_projected_says_so_and_is_exit_4(
 
     if store_url.startswith("sqlite"):
         wait_for_sole_thread()
-
-    lines = [{"type": "account_registered", "account_id": str(uuid.uuid4()), "platform": "x",
-              "handle": f"behind{n}", "office": "o", "effective_at": "2020-01-01T00:00:00Z"}
-             for n in range(accounts)]  # fmt: skip
-    lines += [{"type": "holder_assigned", "account_id": line["account_id"],
-               "holder": {"id": f"h{n}-{k}", "name": "H"}, "effective_at": f"2020-01-{k + 2:02}T00:00:00Z"}
-              for k in range(10) for n, line in enumerate(lines[:accounts])]  # fmt: skip
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
-    _fail_event_rows(store_url)
+    path, lines = _history(tmp_path, accounts)
+    _fail_writes(store_url, "rm_events", fault)  # the read models' table written last
     capsys.readouterr()
     assert cli(store_url, "import", str(path)) == EXIT_BEHIND
     captured = capsys.readouterr()
@@ -208,13 +218,32 @@ def test_an_import_written_but_not_projected_says_so_and_is_exit_4(
         assert c.projector.lag() > 0
     finally:
         c.close()
-    _heal(store_url)
+    _heal(store_url, "rm_events")
     assert cli(store_url, "import", str(path)) == EXIT_REFUSED  # the same lines again: refused
     capsys.readouterr()
     if store_url.startswith("postgresql"):
         assert cli(store_url, "project", "--once") == EXIT_OK
     assert cli(store_url, "who", "@behind0", "--platform", "x") == EXIT_OK
     assert "h0-9" in capsys.readouterr().out
+
+
+def test_an_import_whose_log_commit_fails_is_exit_3_and_writes_nothing(
+    store_url: str, tmp_path: Path, capsys: Capture
+) -> None:
+    path, _ = _history(tmp_path, 3)
+    c = build(Settings(database_url=store_url))
+    log = c.projector.db.events_table
+    c.close()
+    _fail_writes(store_url, log, "unavailable")
+    capsys.readouterr()
+    assert cli(store_url, "import", str(path)) == EXIT_UNAVAILABLE
+    assert _one_line(capsys.readouterr().err).startswith("custody: store unavailable: ")
+    _heal(store_url, log)
+    c = build(Settings(database_url=store_url))
+    try:
+        assert c.ledger.head() == 0
+    finally:
+        c.close()
 
 
 # -- export ----------------------------------------------------------------------------------
