@@ -11,7 +11,7 @@ from eventsourcing.persistence import InterfaceError, OperationalError, Programm
 
 from ledger.access import AccessControl
 from ledger.application import Clock, CustodyLedger, utc_now
-from ledger.errors import StoreUnavailable
+from ledger.errors import StoreUnavailable, first_line
 from ledger.settings import Settings
 from projections.projector import Projector, ProjectorThread
 from projections.queries import QueryService
@@ -52,7 +52,7 @@ def build(settings: Settings | None = None, *, clock: Clock = utc_now) -> Contai
     try:
         ledger = CustodyLedger(store.env, clock=clock)
     except (OperationalError, InterfaceError, ProgrammingError, sqlite3.DatabaseError) as e:
-        raise StoreUnavailable(f"cannot open {store.description}: {_first_line(e)}") from None
+        raise StoreUnavailable(f"cannot open {store.description}: {first_line(e)}") from None
     # Embedded: a reader that finds the read models behind applies the log itself, in-process.
     # Otherwise (PostgreSQL with a separate `custody project` worker) it waits, bounded.
     embedded = store.kind == "sqlite" or settings.embedded_projections
@@ -63,9 +63,3 @@ def build(settings: Settings | None = None, *, clock: Clock = utc_now) -> Contai
         raise
     queries = QueryService(projector, wait_seconds=settings.read_wait_seconds)
     return Container(settings, ledger, projector, queries, AccessControl(ledger))
-
-
-def _first_line(error: Exception) -> str:
-    """The library's message without PostgreSQL's LINE/CONTEXT lines."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -217,11 +217,13 @@ class StoreUnavailable(LedgerError):
     code = "store-unavailable"
 
 
-def unreachable(error: BaseException) -> StoreUnavailable:
-    """StoreUnavailable for a lost or refused connection or a statement the database failed,
-    in one line: PostgreSQL's CONTEXT and LINE lines (and the SQL they quote) stay out of the
-    command line's message and the API's 503."""
+def first_line(error: BaseException) -> str:
+    """A driver's message without PostgreSQL's LINE and CONTEXT lines (and the SQL they quote),
+    which stay out of the command line's messages and the API's 503."""
     text = str(error).strip()
-    return StoreUnavailable(
-        "the database is unreachable: " + (text.splitlines()[0] if text else type(error).__name__)
-    )
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def unreachable(error: BaseException) -> StoreUnavailable:
+    """StoreUnavailable for a lost or refused connection or a statement the database failed."""
+    return StoreUnavailable(f"the database is unreachable: {first_line(error)}")
