@@ -304,13 +304,12 @@ def import_file(
                     # derived from them are missing, and the projector derives them again
                     # from the log whenever it next runs. Not a failed import, whatever
                     # stopped the projection (the store, a constraint, Ctrl-C).
-                    report.behind = (
-                        e.detail
-                        if isinstance(e, StoreUnavailable)
-                        else "interrupted"
-                        if isinstance(e, KeyboardInterrupt)
-                        else f"{type(e).__name__}: {e}"
-                    )
+                    if isinstance(e, StoreUnavailable):
+                        report.behind = e.detail
+                    elif isinstance(e, KeyboardInterrupt):
+                        report.behind = "interrupted"
+                    else:
+                        report.behind = f"{type(e).__name__}: {e}"
     report.written = len(batch.records)
     return report
 

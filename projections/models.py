@@ -186,19 +186,15 @@ class BitemporalModel(ReadModel):
         # are closed; rows opened (and perhaps withdrawn again) are inserted with their range.
         # Events recorded at one time (a batch) are one step of knowledge: only the rows before
         # the first and after the last of them matter; nobody ever knew the states between.
-        derive_rows = type(self).rows
+        rows = type(self).rows
         account_id = changes[0].account_id
-
-        def rows(segments: list[fold.Segment], cut: int) -> set[Row]:
-            return derive_rows(account_id, segments[cut:])
-
         opened: dict[Row, int] = {}
         closes: list[Row] = []
         account = self.table.columns.index("account_id")
         for first, last in knowledge_steps(changes):
             cut = self._cut(first.before, last.after)
-            previous = rows(first.before, cut)
-            current = rows(last.after, cut)
+            previous = rows(account_id, first.before[cut:])
+            current = rows(account_id, last.after[cut:])
             if current == previous:
                 continue
             at = derive.to_us(last.fact.recorded_at)
