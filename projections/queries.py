@@ -181,6 +181,19 @@ class QueryService:
         self.projector = projector
         self.db = projector.db
         self.wait_seconds = wait_seconds
+        # Every read asks whether the models are behind: the log head and the least position
+        # of this version's models only (a store may keep the tracking row of a model it no
+        # longer has, `holders` before 2026-12-03, which nothing moves any more).
+        db = self.db
+        self._models = [m.name for m in projector.models]
+        self._behind_query = db.sql(
+            f"SELECT (SELECT MAX({db.position_column}) FROM {{log}}), "
+            "(SELECT MIN(position) FROM {tracking} WHERE name IN ("
+            + ", ".join(["%s"] * len(self._models))
+            + "))",
+            log=db.events_table,
+            tracking="rm_tracking",
+        )
 
     # -- consistency -----------------------------------------------------------------------------
 
@@ -199,22 +212,7 @@ class QueryService:
 
     def _behind(self, c: Any) -> int | None:
         """The log head, if the read models have not applied it yet; else None."""
-        db = self.db
-        # This version's models only: a store may keep the tracking row of a model it no longer
-        # has (`holders`, before 2026-12-03), which nothing moves any more.
-        names = [m.name for m in self.projector.models]
-        row = db.one(
-            c,
-            db.sql(
-                f"SELECT (SELECT MAX({db.position_column}) FROM {{log}}), "
-                "(SELECT MIN(position) FROM {tracking} WHERE name IN ("
-                + ", ".join(["%s"] * len(names))
-                + "))",
-                log=db.events_table,
-                tracking="rm_tracking",
-            ),
-            names,
-        )
+        row = self.db.one(c, self._behind_query, self._models)
         head, applied = row or (0, 0)
         return head if (applied or 0) < (head or 0) else None
 
