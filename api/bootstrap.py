@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
+from datetime import datetime
+from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
 
+from api.demo import DEMO_FILE
 from ledger.access import AccessControl
 from ledger.application import Clock, CustodyLedger, utc_now
-from ledger.errors import StoreUnavailable, first_line
+from ledger.backfill import custody_events, holds_custody_events, import_file, read_lines
+from ledger.commands import require_utc
+from ledger.errors import InvalidInput, StoreUnavailable, first_line
 from ledger.settings import Settings
 from projections.projector import Projector, ProjectorThread
 from projections.queries import QueryService
@@ -25,10 +30,6 @@ class Container:
     queries: QueryService
     access: AccessControl
     worker: ProjectorThread | None = field(default=None)
-
-    @property
-    def store_kind(self) -> str:
-        return self.projector.db.kind
 
     def start_worker(self) -> None:
         """Follow the log in a background thread (single-node setups and the embedded store)."""
@@ -63,3 +64,52 @@ def build(settings: Settings | None = None, *, clock: Clock = utc_now) -> Contai
         raise
     queries = QueryService(projector, wait_seconds=settings.read_wait_seconds)
     return Container(settings, ledger, projector, queries, AccessControl(ledger))
+
+
+class DemoRefused(InvalidInput):
+    """`--demo` on a store that holds custody data other than the demo; nothing was written."""
+
+    code = "demo-refused"
+
+
+def load_demo(container: Container) -> str:
+    """Load the demo (keeping its record times) into a store without custody events (tokens
+    may be there); on a store that holds exactly the demo, do nothing. Any other custody data
+    raises DemoRefused: the demo would be mixed into a real record."""
+    ledger = container.ledger
+    if not holds_custody_events(ledger):
+        report = import_file(
+            ledger, DEMO_FILE, actor="demo", restore=True, catch_up=container.projector.catch_up
+        )
+        return f"loaded {report.written} demo events for {len(report.accounts)} accounts"
+    if _demo_events() == [
+        (account_id, f.version, f.type, f.effective_at, f.recorded_at)
+        for _, account_id, f in custody_events(ledger)
+    ]:
+        return "the store holds the demo already"
+    where = container.settings.store().description
+    raise DemoRefused(
+        f"--demo: {where} holds custody data other than the demo; to see the demo, point "
+        "--database-url (or CUSTODY_DATABASE_URL) at a new store, e.g. sqlite:///demo.db"
+    )
+
+
+def _demo_events() -> list[tuple[UUID, int, str, datetime, datetime]]:
+    """(account, version, type, effective_at, recorded_at) of each demo event, in file order
+    (the order a restore writes them)."""
+    versions: dict[UUID, int] = {}
+    out = []
+    for _, line in read_lines(DEMO_FILE):
+        assert isinstance(line, dict), "the demo file is valid JSON Lines"
+        account_id = UUID(line["account_id"])
+        versions[account_id] = versions.get(account_id, 0) + 1
+        out.append(
+            (
+                account_id,
+                versions[account_id],
+                line["type"],
+                require_utc(line["effective_at"], "effective_at"),
+                require_utc(line["recorded_at"], "recorded_at"),
+            )
+        )
+    return out

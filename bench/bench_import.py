@@ -37,7 +37,7 @@ from bench_http import Connection, Server
 from psycopg.sql import SQL, Identifier
 
 from api.bootstrap import build
-from api.transfer import import_file
+from ledger.backfill import import_file
 from ledger.commands import AssignHolder, Holder, RegisterAccount
 from ledger.settings import Settings
 

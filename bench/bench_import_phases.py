@@ -22,7 +22,7 @@ from pathlib import Path
 from bench_import import write_history
 
 from api.bootstrap import build
-from api.transfer import ImportReport, read_lines, stage
+from ledger.backfill import ImportReport, read_lines, stage
 from ledger.bulk import collector_paused
 from ledger.settings import Settings
 from projections.forked import derived_alongside

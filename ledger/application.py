@@ -5,16 +5,16 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from copy import deepcopy
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import (
     IntegrityError,
@@ -27,9 +27,10 @@ from eventsourcing.persistence import (
 from eventsourcing.utils import Environment, EnvType
 
 from ledger import fold
-from ledger.batch import Batch
+from ledger.batch import Batch, Writing
 from ledger.bulk import collector_paused
-from ledger.commands import LINE_CONTROL_RE, AccountCommand, Command, RegisterAccount
+from ledger.commands import LINE_CONTROL_RE, AccountCommand, Command, RegisterAccount, handle_key
+from ledger.compat import save_aggregates
 from ledger.domain import (
     EVENT_CLASSES,
     Account,
@@ -58,7 +59,7 @@ from ledger.errors import (
 )
 from ledger.fold import Fact
 from ledger.records import EventRecord, RecentFacts
-from ledger.store import log_head, position_of
+from ledger.store import log_head, position_of, stored_streams
 
 Clock = Callable[[], datetime]
 RETRY_SECONDS = 5.0
@@ -152,6 +153,12 @@ def fingerprint(account_id: UUID | None, command: Command, expected_version: int
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
+def _writing(batch: Batch | None, recorded_at: datetime | None) -> Writing:
+    if recorded_at is not None and batch is None:
+        raise InvalidInput("only a batch (a restore of an export) gives an event its record time")
+    return Writing(batch=batch, restored_at=recorded_at)
+
+
 class CustodyLedger(Application[UUID]):
     """Records custody events; enforces every rule; the only writer of the log."""
 
@@ -160,7 +167,6 @@ class CustodyLedger(Application[UUID]):
     def __init__(self, env: EnvType | None = None, *, clock: Clock = utc_now) -> None:
         super().__init__(env)
         self.clock = clock
-        self._local = threading.local()  # a batch being staged by this thread, if any
         self.recent: RecentFacts | None = None  # see keep_recent_facts
 
     def keep_recent_facts(self, limit: int) -> RecentFacts:
@@ -174,52 +180,70 @@ class CustodyLedger(Application[UUID]):
 
     @contextmanager
     def batch(self) -> Iterator[Batch]:
-        """Stage many commands, checked against each other and the store; write all in one
-        transaction when the block ends without error, or nothing at all. Every event of the
-        batch carries the same record time (unless a restore gives each its own)."""
-        if self._staging() is not None:
-            raise InvalidInput("batches do not nest")
-        batch = Batch(self)
-        local = self._local
-        local.batch, local.recorded_at, local.batch_time = batch, batch.recorded_at, True
+        """Stage many commands (each call given `batch=`), checked against each other and the
+        store; write all in one transaction when the block ends without error, or nothing at
+        all. Every event of the batch carries the batch's record time (unless a restore gives
+        each its own)."""
+        batch = Batch(recorded_at=self.clock())
         with collector_paused():
-            try:
-                yield batch
-            finally:
-                local.batch = local.recorded_at = None
-                local.batch_time = False
-            batch.commit()
+            yield batch
+            self.commit(batch)
 
-    def _staging(self) -> Batch | None:
-        """The batch this thread is staging, if any."""
-        return getattr(self._local, "batch", None)
+    def prefetch(self, batch: Batch, commands: Iterable[tuple[UUID | None, Command]]) -> None:
+        """Read, in a few queries, the aggregates these commands will look up (their accounts,
+        and a registration's handle and platform-id claims) instead of one query per lookup as
+        each is staged. What is read here is checked again at commit, like everything staged
+        (stream versions), so a concurrent writer still loses or wins cleanly."""
+        ids: list[UUID] = []
+        for account_id, command in commands:
+            if account_id is not None:
+                ids.append(account_id)
+            if isinstance(command, RegisterAccount):
+                ids.append(handle_index_id(command.platform, handle_key(command.handle)))
+                if command.platform_account_id is not None:
+                    ids.append(platform_id_index_id(command.platform, command.platform_account_id))
+        wanted = [i for i in dict.fromkeys(ids) if i not in batch.prefetched]
+        with self._translated():
+            streams = stored_streams(self.recorder, wanted)
+        for aggregate_id, stored in streams.items():
+            aggregate: Any = None
+            for stored_event in stored:
+                event: Any = self.mapper.to_domain_event(stored_event)
+                aggregate = event.mutate(aggregate)
+            batch.prefetched[aggregate_id] = aggregate
 
-    def _restoring(self) -> bool:
-        """A restore of the ledger's own export is giving this event its record time."""
-        local = self._local
-        return getattr(local, "recorded_at", None) is not None and not getattr(
-            local, "batch_time", False
-        )
-
-    def _now(self) -> datetime:
-        override = getattr(self._local, "recorded_at", None)
-        return override if override is not None else self.clock()
+    def commit(self, batch: Batch) -> list[EventRecord]:
+        """Write every event staged in `batch` in one transaction; fill in their log positions.
+        Once: a second call only returns the records."""
+        if batch.committed or not batch.staged:
+            return batch.records
+        try:
+            with self._translated():
+                recordings = self.save(*batch.staged.values())
+        except IntegrityError:
+            self._evict(list(batch.staged))
+            raise ConcurrencyConflict(
+                "another writer changed these accounts while the batch was staged; "
+                "nothing was written, run it again"
+            ) from None
+        batch.committed = True
+        positions = {
+            (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
+            for r in recordings
+        }
+        batch.records[:] = [
+            r.placed(positions.get((r.account_id, r.version))) for r in batch.records
+        ]
+        return batch.records
 
     def save(self, *aggregates: Any, **kwargs: Any) -> list[Recording[UUID]]:
-        """The library's save, without its per-object runtime Protocol checks (about a sixth
-        of an append's CPU): everything this application saves is an aggregate."""
-        processing: ProcessingEvent[UUID] = ProcessingEvent()
-        for aggregate in aggregates:
-            if aggregate is None:
-                continue
-            processing.events.extend(aggregate.collect_events())
-            processing.aggregates[aggregate.id] = aggregate
-        processing.saved_kwargs.update(kwargs)
-        recordings = self._record(processing)
+        """The library's save, without its per-object runtime Protocol checks (see
+        `ledger.compat.save_aggregates`): everything this application saves is an aggregate."""
+        if kwargs:
+            raise TypeError(f"unexpected arguments to save: {', '.join(kwargs)}")
+        recordings, saved = save_aggregates(self, (a for a in aggregates if a is not None))
         if self.recent is not None:
-            self.recent.add(recordings, processing.aggregates)
-        self._take_snapshots(processing)
-        self._notify(recordings)
+            self.recent.add(recordings, saved)
         return recordings
 
     def construct_transcoder(self) -> Transcoder:
@@ -244,23 +268,26 @@ class CustodyLedger(Application[UUID]):
         actor: str,
         idempotency_key: str | None = None,
         account_id: UUID | None = None,
+        batch: Batch | None = None,
+        recorded_at: datetime | None = None,
     ) -> EventRecord:
-        """Open a new account stream; claims its handle and platform account id atomically."""
-        restoring = self._restoring()  # a restore keeps ids and actors as they were recorded
-        _check_actor(actor, restoring=restoring)
+        """Open a new account stream; claims its handle and platform account id atomically.
+        With `batch`, stage it there instead (`recorded_at`: a restored event's own time)."""
+        writing = _writing(batch, recorded_at)
+        _check_actor(actor, restoring=writing.restoring)
         _check_key(idempotency_key)
-        if not restoring:
+        if not writing.restoring:  # a restore keeps ids and actors as they were recorded
             _check_account_id(account_id)
         stamp = fingerprint(account_id, command, None) if idempotency_key else ""
 
-        def attempt(touched: list[UUID]) -> EventRecord:
-            replay = self._replay(actor, idempotency_key, stamp)
+        def attempt(touched: list[UUID], writing: Writing) -> EventRecord:
+            replay = self._replay(actor, idempotency_key, stamp, writing)
             if replay is not None:
                 return replay
-            if account_id is not None and self._get_or_none(account_id) is not None:
+            if account_id is not None and self._get_or_none(account_id, writing) is not None:
                 raise AccountExists(account_id)
             account = Account.register(
-                recorded_at=self._now(),
+                recorded_at=self._now(writing),
                 effective_at=command.effective_at,
                 actor=actor,
                 reason=command.reason,
@@ -270,11 +297,11 @@ class CustodyLedger(Application[UUID]):
             )
             others: list[Aggregate] = []
             if command.platform_account_id is not None:
-                others.append(self._claim_platform_id(command, account.id, touched))
-            others += self._update_handles(account, {}, touched)
-            return self._save(account, others, actor, idempotency_key, stamp, ())
+                others.append(self._claim_platform_id(command, account.id, touched, writing))
+            others += self._update_handles(account, {}, touched, writing)
+            return self._save(account, others, actor, idempotency_key, stamp, (), writing)
 
-        return self._with_retries(attempt)
+        return self._with_retries(attempt, writing)
 
     def append(
         self,
@@ -285,22 +312,26 @@ class CustodyLedger(Application[UUID]):
         expected_version: int | None = None,
         idempotency_key: str | None = None,
         offices: Collection[str] | None = None,
+        batch: Batch | None = None,
+        recorded_at: datetime | None = None,
     ) -> EventRecord:
         """Append one custody event to an existing account stream. `offices`, if given, are
         the only offices the actor may record for: the event may change the account's
-        history only where (before and after it, as known now) the account is theirs."""
-        _check_actor(actor, restoring=self._restoring())
+        history only where (before and after it, as known now) the account is theirs. With
+        `batch`, stage it there instead (`recorded_at`: a restored event's own time)."""
+        writing = _writing(batch, recorded_at)
+        _check_actor(actor, restoring=writing.restoring)
         _check_key(idempotency_key)
         if not isinstance(command, Command) or isinstance(command, RegisterAccount):
             raise InvalidInput("append takes a custody event command, not a registration")
         # Only an idempotency key needs the command's fingerprint.
         stamp = fingerprint(account_id, command, expected_version) if idempotency_key else ""
 
-        def attempt(touched: list[UUID]) -> EventRecord:
-            replay = self._replay(actor, idempotency_key, stamp)
+        def attempt(touched: list[UUID], writing: Writing) -> EventRecord:
+            replay = self._replay(actor, idempotency_key, stamp, writing)
             if replay is not None:
                 return replay
-            account = self._get_account(account_id)
+            account = self._get_account(account_id, writing)
             touched.append(account.id)
             if offices is not None:  # first: a caller may not learn more about others' accounts
                 outside = _offices_touched(account.facts, command) - set(offices)
@@ -308,14 +339,14 @@ class CustodyLedger(Application[UUID]):
                     raise OfficeNotAllowed(actor, offices, outside)
             if expected_version is not None and account.version != expected_version:
                 raise StaleVersion(account_id, expected_version, account.version)
-            now, last = self._now(), account.last_recorded_at()
-            if last > now and self._restoring():
+            now, last = self._now(writing), account.last_recorded_at()
+            if last > now and writing.restoring:
                 raise InvalidInput(
                     f"recorded_at {now.isoformat()} is before {last.isoformat()}, when account "
                     f"{account_id} was last written; record times only move forward",
                     field="recorded_at",
                 )
-            if last > now and getattr(self._local, "batch_time", False):
+            if last > now and writing.batch is not None:
                 raise ConcurrencyConflict(
                     f"account {account_id} was written at {last.isoformat()}, after this batch "
                     f"began at {now.isoformat()} (another writer, or a clock ahead of this "
@@ -345,12 +376,12 @@ class CustodyLedger(Application[UUID]):
             )
             others: list[Aggregate] = []
             if command.type in HANDLE_TYPES:
-                others += self._update_handles(account, before, touched)
+                others += self._update_handles(account, before, touched, writing)
             if command.type == fold.RETRACTED and not account.exists():
-                others += self._release_platform_id(account, touched)
-            return self._save(account, others, actor, idempotency_key, stamp, orphaned)
+                others += self._release_platform_id(account, touched, writing)
+            return self._save(account, others, actor, idempotency_key, stamp, orphaned, writing)
 
-        return self._with_retries(attempt)
+        return self._with_retries(attempt, writing)
 
     # -- reads (from the log, never from the write cache) -----------------------------------------
 
@@ -368,9 +399,13 @@ class CustodyLedger(Application[UUID]):
         """The oracle's answer, straight from the stream."""
         return fold.fold(self.facts(account_id), at, known_at)
 
-    def account_for_platform_id(self, platform: str, platform_account_id: str) -> UUID:
-        """The account a platform's permanent account id is registered as."""
-        index = self._get_or_none(platform_id_index_id(platform, platform_account_id))
+    def account_for_platform_id(
+        self, platform: str, platform_account_id: str, *, batch: Batch | None = None
+    ) -> UUID:
+        """The account a platform's permanent account id is registered as (with `batch`, as
+        staged there too)."""
+        index_id = platform_id_index_id(platform, platform_account_id)
+        index = self._get_or_none(index_id, Writing(batch=batch))
         if index is None or index.account_id is None:
             raise NotFound(
                 f"no account on {platform} is registered with platform account id "
@@ -404,20 +439,26 @@ class CustodyLedger(Application[UUID]):
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _get_account(self, account_id: UUID) -> Account:
-        account = self._get_or_none(account_id)
+    def _now(self, writing: Writing) -> datetime:
+        """The record time of what is being written: a restored event's own, the batch's, or
+        the clock's."""
+        if writing.restored_at is not None:
+            return writing.restored_at
+        return writing.batch.recorded_at if writing.batch is not None else self.clock()
+
+    def _get_account(self, account_id: UUID, writing: Writing) -> Account:
+        account = self._get_or_none(account_id, writing)
         if not isinstance(account, Account):
             raise AccountNotFound(account_id)
         if not account.exists():
             raise AccountRetracted(account_id)
         return account
 
-    def _get_or_none(self, aggregate_id: UUID) -> Any:
-        batch = self._staging()
+    def _get_or_none(self, aggregate_id: UUID, writing: Writing) -> Any:
+        batch, fresh = writing.batch, writing.fresh
         if batch is not None and aggregate_id in batch.staged:
             # A copy: a refused command must leave the staged state as it was.
             return deepcopy(batch.staged[aggregate_id])
-        fresh = getattr(self._local, "fresh", False)
         if batch is not None and aggregate_id in batch.prefetched and not fresh:
             found = batch.prefetched[aggregate_id]
             return None if found is None else deepcopy(found)
@@ -429,12 +470,12 @@ class CustodyLedger(Application[UUID]):
             return None
 
     def _claim_platform_id(
-        self, command: RegisterAccount, account_id: UUID, touched: list[UUID]
+        self, command: RegisterAccount, account_id: UUID, touched: list[UUID], writing: Writing
     ) -> PlatformIdIndex:
         assert command.platform_account_id is not None
         index_id = platform_id_index_id(command.platform, command.platform_account_id)
         touched.append(index_id)
-        index = self._get_or_none(index_id)
+        index = self._get_or_none(index_id, writing)
         if index is None:
             return PlatformIdIndex.claim(command.platform, command.platform_account_id, account_id)
         if index.account_id is not None:
@@ -444,13 +485,15 @@ class CustodyLedger(Application[UUID]):
         index.trigger_event(PlatformIdIndex.Reclaimed, account_id=account_id)
         return index  # type: ignore[no-any-return]
 
-    def _release_platform_id(self, account: Account, touched: list[UUID]) -> list[Aggregate]:
+    def _release_platform_id(
+        self, account: Account, touched: list[UUID], writing: Writing
+    ) -> list[Aggregate]:
         data = account.facts[0].data
         if data.get("platform_account_id") is None:
             return []
         index_id = platform_id_index_id(data["platform"], data["platform_account_id"])
         touched.append(index_id)
-        index = self._get_or_none(index_id)
+        index = self._get_or_none(index_id, writing)
         if index is None or index.account_id != account.id:
             return []
         index.trigger_event(PlatformIdIndex.Released)
@@ -461,6 +504,7 @@ class CustodyLedger(Application[UUID]):
         account: Account,
         before: dict[str, tuple[str, list[tuple[datetime, datetime | None]]]],
         touched: list[UUID],
+        writing: Writing,
     ) -> list[Aggregate]:
         """Re-claim every handle whose intervals this change moved; refuse overlaps."""
         platform = account.facts[0].data["platform"]
@@ -474,17 +518,19 @@ class CustodyLedger(Application[UUID]):
         for key in changed:
             index_id = handle_index_id(platform, key)
             touched.append(index_id)
-            index = self._get_or_none(index_id) or HandleIndex.open(platform, key)
+            index = self._get_or_none(index_id, writing) or HandleIndex.open(platform, key)
             display, intervals = after.get(key, (key, []))
             index.check_claim(account.id, intervals, display)
             index.set_claim(account.id, intervals)
             indexes.append(index)
         return indexes
 
-    def _replay(self, actor: str, key: str | None, stamp: str) -> EventRecord | None:
+    def _replay(
+        self, actor: str, key: str | None, stamp: str, writing: Writing
+    ) -> EventRecord | None:
         if key is None:
             return None
-        record = self._get_or_none(idempotency_id(actor, key))
+        record = self._get_or_none(idempotency_id(actor, key), writing)
         if record is None:
             return None
         if record.fingerprint != stamp:
@@ -507,17 +553,16 @@ class CustodyLedger(Application[UUID]):
         key: str | None,
         stamp: str,
         orphaned: tuple[int, ...],
+        writing: Writing,
     ) -> EventRecord:
         extra: list[Aggregate] = list(others)
         if key is not None:
             extra.append(IdempotencyRecord.remember(actor, key, stamp, account.id, account.version))
-        batch = self._staging()
+        batch = writing.batch
         if batch is not None:
             for aggregate in (account, *extra):
                 batch.staged[aggregate.id] = aggregate
             record = EventRecord.of(account.id, account.facts[-1], None, orphaned=orphaned)
-            # Every event staged has its record, however it was staged (through the batch or
-            # through this ledger inside `batch()`): the batch's records are all it writes.
             batch.records.append(record)
             return record
         recordings = self.save(account, *extra)
@@ -529,31 +574,25 @@ class CustodyLedger(Application[UUID]):
         )
         return EventRecord.of(account.id, account.facts[-1], position, orphaned=orphaned)
 
-    def _with_retries(self, attempt: Callable[[list[UUID]], EventRecord]) -> EventRecord:
+    def _with_retries(
+        self, attempt: Callable[[list[UUID], Writing], EventRecord], writing: Writing
+    ) -> EventRecord:
         """Optimistic concurrency, with decisions that never rest on a stale cache.
 
         A write decided on stale state fails its version check (IntegrityError): forget the
         cached state and decide again. A refusal may also have been decided on stale cached
         state (another node moved on), so before refusing, decide once more on state read
         fresh from the store; that second look also finds an idempotent first attempt that
-        committed meanwhile and replays it.
+        committed meanwhile and replays it. A staged command is refused at once: its batch is
+        checked again as a whole when it commits.
         """
         deadline = time.monotonic() + RETRY_SECONDS
-        try:
-            return self._attempts(attempt, deadline)
-        finally:
-            self._local.fresh = False
-
-    def _attempts(
-        self, attempt: Callable[[list[UUID]], EventRecord], deadline: float
-    ) -> EventRecord:
-        confirmed = False
         delay = 0.001
         while True:
             touched: list[UUID] = []
             try:
                 with self._translated():
-                    return attempt(touched)
+                    return attempt(touched, writing)
             except IntegrityError:
                 self._evict(touched)
                 if time.monotonic() > deadline:
@@ -567,10 +606,9 @@ class CustodyLedger(Application[UUID]):
                 raise
             except LedgerError:
                 self._evict(touched)
-                if confirmed or self._staging() is not None:
+                if writing.fresh or writing.batch is not None:
                     raise
-                confirmed = True
-                self._local.fresh = True  # the second look reads everything from the store
+                writing = replace(writing, fresh=True)  # the second look reads from the store
             except BaseException:
                 self._evict(touched)
                 raise

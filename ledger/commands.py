@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import (
     AfterValidator,
@@ -17,9 +15,11 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 
+from ledger.compat import as_pydantic_init
 from ledger.errors import InvalidInput
 
 PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
@@ -125,15 +125,15 @@ def _text(value: str) -> str:
     return value
 
 
-# Set by Value.parse(restore=True) for the validation it runs. (Not pydantic's validation
-# context: Value's own __init__ makes pydantic validate through it, and that drops the context.)
-_restoring: ContextVar[bool] = ContextVar("restoring", default=False)
+def _restoring(info: ValidationInfo) -> bool:
+    """Whether `Value.parse(restore=True)` runs this validation (its validation context)."""
+    return isinstance(info.context, dict) and info.context.get("restore") is True
 
 
-def single_line(value: str) -> str:
+def single_line(value: str, info: ValidationInfo) -> str:
     """Text shown on one line (a name, a reference): see LINE_CONTROL_RE. A restore keeps
     what the older rule (`_text`) let in."""
-    if _restoring.get():
+    if _restoring(info):
         return _text(value)
     if LINE_CONTROL_RE.search(value):
         raise ValueError(
@@ -150,8 +150,8 @@ def _utc(value: datetime) -> datetime:
         raise ValueError("time is out of range once converted to UTC") from None
 
 
-def _url(value: str) -> str:
-    controls = LINE_CONTROL_RE.search(value) and not _restoring.get()
+def _url(value: str, info: ValidationInfo) -> str:
+    controls = LINE_CONTROL_RE.search(value) and not _restoring(info)
     if not URL_RE.fullmatch(value) or controls:
         raise ValueError(f"{shown(value)} is not an http(s) URL")
     return value
@@ -212,34 +212,20 @@ def invalid(error: ValidationError) -> InvalidInput:
     )
 
 
-_nesting = threading.local()
-
-
 class Value(BaseModel):
     """A frozen, strictly validated value; bad input raises `InvalidInput`."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
+    # Marked as pydantic's own (`ledger.compat`): pydantic builds nested values (a holder in a
+    # command) without calling it, so their errors keep their place (holder.id) in the one
+    # InvalidInput the outermost call raises, and nested values skip a call through Python.
+    @as_pydantic_init
     def __init__(self, **data: Any) -> None:
-        # pydantic calls this for nested values too: only the outermost call translates, so
-        # nested errors keep their place (holder.id) in the one InvalidInput raised.
-        depth = getattr(_nesting, "depth", 0)
-        _nesting.depth = depth + 1
         try:
             super().__init__(**data)
         except ValidationError as e:
-            if depth:
-                raise
             raise invalid(e) from None
-        finally:
-            _nesting.depth = depth
-
-    # Tell pydantic this is its own __init__, so it builds nested values (a holder in a
-    # command) without calling it: the outermost call translates their errors anyway, and
-    # going through Python for each nested value was a tenth of an import's staging. (If
-    # pydantic stops reading this marker, nested values go through __init__ again: slower,
-    # same result.)
-    __init__.__pydantic_base_init__ = True  # type: ignore[attr-defined]
 
     @classmethod
     def model_validate(cls, obj: Any, **kwargs: Any) -> Self:
@@ -250,17 +236,10 @@ class Value(BaseModel):
             raise invalid(e) from None
 
     @classmethod
-    def parse(cls, data: Any, *, restore: bool = False) -> Any:
+    def parse(cls, data: Any, *, restore: bool = False) -> Self:
         """Validate `data`. `restore`: it comes from the ledger's own export, recorded under
         the rules of its day; rules that only tidy new input since then do not apply to it."""
-        depth = getattr(_nesting, "depth", 0)
-        _nesting.depth = depth + 1
-        token = _restoring.set(restore)
-        try:
-            return cls.model_validate(data)
-        finally:
-            _restoring.reset(token)
-            _nesting.depth = depth
+        return cls.model_validate(data, context={"restore": restore})
 
 
 class Evidence(Value):
@@ -273,9 +252,9 @@ class Holder(Value):
     name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
 
 
-def _exact_count(value: int) -> int:
+def _exact_count(value: int, info: ValidationInfo) -> int:
     # At most 2**53 - 1: a count every JSON reader (the page's JavaScript too) holds exactly.
-    if value > 2**53 - 1 and not _restoring.get():
+    if value > 2**53 - 1 and not _restoring(info):
         raise ValueError("a count of items is at most 2**53 - 1 (9007199254740991)")
     return value
 
@@ -371,17 +350,6 @@ COMMANDS: dict[str, type[Command]] = {
         RetractEvent,
     )
 }
-
-EventType = Literal[
-    "account_registered",
-    "holder_assigned",
-    "holder_released",
-    "handle_renamed",
-    "history_archived",
-    "office_transferred",
-    "account_closed",
-    "event_retracted",
-]
 
 
 def parse_command(data: Any, *, restore: bool = False) -> Command:

@@ -26,7 +26,6 @@ ARCHIVED = "history_archived"
 TRANSFERRED = "office_transferred"
 CLOSED = "account_closed"
 RETRACTED = "event_retracted"
-EVENT_TYPES = (REGISTERED, ASSIGNED, RELEASED, RENAMED, ARCHIVED, TRANSFERRED, CLOSED, RETRACTED)
 
 ACTIVE = "active"
 CLOSED_STATUS = "closed"

@@ -34,6 +34,8 @@ from psycopg.sql import SQL, Identifier, Literal
 from psycopg.types.numeric import Int8
 from psycopg_pool import ConnectionPool
 
+from ledger.compat import replace_pool_check, undecorated
+
 
 def ping_if_readable(conn: Connection[Any]) -> None:
     """The pool's pre-ping, without a round trip for a connection with nothing to read."""
@@ -45,15 +47,15 @@ def ping_if_readable(conn: Connection[Any]) -> None:
     ConnectionPool.check_connection(conn)  # raises if the connection is dead
 
 
-def lighten_pre_ping(datastore: PostgresDatastore) -> None:
+def lighten_pre_ping(datastore: PostgresDatastore) -> bool:
     """Replace the full pre-ping of the datastore's pool, if it has one, by `ping_if_readable`.
-
-    psycopg_pool keeps its `check` callback in a private attribute; if that ever changes, the
-    pool keeps its full ping (slower, never less safe).
-    """
-    pool = datastore.pool
-    if hasattr(select, "poll") and getattr(pool, "_check", None) is ConnectionPool.check_connection:
-        pool._check = ping_if_readable
+    If psycopg_pool changes how it keeps the check, the pool keeps its full ping (slower,
+    never less safe); `ledger.compat` says more."""
+    if not hasattr(select, "poll"):
+        return False
+    return replace_pool_check(
+        datastore.pool, ping_if_readable, replacing=ConnectionPool.check_connection
+    )
 
 
 FEW_RETRIES = retry((InterfaceError, OperationalError), max_attempts=3, wait=0.1)
@@ -203,15 +205,12 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     @FEW_RETRIES
     def select_events(self, *args: Any, **kwargs: Any) -> Sequence[StoredEvent]:
-        undecorated = PostgresApplicationRecorder.select_events.__wrapped__  # type: ignore[attr-defined]
-        return undecorated(self, *args, **kwargs)  # type: ignore[no-any-return]
+        return undecorated(PostgresApplicationRecorder.select_events)(self, *args, **kwargs)  # type: ignore[no-any-return]
 
     @FEW_RETRIES
     def select_notifications(self, *args: Any, **kwargs: Any) -> Sequence[Notification]:
-        undecorated = PostgresApplicationRecorder.select_notifications.__wrapped__  # type: ignore[attr-defined]
-        return undecorated(self, *args, **kwargs)  # type: ignore[no-any-return]
+        return undecorated(PostgresApplicationRecorder.select_notifications)(self, *args, **kwargs)  # type: ignore[no-any-return]
 
     @FEW_RETRIES
     def max_notification_id(self) -> int | None:
-        undecorated = PostgresApplicationRecorder.max_notification_id.__wrapped__  # type: ignore[attr-defined]
-        return undecorated(self)  # type: ignore[no-any-return]
+        return undecorated(PostgresApplicationRecorder.max_notification_id)(self)  # type: ignore[no-any-return]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -116,23 +114,3 @@ def store_ledger(store_url: str, clock: FakeClock) -> Iterator[CustodyLedger]:
     app = CustodyLedger(Settings(database_url=store_url).store().env, clock=clock)
     yield app
     app.close()
-
-
-def wait_for_sole_thread() -> None:
-    """Wait (bounded) until this is the process's only thread, as a forked child needs
-    (`projections.forked`): an earlier test's idle worker threads end on their own."""
-    deadline = time.monotonic() + 30
-    while threading.active_count() > 1 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    others = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
-    assert not others, f"threads still running: {others}"
-
-
-@pytest.fixture
-def forkable(store_url: str) -> bool:
-    """Whether a batch's rows may be derived in a forked child on this store: not on
-    PostgreSQL, whose connection pool runs threads; on SQLite, once no other thread runs."""
-    if not store_url.startswith("sqlite"):
-        return False
-    wait_for_sole_thread()
-    return True

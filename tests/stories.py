@@ -11,7 +11,9 @@ from uuid import UUID
 import pytest
 
 from ledger.application import CustodyLedger
+from ledger.commands import RegisterAccount
 from ledger.errors import LedgerError
+from ledger.records import EventRecord
 
 ACTOR = "records-office"
 US = timedelta(microseconds=1)
@@ -54,3 +56,25 @@ def refused(
         yield info
     assert type(info.value) is error, f"expected {error.__name__}, got {info.value!r}"
     assert (ledger.head(), [ledger.records(a) for a in accounts]) == before
+
+
+def register(
+    ledger: CustodyLedger,
+    handle: str,
+    *,
+    at: datetime = OPENED,
+    office: str = "us-president",
+    platform: str = "x",
+    platform_account_id: str | None = None,
+    key: str | None = None,
+) -> EventRecord:
+    """Register an account carrying `handle` (on x, for the US presidency, from 2015-05-18
+    unless told otherwise); its record, whose `account_id` names the new stream."""
+    command = RegisterAccount(
+        platform=platform,
+        platform_account_id=platform_account_id,
+        handle=handle,
+        office=office,
+        effective_at=at,
+    )
+    return ledger.register_account(command, actor=ACTOR, idempotency_key=key)

@@ -252,9 +252,10 @@ class Applied:
 
 
 def run_steps(
-    ledger: CustodyLedger | Batch,
+    ledger: CustodyLedger,
     steps: list[Step],
     *,
+    batch: Batch | None = None,
     actor: str = "records-office",
     verify_refusals: bool = True,
     after_write: Callable[[], object] | None = None,
@@ -262,7 +263,7 @@ def run_steps(
 ) -> Applied:
     """Apply `steps` in order, skipping refused commands (with `verify_refusals`, each refusal
     is checked to have written nothing to the log); `after_write` is called after each write.
-    Given a `ledger.batch()`, the steps are staged in it. `continuing` is an earlier run whose
+    Given a `batch` (from `ledger.batch()`), the steps are staged in it. `continuing` is an earlier run whose
     accounts the steps' slots address too (what is returned covers both runs)."""
     out = Applied()
     if continuing is not None:
@@ -285,10 +286,10 @@ def run_steps(
         head = ledger.head() if verify_refusals else 0
         try:
             if account_id is None:
-                record = ledger.register_account(command, actor=actor)  # type: ignore[arg-type]
+                record = ledger.register_account(command, actor=actor, batch=batch)  # type: ignore[arg-type]
                 out.account_ids.append(record.account_id)
             else:
-                record = ledger.append(account_id, command, actor=actor)  # type: ignore[arg-type]
+                record = ledger.append(account_id, command, actor=actor, batch=batch)  # type: ignore[arg-type]
         except REFUSALS as e:
             if verify_refusals:
                 assert ledger.head() == head, f"refused {step} but the log moved"

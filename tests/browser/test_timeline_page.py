@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from api.app import create_app
 from api.bootstrap import Container, build
 from api.demo import load_demo
+from api.http.app import create_app
 from ledger.settings import Settings
 
 CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")

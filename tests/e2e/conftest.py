@@ -16,8 +16,8 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.bootstrap import Container, build
+from api.http.app import create_app
 from ledger.settings import Settings
 from tests.conftest import FakeClock
 

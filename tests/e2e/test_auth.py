@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.bootstrap import Container
+from api.http.app import create_app
 from tests.conftest import FakeClock
 from tests.e2e.conftest import (
     OFFICE,

@@ -124,7 +124,7 @@ def test_concurrent_clients_with_if_match_get_exactly_one_success_per_version(
 def test_the_app_builds_its_own_container_from_settings_and_closes_it(store_url: str) -> None:
     from fastapi.testclient import TestClient
 
-    from api.app import create_app
+    from api.http.app import create_app
     from ledger.settings import Settings
 
     app = create_app(settings=Settings(database_url=store_url, public_reads=True))

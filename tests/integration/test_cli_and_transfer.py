@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from api.bootstrap import build
+from api.bootstrap import build, load_demo
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from api.demo import DEMO_FILE
 from ledger.settings import Settings
@@ -267,3 +267,47 @@ def test_usage_errors_exit_2(
     with pytest.raises(SystemExit) as exited:
         main(["who"])
     assert exited.value.code == 2
+
+
+def test_the_demo_loads_beside_tokens_and_a_second_start_finds_it_there(
+    store_url: str,
+) -> None:
+    """Tokens are events in the same log, but no custody data: `--demo` loads all the same.
+    Started again on the same store, it finds exactly the demo and leaves it as it is."""
+    assert cli(store_url, "token", "create", "--name", "reader", "--role", "reader") == EXIT_OK
+    container = build(Settings(database_url=store_url))
+    try:
+        demo_lines = len(DEMO_FILE.read_text().splitlines())
+        assert load_demo(container) == f"loaded {demo_lines} demo events for 8 accounts"
+        head = container.ledger.head()
+        assert load_demo(container) == "the store holds the demo already"
+        assert container.ledger.head() == head
+        answer = container.queries.handle_at("x", "POTUS", datetime(2018, 6, 1, tzinfo=UTC))
+        assert answer.account is not None and answer.account.holder is not None
+        assert answer.account.holder.name == "Donald J. Trump"
+    finally:
+        container.close()
+
+
+def test_the_demo_refuses_a_store_with_other_custody_data_and_writes_nothing(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = _write(
+        tmp_path / "other.jsonl",
+        [{"type": "account_registered", "platform": "x", "handle": "@SomeOffice",
+          "office": "o", "effective_at": "2020-01-01T00:00:00Z"}],
+    )  # fmt: skip
+    assert cli(store_url, "import", str(other)) == EXIT_OK
+    container = build(Settings(database_url=store_url))
+    head = container.ledger.head()
+    container.close()
+    capsys.readouterr()
+    assert cli(store_url, "serve", "--demo", "--port", "0") == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("custody serve: --demo: ")
+    assert "holds custody data other than the demo" in err[0] and "a new store" in err[0]
+    container = build(Settings(database_url=store_url))
+    try:
+        assert container.ledger.head() == head
+    finally:
+        container.close()

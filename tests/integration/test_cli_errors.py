@@ -18,7 +18,7 @@ from api.bootstrap import build
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ledger.errors import StoreUnavailable
 from ledger.settings import URL_FORMS, InvalidSettings, Settings
-from tests.conftest import PG_URL, wait_for_sole_thread
+from tests.conftest import PG_URL
 from tests.integration.test_cli_and_transfer import CM, POTUS_OBAMA, cli, demo_url
 
 __all__ = ["demo_url"]  # a fixture, shared with the happy-path suite
@@ -188,38 +188,19 @@ def _history(tmp_path: Path, accounts: int) -> tuple[Path, list[dict[str, Any]]]
 
 
 @pytest.mark.parametrize("fault", ["unavailable", "constraint"])
-@pytest.mark.parametrize("accounts", [3, 120], ids=["in-process", "forked"])
+@pytest.mark.parametrize("accounts", [3, 120])
 def test_an_import_written_but_not_projected_says_so_and_is_exit_4(
-    store_url: str,
-    tmp_path: Path,
-    capsys: Capture,
-    monkeypatch: pytest.MonkeyPatch,
-    accounts: int,
-    fault: str,
+    store_url: str, tmp_path: Path, capsys: Capture, accounts: int, fault: str
 ) -> None:
     """The log commit succeeded, then the store failed while the read models' rows were being
     written: the events are there, so the command must not say the import failed (a retry
-    would be refused line by line), but it must not say all is done either. 1,320 events on
-    SQLite take the forked path (`projections.forked`), whose write fails the same way."""
+    would be refused line by line), but it must not say all is done either."""
     from api.cli import EXIT_BEHIND
-    from projections import forked
 
-    children: list[object] = []  # what each fork attempt gave (None: projected in-process)
-    start = forked._Child.start
-
-    def seen(*args: Any) -> object:
-        children.append(start(*args))
-        return children[-1]
-
-    monkeypatch.setattr(forked._Child, "start", seen)
-    if store_url.startswith("sqlite"):
-        wait_for_sole_thread()
     path, lines = _history(tmp_path, accounts)
     _fail_writes(store_url, "rm_events", fault)  # the read models' table written last
     capsys.readouterr()
     assert cli(store_url, "import", str(path)) == EXIT_BEHIND
-    if store_url.startswith("sqlite") and accounts > 100 and len(os.sched_getaffinity(0)) > 1:
-        assert len(children) == 1 and children[0] is not None  # it did fork
     captured = capsys.readouterr()
     assert captured.out == ""
     err = captured.err

@@ -39,7 +39,7 @@ from ledger.errors import (
 )
 from ledger.records import EventRecord
 from ledger.settings import Settings
-from tests.stories import ACTOR, INAUGURATION_2017, LATER, OPENED
+from tests.stories import ACTOR, INAUGURATION_2017, LATER, OPENED, register
 
 pytestmark = pytest.mark.postgres
 
@@ -75,19 +75,6 @@ def race(calls: Sequence[Callable[[], T]]) -> list[T | LedgerError]:
 
 def kinds(outcomes: Sequence[object]) -> Counter[str]:
     return Counter(type(o).__name__ for o in outcomes)
-
-
-def register(
-    ledger: CustodyLedger, handle: str, platform_account_id: str | None = None
-) -> EventRecord:
-    command = RegisterAccount(
-        platform="x",
-        platform_account_id=platform_account_id,
-        handle=handle,
-        office="us-president",
-        effective_at=OPENED,
-    )
-    return ledger.register_account(command, actor=ACTOR)
 
 
 def archive(n: int) -> ArchiveHistory:
@@ -179,7 +166,7 @@ def test_registrations_racing_for_one_handle_or_platform_account_id_leave_one_ac
     assert kinds(same_handle) == {"EventRecord": 1, "HandleTaken": N - 1}
     same_id = race(
         [
-            partial(register, node, f"@Potus{n}", "822215679726100480")
+            partial(register, node, f"@Potus{n}", platform_account_id="822215679726100480")
             for n, node in enumerate(racers)
         ]
     )
@@ -286,10 +273,10 @@ def test_a_node_that_cached_a_platform_id_claim_sees_it_freed_by_another_node(
     nodes: list[CustodyLedger],
 ) -> None:
     first, second = nodes[0], nodes[1]
-    potus = register(first, "@POTUS", "822215679726100480").account_id
+    potus = register(first, "@POTUS", platform_account_id="822215679726100480").account_id
     second.append(potus, RetractEvent(event_version=1, effective_at=LATER), actor=ACTOR)
     try:
-        register(first, "@POTUS", "822215679726100480")
+        register(first, "@POTUS", platform_account_id="822215679726100480")
     except PlatformAccountIdTaken as e:
         pytest.fail(f"refused on a stale copy: {e}")
 
@@ -338,12 +325,12 @@ def test_a_batch_refuses_an_account_written_after_it_began_and_writes_nothing(
             importer.batch() as batch,
         ):
             ahead.append(potus, obama(), actor=ACTOR)
-            batch.append(wh, obama(), actor=ACTOR)
-            batch.append(potus, archive(1), actor=ACTOR)
+            importer.append(wh, obama(), actor=ACTOR, batch=batch)
+            importer.append(potus, archive(1), actor=ACTOR, batch=batch)
         assert importer.head() == head + 1  # the other node's event only
         assert [f.version for f in importer.facts(wh)] == [1]
         with importer.batch() as batch:  # run again: the batch now begins after that write
-            batch.append(wh, obama(), actor=ACTOR)
+            importer.append(wh, obama(), actor=ACTOR, batch=batch)
         assert [f.version for f in importer.facts(wh)] == [1, 2]
     finally:
         ahead.close()

@@ -13,8 +13,8 @@ import pytest
 
 from api.bootstrap import Container, build
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
-from api.transfer import UnreadableFile, import_file
 from ledger.access import DIRECTORY_ID
+from ledger.backfill import UnreadableFile, import_file
 from ledger.domain import handle_index_id
 from ledger.settings import Settings
 from tests.integration.test_cli_and_transfer import cli

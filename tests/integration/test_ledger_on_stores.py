@@ -49,25 +49,8 @@ from tests.stories import (
     US,
     holder,
     refused,
+    register,
 )
-
-
-def register(
-    ledger: CustodyLedger,
-    handle: str,
-    *,
-    at: datetime = OPENED,
-    platform_account_id: str | None = None,
-    key: str | None = None,
-) -> EventRecord:
-    command = RegisterAccount(
-        platform="x",
-        platform_account_id=platform_account_id,
-        handle=handle,
-        office="us-president",
-        effective_at=at,
-    )
-    return ledger.register_account(command, actor=ACTOR, idempotency_key=key)
 
 
 def appoint(holder: str, at: datetime) -> AssignHolder:
@@ -274,19 +257,23 @@ def test_a_batch_checks_each_command_against_what_it_staged_and_writes_all_toget
     ledger = store_ledger
     head = ledger.head()
     with ledger.batch() as batch:
-        potus = batch.register_account(
+        potus = ledger.register_account(
             RegisterAccount(platform="x", handle="@POTUS", office="o", effective_at=OPENED),
             actor=ACTOR,
+            batch=batch,
         ).account_id
-        batch.append(potus, appoint("obama", OPENED), actor=ACTOR)
+        ledger.append(potus, appoint("obama", OPENED), actor=ACTOR, batch=batch)
         with pytest.raises(HandleTaken):
-            batch.register_account(
+            ledger.register_account(
                 RegisterAccount(platform="x", handle="@potus", office="o", effective_at=LATER),
                 actor=ACTOR,
+                batch=batch,
             )
         with pytest.raises(NoChange):
-            batch.append(potus, appoint("obama", INAUGURATION_2017), actor=ACTOR)
-        batch.append(potus, ReleaseHolder(effective_at=INAUGURATION_2017), actor=ACTOR)
+            ledger.append(potus, appoint("obama", INAUGURATION_2017), actor=ACTOR, batch=batch)
+        ledger.append(
+            potus, ReleaseHolder(effective_at=INAUGURATION_2017), actor=ACTOR, batch=batch
+        )
         assert ledger.head() == head  # nothing is written before the block ends
     # Whole records: the positions filled in at commit, every other field as staged.
     assert batch.records == ledger.records(potus)
@@ -299,13 +286,18 @@ def test_a_batch_with_a_refused_command_writes_nothing(store_ledger: CustodyLedg
     potus = register(ledger, "@POTUS").account_id
     head, records = ledger.head(), ledger.records(potus)
     with pytest.raises(NoHolder), ledger.batch() as batch:
-        batch.append(potus, appoint("obama", OPENED), actor=ACTOR)
-        batch.register_account(
+        ledger.append(potus, appoint("obama", OPENED), actor=ACTOR, batch=batch)
+        ledger.register_account(
             RegisterAccount(platform="x", handle="@WH", office="o", effective_at=OPENED),
             actor=ACTOR,
+            batch=batch,
         )
-        batch.append(potus, ReleaseHolder(effective_at=INAUGURATION_2017), actor=ACTOR)
-        batch.append(potus, ReleaseHolder(effective_at=INAUGURATION_2021), actor=ACTOR)
+        ledger.append(
+            potus, ReleaseHolder(effective_at=INAUGURATION_2017), actor=ACTOR, batch=batch
+        )
+        ledger.append(
+            potus, ReleaseHolder(effective_at=INAUGURATION_2021), actor=ACTOR, batch=batch
+        )
     assert (ledger.head(), ledger.records(potus)) == (head, records)
     assert register(ledger, "@WH").version == 1  # the staged registration never happened
 

@@ -21,7 +21,6 @@ from ledger import fold
 from ledger.commands import AssignHolder, Holder, RegisterAccount, handle_key
 from ledger.errors import HandleNotFound
 from ledger.settings import Settings
-from projections.forked import derived_alongside
 from projections.models import MODELS
 from projections.rebuild import Rebuilder, digest
 from tests.conftest import FakeClock
@@ -374,24 +373,22 @@ def test_batches_cut_from_memory_are_the_batches_read_from_the_log(
     split=st.integers(0, 30),
     cached=st.sampled_from([0, 4096]),
 )
-def test_a_batch_whose_rows_a_forked_child_derived_answers_like_the_oracle(
-    container: Container, forkable: bool, steps: list[Step], split: int, cached: int
+def test_a_batch_projected_after_its_commit_answers_like_the_oracle_and_a_rebuild(
+    container: Container, steps: list[Step], split: int, cached: int
 ) -> None:
-    """A batch (an import) written while a forked child derived its rows (on PostgreSQL,
-    whose pool runs threads, in this process instead) gives the oracle's answers and exactly
-    a rebuild's tables. The history before the batch the child takes from the projector's
-    cache of timelines or, with none cached, from the batch's memory of each account (the
-    child never reads the store)."""
+    """A batch (an import), projected once it is written, gives the oracle's answers and
+    exactly a rebuild's tables, whether the projector has the history before the batch in its
+    cache of timelines or reads it from the log."""
     ledger, projector = container.ledger, container.projector
     projector.cache_accounts = cached
     steps = _on_platform(steps, f"p{next(_platforms)}")
     split = min(split, len(steps) - 1)  # the batch has a step at least
     before = run_steps(ledger, steps[:split], verify_refusals=False, after_write=projector.catch_up)
     with ledger.batch() as batch:
-        applied = run_steps(batch, steps[split:], verify_refusals=False, continuing=before)
-        with derived_alongside(projector, batch, fork_events=1) as outcome:
-            batch.commit()
-    assert outcome.forked == (forkable and bool(batch.records))
+        applied = run_steps(
+            ledger, steps[split:], batch=batch, verify_refusals=False, continuing=before
+        )
+    projector.catch_up()
     assert projector.lag() == 0
     streams = {aid: ledger.facts(aid) for aid in applied.account_ids}
     for aid, facts in streams.items():

@@ -67,30 +67,12 @@ from tests.stories import (
     US,
     holder,
     refused,
+    register,
     ts,
 )
 from tests.strategies import Sent, Step, command_steps, run_steps
 
 # -- a small vocabulary ---------------------------------------------------------------------------
-
-
-def register(
-    ledger: CustodyLedger,
-    handle: str,
-    *,
-    at: datetime = OPENED,
-    office: str = "us-president",
-    platform: str = "x",
-    platform_account_id: str | None = None,
-) -> UUID:
-    command = RegisterAccount(
-        platform=platform,
-        platform_account_id=platform_account_id,
-        handle=handle,
-        office=office,
-        effective_at=at,
-    )
-    return ledger.register_account(command, actor=ACTOR).account_id
 
 
 def assign(ledger: CustodyLedger, account: UUID, holder: str, at: datetime) -> EventRecord:
@@ -140,10 +122,10 @@ def test_2017_potus_passes_from_obama_to_trump_and_potus44_opens_for_the_archive
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS", platform_account_id="1536791610")
+    potus = register(ledger, "@POTUS", platform_account_id="1536791610").account_id
     assign(ledger, potus, "obama", OPENED)
     archive(ledger, potus, "nara:potus44-tweets", INAUGURATION_2017)
-    potus44 = register(ledger, "@POTUS44", at=INAUGURATION_2017, office="nara")
+    potus44 = register(ledger, "@POTUS44", at=INAUGURATION_2017, office="nara").account_id
     assign(ledger, potus44, "nara", INAUGURATION_2017)
     release(ledger, potus, INAUGURATION_2017)
     handover = assign(ledger, potus, "trump", INAUGURATION_2017)
@@ -169,9 +151,11 @@ def test_2017_potus_passes_from_obama_to_trump_and_potus44_opens_for_the_archive
 
 
 def the_2021_accounts(ledger: CustodyLedger) -> tuple[UUID, UUID]:
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "trump", INAUGURATION_2017)
-    elect = register(ledger, "@PresElectBiden", at=ELECTION_CALLED, office="us-president-elect")
+    elect = register(
+        ledger, "@PresElectBiden", at=ELECTION_CALLED, office="us-president-elect"
+    ).account_id
     assign(ledger, elect, "biden", ELECTION_CALLED)
     return potus, elect
 
@@ -227,7 +211,7 @@ def test_retracting_the_handover_restores_the_predecessor_for_that_week_as_known
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", OPENED)
     a_week_early = assign(ledger, potus, "trump", INAUGURATION_2017 - timedelta(days=7))
     fix = retract(ledger, potus, a_week_early.version)
@@ -246,7 +230,7 @@ def test_retracting_the_handover_restores_the_predecessor_for_that_week_as_known
 
 def test_an_event_for_an_account_never_registered_is_refused(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     for stranger in (uuid4(), handle_index_id("x", "potus")):
         with refused(ledger, AccountNotFound, potus) as info:
             assign(ledger, stranger, "obama", OPENED)
@@ -257,7 +241,7 @@ def test_an_event_for_an_account_never_registered_is_refused(memory_ledger: Cust
 
 def test_registering_under_an_id_already_recorded_is_refused(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     command = RegisterAccount(
         platform="x", handle="@WhiteHouse", office="us-president", effective_at=OPENED
     )
@@ -269,7 +253,7 @@ def test_retracting_the_registration_makes_the_account_cease_to_exist(
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assigned = assign(ledger, potus, "obama", OPENED)
     gone = retract(ledger, potus, 1)
     assert gone.orphaned == (assigned.version,)
@@ -288,7 +272,7 @@ def test_retracting_the_registration_makes_the_account_cease_to_exist(
 
 def test_nothing_may_take_effect_before_the_registration(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     with refused(ledger, EffectiveBeforeRegistration, potus):
         assign(ledger, potus, "obama", OPENED - US)
     with refused(ledger, EffectiveBeforeRegistration, potus):
@@ -298,7 +282,7 @@ def test_nothing_may_take_effect_before_the_registration(memory_ledger: CustodyL
 
 def test_nothing_may_take_effect_at_or_after_the_closure(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", OPENED)
     closure = close(ledger, potus, INAUGURATION_2017)
     with refused(ledger, AccountClosed, potus):
@@ -323,7 +307,7 @@ def test_nothing_may_take_effect_at_or_after_the_closure(memory_ledger: CustodyL
 
 def test_a_closure_can_itself_be_retracted_after_the_fact(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     closure = close(ledger, potus, INAUGURATION_2017)
     retract(ledger, potus, closure.version)
     assert assign(ledger, potus, "trump", INAUGURATION_2017).version == 4
@@ -337,7 +321,7 @@ def test_a_release_needs_someone_holding_the_account_at_that_instant(
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     with refused(ledger, NoHolder, potus):
         release(ledger, potus, INAUGURATION_2017)
     assign(ledger, potus, "obama", INAUGURATION_2017 - timedelta(days=365))
@@ -351,7 +335,7 @@ def test_assigning_the_current_holder_renaming_to_the_same_handle_or_office_chan
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", OPENED)
     with refused(ledger, NoChange, potus):
         assign(ledger, potus, "obama", INAUGURATION_2017)
@@ -371,7 +355,7 @@ def test_a_retraction_must_name_an_existing_not_yet_retracted_fact(
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", OPENED)
     with refused(ledger, InvalidRetraction, potus):
         retract(ledger, potus, 3)
@@ -390,7 +374,7 @@ def test_a_back_dated_release_that_would_orphan_the_recorded_release_is_refused(
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", OPENED)
     later = release(ledger, potus, INAUGURATION_2017)
     with refused(ledger, WouldInvalidateLaterEvents, potus) as info:
@@ -416,7 +400,7 @@ def test_a_back_dated_fact_that_would_leave_later_facts_without_premise_is_refus
     memory_ledger: CustodyLedger, back_dated: Write, orphans: tuple[int, ...]
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", OPENED)
     archive(ledger, potus, "nara:2016", ts("2016-06-01T00:00"))
     transfer(ledger, potus, "nara", INAUGURATION_2017)
@@ -429,7 +413,7 @@ def test_a_back_dated_fact_that_would_leave_later_facts_without_premise_is_refus
 
 def test_a_retraction_may_orphan_later_facts_and_says_which(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assigned = assign(ledger, potus, "obama", OPENED)
     released = release(ledger, potus, INAUGURATION_2017)
     fix = retract(ledger, potus, assigned.version)
@@ -448,13 +432,13 @@ def test_a_platform_account_id_is_registered_once_per_platform_and_freed_by_retr
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS", platform_account_id="822215679726100480")
+    potus = register(ledger, "@POTUS", platform_account_id="822215679726100480").account_id
     with refused(ledger, PlatformAccountIdTaken, potus) as info:
         register(ledger, "@POTUS_copy", platform_account_id="822215679726100480")
     assert info.value.account_id == potus  # type: ignore[attr-defined]
     register(ledger, "@POTUS", platform="mastodon", platform_account_id="822215679726100480")
     retract(ledger, potus, 1)
-    again = register(ledger, "@POTUS_copy", platform_account_id="822215679726100480")
+    again = register(ledger, "@POTUS_copy", platform_account_id="822215679726100480").account_id
     assert again != potus
 
 
@@ -465,7 +449,7 @@ def test_a_handle_is_unique_per_platform_ignoring_case_and_the_leading_at(
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     for taken in ("POTUS", "@potus", " @Potus "):
         with refused(ledger, HandleTaken, potus):
             register(ledger, taken, at=INAUGURATION_2021)
@@ -479,11 +463,11 @@ def test_a_handle_freed_by_a_rename_or_a_closure_may_be_taken_from_then_on_but_n
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     rename(ledger, potus, "@POTUS44", INAUGURATION_2017)
     with refused(ledger, HandleTaken, potus):
         register(ledger, "@POTUS", at=INAUGURATION_2017 - US)
-    successor = register(ledger, "@POTUS", at=INAUGURATION_2017)
+    successor = register(ledger, "@POTUS", at=INAUGURATION_2017).account_id
     close(ledger, potus, INAUGURATION_2021)
     with refused(ledger, HandleTaken, potus, successor):
         rename(ledger, successor, "@POTUS44", INAUGURATION_2021 - US)
@@ -495,9 +479,9 @@ def test_retracting_a_rename_that_would_give_the_handle_back_over_a_successor_is
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     away = rename(ledger, potus, "@POTUS44", INAUGURATION_2017)
-    successor = register(ledger, "@POTUS", at=INAUGURATION_2017)
+    successor = register(ledger, "@POTUS", at=INAUGURATION_2017).account_id
     with refused(ledger, HandleTaken, potus, successor):
         retract(ledger, potus, away.version)
 
@@ -506,9 +490,9 @@ def test_retracting_a_closure_that_would_give_the_handle_back_over_a_successor_i
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     closure = close(ledger, potus, INAUGURATION_2017)
-    successor = register(ledger, "@potus", at=INAUGURATION_2021)
+    successor = register(ledger, "@potus", at=INAUGURATION_2021).account_id
     with refused(ledger, HandleTaken, potus, successor):
         retract(ledger, potus, closure.version)
 
@@ -517,9 +501,9 @@ def test_a_back_dated_rename_onto_a_handle_another_account_carried_then_is_refus
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", INAUGURATION_2017)
-    other = register(ledger, "@WhiteHouse")
+    other = register(ledger, "@WhiteHouse").account_id
     rename(ledger, other, "@WH45", INAUGURATION_2017)
     with refused(ledger, HandleTaken, potus, other):
         rename(ledger, potus, "@whitehouse", INAUGURATION_2017 - timedelta(days=30))
@@ -529,9 +513,9 @@ def test_a_back_dated_rename_onto_a_handle_another_account_carried_then_is_refus
 
 def test_retracting_a_registration_frees_its_handle(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     retract(ledger, potus, 1)
-    assert register(ledger, "@POTUS") != potus
+    assert register(ledger, "@POTUS").account_id != potus
 
 
 # -- write safety ---------------------------------------------------------------------------------
@@ -539,7 +523,7 @@ def test_retracting_a_registration_frees_its_handle(memory_ledger: CustodyLedger
 
 def test_a_stale_expected_version_is_refused(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", OPENED)
     with refused(ledger, StaleVersion, potus) as info:
         ledger.append(
@@ -556,7 +540,7 @@ def test_retrying_with_the_same_idempotency_key_returns_the_original_record(
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     command = AssignHolder(holder=Holder(id="obama", name=NAMES["obama"]), effective_at=OPENED)
     first = ledger.append(potus, command, actor=ACTOR, idempotency_key="k-1")
     head = ledger.head()
@@ -576,7 +560,7 @@ def test_an_idempotency_key_reused_for_another_command_is_refused(
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", OPENED)
     ledger.append(
         potus, ReleaseHolder(effective_at=INAUGURATION_2017), actor=ACTOR, idempotency_key="k"
@@ -618,7 +602,7 @@ def test_a_registration_retried_with_its_idempotency_key_opens_one_account(
 
 def test_a_retried_retraction_reports_the_same_orphaned_facts(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     assign(ledger, potus, "obama", OPENED)
     release(ledger, potus, INAUGURATION_2017)
     command = RetractEvent(event_version=2, effective_at=ts("2026-01-01T00:00"))
@@ -632,7 +616,7 @@ def test_record_time_comes_from_the_ledger_clock_and_never_goes_back_in_a_stream
     memory_ledger: CustodyLedger, clock: FakeClock
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     clock.set(ts("2026-03-01T00:00"))
     assigned = assign(ledger, potus, "obama", OPENED)
     assert assigned.recorded_at == ts("2026-03-01T00:00") + timedelta(milliseconds=1)
@@ -648,7 +632,7 @@ def test_record_time_comes_from_the_ledger_clock_and_never_goes_back_in_a_stream
 
 def test_records_carry_who_why_and_the_evidence(memory_ledger: CustodyLedger) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     evidence = Evidence(url="https://www.archives.gov/presidential-records/social-media")
     command = ArchiveHistory(
         archive=Archive(ref="nara:potus44", sha256="a" * 64, items=30_000),
@@ -753,7 +737,7 @@ def test_parse_command_names_the_known_types_and_converts_offsets_to_utc() -> No
 )
 def test_an_actor_is_one_line_of_text(memory_ledger: CustodyLedger, actor: str) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     command = AssignHolder(holder=Holder(id="obama", name="Barack Obama"), effective_at=OPENED)
     with refused(ledger, InvalidInput, potus) as info:
         ledger.append(potus, command, actor=actor)
@@ -842,7 +826,7 @@ def test_the_ledger_refuses_a_missing_actor_a_blank_key_and_a_registration_throu
     memory_ledger: CustodyLedger,
 ) -> None:
     ledger = memory_ledger
-    potus = register(ledger, "@POTUS")
+    potus = register(ledger, "@POTUS").account_id
     command = AssignHolder(holder=Holder(id="obama", name="Barack Obama"), effective_at=OPENED)
     with refused(ledger, InvalidInput, potus):
         ledger.append(potus, command, actor="  ")

@@ -16,17 +16,15 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, NoReturn
-from uuid import UUID
 
 from fastapi import Depends, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 
-from api import schemas
 from api.bootstrap import Container
-from api.errors import ClientGone, Forbidden, MalformedJson, Unauthorized, UnsupportedMediaType
+from api.http import schemas
+from api.http.errors import ClientGone, Forbidden, MalformedJson, Unauthorized, UnsupportedMediaType
 from ledger.access import Principal
 from ledger.application import CustodyLedger
 from ledger.commands import Command, RegisterAccount, parse_json, require_utc, shown
@@ -217,18 +215,6 @@ async def _read_json(request: Request) -> Any:
             f"The request body is not valid JSON ({e}); send one JSON object (Content-Type: "
             "application/json)."
         ) from None
-
-
-_UUID = TypeAdapter(UUID)
-
-
-def _uuid(value: Any) -> UUID | None:
-    """The path's account id as the route will read it (pydantic's parser: Python's UUID()
-    accepts forms the route refuses), or None if the route will refuse it."""
-    try:
-        return _UUID.validate_python(value)
-    except ValidationError:
-        return None
 
 
 def _version(if_match: str | None) -> int | None:

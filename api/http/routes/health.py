@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import ContainerDep
-from api.schemas import HealthOut, problems
+from api.http.deps import ContainerDep
+from api.http.schemas import HealthOut, problems
 
 router = APIRouter(tags=["health"])
 

@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from api.deps import ReadKnownAt
-from api.schemas import HolderCustodyOut, problems
+from api.http.deps import ReadKnownAt
+from api.http.schemas import HolderCustodyOut, problems
 from ledger.commands import HOLDER_ID_RE
 
 router = APIRouter(prefix="/v1/holders", tags=["holders"])

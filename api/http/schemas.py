@@ -15,7 +15,7 @@ from fastapi import Response
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
-from api.errors import PROBLEM_JSON
+from api.http.errors import PROBLEM_JSON
 from ledger.commands import COMMANDS, Command, RegisterAccount, parse_command
 from ledger.errors import InvalidInput
 from projections.queries import (

@@ -29,8 +29,6 @@ from ledger.bulk import collector_paused
 from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc, shown
 from ledger.domain import EVENT_CLASSES, to_fact
 from ledger.errors import InvalidInput, LedgerError, StoreUnavailable
-from projections.forked import commit_and_project
-from projections.projector import Projector
 
 Progress = Callable[[int, int], None]
 CSV_COLUMNS = (
@@ -48,7 +46,6 @@ class ImportReport:
     written: int = 0
     errors: list[str] = field(default_factory=list)
     accounts: set[UUID] = field(default_factory=set)
-    forked: bool = False  # the read models' rows were derived in a child as the log was written
     # Written, but the read models could not be brought up to date (why): they catch up from
     # the log the next time the projector runs. None when they are up to date.
     behind: str | None = None
@@ -189,16 +186,20 @@ def _uuid(value: Any) -> UUID:
         ) from None
 
 
-def _account_of(ledger: CustodyLedger, obj: dict[str, Any], account_id: UUID | None) -> UUID:
+def _account_of(
+    ledger: CustodyLedger, batch: Batch, obj: dict[str, Any], account_id: UUID | None
+) -> UUID:
     if account_id is not None:
         return account_id
     ref = obj.get("account")
     if isinstance(ref, dict) and ref.get("platform") and ref.get("platform_account_id"):
-        return ledger.account_for_platform_id(str(ref["platform"]), str(ref["platform_account_id"]))
+        platform, platform_account_id = str(ref["platform"]), str(ref["platform_account_id"])
+        return ledger.account_for_platform_id(platform, platform_account_id, batch=batch)
     raise InvalidInput("name the account: account_id, or account: {platform, platform_account_id}")
 
 
 def stage(
+    ledger: CustodyLedger,
     batch: Batch,
     lines: list[tuple[int, dict[str, Any] | str]],
     *,
@@ -209,7 +210,6 @@ def stage(
 ) -> None:
     """Stage every line; record a message per bad line and carry on with the next. Lines are
     parsed first, so the aggregates they will look up can be read in a few queries."""
-    ledger = batch.ledger
     now = ledger.clock()
     errors: list[tuple[int, str]] = []
     parsed: list[tuple[int, dict[str, Any], Command, str, datetime | None, UUID | None]] = []
@@ -232,19 +232,20 @@ def stage(
             errors.append((n, e.detail))
         except (KeyError, ValueError) as e:
             errors.append((n, str(e)))
-    batch.prefetch((account_id, command) for *_, command, _, _, account_id in parsed)
+    ledger.prefetch(batch, ((account_id, command) for *_, command, _, _, account_id in parsed))
     for done, (n, obj, command, who, recorded_at, account_id) in enumerate(parsed, 1):
         progress(done, len(parsed))
         try:
             if isinstance(command, RegisterAccount):
-                record = batch.register_account(
-                    command, actor=who, account_id=account_id, recorded_at=recorded_at
+                record = ledger.register_account(
+                    command, actor=who, account_id=account_id, batch=batch, recorded_at=recorded_at
                 )
             else:
-                record = batch.append(
-                    _account_of(ledger, obj, account_id),
+                record = ledger.append(
+                    _account_of(ledger, batch, obj, account_id),
                     command,  # type: ignore[arg-type]  # parse_command never yields a registration here
                     actor=who,
+                    batch=batch,
                     recorded_at=recorded_at,
                 )
             report.accounts.add(record.account_id)
@@ -273,14 +274,14 @@ def import_file(
     actor: str,
     restore: bool = False,
     progress: Progress = lambda done, total: None,
-    projector: Projector | None = None,
+    catch_up: Callable[[], object] | None = None,
 ) -> ImportReport:
-    """All or nothing: raises ImportRefused (having written nothing) if any line is bad. With
-    a `projector`, the read models are up to date with the import when it returns (their rows
-    derived alongside the write where a second core allows: `projections.forked`), unless
-    projecting failed (or was interrupted) after the events were written: then it returns all
-    the same, and `report.behind` says why; a caller must check it."""
-    if restore and _holds_custody_events(ledger):
+    """All or nothing: raises ImportRefused (having written nothing) if any line is bad.
+    `catch_up` (the read models', from the composition root) is called once the events are
+    written; if it fails (or is interrupted), the import returns all the same with
+    `report.behind` saying why: the events are in the log, and the read models derive their
+    rows from it whenever they next catch up. A caller must check it."""
+    if restore and holds_custody_events(ledger):
         raise InvalidInput(
             "--restore keeps record times, so it only loads into an empty store (one without "
             "custody events; tokens may be there already)"
@@ -291,38 +292,35 @@ def import_file(
         lines = read_lines(path)
         report = ImportReport(lines=len(lines))
         with ledger.batch() as batch:
-            stage(batch, lines, actor=actor, restore=restore, report=report, progress=progress)
+            stage(
+                ledger, batch, lines, actor=actor, restore=restore, report=report, progress=progress
+            )
             if report.errors:
                 raise ImportRefused(report)
-            if projector is not None:
-                try:
-                    report.forked = commit_and_project(projector, batch)
-                except (Exception, KeyboardInterrupt) as e:
-                    if not batch.committed:
-                        raise
-                    # The events are in the log, in one committed transaction; only the rows
-                    # derived from them are missing, and the projector derives them again
-                    # from the log whenever it next runs. Not a failed import, whatever
-                    # stopped the projection (the store, a constraint, Ctrl-C).
-                    if isinstance(e, StoreUnavailable):
-                        report.behind = e.detail
-                    elif isinstance(e, KeyboardInterrupt):
-                        report.behind = "interrupted"
-                    else:
-                        report.behind = f"{type(e).__name__}: {e}"
-    report.written = len(batch.records)
+        report.written = len(batch.records)
+        if catch_up is not None:
+            try:
+                catch_up()
+            # Not a failed import, whatever stopped the projection (the store, a constraint,
+            # Ctrl-C): the events are in the log, in one committed transaction.
+            except (Exception, KeyboardInterrupt) as e:
+                if isinstance(e, StoreUnavailable):
+                    report.behind = e.detail
+                elif isinstance(e, KeyboardInterrupt):
+                    report.behind = "interrupted"
+                else:
+                    report.behind = f"{type(e).__name__}: {e}"
     return report
 
 
-def _holds_custody_events(ledger: CustodyLedger) -> bool:
+def holds_custody_events(ledger: CustodyLedger) -> bool:
+    """Whether the log holds any custody event (tokens and other streams aside)."""
     topics = [get_topic(cls) for cls in EVENT_CLASSES.values()]
     return bool(ledger.recorder.select_notifications(start=None, limit=1, topics=topics))
 
 
-def export_lines(
-    ledger: CustodyLedger, progress: Progress = lambda done, total: None
-) -> Iterable[str]:
-    """The whole custody log in log order, as JSON Lines that `import --restore` reads back."""
+def custody_events(ledger: CustodyLedger) -> Iterator[tuple[int, UUID, fold.Fact]]:
+    """Every custody event of the log, in log order, with its position and account."""
     topics = [get_topic(cls) for cls in EVENT_CLASSES.values()]
     head = ledger.head()
     position = 0
@@ -330,12 +328,21 @@ def export_lines(
         notes = ledger.recorder.select_notifications(
             start=position, limit=1000, stop=head, topics=topics, inclusive_of_start=False
         )
+        if not notes:
+            return
         for note in notes:
             event = ledger.mapper.to_domain_event(note)
-            yield json.dumps(_line(event.originator_id, to_fact(event)), sort_keys=True)  # type: ignore[arg-type]
-        if not notes:
-            break
+            yield note.id, event.originator_id, to_fact(event)  # type: ignore[arg-type]
         position = notes[-1].id
+
+
+def export_lines(
+    ledger: CustodyLedger, progress: Progress = lambda done, total: None
+) -> Iterable[str]:
+    """The whole custody log in log order, as JSON Lines that `import --restore` reads back."""
+    head = ledger.head()
+    for position, account_id, fact in custody_events(ledger):
+        yield json.dumps(_line(account_id, fact), sort_keys=True)
         progress(position, head)
     progress(head, head)
 

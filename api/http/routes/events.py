@@ -7,8 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import NewEvent, Read, new_event
-from api.schemas import EventRecordOut, LogPageOut, event_body, problems
+from api.http.deps import NewEvent, Read, new_event
+from api.http.schemas import EventRecordOut, LogPageOut, event_body, problems
 from projections.queries import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["events"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.routes import accounts, events, handles, health, holders
+from api.http.routes import accounts, events, handles, health, holders
 
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,

@@ -1,7 +1,7 @@
 """The HTTP door: `create_app` wires the routers, the error mapping and the lifespan.
 
-uvicorn --factory api.app:create_app          (one process: serves and projects)
-uvicorn --factory api.app:create_serving_app  (serves only: `custody project`, or the process that
+uvicorn --factory api.http.app:create_app          (one process: serves and projects)
+uvicorn --factory api.http.app:create_serving_app  (serves only: `custody project`, or the process that
                                               runs `custody serve --workers N`, projects)
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from api import errors, page
 from api.bootstrap import Container, build
-from api.routes import ROUTERS
-from api.schemas import request_components
+from api.http import errors, page
+from api.http.routes import ROUTERS
+from api.http.schemas import request_components
 from ledger.settings import Settings
 
 DESCRIPTION = """\

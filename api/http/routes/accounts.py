@@ -7,9 +7,9 @@ from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
-from api.deps import NewAccount, ReadAt, ReadKnownAt, new_account
-from api.errors import NotInEffect, utc_text
-from api.schemas import (
+from api.http.deps import NewAccount, ReadAt, ReadKnownAt, new_account
+from api.http.errors import NotInEffect, utc_text
+from api.http.schemas import (
     AccountOut,
     AccountPageOut,
     CustodyOut,

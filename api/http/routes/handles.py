@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from api.deps import ReadAt, ReadKnownAt
-from api.errors import NotInEffect, utc_text
-from api.schemas import HandleHistoryOut, HandleIntervalOut, HandleOut, problems
+from api.http.deps import ReadAt, ReadKnownAt
+from api.http.errors import NotInEffect, utc_text
+from api.http.schemas import HandleHistoryOut, HandleIntervalOut, HandleOut, problems
 from ledger.commands import PLATFORM_RE, normalize_handle
 from ledger.errors import HandleNotFound
 

@@ -1,0 +1,108 @@
+"""`custody import` and `custody export`: the backfill service (`ledger.backfill`) on files."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from api.cli.common import (
+    EXIT_BEHIND,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    BadUsage,
+    opened,
+    progress,
+)
+from ledger.backfill import ImportRefused, UnreadableFile, import_file, write_export
+
+
+def import_(args: argparse.Namespace) -> int:
+    """Backfill events from JSON Lines or CSV: all lines or none."""
+    path = Path(args.file)
+    if not path.is_file():
+        raise BadUsage(f"{path} is a directory" if path.is_dir() else f"no such file {path}")
+    with opened(args) as container, progress(f"import {path.name}") as bar:
+        started = time.monotonic()
+        try:
+            report = import_file(
+                container.ledger,
+                path,
+                actor=args.actor,
+                restore=args.restore,
+                progress=bar,
+                catch_up=container.projector.catch_up,
+            )
+        except ImportRefused as e:
+            print(f"custody: {e.detail}", file=sys.stderr)
+            return EXIT_REFUSED
+        except UnreadableFile as e:
+            raise BadUsage(e.detail) from None
+    if report.lines == 0:
+        print(f"custody: {path} holds no events; nothing was written", file=sys.stderr)
+    done = (
+        f"imported {report.written} events for {len(report.accounts)} accounts from {path} "
+        f"in {time.monotonic() - started:.1f}s"
+    )
+    if report.behind is not None:
+        print(
+            f"custody: {done}, but the read models are behind: {report.behind}\n"
+            "The events are written: do not import the file again. The read models catch up "
+            "from the log on the next read of the embedded store, or with `custody project`.",
+            file=sys.stderr,
+        )
+        return EXIT_BEHIND
+    print(f"{done}; read models up to date")
+    return EXIT_OK
+
+
+def export(args: argparse.Namespace) -> int:
+    """Write the whole custody log as JSON Lines (`import --restore` reads it back)."""
+    if args.out == "":
+        raise BadUsage("--out needs a file name (without --out the export goes to stdout)")
+    with opened(args) as container:
+        if args.out is None:  # main reports a stdout that cannot take it
+            write_export(container.ledger, sys.stdout, lambda done, total: None)
+            return EXIT_OK
+        try:
+            out = open(args.out, "w", encoding="utf-8")  # noqa: SIM115 (closed just below)
+        except OSError as e:
+            raise BadUsage(f"--out {args.out}: cannot open it for writing: {e.strerror}") from None
+        try:
+            # Through the log's positions, tokens' and handle claims' included.
+            with out, progress("export", unit="log positions") as bar:
+                count = write_export(container.ledger, out, bar)
+        except OSError as e:
+            print(
+                f"custody: writing the export to {args.out} failed ({e.strerror}); "
+                "the file is incomplete",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+    print(f"exported {count} events to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _default_actor() -> str:
+    try:
+        return f"import:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "import"
+
+
+def add_commands(sub: Any) -> None:
+    s = sub.add_parser("import", help="backfill events from JSON Lines or CSV (all or nothing)")
+    s.add_argument("file")
+    s.add_argument("--actor", default=_default_actor(), help="actor for lines that name none")
+    s.add_argument(
+        "--restore", action="store_true", help="keep recorded_at from an export (empty store only)"
+    )
+    s.set_defaults(func=import_)
+
+    s = sub.add_parser("export", help="write the whole log as JSON Lines")
+    s.add_argument("--out", help="file to write (default stdout)")
+    s.set_defaults(func=export)

@@ -1,0 +1,131 @@
+"""What every `custody` command shares: exit codes, usage errors, the container, argument
+parsing, and the terminal output (progress and tables through `rich`)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from time import monotonic
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from api.bootstrap import Container, build
+from ledger.commands import PLATFORM_RE, normalize_handle, require_utc
+from ledger.errors import InvalidInput
+from ledger.settings import Settings
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_BEHIND = 0, 1, 2, 3, 4
+# An account id only in its canonical form: other forms UUID() takes (32 bare hex digits,
+# braces, urn:uuid:) are valid handles.
+ACCOUNT_ID_RE = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE
+)
+ProgressFn = Callable[[int, int], None]
+
+
+class BadUsage(Exception):
+    """An argument's value is not valid (exit 2); raised before anything is written."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+def settings_of(args: argparse.Namespace, **overrides: Any) -> Settings:
+    """The settings, with the command line's `--database-url` over the environment's."""
+    if getattr(args, "database_url", None):
+        overrides["database_url"] = args.database_url
+    return Settings(**overrides)
+
+
+@contextmanager
+def opened(args: argparse.Namespace) -> Iterator[Container]:
+    """The container, closed however the command ends."""
+    container = build(settings_of(args))
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def platform(value: str) -> str:
+    """A platform key as the API takes it (PLATFORM_RE, no case folding)."""
+    if not PLATFORM_RE.fullmatch(value):
+        raise BadUsage(
+            f"--platform {value!r} is not a platform key: a lower-case letter, then up to 31 "
+            "lower-case letters, digits, '_' or '-' (e.g. x)"
+        )
+    return value
+
+
+def handle(value: str) -> str:
+    try:
+        normalize_handle(value)
+    except ValueError as e:
+        raise BadUsage(str(e)) from None
+    return value
+
+
+def time(value: str | None, name: str) -> Any:
+    try:
+        return None if value is None else require_utc(value, name)
+    except InvalidInput as e:
+        raise BadUsage(e.detail) from None
+
+
+def stdout() -> Console:
+    """Tables on stdout: plain text when it is not a terminal (a pipe, a file), where a row
+    stays on one line however long, for `grep` and `cut`."""
+    console = Console(file=sys.stdout, highlight=False, markup=False)
+    if not console.is_terminal:
+        console.width = 100_000
+    return console
+
+
+def table(*columns: str) -> Table:
+    """A borderless table whose rows start at the left margin, as `grep` and `cut` expect."""
+    t = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+    for name in columns:
+        t.add_column(name, overflow="fold")
+    return t
+
+
+def add_row(t: Table, *cells: str) -> None:
+    """A row of plain text: a name with brackets in it is not read as `rich` markup."""
+    t.add_row(*(Text(c) for c in cells))
+
+
+@contextmanager
+def progress(label: str, unit: str = "events") -> Iterator[ProgressFn]:
+    """A progress bar on stderr while the block runs, only if stderr is a terminal (a log
+    file or a pipe gets the command's one closing line, not a stream of redraws)."""
+    console = Console(file=sys.stderr)
+    if not console.is_terminal:
+        yield lambda done, total: None
+        return
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(label, total=None)
+        shown = [0.0]
+
+        def update(done: int, total: int) -> None:
+            now = monotonic()
+            if done >= total or now - shown[0] >= 0.1:  # a redraw costs more than an event
+                shown[0] = now
+                bar.update(task, completed=done, total=total)
+
+        yield update

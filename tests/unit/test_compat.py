@@ -1,0 +1,84 @@
+"""One test per hook of `ledger.compat`: each fails naming the hook when the library it leans
+on renames or changes what the hook uses."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import pytest
+from eventsourcing.application import Application
+from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg_pool import ConnectionPool
+from pydantic import BaseModel
+
+from ledger import compat
+from ledger.application import CustodyLedger
+from ledger.commands import AssignHolder, Value
+from ledger.errors import InvalidInput
+from tests.stories import INAUGURATION_2017, register
+
+
+def test_save_aggregates_takes_the_steps_the_librarys_own_save_takes(
+    memory_ledger: CustodyLedger,
+) -> None:
+    steps = ("_record", "_take_snapshots", "_notify")
+    source = inspect.getsource(Application.save)
+    for step in steps:
+        assert callable(getattr(Application, step, None)) and f"self.{step}(" in source, (
+            f"ledger.compat.save_aggregates: eventsourcing's Application.save no longer calls "
+            f"{step}; rebuild the hook on what save does now"
+        )
+    record = register(memory_ledger, "@POTUS")  # the account and its handle claim, together
+    assert record.position == 1 and memory_ledger.head() > 1
+    assert [f.type for f in memory_ledger.facts(record.account_id)] == ["account_registered"]
+
+
+@pytest.mark.parametrize("method", ["select_events", "select_notifications", "max_notification_id"])
+def test_undecorated_finds_the_function_under_the_librarys_retry(method: str) -> None:
+    decorated = getattr(PostgresApplicationRecorder, method)
+    assert hasattr(decorated, "__wrapped__"), (
+        f"ledger.compat.undecorated: PostgresApplicationRecorder.{method} is no longer wrapped "
+        "by a decorator that keeps __wrapped__; LedgerPostgresRecorder would retry twice"
+    )
+    assert compat.undecorated(decorated) is not decorated
+
+
+def test_replace_pool_check_swaps_psycopg_pools_own_check() -> None:
+    pool: ConnectionPool[Any] = ConnectionPool(
+        "dbname=none", check=ConnectionPool.check_connection, open=False
+    )
+
+    def lighter(conn: Any) -> None:
+        pass
+
+    assert compat.replace_pool_check(pool, lighter, replacing=ConnectionPool.check_connection), (
+        "ledger.compat.replace_pool_check: psycopg_pool no longer keeps `check` as `_check`"
+    )
+    assert pool._check is lighter
+    # Never replaces a check it does not know.
+    assert not compat.replace_pool_check(pool, lighter, replacing=ConnectionPool.check_connection)
+
+
+def test_as_pydantic_init_makes_pydantic_build_nested_values_without_the_override() -> None:
+    calls: list[str] = []
+
+    class Inner(BaseModel):
+        @compat.as_pydantic_init
+        def __init__(self, **data: Any) -> None:
+            calls.append("init")
+            super().__init__(**data)
+
+    class Outer(BaseModel):
+        inner: Inner
+
+    Outer.model_validate({"inner": {}})
+    assert calls == [], (
+        "ledger.compat.as_pydantic_init: pydantic no longer reads __pydantic_base_init__; "
+        "nested values go through Value.__init__ again"
+    )
+    assert getattr(Value, "__pydantic_custom_init__", None) is False
+    # What the ledger relies on: a nested value's error keeps its place in the one error.
+    with pytest.raises(InvalidInput) as info:
+        AssignHolder(effective_at=INAUGURATION_2017, holder={"id": "", "name": "X"})  # type: ignore[arg-type]
+    assert info.value.field == "holder.id"
