@@ -8,16 +8,14 @@ under the same rules:
   single  one `register_account`/`append` call (one transaction) per event, in-process, read
           models left behind (the library's own single-append rate: the stricter baseline);
   import  `custody import`'s path: everything checked, then written in one transaction, then
-          the read models brought up to date, as the command does before it returns (their
-          rows derived in a forked child while the log is written, where the store allows);
-          and the same without the child, in-process, for comparison.
+          the read models brought up to date, as the command does before it returns.
 Runs on SQLite and PostgreSQL. Every measurement starts from its own copy of the same store,
 first an empty one, then one holding --preload events (imported once, read models up to date;
 an SQLite file copied, a PostgreSQL database made from a template), so no method runs on a
 store grown by another's events, and the second start shows what the store's size costs each.
 The methods' order turns each round; medians reported.
 
-    python bench/bench_import.py [--accounts 500] [--handovers 10] [--rounds 4] [--preload 55000]
+    python bench/bench_import.py [--accounts 500] [--handovers 10] [--rounds 3] [--preload 55000]
 """
 
 from __future__ import annotations
@@ -131,25 +129,17 @@ def over_http(url: str, accounts: int, handovers: int, tag: str, folder: Path) -
     return accounts * (handovers + 1) / seconds
 
 
-def imported(url: str, accounts: int, handovers: int, tag: str, folder: Path, *, alongside: bool
-             ) -> tuple[float, bool]:  # fmt: skip
-    """Events per second of `custody import`'s path, read models included, and whether a child
-    derived the rows. With `alongside`, as the command runs it: the rows derived in a forked
-    child while the log is written, where the store allows (`projections.forked`). Without,
-    the old way: write, then project in this process."""
+def imported(url: str, accounts: int, handovers: int, tag: str, folder: Path) -> float:
+    """Events per second of `custody import`'s path, read models included."""
     path = folder / f"{tag}.jsonl"
     write_history(path, accounts, handovers, tag)
     c = build(Settings(database_url=url))
     t = time.perf_counter()
-    if alongside:
-        report = import_file(c.ledger, path, actor="bench", projector=c.projector)
-    else:
-        report = import_file(c.ledger, path, actor="bench")
-        c.projector.catch_up()
+    report = import_file(c.ledger, path, actor="bench", catch_up=c.projector.catch_up)
     seconds = time.perf_counter() - t
-    assert c.projector.lag() == 0
+    assert c.projector.lag() == 0 and report.behind is None
     c.close()
-    return report.written / seconds, report.forked
+    return report.written / seconds
 
 
 class Stores:
@@ -184,7 +174,7 @@ class Stores:
             url = PG_SERVER + name
         c = build(Settings(database_url=url))
         try:
-            import_file(c.ledger, path, actor="bench", projector=c.projector)
+            import_file(c.ledger, path, actor="bench", catch_up=c.projector.catch_up)
             assert c.projector.lag() == 0
         finally:
             c.close()  # the last SQLite connection checkpoints the WAL into the file
@@ -227,17 +217,17 @@ class Stores:
             raise RuntimeError("could not drop " + "; ".join(failed))
 
 
-METHODS = ("http", "single", "import", "inprocess")
+METHODS = ("http", "single", "import")
 
 
-def measure(method: str, url: str, args: argparse.Namespace, folder: Path) -> tuple[float, bool]:
+def measure(method: str, url: str, args: argparse.Namespace, folder: Path) -> float:
     """Events per second of one way of loading the history into the store at `url`."""
     a, h = args.accounts, args.handovers
     if method == "http":
-        return over_http(url, a, h, "h_", folder), False
+        return over_http(url, a, h, "h_", folder)
     if method == "single":
-        return single(url, a, h, "s_"), False
-    return imported(url, a, h, "i_", folder, alongside=method == "import")
+        return single(url, a, h, "s_")
+    return imported(url, a, h, "i_", folder)
 
 
 def main() -> None:
@@ -246,16 +236,15 @@ def main() -> None:
     )
     ap.add_argument("--accounts", type=int, default=500)
     ap.add_argument("--handovers", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=4,
-                    help="a multiple of 4: each method then goes first equally often")  # fmt: skip
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="a multiple of 3: each method then goes first equally often")  # fmt: skip
     ap.add_argument("--preload", type=int, default=55_000,
                     help="events in the larger start (0: measure on empty stores only)")  # fmt: skip
     args = ap.parse_args()
     per_account = args.handovers + 1  # the preload is whole accounts' histories
     starts = [0, -(-args.preload // per_account) * per_account] if args.preload else [0]
-    # results[start][store][method]: events/s per round; forked[start][store]: rounds forked
+    # results[start][store][method]: events/s per round
     results: dict[int, dict[str, dict[str, list[float]]]] = {}
-    forked: dict[int, dict[str, int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         stores = Stores(folder)
@@ -266,25 +255,24 @@ def main() -> None:
                     for s in ("pg", "sqlite")
                 }
                 results[events] = {s: {m: [] for m in METHODS} for s in templates}
-                forked[events] = {s: 0 for s in templates}
                 for r in range(args.rounds):
                     for store, template in templates.items():
                         # The order of the methods turns each round: a slow spell hits all.
-                        for method in METHODS[r % 4 :] + METHODS[: r % 4]:
+                        turn = r % len(METHODS)
+                        for method in METHODS[turn:] + METHODS[:turn]:
                             url = stores.fresh(store, template)
                             try:
-                                rate, child = measure(method, url, args, folder)
+                                rate = measure(method, url, args, folder)
                             finally:
                                 stores.discard(url)
                             results[events][store][method].append(rate)
-                            forked[events][store] += child
         finally:
             stores.close()
     n = args.accounts * (args.handovers + 1)
     print(f"\nbackfill of {n:,} events, median of {args.rounds} rounds, each method on a fresh"
           " copy of the start")  # fmt: skip
     print(f"{'start':<14}{'store':<8}{'http/s':>8}{'single/s':>10}{'import/s':>10}"
-          f"{'vs http':>9}{'per round':>13}{'vs single':>11}{'in-process/s':>14}{'gain':>7}")  # fmt: skip
+          f"{'vs http':>9}{'per round':>13}{'vs single':>11}")  # fmt: skip
     summary: dict[str, dict[str, dict[str, float]]] = {}
     for events, by_store in results.items():
         start = f"{events:,} events" if events else "empty"
@@ -296,18 +284,12 @@ def main() -> None:
                 f"{start:<14}{store:<8}{med['http']:>8,.0f}{med['single']:>10,.0f}"
                 f"{med['import']:>10,.0f}{med['import'] / med['http']:>8.1f}x"
                 f"{min(ratios):>7.1f}-{max(ratios):>4.1f}x{med['import'] / med['single']:>10.1f}x"
-                f"{med['inprocess']:>14,.0f}{med['import'] / med['inprocess']:>6.2f}x"
             )
-    for events, by_store in forked.items():
-        print(f"rows derived by a child ({events:,} events at the start): "
-              + ", ".join(f"{s} in {k} of {args.rounds} rounds" for s, k in by_store.items()))  # fmt: skip
     print(
         "target (issue 5): import >= 10x one HTTP request per event, the 'vs http' column;"
-        " 'vs single' is the stricter in-process baseline (import/s includes the read models);"
-        " 'in-process' imports without a forked child (on PostgreSQL, whose pool runs threads,"
-        " import does too, so there the two columns differ by noise alone)"
+        " 'vs single' is the stricter in-process baseline (import/s includes the read models)"
     )
-    print(json.dumps({"events": n, "medians": summary, "rounds": results, "forked": forked}))
+    print(json.dumps({"events": n, "medians": summary, "rounds": results}))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,8 @@
 
 Imports the same kind of file as bench_import.py (registrations, then handovers) several times
 into one growing store (empty, or holding --preload events at the start) and times, per event:
-reading the file, staging every line (the rules), the log's commit (a forked child derives rows
-meanwhile, where the store allows), and the rest (the event records' rows, the child's rows
-taken in, everything written in one transaction).
+reading the file, staging every line (the rules), the log's commit, and the read models'
+catch-up (their rows derived and written, with tracking, in one transaction).
 
     python bench/bench_import_phases.py [--rounds 6] [--accounts 500] [--handovers 10]
                                         [--preload 0] [--database-url sqlite:///...]
@@ -25,13 +24,12 @@ from api.bootstrap import build
 from ledger.backfill import ImportReport, read_lines, stage
 from ledger.bulk import collector_paused
 from ledger.settings import Settings
-from projections.forked import derived_alongside
 
-PHASES = ("read", "stage", "log commit", "rows written", "total")
+PHASES = ("read", "stage", "log commit", "read models", "total")
 
 
-def one_import(url: str, path: Path) -> tuple[dict[str, float], bool]:
-    """Microseconds per event of each phase, and whether a child derived the rows."""
+def one_import(url: str, path: Path) -> dict[str, float]:
+    """Microseconds per event of each phase."""
     c = build(Settings(database_url=url))
     ledger, projector = c.ledger, c.projector
     try:
@@ -41,21 +39,20 @@ def one_import(url: str, path: Path) -> tuple[dict[str, float], bool]:
             t1 = time.perf_counter()
             report = ImportReport(lines=len(parsed))
             with ledger.batch() as batch:
-                stage(batch, parsed, actor="bench", restore=False, report=report,
+                stage(ledger, batch, parsed, actor="bench", restore=False, report=report,
                       progress=lambda done, total: None)  # fmt: skip
                 assert not report.errors, report.errors[:3]
                 t2 = time.perf_counter()
-                with derived_alongside(projector, batch) as outcome:
-                    batch.commit()
-                    t3 = time.perf_counter()
-                t4 = time.perf_counter()
+            t3 = time.perf_counter()  # the batch is committed as its block ends
+            projector.catch_up()
+            t4 = time.perf_counter()
         assert projector.lag() == 0
     finally:
         c.close()
     n = len(batch.records) / 1e6
     times = [t0, t1, t2, t3, t4]
     spans = [(b - a) / n for a, b in itertools.pairwise(times)]
-    return dict(zip(PHASES, [*spans, (t4 - t0) / n], strict=True)), outcome.forked
+    return dict(zip(PHASES, [*spans, (t4 - t0) / n], strict=True))
 
 
 def main() -> None:
@@ -79,10 +76,10 @@ def main() -> None:
         for r in range(args.rounds):
             path = Path(tmp) / f"{r}.jsonl"
             write_history(path, args.accounts, args.handovers, f"p{r}_")
-            phases, forked = one_import(url, path)
+            phases = one_import(url, path)
             rows.append(phases)
             shown = "  ".join(f"{k} {v:,.0f}" for k, v in phases.items())
-            print(f"round {r + 1}: {shown}  (child: {'yes' if forked else 'no'})")
+            print(f"round {r + 1}: {shown}")
     print("median µs per event: " + "  ".join(
         f"{k} {statistics.median(p[k] for p in rows):,.0f}" for k in PHASES
     ))  # fmt: skip

@@ -250,8 +250,8 @@ class CustodyLedger(Application[UUID]):
         transcoder = super().construct_transcoder()
         if isinstance(transcoder, JSONTranscoder):
             # An event's state is a tree this module builds, never cyclic. The encoder's cycle
-            # check (an entry per container and per value it hands to a transcoding) was about
-            # a third of encoding one. The bytes written are the same.
+            # check (an entry per container and per value it hands to a transcoding) was a
+            # large part of encoding one. The bytes written are the same.
             transcoder.encoder.check_circular = False
         return transcoder
 

@@ -2,7 +2,7 @@
 
 A batch being staged and written (an import) or a large projector batch makes many
 short-lived objects while it holds many long-lived ones; the collector then walks the
-long-lived ones again at every full collection, about a seventh of an import's time. What this
+long-lived ones again at every full collection, a large share of an import's time. What this
 code allocates is freed by reference counting (it builds no cycles that must be found while it
 works), so bulk sections pause the collector and it resumes when the last one ends. Sections may
 overlap across threads: the collector resumes only when none is running, and only if it was

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self
 
@@ -182,17 +183,25 @@ Reason = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
 Url = Annotated[str, Field(max_length=2048), AfterValidator(_url)]
 
 
-def field_errors(error: ValidationError) -> tuple[tuple[tuple[str | int, ...], str], ...]:
-    """(location, message a person can act on) for each bad field."""
+def field_errors(
+    errors: Iterable[Mapping[str, Any]],
+) -> tuple[tuple[tuple[str | int, ...], str], ...]:
+    """(location, message a person can act on) for each of pydantic's errors (as
+    `ValidationError.errors()` or FastAPI's request validation gives them); never the
+    offending input itself."""
     out = []
-    for item in error.errors():
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "timezone_aware":
+    for item in errors:
+        message = str(item.get("msg", "")).removeprefix("Value error, ")
+        if item.get("type") == "timezone_aware":
             message = "a time must carry a timezone offset, e.g. 2017-01-20T17:00:00Z"
         # An unknown key is its own location: cut short like any echoed input.
-        loc = tuple(p if isinstance(p, int) or len(p) <= 60 else p[:59] + "…" for p in item["loc"])
+        loc = tuple(p if isinstance(p, int) else _cut(str(p)) for p in item.get("loc", ()))
         out.append((loc, message))
     return tuple(out)
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def dotted(loc: tuple[str | int, ...]) -> str:
@@ -202,11 +211,11 @@ def dotted(loc: tuple[str | int, ...]) -> str:
 
 def describe(error: ValidationError) -> str:
     """One line naming each bad field."""
-    return "; ".join(f"{dotted(loc)}: {message}" for loc, message in field_errors(error))
+    return "; ".join(f"{dotted(loc)}: {message}" for loc, message in field_errors(error.errors()))
 
 
 def invalid(error: ValidationError) -> InvalidInput:
-    errors = field_errors(error)
+    errors = field_errors(error.errors())
     return InvalidInput(
         describe(error), field=dotted(errors[0][0]) if errors else None, errors=errors
     )

@@ -109,7 +109,7 @@ class Settings(BaseSettings):
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
             # Up to 2 x pool_size connections as before, but only one kept open when idle: the
             # pool hands idle connections out in turn (first in, first out), and cycling through
-            # several server processes costs a sequential writer about 15% (bench/).
+            # several server processes slows a sequential writer (docs/benchmarks.md).
             "POSTGRES_POOL_SIZE": "1",
             "POSTGRES_MAX_OVERFLOW": str(2 * self.pool_size - 1),
             "POSTGRES_CONNECT_TIMEOUT": "2",
