@@ -7,7 +7,7 @@ handlers registered by `install` turn them into responses. `BodyLimit` refuses o
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger.commands import field_errors
 from ledger.errors import (
     Conflict,
     IdempotencyKeyReused,
@@ -133,18 +134,6 @@ def problem(
     )
 
 
-def field_errors(errors: Sequence[Any], *, drop: int = 0) -> list[dict[str, Any]]:
-    """pydantic's errors as JSON-safe `{loc, msg, type}` (never the offending input itself)."""
-    out = []
-    for e in errors:
-        message = str(e.get("msg", "")).removeprefix("Value error, ")
-        if e.get("type") == "timezone_aware":
-            message = "a time must carry a timezone offset, e.g. 2017-01-20T17:00:00Z"
-        loc = [p if isinstance(p, int) else str(p) for p in e.get("loc", ())][drop:]
-        out.append({"loc": loc, "msg": message, "type": str(e.get("type", "invalid"))})
-    return out
-
-
 def _status_of(exc: LedgerError) -> int:
     for cls in type(exc).__mro__:
         if cls in STATUS:
@@ -190,7 +179,11 @@ async def on_request_validation(request: Request, exc: Exception) -> JSONRespons
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
         return problem(400, MalformedJson.code, "The request body is not valid JSON.")
-    fields = field_errors(errors)
+    fields = [
+        {"loc": [p if isinstance(p, int) else str(p) for p in loc], "msg": message,
+         "type": str(e.get("type", "invalid"))}
+        for (loc, message), e in zip(field_errors(errors), errors, strict=True)
+    ]  # fmt: skip
     detail = "; ".join(f"{'.'.join(map(str, f['loc']))}: {f['msg']}" for f in fields)
     return problem(422, InvalidInput.code, detail or "invalid request", errors=fields)
 
