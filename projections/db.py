@@ -2,7 +2,8 @@
 
 SQL is written once with `%s` placeholders and `{name}` table slots; on PostgreSQL the slots are
 filled with `psycopg.sql.Identifier` (schema-qualified), on SQLite with fixed quoted names of our
-own tables. No value is ever formatted into SQL.
+own tables. No value is ever formatted into SQL. The queries read rows by column name
+(`reader(by_name=True)`, `rows`, `row`); the projector and rebuild read tuples.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.persistence import (
@@ -21,11 +22,18 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.postgres import PostgresApplicationRecorder
 from eventsourcing.sqlite import SQLiteApplicationRecorder
-from psycopg.rows import tuple_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.errors import unreachable
 from ledger.store import stored_streams
+
+
+class NamedRow(Protocol):
+    """A row read by column name: a dict (psycopg's `dict_row`) on PostgreSQL, an `sqlite3.Row`
+    (the row factory of eventsourcing's SQLite connections) on SQLite."""
+
+    def __getitem__(self, column: str, /) -> Any: ...
 
 
 class Db:
@@ -48,7 +56,7 @@ class Db:
     def sql(self, template: str, **tables: str) -> Any:
         """Compile a template once: `{slot}` -> table identifier, `%s` -> placeholder. On
         PostgreSQL the statement is rendered to bytes here: psycopg renders a composed
-        statement again on every execution (a tenth of a query's CPU)."""
+        statement again on every execution (a measurable share of a query's CPU)."""
         key = (template, tuple(sorted(tables.items())))
         query = self._cache.get(key)
         if query is None:
@@ -90,14 +98,14 @@ class Db:
                     yield curs
 
     @contextmanager
-    def reader(self) -> Iterator[Any]:
+    def reader(self, *, by_name: bool = False) -> Iterator[Any]:
         """A cursor for a few reads: autocommit on PostgreSQL (one round trip per statement),
-        one read transaction on SQLite."""
+        one read transaction on SQLite. `by_name`: for `rows` and `row`."""
         with self._reachable():
             if self.kind == "postgres":
                 with (
                     self.datastore.get_connection() as conn,
-                    conn.cursor(row_factory=tuple_row) as curs,
+                    conn.cursor(row_factory=dict_row if by_name else tuple_row) as curs,
                 ):
                     yield curs
             else:
@@ -112,6 +120,18 @@ class Db:
         self.execute(curs, query, params)
         row = curs.fetchone()
         return None if row is None else tuple(row)
+
+    def rows(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> list[NamedRow]:
+        """The rows of a `reader(by_name=True)` cursor's query, read by column name."""
+        self.execute(curs, query, params)
+        rows: list[NamedRow] = curs.fetchall()
+        return rows
+
+    def row(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> NamedRow | None:
+        """The first row of a `reader(by_name=True)` cursor's query, or None."""
+        self.execute(curs, query, params)
+        row: NamedRow | None = curs.fetchone()
+        return row
 
     def execute(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> None:
         if self.kind == "postgres":
@@ -149,16 +169,6 @@ class Db:
                 [*values],
             )
         return self.sql(template + where + then, **tables), params
-
-    def delete_where_in(self, curs: Any, table: str, column: str, values: Sequence[Any]) -> None:
-        """DELETE the rows whose `column` is one of `values`, in one statement (PostgreSQL) or
-        one per 500 values (SQLite)."""
-        step = len(values) if self.kind == "postgres" else 500
-        for start in range(0, len(values), step or 1):
-            query, params = self.where_in(
-                "DELETE FROM {t}", column, values[start : start + step], t=table
-            )
-            self.execute(curs, query, params)
 
     def insert_rows(
         self, curs: Any, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]

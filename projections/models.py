@@ -103,7 +103,6 @@ class Pending:
 
     closes: list[Row] = field(default_factory=list)
     inserts: list[Row] = field(default_factory=list)
-    deletes: list[str] = field(default_factory=list)
     updates: list[Row] = field(default_factory=list)
 
 
@@ -119,13 +118,15 @@ def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
 
 
 class ReadModel:
-    """Base of every read model: a name, its tables, and how one event changes them."""
+    """Base of every read model: a name, its table, and how one event changes it."""
 
     name: str
-    tables: tuple[Table, ...]
-    # Its rows carry the events' log positions, and depend on nothing else but the facts (not
-    # on the timelines): a forked import derives them where the positions are known.
-    uses_positions = False
+    table: Table  # the queries take its name and columns from here
+
+    @property
+    def tables(self) -> tuple[Table, ...]:
+        """Its tables: one each, so far."""
+        return (self.table,)
 
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         """Gather in `pending` what one account's consecutive events (in stream order) change
@@ -176,10 +177,6 @@ class BitemporalModel(ReadModel):
                 break
             c -= 1
         return c
-
-    @property
-    def table(self) -> Table:
-        return self.tables[0]
 
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         # The net effect of the events on the table: rows believed before them and withdrawn
@@ -254,37 +251,35 @@ class Segments(BitemporalModel):
 
     name = "segments"
     rows = staticmethod(derive.segment_rows)
-    tables = (
-        Table(
-            "rm_segments",
-            (
-                "account_id",
-                "valid_from",
-                "valid_to",
-                "platform",
-                "platform_account_id",
-                "handle",
-                "handle_key",
-                "office",
-                "status",
-                "holder_id",
-                "holder_name",
-                "holder_since",
-                "archives",
-                "established_by",
-                "ineffective",
-                "registered_at",
-                *BITEMPORAL,
-            ),
-            # Listings filter on time in the index itself; the heap is read only for matches.
-            indexes=(
-                ("account_id", "valid_from"),
-                ("office", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
-                ("platform", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
-                ("status", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
-            ),
-            open_rows=OPEN_ROWS,
+    table = Table(
+        "rm_segments",
+        (
+            "account_id",
+            "valid_from",
+            "valid_to",
+            "platform",
+            "platform_account_id",
+            "handle",
+            "handle_key",
+            "office",
+            "status",
+            "holder_id",
+            "holder_name",
+            "holder_since",
+            "archives",
+            "established_by",
+            "ineffective",
+            "registered_at",
+            *BITEMPORAL,
         ),
+        # Listings filter on time in the index itself; the heap is read only for matches.
+        indexes=(
+            ("account_id", "valid_from"),
+            ("office", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
+            ("platform", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
+            ("status", "account_id", "valid_from", "valid_to", "known_from", "known_to"),
+        ),
+        open_rows=OPEN_ROWS,
     )
 
 
@@ -313,16 +308,14 @@ class CustodyIntervals(BitemporalModel):
     name = "custody"
     rows = staticmethod(derive.custody_rows)
     run_key = staticmethod(fold.holder_run_key)
-    tables = (
-        Table(
-            "rm_custody",
-            _CUSTODY_COLUMNS,
-            indexes=(
-                ("account_id", "valid_from"),
-                ("holder_id", "known_to", "valid_from", "account_id"),
-            ),
-            open_rows=OPEN_ROWS,
+    table = Table(
+        "rm_custody",
+        _CUSTODY_COLUMNS,
+        indexes=(
+            ("account_id", "valid_from"),
+            ("holder_id", "known_to", "valid_from", "account_id"),
         ),
+        open_rows=OPEN_ROWS,
     )
 
 
@@ -332,103 +325,45 @@ class HandleHistory(BitemporalModel):
     name = "handles"
     rows = staticmethod(derive.handle_rows)
     run_key = staticmethod(fold.handle_run_key)
-    tables = (
-        Table(
-            "rm_handles",
-            (
-                "platform",
-                "handle_key",
-                "handle",
-                "account_id",
-                "valid_from",
-                "valid_to",
-                "established_by",
-                *BITEMPORAL,
-            ),
-            indexes=(("platform", "handle_key", "account_id", "valid_from"),),
-            open_rows=OPEN_ROWS,
+    table = Table(
+        "rm_handles",
+        (
+            "platform",
+            "handle_key",
+            "handle",
+            "account_id",
+            "valid_from",
+            "valid_to",
+            "established_by",
+            *BITEMPORAL,
         ),
+        indexes=(("platform", "handle_key", "account_id", "valid_from"),),
+        open_rows=OPEN_ROWS,
     )
-
-
-class CurrentState(ReadModel):
-    """The latest state of each account as known now, for listings and filters."""
-
-    name = "current"
-    tables = (
-        Table(
-            "rm_current",
-            (
-                "account_id",
-                "platform",
-                "platform_account_id",
-                "handle",
-                "handle_key",
-                "office",
-                "status",
-                "holder_id",
-                "holder_name",
-                "version",
-            ),
-            indexes=(
-                ("office", "account_id"),
-                ("platform", "account_id"),
-                ("status", "account_id"),
-                ("holder_id",),
-            ),
-            primary_key=("account_id",),
-        ),
-    )
-
-    def apply(self, changes: Sequence[Change], pending: Pending) -> None:
-        last = changes[-1]
-        pending.deletes.append(str(last.account_id))
-        row = derive.current_row(last.account_id, last.fact.version, last.after)
-        if row is not None:
-            pending.inserts.append(row)
-
-    def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
-        t = names["rm_current"]
-        db.delete_where_in(curs, t, "account_id", pending.deletes)
-        db.insert_rows(curs, t, self.tables[0].columns, pending.inserts)
-
-    def history(
-        self,
-        account_id: UUID,
-        facts: Sequence[Fact],
-        timelines: Sequence[list[fold.Segment]],
-        positions: Sequence[int],
-        rows_for: RowsFor,
-    ) -> dict[str, list[Row]]:
-        row = derive.current_row(account_id, facts[-1].version, timelines[-1])
-        return {"rm_current": [row] if row is not None else []}
 
 
 class EventLog(ReadModel):
     """Every custody event record with its log position, and the retraction that names it."""
 
     name = "events"
-    uses_positions = True
-    tables = (
-        Table(
-            "rm_events",
-            (
-                "account_id",
-                "version",
-                "position",
-                "type",
-                "effective_at",
-                "recorded_at",
-                "actor",
-                "reason",
-                "evidence",
-                "data",
-                "retracted_by",
-                "retracted_at",
-            ),
-            indexes=(("position",),),
-            primary_key=("account_id", "version"),
+    table = Table(
+        "rm_events",
+        (
+            "account_id",
+            "version",
+            "position",
+            "type",
+            "effective_at",
+            "recorded_at",
+            "actor",
+            "reason",
+            "evidence",
+            "data",
+            "retracted_by",
+            "retracted_at",
         ),
+        indexes=(("position",),),
+        primary_key=("account_id", "version"),
     )
 
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
@@ -447,8 +382,8 @@ class EventLog(ReadModel):
     def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
         """Insert the batch's records, then mark the retracted ones (a retraction may name an
         event of the same batch)."""
-        t = names["rm_events"]
-        db.insert_rows(curs, t, self.tables[0].columns, pending.inserts)
+        t = names[self.table.name]
+        db.insert_rows(curs, t, self.table.columns, pending.inserts)
         mark = db.sql(
             "UPDATE {t} SET retracted_by = %s, retracted_at = %s "
             "WHERE account_id = %s AND version = %s",
@@ -472,7 +407,7 @@ class EventLog(ReadModel):
             if by is not None:
                 row = (*row[:-2], by.version, derive.to_us(by.recorded_at))
             rows.append(row)
-        return {"rm_events": rows}
+        return {self.table.name: rows}
 
 
 MODELS: tuple[ReadModel, ...] = (
@@ -480,6 +415,5 @@ MODELS: tuple[ReadModel, ...] = (
     Segments(),
     CustodyIntervals(),
     HandleHistory(),
-    CurrentState(),
 )
 BY_NAME: dict[str, ReadModel] = {m.name: m for m in MODELS}

@@ -8,28 +8,43 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasPath, BaseModel, ConfigDict, Field
 from pydantic.json_schema import models_json_schema
 
 from api.http.errors import PROBLEM_JSON
+from ledger import fold
 from ledger.commands import COMMANDS, Command, RegisterAccount, parse_command
 from ledger.errors import InvalidInput
-from projections.queries import (
-    AccountView,
-    CustodyIntervalView,
-    HandleAnswer,
-    HolderPortfolio,
-)
+from ledger.records import EventRecord
+from projections.queries import views
+
+CommandT = TypeVar("CommandT", bound=Command)
 
 
 class Out(BaseModel):
-    """A response body, read from the query service's frozen dataclasses."""
+    """A response body: what clients see of one of the query service's frozen dataclasses
+    (`view`), validated from it attribute by attribute; a field read from deeper in the view
+    names its path (`validation_alias=AliasPath(...)`). The body documents its fields and may
+    leave some of the view's out, but reads none the view lacks (checked at import)."""
 
     model_config = ConfigDict(from_attributes=True, populate_by_name=True)
+    view: ClassVar[type | None] = None
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if cls.view is None:
+            return
+        have = {f.name for f in fields(cls.view)}
+        for name, info in cls.model_fields.items():
+            path = info.validation_alias
+            first = path.path[0] if isinstance(path, AliasPath) else name
+            if first not in have:
+                raise TypeError(f"{cls.__name__}.{name}: {cls.view.__name__} has no {first!r}")
 
     def response(self, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
         """This body as the response, serialised once: FastAPI does not validate a returned
@@ -64,6 +79,7 @@ class EvidenceOut(Out):
 class EventRecordOut(Out):
     """One recorded custody event."""
 
+    view = EventRecord
     account_id: UUID
     version: int = Field(description="The event's version in its account stream (from 1).")
     position: int | None = Field(description="The event's position in the global log.")
@@ -80,6 +96,7 @@ class EventRecordOut(Out):
 class ProvenanceOut(Out):
     """One event behind an answer."""
 
+    view = views.Provenance
     version: int
     type: str
     recorded_at: datetime
@@ -88,17 +105,14 @@ class ProvenanceOut(Out):
 
 
 class HolderOut(Out):
+    view = views.HolderView
     id: str
     name: str
     since: datetime | None = None
 
 
-class HolderRef(Out):
-    id: str
-    name: str
-
-
 class ArchiveOut(Out):
+    view = fold.ArchiveEntry
     ref: str
     sha256: str | None
     items: int | None
@@ -106,6 +120,7 @@ class ArchiveOut(Out):
 
 
 class IneffectiveOut(Out):
+    view = fold.Ineffective
     version: int
     type: str
     why: str
@@ -114,6 +129,7 @@ class IneffectiveOut(Out):
 class AccountOut(Out):
     """An account's state at `at` as known at `known_at` (null: as known now)."""
 
+    view = views.AccountView
     account_id: UUID
     platform: str
     platform_account_id: str | None
@@ -132,7 +148,8 @@ class AccountOut(Out):
 
 
 class CustodyIntervalOut(Out):
-    holder: HolderRef
+    view = views.CustodyIntervalView
+    holder: fold.HolderRef  # the fold's dataclass: its schema is the one clients know
     valid_from: datetime = Field(alias="from")
     valid_to: datetime | None = Field(alias="to", description="null while the interval is open.")
     handles: list[str]
@@ -141,64 +158,47 @@ class CustodyIntervalOut(Out):
 
 
 class CustodyOut(Out):
+    view = views.CustodyTimeline
     account_id: UUID
     known_at: datetime | None
     intervals: list[CustodyIntervalOut]
 
 
 class HoldingOut(Out):
+    view = views.CustodyIntervalView
     account_id: UUID
-    handle: str = Field(description="The handle the account carried when the interval began.")
+    handle: str = Field(
+        validation_alias=AliasPath("handles", 0),
+        description="The handle the account carried when the interval began.",
+    )
     handles: list[str] = Field(description="Every handle the account carried in the interval.")
     offices: list[str]
     valid_from: datetime = Field(alias="from")
     valid_to: datetime | None = Field(alias="to")
     established_by: list[ProvenanceOut]
 
-    @classmethod
-    def of(cls, interval: CustodyIntervalView) -> HoldingOut:
-        return cls.model_validate(
-            {**_fields(interval), "handle": interval.handles[0] if interval.handles else ""}
-        )
-
 
 class HolderCustodyOut(Out):
+    view = views.HolderPortfolio
     holder_id: str
     known_at: datetime | None
     intervals: list[HoldingOut]
 
-    @classmethod
-    def of(cls, portfolio: HolderPortfolio) -> HolderCustodyOut:
-        return cls(
-            holder_id=portfolio.holder_id,
-            known_at=portfolio.known_at,
-            intervals=[HoldingOut.of(iv) for iv in portfolio.intervals],
-        )
-
 
 class HandleOut(Out):
+    view = views.HandleAnswer  # one that names an account (`account` is not None)
     platform: str
     handle: str = Field(description="The handle as the account displayed it then.")
     at: datetime
     known_at: datetime | None
-    account_id: UUID
-    office: str
-    holder: HolderOut | None
+    account_id: UUID = Field(validation_alias=AliasPath("account", "account_id"))
+    office: str = Field(validation_alias=AliasPath("account", "office"))
+    holder: HolderOut | None = Field(validation_alias=AliasPath("account", "holder"))
     established_by: list[ProvenanceOut]
-
-    @classmethod
-    def of(cls, answer: HandleAnswer, account: AccountView) -> HandleOut:
-        return cls.model_validate(
-            {
-                **_fields(answer),
-                "account_id": account.account_id,
-                "office": account.office,
-                "holder": account.holder,
-            }
-        )
 
 
 class HandleIntervalOut(Out):
+    view = views.HandleIntervalView
     account_id: UUID
     handle: str
     valid_from: datetime = Field(alias="from")
@@ -214,6 +214,7 @@ class HandleHistoryOut(Out):
 
 
 class AccountSummaryOut(Out):
+    view = views.AccountSummary
     account_id: UUID
     platform: str
     handle: str
@@ -223,11 +224,13 @@ class AccountSummaryOut(Out):
 
 
 class AccountPageOut(Out):
+    view = views.AccountPage
     accounts: list[AccountSummaryOut]
     next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
 
 
 class LogPageOut(Out):
+    view = views.LogPage
     events: list[EventRecordOut]
     next_after: int = Field(description="Pass as `after` for the next page.")
 
@@ -266,11 +269,7 @@ def custody_event(payload: Any) -> Command:
     return _validate(cls, {k: v for k, v in payload.items() if k != "type"})
 
 
-def _fields(view: Any) -> dict[str, Any]:
-    return {f.name: getattr(view, f.name) for f in fields(view)}
-
-
-def _validate(cls: type[Command], payload: Any) -> Any:
+def _validate(cls: type[CommandT], payload: Any) -> CommandT:
     if not isinstance(payload, dict):
         raise InvalidInput("the request body must be a JSON object")
     return cls.parse(payload)  # the ledger's InvalidInput, one entry per bad field

@@ -14,8 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 
-from api.bootstrap import Container, build
-from api.demo import load_demo
+from api.bootstrap import Container, build, load_demo
 from api.http.app import create_app
 from ledger.settings import Settings
 

@@ -251,7 +251,7 @@ def test_restore_loads_an_export_made_under_older_rules_and_exports_it_unchanged
     """What a ledger once accepted is history: rules added since (version-4 ids, one-line
     text, counts a JSON reader holds exactly) tidy new input, not the replay of an export."""
     old_id = str(uuid5(NAMESPACE_URL, "custody-demo:potus-obama"))  # the demo's former ids
-    lines = [
+    lines: list[dict[str, object]] = [
         {**registration(), "account_id": old_id, "recorded_at": "2018-08-20T01:00:00Z",
          "actor": "records\toffice"},
         {**assignment(), "account_id": old_id, "recorded_at": "2018-08-21T01:00:00Z",

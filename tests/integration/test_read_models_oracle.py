@@ -220,8 +220,8 @@ def test_a_store_from_before_custody_took_the_holder_index(store_url: str) -> No
             params = ("rm_custody_i1",)
         assert db.fetchone(db.sql(index), params) is not None
         assert c.projector.lag() == 0
-        with db.reader() as curs:  # a read does not wait for the old model's row
-            assert c.queries._behind(curs) is None
+        with db.reader(by_name=True) as curs:  # a read does not wait for the old model's row
+            assert c.queries.reading.behind(curs) is None
         got = c.queries.holder_custody("h1").intervals
         assert [(i.account_id, i.valid_from, i.valid_to) for i in got] == [(aid, BASE, None)]
         assert db.fetchone(db.sql("SELECT COUNT(*) FROM {t}", t="rm_holdings")) == (0,)

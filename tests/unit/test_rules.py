@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 import pytest
@@ -703,9 +704,12 @@ def test_a_bad_registration_is_invalid_input_naming_the_field(
 
 def test_every_way_of_validating_a_command_raises_invalid_input_naming_the_nested_field() -> None:
     """Direct construction, parse and model_validate all translate pydantic's errors; nested
-    values are built in pydantic's core without calling Value.__init__ (a tenth of an
-    import's staging went there), so only the outermost call translates."""
-    body = {"holder": {"id": "barack obama", "name": "Barack Obama"}, "effective_at": OPENED}
+    values are built in pydantic's core without calling Value.__init__ (`ledger.compat`), so
+    only the outermost call translates."""
+    body: dict[str, Any] = {
+        "holder": {"id": "barack obama", "name": "Barack Obama"},
+        "effective_at": OPENED,
+    }
     ways = (lambda: AssignHolder(**body), lambda: AssignHolder.parse(body),
             lambda: AssignHolder.model_validate(body))  # fmt: skip
     for way in ways:
@@ -764,7 +768,7 @@ def test_an_account_id_of_the_ledgers_own_form_is_refused(memory_ledger: Custody
     for taken in (DIRECTORY_ID, handle_index_id("x", "newone"), uuid5(NAMESPACE_URL, "any")):
         with refused(ledger, InvalidInput) as info:
             ledger.register_account(command, actor=ACTOR, account_id=taken)
-        assert info.value.field == "account_id"
+        assert isinstance(info.value, InvalidInput) and info.value.field == "account_id"
     chosen = UUID("6f1d0c2e-1111-4a4a-8888-000000000001")
     assert ledger.register_account(command, actor=ACTOR, account_id=chosen).account_id == chosen
 
@@ -782,7 +786,7 @@ def test_an_archive_count_is_one_every_json_reader_holds_exactly() -> None:
     assert Archive(ref="https://archive.example/a", items=2**53 - 1).items == 2**53 - 1
     for bad in (2**53, -1, True, "12"):
         with pytest.raises(InvalidInput, match="items"):
-            Archive(ref="https://archive.example/a", items=bad)
+            Archive(ref="https://archive.example/a", items=bad)  # type: ignore[arg-type]
 
 
 def test_a_token_name_is_one_line(memory_ledger: CustodyLedger) -> None:

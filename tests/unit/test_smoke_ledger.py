@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ledger.commands import AssignHolder, Holder, RegisterAccount
+from ledger.commands import AssignHolder, Evidence, Holder, RegisterAccount
 from projections import derive
 
 
@@ -40,7 +40,7 @@ def test_stored_events_are_the_librarys_json(memory_ledger) -> None:
     r = memory_ledger.register_account(
         RegisterAccount(
             platform="x", handle="@POTUS", office="us-president", effective_at=t(2015, 5, 18),
-            evidence=[{"url": "https://example.org/ä"}], reason="Präsident",
+            evidence=(Evidence(url="https://example.org/ä"),), reason="Präsident",
         ),
         actor="records-office",
     )  # fmt: skip

@@ -34,7 +34,7 @@ def handle_at(platform: PlatformKey, handle: HandleParam, read: ReadAt) -> Respo
             f"as known {'at ' + utc_text(known_at) if known_at else 'now'}; "
             "its history is at /history.",
         )
-    return HandleOut.of(answer, answer.account).response()
+    return HandleOut.model_validate(answer).response()
 
 
 @router.get(

@@ -23,4 +23,4 @@ def holder_custody(
     holder_id: Annotated[str, Path(pattern=HOLDER_ID_RE.pattern, examples=["potus-46"])],
     read: ReadKnownAt,
 ) -> HolderCustodyOut:
-    return HolderCustodyOut.of(read.queries.holder_custody(holder_id, read.known_at))
+    return HolderCustodyOut.model_validate(read.queries.holder_custody(holder_id, read.known_at))

@@ -1,0 +1,155 @@
+"""The query service: what oversight bodies and dispute panels ask, answered from the read models.
+
+Every answer names the events that establish it (version, type, recorded_at, actor, position).
+`at` is valid time and `known_at` record time; None means now. Before answering, the service
+waits (bounded) until the read models have applied the log head, so a read issued after a write
+returned sees that write (`common.Reading`).
+
+One module per read model answers its questions (`accounts`: segments, `custody`, `handles`,
+`events`: the event log); `QueryService` composes them behind one face, and the answers are the
+frozen dataclasses of `views`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ledger.records import EventRecord
+from projections.projector import Projector
+from projections.queries.accounts import AccountQueries
+from projections.queries.common import MAX_PAGE, Reading
+from projections.queries.custody import CustodyQueries
+from projections.queries.events import EventLogQueries
+from projections.queries.handles import HandleQueries
+from projections.queries.views import (
+    AccountPage,
+    AccountSummary,
+    AccountView,
+    CustodyIntervalView,
+    CustodyTimeline,
+    HandleAnswer,
+    HandleIntervalView,
+    HolderPortfolio,
+    HolderView,
+    LogPage,
+    Provenance,
+)
+
+__all__ = [
+    "MAX_PAGE",
+    "AccountPage",
+    "AccountSummary",
+    "AccountView",
+    "CustodyIntervalView",
+    "CustodyTimeline",
+    "HandleAnswer",
+    "HandleIntervalView",
+    "HolderPortfolio",
+    "HolderView",
+    "LogPage",
+    "Provenance",
+    "QueryService",
+]
+
+
+class QueryService:
+    """Read-only answers from the read models; the doors call this and nothing lower."""
+
+    def __init__(self, projector: Projector, *, wait_seconds: float = 5.0) -> None:
+        self.projector = projector
+        self.reading = Reading(projector, wait_seconds)
+        self._events = EventLogQueries(self.reading)
+        self._accounts = AccountQueries(self.reading, self._events)
+        self._custody = CustodyQueries(self.reading, self._events)
+        self._handles = HandleQueries(self.reading, self._events, self._accounts)
+
+    # -- accounts (segments) ---------------------------------------------------------------------
+
+    def account_at(
+        self, account_id: UUID, at: datetime | None = None, known_at: datetime | None = None
+    ) -> AccountView | None:
+        """The account's state at `at` as known at `known_at`; None if it did not exist then."""
+        return self._accounts.account_at(account_id, at, known_at)
+
+    def accounts(
+        self,
+        *,
+        office: str | None = None,
+        platform: str | None = None,
+        status: str | None = None,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> AccountPage:
+        """Accounts matching the filters at `at` as known at `known_at`, by account id, paginated."""
+        return self._accounts.accounts(
+            office=office,
+            platform=platform,
+            status=status,
+            at=at,
+            known_at=known_at,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    # -- custody ---------------------------------------------------------------------------------
+
+    def custody_timeline(
+        self, account_id: UUID, known_at: datetime | None = None
+    ) -> CustodyTimeline:
+        """The account's holder intervals in valid time, as known at `known_at`."""
+        return self._custody.custody_timeline(account_id, known_at)
+
+    def holder_custody(self, holder_id: str, known_at: datetime | None = None) -> HolderPortfolio:
+        """Every account the holder held, and when, as known at `known_at`."""
+        return self._custody.holder_custody(holder_id, known_at)
+
+    # -- handles ---------------------------------------------------------------------------------
+
+    def handle_at(
+        self,
+        platform: str,
+        handle: str,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> HandleAnswer:
+        """The account that carried the handle at `at` as known at `known_at` (None if none did)."""
+        return self._handles.handle_at(platform, handle, at, known_at)
+
+    def handle_history(
+        self, platform: str, handle: str, known_at: datetime | None = None
+    ) -> tuple[HandleIntervalView, ...]:
+        """Every account that carried the handle and when, as known at `known_at`."""
+        return self._handles.handle_history(platform, handle, known_at)
+
+    # -- the event log ---------------------------------------------------------------------------
+
+    def events(self, account_id: UUID) -> tuple[EventRecord, ...]:
+        """The stream's event records, oldest first."""
+        return self._events.events(account_id)
+
+    def current_version(self, account_id: UUID) -> int:
+        """The stream's version as known now (0 for an unknown account), without reading its
+        records; call it after a query that waited for the read models (it does not wait)."""
+        return self._events.current_version(account_id)
+
+    def log(self, after: int = 0, limit: int = 100) -> LogPage:
+        """The global log of custody events in position order, after an exclusive position."""
+        return self._events.log(after, limit)
+
+    # -- health ----------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The store kind, the log head, each read model's position (this version's models
+        only) and the lag behind the head."""
+        head = self.projector.ledger.head()
+        positions = self.projector.positions()
+        return {
+            "store": self.projector.db.kind,
+            "log_head": head,
+            "read_models": positions,
+            "lag": max(head - min(positions.values(), default=0), 0),
+        }

@@ -1,0 +1,135 @@
+"""What the query service answers: one frozen dataclass per concept, handed to the doors as is.
+
+Where the ledger already has the concept it is not defined again: an event record is the
+ledger's `EventRecord`; a custody interval's holder, an archive and an ineffective fact are the
+fold's `HolderRef`, `ArchiveEntry` and `Ineffective`. Only what the read side adds is here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from ledger.fold import ArchiveEntry, HolderRef, Ineffective
+from ledger.records import EventRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """One event behind an answer."""
+
+    version: int
+    type: str
+    recorded_at: datetime
+    actor: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class HolderView:
+    """Who holds an account at a time, and since when."""
+
+    id: str
+    name: str
+    since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """An account's state at `at` as known at `known_at` (None: now)."""
+
+    account_id: UUID
+    platform: str
+    platform_account_id: str | None
+    handle: str
+    office: str
+    status: str
+    holder: HolderView | None
+    archives: tuple[ArchiveEntry, ...]
+    registered_at: datetime
+    version: int
+    at: datetime
+    known_at: datetime | None
+    established_by: tuple[Provenance, ...]
+    ineffective: tuple[Ineffective, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSummary:
+    """An account in a listing: who and where, at the listing's time."""
+
+    account_id: UUID
+    platform: str
+    handle: str
+    office: str
+    status: str
+    holder: HolderView | None
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPage:
+    accounts: tuple[AccountSummary, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyIntervalView:
+    """One holder's custody of one account over `[valid_from, valid_to)` in valid time."""
+
+    account_id: UUID
+    holder: HolderRef
+    valid_from: datetime
+    valid_to: datetime | None
+    handles: tuple[str, ...]
+    offices: tuple[str, ...]
+    established_by: tuple[Provenance, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyTimeline:
+    """An account's holders over valid time, as known at `known_at`."""
+
+    account_id: UUID
+    known_at: datetime | None
+    intervals: tuple[CustodyIntervalView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HolderPortfolio:
+    """Every account one holder held, and when, as known at `known_at`."""
+
+    holder_id: str
+    known_at: datetime | None
+    intervals: tuple[CustodyIntervalView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HandleIntervalView:
+    """The account carried the handle over `[valid_from, valid_to)` in valid time."""
+
+    account_id: UUID
+    handle: str
+    valid_from: datetime
+    valid_to: datetime | None
+    established_by: tuple[Provenance, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HandleAnswer:
+    """The account that carried a handle at `at` as known at `known_at` (None if none did)."""
+
+    platform: str
+    handle: str
+    at: datetime
+    known_at: datetime | None
+    account: AccountView | None
+    established_by: tuple[Provenance, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """A page of the global log, and the position to read on from."""
+
+    events: tuple[EventRecord, ...]
+    next_after: int
