@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -29,7 +27,7 @@ from eventsourcing.utils import Environment, EnvType
 from ledger import fold
 from ledger.batch import Batch, Writing
 from ledger.bulk import collector_paused
-from ledger.commands import LINE_CONTROL_RE, AccountCommand, Command, RegisterAccount, handle_key
+from ledger.commands import AccountCommand, Command, RegisterAccount, handle_key
 from ledger.compat import save_aggregates
 from ledger.domain import (
     EVENT_CLASSES,
@@ -58,6 +56,7 @@ from ledger.errors import (
     unreachable,
 )
 from ledger.fold import Fact
+from ledger.guards import check_account_id, check_actor, check_key, fingerprint, offices_touched
 from ledger.records import EventRecord, RecentFacts
 from ledger.store import log_head, position_of, stored_streams
 
@@ -68,89 +67,6 @@ HANDLE_TYPES = {fold.RENAMED, fold.CLOSED, fold.RETRACTED}
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _check_actor(actor: str, *, restoring: bool = False) -> str:
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > 128:
-        raise InvalidInput("actor must be a non-empty name of at most 128 characters")
-    # A restore keeps what older rules let in, except NUL, which PostgreSQL cannot store.
-    if LINE_CONTROL_RE.search(actor) if not restoring else "\x00" in actor:
-        raise InvalidInput("actor must be one line, without control characters")
-    return actor
-
-
-def _check_key(key: str | None) -> str | None:
-    if key is not None and (
-        not isinstance(key, str) or not key.strip() or len(key) > 200 or LINE_CONTROL_RE.search(key)
-    ):
-        raise InvalidInput(
-            "Idempotency-Key must be 1 to 200 characters, without control characters"
-        )
-    return key
-
-
-def _offices_touched(facts: list[Fact], command: Command) -> set[str]:
-    """The offices whose part of the account's history `command` would change: the office at
-    the instant it takes effect (for a retraction, that of the event it retracts), and, from
-    then on, the offices before and after it wherever the account's custody differs, as known
-    now. A change that a later event masks (a holder replaced at a transfer) reaches no
-    further. Checked before the event's own rules, so a command they refuse counts too."""
-    probe = Fact(
-        version=len(facts) + 1,
-        type=command.type,
-        effective_at=command.effective_at,
-        recorded_at=facts[-1].recorded_at,
-        actor="",
-        reason="",
-        evidence=(),
-        data=command.data(),
-    )
-    start = probe.effective_at
-    target = probe.data.get("event_version") if probe.type == fold.RETRACTED else None
-    if isinstance(target, int) and 1 <= target <= len(facts):
-        start = facts[target - 1].effective_at
-    before, after = fold.timeline(facts), fold.timeline([*facts, probe])
-    instants = sorted({start} | {s.valid_from for s in (*before, *after) if s.valid_from > start})
-    touched: set[str] = set()
-    for n, instant in enumerate(instants):
-        was, now = _custody_at(before, instant), _custody_at(after, instant)
-        if n == 0 or was != now:
-            touched |= {state[0] for state in (was, now) if state is not None}
-    if not touched and before:  # it takes effect before the registration: the account's office
-        touched.add(before[0].state.office)
-    return touched
-
-
-def _custody_at(segments: Sequence[fold.Segment], instant: datetime) -> tuple[Any, ...] | None:
-    """The account's custody facets at `instant` (office first), without the provenance."""
-    for s in segments:
-        if s.valid_from <= instant and (s.valid_to is None or instant < s.valid_to):
-            state = s.state
-            return (state.office, state.status, state.holder, state.holder_since, state.handle,
-                    state.platform_account_id, state.archives)  # fmt: skip
-    return None
-
-
-def _check_account_id(account_id: UUID | None) -> UUID | None:
-    # The ledger's own streams (handle and platform-id claims, the token directory) have
-    # name-based (version 5) ids; a chosen account id of that form could take one's place.
-    if account_id is not None and account_id.version != 4:
-        raise InvalidInput(
-            f"account_id: {account_id} is not a random (version 4) UUID; the ledger keeps "
-            "other UUID forms for its own streams",
-            field="account_id",
-        )
-    return account_id
-
-
-def fingerprint(account_id: UUID | None, command: Command, expected_version: int | None) -> str:
-    body = {
-        "account_id": str(account_id) if account_id else None,
-        "type": command.type,
-        "expected_version": expected_version,
-        **command.model_dump(mode="json"),
-    }
-    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _writing(batch: Batch | None, recorded_at: datetime | None) -> Writing:
@@ -274,10 +190,10 @@ class CustodyLedger(Application[UUID]):
         """Open a new account stream; claims its handle and platform account id atomically.
         With `batch`, stage it there instead (`recorded_at`: a restored event's own time)."""
         writing = _writing(batch, recorded_at)
-        _check_actor(actor, restoring=writing.restoring)
-        _check_key(idempotency_key)
+        check_actor(actor, restoring=writing.restoring)
+        check_key(idempotency_key)
         if not writing.restoring:  # a restore keeps ids and actors as they were recorded
-            _check_account_id(account_id)
+            check_account_id(account_id)
         stamp = fingerprint(account_id, command, None) if idempotency_key else ""
 
         def attempt(touched: list[UUID], writing: Writing) -> EventRecord:
@@ -320,8 +236,8 @@ class CustodyLedger(Application[UUID]):
         history only where (before and after it, as known now) the account is theirs. With
         `batch`, stage it there instead (`recorded_at`: a restored event's own time)."""
         writing = _writing(batch, recorded_at)
-        _check_actor(actor, restoring=writing.restoring)
-        _check_key(idempotency_key)
+        check_actor(actor, restoring=writing.restoring)
+        check_key(idempotency_key)
         if not isinstance(command, Command) or isinstance(command, RegisterAccount):
             raise InvalidInput("append takes a custody event command, not a registration")
         # Only an idempotency key needs the command's fingerprint.
@@ -334,7 +250,7 @@ class CustodyLedger(Application[UUID]):
             account = self._get_account(account_id, writing)
             touched.append(account.id)
             if offices is not None:  # first: a caller may not learn more about others' accounts
-                outside = _offices_touched(account.facts, command) - set(offices)
+                outside = offices_touched(account.facts, command) - set(offices)
                 if outside:
                     raise OfficeNotAllowed(actor, offices, outside)
             if expected_version is not None and account.version != expected_version:

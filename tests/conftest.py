@@ -1,19 +1,19 @@
-"""Shared fixtures: a controllable clock, and the two stores (SQLite, a real PostgreSQL)."""
+"""Shared fixtures: a controllable clock, and the two stores (SQLite, a real PostgreSQL).
+Helpers that tests import live in `tests/support.py` and `tests/stories.py`, not here."""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
 
 from ledger.application import CustodyLedger
 from ledger.settings import Settings
+from tests.support import PG_URL, FakeClock
 
-PG_URL = os.environ.get("CUSTODY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("CUSTODY_REQUIRE_POSTGRES", "") not in ("", "0", "no", "false")
 
 
@@ -46,24 +46,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "postgres" in item.keywords:
             item.add_marker(skip)
-
-
-class FakeClock:
-    """Record time under the test's control; each reading advances it by one millisecond."""
-
-    def __init__(self, start: datetime = datetime(2026, 1, 1, tzinfo=UTC)) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        self.now += timedelta(milliseconds=1)
-        return self.now
-
-    def set(self, when: datetime) -> None:
-        self.now = when
-
-    def advance(self, **kwargs: float) -> datetime:
-        self.now += timedelta(**kwargs)
-        return self.now
 
 
 @pytest.fixture

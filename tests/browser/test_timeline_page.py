@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from api.bootstrap import Container, build, load_demo
-from api.http.app import create_app
 from ledger.settings import Settings
+from tests.support import serving
 
 CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
 REQUIRE = os.environ.get("CUSTODY_REQUIRE_BROWSER", "") not in ("", "0", "no", "false")
@@ -43,39 +40,16 @@ ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    def __init__(self, container: Container) -> None:
-        self.port = _free_port()
-        config = uvicorn.Config(
-            create_app(container=container), host="127.0.0.1", port=self.port, log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.05)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def _serve(tmp_path: Path, public: bool) -> tuple[Server, Container]:
+@contextmanager
+def _serve(tmp_path: Path, public: bool) -> Iterator[tuple[str, Container]]:
+    """The demo on a new SQLite file, served on a loopback port: its URL and container."""
     container = build(Settings(database_url=f"sqlite:///{tmp_path}/demo.db", public_reads=public))
-    load_demo(container)
-    return Server(container), container
+    try:
+        load_demo(container)
+        with serving(container) as (host, port):
+            yield f"http://{host}:{port}", container
+    finally:
+        container.close()
 
 
 @pytest.fixture(scope="module")
@@ -88,8 +62,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def public_site(tmp_path: Path) -> Iterator[str]:
-    server, _ = _serve(tmp_path, public=True)
-    with server as url:
+    with _serve(tmp_path, public=True) as (url, _):
         yield url
 
 
@@ -156,9 +129,8 @@ def test_an_unknown_handle_gets_a_clear_message(browser: Any, public_site: str) 
 def test_without_public_reads_the_page_asks_for_a_reader_token(
     browser: Any, tmp_path: Path
 ) -> None:
-    server, container = _serve(tmp_path, public=False)
-    secret = container.access.issue("page-reader", "reader")
-    with server as url:
+    with _serve(tmp_path, public=False) as (url, container):
+        secret = container.access.issue("page-reader", "reader")
         page = browser.new_page()
         page.goto(f"{url}/?q=@POTUS&platform=x&at=2016-12-14")
         page.wait_for_selector("#tokenform:not([hidden])")

@@ -6,8 +6,8 @@ from uuid import UUID, uuid4
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import FakeClock
-from tests.e2e.conftest import OFFICE, PRESIDENT_ID, assert_problem, assignment, registration
+from tests.e2e.support import OFFICE, PRESIDENT_ID, assert_problem, assignment, registration
+from tests.support import FakeClock
 
 
 def test_registering_returns_201_the_event_record_and_where_the_account_lives(

@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from api.http.app import create_app
-from tests.conftest import FakeClock
-from tests.e2e.conftest import (
+from tests.e2e.support import (
     OFFICE,
     OTHER_OFFICE,
     Tokens,
@@ -21,6 +20,7 @@ from tests.e2e.conftest import (
     make_container,
     registration,
 )
+from tests.support import FakeClock
 
 WHEN = "2021-01-20T17:00:00Z"
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
-from tests.e2e.conftest import assert_problem, assignment, registration
+from tests.e2e.support import assert_problem, assignment, registration
 
 WHEN = "2021-01-20T17:00:00Z"
 

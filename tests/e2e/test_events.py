@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
-from tests.e2e.conftest import assert_problem, assignment
+from tests.e2e.support import assert_problem, assignment
 
 SHA = "a" * 64
 WHEN = "2021-01-20T17:00:00Z"
@@ -125,7 +125,7 @@ def test_an_if_match_that_is_not_a_version_is_422(
 def test_retrying_with_the_same_idempotency_key_returns_the_original_response(
     client: TestClient, container: Container
 ) -> None:
-    from tests.e2e.conftest import registration
+    from tests.e2e.support import registration
 
     key = {"Idempotency-Key": "register-potus-2017"}
     first = client.post("/v1/accounts", json=registration(), headers=key)

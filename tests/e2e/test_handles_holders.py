@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import FakeClock
-from tests.e2e.conftest import assert_problem, assignment
+from tests.e2e.support import assert_problem, assignment
+from tests.support import FakeClock
 
 HANDOVER = "2021-01-20T17:00:00Z"
 

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from tests.conftest import FakeClock
-from tests.e2e.conftest import Tokens, bearer, make_container, registration, serving
+from tests.e2e.support import Tokens, bearer, make_container, registration
+from tests.support import FakeClock, serving
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis import GenerationMode  # noqa: E402

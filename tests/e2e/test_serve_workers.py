@@ -15,7 +15,8 @@ from typing import Any
 from api.bootstrap import build
 from api.cli import EXIT_USAGE, main
 from ledger.settings import Settings
-from tests.e2e.conftest import assignment, bearer, call, free_port, registration
+from tests.e2e.support import assignment, bearer, call, registration
+from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

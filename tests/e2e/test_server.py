@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import LiveServer, assignment, bearer, call, registration
+from tests.e2e.support import LiveServer, assignment, bearer, call, registration
 
 
 def test_the_api_over_a_real_socket(live_server: LiveServer) -> None:

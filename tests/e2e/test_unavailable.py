@@ -13,8 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.http.app import create_app
-from tests.conftest import FakeClock
-from tests.e2e.conftest import (
+from tests.e2e.support import (
     Tokens,
     assert_problem,
     assignment,
@@ -22,6 +21,7 @@ from tests.e2e.conftest import (
     make_container,
     registration,
 )
+from tests.support import FakeClock
 
 pytestmark = pytest.mark.postgres
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.http.app import create_app
-from tests.conftest import FakeClock
-from tests.e2e.conftest import Tokens, assignment, bearer, make_container, registration
+from tests.e2e.support import Tokens, assignment, bearer, make_container, registration
+from tests.support import FakeClock
 
 
 def test_the_current_model_of_an_earlier_version_is_left_alone_and_holds_nothing_back(

@@ -37,7 +37,6 @@ from ledger.errors import (
 )
 from ledger.records import EventRecord
 from ledger.settings import Settings
-from tests.conftest import FakeClock
 from tests.stories import (
     ACTOR,
     ELECTION_CALLED,
@@ -51,6 +50,7 @@ from tests.stories import (
     refused,
     register,
 )
+from tests.support import FakeClock
 
 
 def appoint(holder: str, at: datetime) -> AssignHolder:

@@ -23,9 +23,9 @@ from ledger.errors import HandleNotFound
 from ledger.settings import Settings
 from projections.models import MODELS
 from projections.rebuild import Rebuilder, digest
-from tests.conftest import FakeClock
 from tests.stories import US
 from tests.strategies import BASE, HANDLES, OFFICES, Step, command_steps, replace_command, run_steps
+from tests.support import FakeClock
 
 _platforms = itertools.count()
 

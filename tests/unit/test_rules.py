@@ -56,7 +56,6 @@ from ledger.errors import (
 )
 from ledger.records import EventRecord
 from ledger.settings import Settings
-from tests.conftest import FakeClock
 from tests.stories import (
     ACTOR,
     ELECTION_CALLED,
@@ -72,6 +71,7 @@ from tests.stories import (
     ts,
 )
 from tests.strategies import Sent, Step, command_steps, run_steps
+from tests.support import FakeClock
 
 # -- a small vocabulary ---------------------------------------------------------------------------
 

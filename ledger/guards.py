@@ -1,0 +1,100 @@
+"""The guards a command passes before the ledger decides on it: who records it, under which
+idempotency key, for which account id, and which offices' part of an account's history it
+would touch. Pure functions of their arguments."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ledger import fold
+from ledger.commands import LINE_CONTROL_RE, Command
+from ledger.errors import InvalidInput
+from ledger.fold import Fact
+
+
+def check_actor(actor: str, *, restoring: bool = False) -> str:
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > 128:
+        raise InvalidInput("actor must be a non-empty name of at most 128 characters")
+    # A restore keeps what older rules let in, except NUL, which PostgreSQL cannot store.
+    if LINE_CONTROL_RE.search(actor) if not restoring else "\x00" in actor:
+        raise InvalidInput("actor must be one line, without control characters")
+    return actor
+
+
+def check_key(key: str | None) -> str | None:
+    if key is not None and (
+        not isinstance(key, str) or not key.strip() or len(key) > 200 or LINE_CONTROL_RE.search(key)
+    ):
+        raise InvalidInput(
+            "Idempotency-Key must be 1 to 200 characters, without control characters"
+        )
+    return key
+
+
+def offices_touched(facts: list[Fact], command: Command) -> set[str]:
+    """The offices whose part of the account's history `command` would change: the office at
+    the instant it takes effect (for a retraction, that of the event it retracts), and, from
+    then on, the offices before and after it wherever the account's custody differs, as known
+    now. A change that a later event masks (a holder replaced at a transfer) reaches no
+    further. Checked before the event's own rules, so a command they refuse counts too."""
+    probe = Fact(
+        version=len(facts) + 1,
+        type=command.type,
+        effective_at=command.effective_at,
+        recorded_at=facts[-1].recorded_at,
+        actor="",
+        reason="",
+        evidence=(),
+        data=command.data(),
+    )
+    start = probe.effective_at
+    target = probe.data.get("event_version") if probe.type == fold.RETRACTED else None
+    if isinstance(target, int) and 1 <= target <= len(facts):
+        start = facts[target - 1].effective_at
+    before, after = fold.timeline(facts), fold.timeline([*facts, probe])
+    instants = sorted({start} | {s.valid_from for s in (*before, *after) if s.valid_from > start})
+    touched: set[str] = set()
+    for n, instant in enumerate(instants):
+        was, now = _custody_at(before, instant), _custody_at(after, instant)
+        if n == 0 or was != now:
+            touched |= {state[0] for state in (was, now) if state is not None}
+    if not touched and before:  # it takes effect before the registration: the account's office
+        touched.add(before[0].state.office)
+    return touched
+
+
+def _custody_at(segments: Sequence[fold.Segment], instant: datetime) -> tuple[Any, ...] | None:
+    """The account's custody facets at `instant` (office first), without the provenance."""
+    for s in segments:
+        if s.valid_from <= instant and (s.valid_to is None or instant < s.valid_to):
+            state = s.state
+            return (state.office, state.status, state.holder, state.holder_since, state.handle,
+                    state.platform_account_id, state.archives)  # fmt: skip
+    return None
+
+
+def check_account_id(account_id: UUID | None) -> UUID | None:
+    # The ledger's own streams (handle and platform-id claims, the token directory) have
+    # name-based (version 5) ids; a chosen account id of that form could take one's place.
+    if account_id is not None and account_id.version != 4:
+        raise InvalidInput(
+            f"account_id: {account_id} is not a random (version 4) UUID; the ledger keeps "
+            "other UUID forms for its own streams",
+            field="account_id",
+        )
+    return account_id
+
+
+def fingerprint(account_id: UUID | None, command: Command, expected_version: int | None) -> str:
+    body = {
+        "account_id": str(account_id) if account_id else None,
+        "type": command.type,
+        "expected_version": expected_version,
+        **command.model_dump(mode="json"),
+    }
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
