@@ -70,8 +70,11 @@ def utc_now() -> datetime:
 
 
 def _writing(batch: Batch | None, recorded_at: datetime | None) -> Writing:
+    """How a command given these arguments is written (see `Writing`)."""
     if recorded_at is not None and batch is None:
         raise InvalidInput("only a batch (a restore of an export) gives an event its record time")
+    if batch is not None and batch.committed:
+        raise InvalidInput("this batch is written already; stage into a new one")
     return Writing(batch=batch, restored_at=recorded_at)
 
 

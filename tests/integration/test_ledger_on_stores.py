@@ -28,6 +28,7 @@ from ledger.errors import (
     AccountRetracted,
     HandleTaken,
     IdempotencyKeyReused,
+    InvalidInput,
     InvalidRetraction,
     NoChange,
     NoHolder,
@@ -348,3 +349,18 @@ def test_recent_facts_are_the_logs_own_facts_and_only_the_latest_are_kept(
     assert recent.span(0, ledger.head()) is None  # what was dropped is only in the log
     recent.forget_upto(ledger.head())
     assert len(recent) == 0
+
+
+def test_only_a_batch_gives_an_event_its_own_record_time_and_a_written_batch_takes_no_more(
+    store_ledger: CustodyLedger,
+) -> None:
+    ledger = store_ledger
+    command = RegisterAccount(platform="x", handle="@POTUS", office="o", effective_at=OPENED)
+    head = ledger.head()
+    with pytest.raises(InvalidInput, match="only a batch"):
+        ledger.register_account(command, actor=ACTOR, recorded_at=LATER)
+    with ledger.batch() as batch:
+        potus = ledger.register_account(command, actor=ACTOR, batch=batch).account_id
+    with pytest.raises(InvalidInput, match="written already"):
+        ledger.append(potus, appoint("obama", OPENED), actor=ACTOR, batch=batch)
+    assert ledger.head() > head and len(ledger.records(potus)) == 1
