@@ -49,8 +49,13 @@ class Settings(BaseSettings):
     pool_size: int = Field(default=5, ge=1)
     lock_timeout_seconds: int = Field(default=5, ge=0)
     read_wait_seconds: float = Field(default=5.0, ge=0)
+    # /health says "degraded" once the read models have stayed behind the log this long
+    # without moving, or their worker has been failing this long.
+    health_stall_seconds: float = Field(default=30.0, gt=0)
     embedded_projections: bool = True
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    # Set by `custody serve --workers N` for its worker processes, which end with it.
+    supervisor_pid: int | None = Field(default=None, ge=1)
 
     def __init__(self, **values: Any) -> None:
         try:

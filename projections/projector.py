@@ -24,7 +24,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.application import CustodyLedger
 from ledger.bulk import collector_paused
 from ledger.domain import EVENT_CLASSES, to_fact
-from ledger.errors import StoreUnavailable
+from ledger.errors import StoreUnavailable, first_line
 from ledger.fold import Fact
 from projections import derive
 from projections.db import Db
@@ -370,8 +370,31 @@ class Projector:
         return changes
 
 
+class Progress:
+    """When the read models last moved, as this process has seen them: read models that stay
+    behind the log without moving are stalled (their worker stopped, or failing)."""
+
+    def __init__(self, clock: Any = time.monotonic) -> None:
+        self.clock = clock
+        self._applied: int | None = None
+        self._since = clock()
+
+    def stalled_for(self, applied: int, lag: int) -> float:
+        """Seconds the read models have stayed at `applied` while behind; 0 when they are at
+        the log head or have moved since the last look."""
+        now = self.clock()
+        if lag == 0 or applied != self._applied:
+            self._applied, self._since = applied, now
+            return 0.0
+        return float(now - self._since)
+
+
 class ProjectorThread(threading.Thread):
-    """Runs a projector until stopped: LISTEN wake-ups on PostgreSQL, polling always."""
+    """Runs a projector until stopped: LISTEN wake-ups on PostgreSQL, polling always. It never
+    dies of a failed round: it says why (`last_error`, `failing_since`), backs off and tries
+    again, so `/health` can tell a failing read side from a healthy one."""
+
+    MAX_BACKOFF_SECONDS = 5.0  # a store back after an outage is used again within this
 
     def __init__(
         self, projector: Projector, *, poll_seconds: float = 1.0, settle_seconds: float = 0.05
@@ -382,6 +405,7 @@ class ProjectorThread(threading.Thread):
         self.settle_seconds = settle_seconds
         self.stopping = threading.Event()
         self.last_error: str | None = None
+        self.failing_since: float | None = None  # time.monotonic() of the first failed round
 
     def stop(self) -> None:
         self.stopping.set()
@@ -389,19 +413,36 @@ class ProjectorThread(threading.Thread):
 
     def run(self) -> None:
         listener = None
+        failures = 0
         while not self.stopping.is_set():
             try:
                 self.projector.catch_up()
-                self.last_error = None
             except StoreUnavailable as e:
-                self.last_error = e.detail
+                failures = self._failed(failures, e.detail)
                 log.warning("projector: %s", e.detail)
+            # The worker's own loop: whatever stops one round (an event it cannot decode, a
+            # constraint, a bug) is reported and retried, never the end of the read side.
+            except Exception as e:
+                failures = self._failed(failures, f"{type(e).__name__}: {first_line(e)}")
+                log.exception("projector: a round failed; retrying")
+            else:
+                failures, self.last_error, self.failing_since = 0, None, None
+            if failures:
+                backoff = min(self.poll_seconds * 2 ** (failures - 1), self.MAX_BACKOFF_SECONDS)
+                self.stopping.wait(backoff)
+                continue
             listener = self._wait(listener)
             # Let a burst of writes land before applying them: one batch instead of one per
             # event. Readers never wait for this: they apply what they need themselves.
             self.stopping.wait(self.settle_seconds)
         if listener is not None:
             listener.close()
+
+    def _failed(self, failures: int, why: str) -> int:
+        self.last_error = why
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        return failures + 1
 
     def _wait(self, listener: psycopg.Connection[Any] | None) -> psycopg.Connection[Any] | None:
         db = self.projector.db

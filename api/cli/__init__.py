@@ -5,7 +5,8 @@ Exit codes: 0 done; 1 the ledger refused or found nothing (or the reader of stdo
 away first, as in `custody export | head -1`); 2 bad usage (an argument value or a setting that
 is not valid, an output that cannot be written); 3 store unavailable; 4 `import` wrote every
 event but the store failed before the read models were brought up to date (they catch up from
-the log later; do not import the file again).
+the log later; do not import the file again); 5 `serve` cannot listen on its host and port
+(another server holds it, say).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from api.cli import backfill, read, serve, tokens
 from api.cli.common import (
     EXIT_BEHIND,
     EXIT_OK,
+    EXIT_PORT_IN_USE,
     EXIT_REFUSED,
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
@@ -30,6 +32,7 @@ from ledger.settings import InvalidSettings
 __all__ = [
     "EXIT_BEHIND",
     "EXIT_OK",
+    "EXIT_PORT_IN_USE",
     "EXIT_REFUSED",
     "EXIT_UNAVAILABLE",
     "EXIT_USAGE",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
+import socket
 import sys
 import time
 from typing import Any
@@ -11,7 +13,7 @@ from typing import Any
 import uvicorn
 
 from api.bootstrap import DemoRefused, build, load_demo
-from api.cli.common import EXIT_OK, EXIT_USAGE, opened, progress, settings_of
+from api.cli.common import EXIT_OK, EXIT_PORT_IN_USE, EXIT_USAGE, opened, progress, settings_of
 from api.http.app import create_app
 from projections.models import BY_NAME
 from projections.rebuild import Rebuilder
@@ -36,6 +38,9 @@ def serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print("custody serve: --port must be 0 to 65535", file=sys.stderr)
         return EXIT_USAGE
+    if args.port and (busy := _cannot_listen(args.host, args.port)) is not None:
+        print(f"custody serve: {busy}", file=sys.stderr)
+        return EXIT_PORT_IN_USE
     if args.workers > 1 and settings.store().kind != "postgres":
         print(
             "custody serve: --workers > 1 needs PostgreSQL (CUSTODY_DATABASE_URL=postgresql://...);"
@@ -69,7 +74,7 @@ def serve(args: argparse.Namespace) -> int:
             return EXIT_OK
         # The worker processes build their own containers from the same settings, through the
         # environment (Settings reads CUSTODY_*); they wait for this process to project.
-        settings.export_to_environment(embedded_projections=False)
+        settings.export_to_environment(embedded_projections=False, supervisor_pid=os.getpid())
         if not args.no_worker:
             container.start_worker()
         uvicorn.run(
@@ -83,6 +88,24 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         container.close()
     return EXIT_OK
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (in use, say), or None: checked before
+    the store is opened, so a second server on a busy port says so and nothing else."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as e:
+        return f"cannot listen on {host}:{port}: {e.strerror}"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as e:
+            return f"cannot listen on {host}:{port}: {e.strerror} (is another server running?)"
+    return None
 
 
 def project(args: argparse.Namespace) -> int:

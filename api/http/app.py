@@ -7,6 +7,12 @@ uvicorn --factory api.http.app:create_serving_app  (serves only: `custody projec
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -19,6 +25,8 @@ from api.http import errors, page
 from api.http.routes import ROUTERS
 from api.http.schemas import request_components
 from ledger.settings import Settings
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 DESCRIPTION = """\
 An append-only, bitemporal ledger of who held custody of official social-media accounts.
@@ -68,7 +76,28 @@ def create_app(
 def create_serving_app() -> FastAPI:
     """The app of one API worker process under `custody serve --workers N`: settings from
     the environment; the supervising process runs the read-model worker."""
-    return create_app(run_worker=False)
+    settings = Settings()
+    if settings.supervisor_pid is not None:
+        end_with_supervisor(settings.supervisor_pid)
+    return create_app(settings=settings, run_worker=False)
+
+
+def end_with_supervisor(supervisor: int) -> None:
+    """End this worker process when the supervisor `custody serve --workers N` ends, however
+    it ends (kill -9 included): a worker left behind would accept writes that nobody projects
+    and hold the port. On Linux the kernel sends SIGTERM on the parent's death (the worker
+    then shuts down like on Ctrl-C); elsewhere, and in case the parent died before that was
+    set up, a watchdog thread looks once a second."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    def watch() -> None:
+        while os.getppid() == supervisor:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="custody-supervisor-watch", daemon=True).start()
 
 
 def _openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:

@@ -244,12 +244,23 @@ class WorkerOut(Out):
 
 
 class HealthOut(Out):
-    status: Literal["ok"]
+    status: Literal["ok", "degraded"] = Field(
+        description="`ok` (200) when reads and writes would succeed; `degraded` (503) otherwise, "
+        "with the `reasons`"
+    )
+    reasons: list[str] = Field(description="why the service is degraded (empty when ok)")
     store: str
     log_head: int
     read_models: dict[str, int]
-    lag: int
+    lag: int = Field(description="log positions the read models have not applied yet")
+    stalled_seconds: float = Field(
+        description="how long the read models have stayed behind the log without moving"
+    )
     worker: WorkerOut
+
+
+class LiveOut(Out):
+    status: Literal["alive"]
 
 
 # -- request bodies -> commands ----------------------------------------------------------------

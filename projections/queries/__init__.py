@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger.records import EventRecord
-from projections.projector import Projector
+from projections.projector import Progress, Projector
 from projections.queries.accounts import AccountQueries
 from projections.queries.common import MAX_PAGE, Reading
 from projections.queries.custody import CustodyQueries
@@ -59,6 +59,7 @@ class QueryService:
 
     def __init__(self, projector: Projector, *, wait_seconds: float = 5.0) -> None:
         self.projector = projector
+        self.progress = Progress()
         self.reading = Reading(projector, wait_seconds)
         self._events = EventLogQueries(self.reading)
         self._accounts = AccountQueries(self.reading, self._events)
@@ -144,12 +145,16 @@ class QueryService:
 
     def health(self) -> dict[str, Any]:
         """The store kind, the log head, each read model's position (this version's models
-        only) and the lag behind the head."""
+        only), the lag behind the head, and for how long the read models have stayed behind
+        without moving (as this process has looked)."""
         head = self.projector.ledger.head()
         positions = self.projector.positions()
+        applied = min(positions.values(), default=0)
+        lag = max(head - applied, 0)
         return {
             "store": self.projector.db.kind,
             "log_head": head,
             "read_models": positions,
-            "lag": max(head - min(positions.values(), default=0), 0),
+            "lag": lag,
+            "stalled_seconds": round(self.progress.stalled_for(applied, lag), 1),
         }

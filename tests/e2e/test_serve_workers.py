@@ -3,9 +3,11 @@ supervising process, on PostgreSQL; refused on the embedded store."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from api.bootstrap import build
-from api.cli import EXIT_USAGE, main
+from api.cli import EXIT_PORT_IN_USE, EXIT_USAGE, main
 from ledger.settings import Settings
 from tests.e2e.support import assignment, bearer, call, registration
 from tests.support import free_port
@@ -90,3 +92,83 @@ def test_several_api_processes_share_one_read_model_worker(pg_url: str) -> None:
             server.kill()
             server.wait(timeout=10)
     assert server.returncode == 0, server.stdout.read().decode()  # type: ignore[union-attr]
+
+
+def test_a_port_another_server_holds_is_its_own_error_and_exit_code(
+    tmp_path: Path, capsys: Any
+) -> None:
+    url = f"sqlite:///{tmp_path}/custody.db"
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        assert main(["--database-url", url, "serve", "--port", str(port)]) == EXIT_PORT_IN_USE
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith(f"custody serve: cannot listen on 127.0.0.1:{port}: ")
+    assert "another server" in line
+    assert not (tmp_path / "custody.db").exists()  # refused before the store was opened
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is `pid` (Linux /proc)."""
+    out = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.add(int(entry.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has ended; only its exit status is left
+
+
+def test_worker_processes_end_when_their_supervisor_is_killed(pg_url: str) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "--database-url", pg_url, "serve",
+         "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "did not start"
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):  # a process gone, a port not yet listening
+                workers = {p for p in _children(server.pid) if _serves(p)}
+                if len(workers) == 2 and call_once(port, "GET", "/livez")[0] == 200:
+                    break
+        server.kill()  # kill -9: no chance to stop its workers itself
+        server.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in workers):
+            assert time.monotonic() < deadline, f"orphaned workers still running: {workers}"
+            time.sleep(0.2)
+        with socket.socket() as probe:  # and the port is free for the restart
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(("127.0.0.1", port))
+    finally:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if server.poll() is None:
+            server.kill()
+            server.wait(timeout=10)
+
+
+def _serves(pid: int) -> bool:
+    """Whether process `pid` is one of uvicorn's worker processes (not, say, the
+    multiprocessing resource tracker)."""
+    command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    return b"resource_tracker" not in command

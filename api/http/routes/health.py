@@ -2,30 +2,72 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import time
+from typing import Any
 
+from fastapi import APIRouter, Response
+
+from api.bootstrap import Container
 from api.http.deps import ContainerDep
-from api.http.schemas import HealthOut, problems
+from api.http.schemas import HealthOut, LiveOut, problems
 
 router = APIRouter(tags=["health"])
+
+# 503: degraded (the health body, with reasons), or the store unreachable (problem+json).
+DEGRADED: dict[int | str, dict[str, Any]] = {503: {**problems(503)[503], "model": HealthOut}}
 
 
 @router.head("/health", include_in_schema=False)  # load balancers' health checks
 @router.get(
     "/health",
     response_model=HealthOut,
-    summary="Store kind, log head and read-model lag",
-    responses=problems(503),
+    summary="Readiness: 200 when reads and writes would succeed, 503 `degraded` with reasons",
+    responses=DEGRADED,
 )
-def health(container: ContainerDep) -> HealthOut:
+def health(container: ContainerDep, response: Response) -> HealthOut:
+    state = container.queries.health()  # the store unreachable: 503 problem+json
+    reasons = degraded(container, state["lag"], state["stalled_seconds"])
+    if reasons:
+        response.status_code = 503
     worker = container.worker
     return HealthOut.model_validate(
         {
-            "status": "ok",
-            **container.queries.health(),
+            "status": "degraded" if reasons else "ok",
+            "reasons": reasons,
+            **state,
             "worker": {
                 "running": worker.is_alive() if worker is not None else None,
                 "last_error": worker.last_error if worker is not None else None,
             },
         }
     )
+
+
+def degraded(container: Container, lag: int, stalled_seconds: float) -> list[str]:
+    """Why reads would fail or wait: the read-model worker stopped or failing for longer than
+    the bound, or the read models behind the log without moving for longer than it."""
+    bound = container.settings.health_stall_seconds
+    reasons = []
+    worker = container.worker
+    if worker is not None and not worker.is_alive():
+        reasons.append("the read-model worker of this process has stopped")
+    if worker is not None and worker.failing_since is not None:
+        failing = time.monotonic() - worker.failing_since
+        if failing >= bound:
+            reasons.append(f"the read-model worker has been failing for {failing:.0f}s: "
+                           f"{worker.last_error}")  # fmt: skip
+    if lag and stalled_seconds >= bound:
+        reasons.append(
+            f"the read models are {lag} log positions behind and have not moved for "
+            f"{stalled_seconds:.0f}s (is `custody project` running?)"
+        )
+    return reasons
+
+
+@router.get(
+    "/livez",
+    response_model=LiveOut,
+    summary="Liveness for process supervisors: the process answers (no database call)",
+)
+def live() -> LiveOut:
+    return LiveOut(status="alive")
