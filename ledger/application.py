@@ -73,8 +73,8 @@ def _writing(batch: Batch | None, recorded_at: datetime | None) -> Writing:
     """How a command given these arguments is written (see `Writing`)."""
     if recorded_at is not None and batch is None:
         raise InvalidInput("only a batch (a restore of an export) gives an event its record time")
-    if batch is not None and batch.committed:
-        raise InvalidInput("this batch is written already; stage into a new one")
+    if batch is not None and (batch.committed or batch.ended):
+        raise InvalidInput("this batch has ended (written, or refused); stage into a new one")
     return Writing(batch=batch, restored_at=recorded_at)
 
 
@@ -105,8 +105,11 @@ class CustodyLedger(Application[UUID]):
         each its own)."""
         batch = Batch(recorded_at=self.clock())
         with collector_paused():
-            yield batch
-            self.commit(batch)
+            try:
+                yield batch
+                self.commit(batch)
+            finally:
+                batch.ended = True
 
     def prefetch(self, batch: Batch, commands: Iterable[tuple[UUID | None, Command]]) -> None:
         """Read, in a few queries, the aggregates these commands will look up (their accounts,

@@ -27,8 +27,8 @@ class Batch:
     # Aggregates read ahead in a few queries (`CustodyLedger.prefetch`); None: not stored.
     prefetched: dict[UUID, Aggregate | None] = field(default_factory=dict)
     records: list[EventRecord] = field(default_factory=list)  # one per event, staging order
-    positions: list[int] = field(default_factory=list)  # every position the commit wrote
     committed: bool = False
+    ended: bool = False  # its block has ended (written, or refused): it takes no more
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def time(value: str | None, name: str) -> Any:
 def stdout() -> Console:
     """Tables on stdout: plain text when it is not a terminal (a pipe, a file), where a row
     stays on one line however long, for `grep` and `cut`."""
-    console = Console(file=sys.stdout, highlight=False, markup=False)
+    console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False)
     if not console.is_terminal:
         console.width = 100_000
     return console
@@ -118,13 +118,15 @@ def progress(label: str, unit: str = "events") -> Iterator[ProgressFn]:
         yield lambda done, total: None
         return
     with Progress(
-        TextColumn(label),
+        TextColumn("{task.description}", markup=False),  # a file name is text, not markup
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn(unit),
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
     ) as bar:
         task = bar.add_task(label, total=None)
         shown = [0.0]

@@ -12,6 +12,8 @@ from uuid import UUID
 from api.cli import common
 from api.cli.common import ACCOUNT_ID_RE, EXIT_OK, EXIT_REFUSED, add_row, opened, stdout, table
 
+WRITE_ONLY = ("orphaned", "replayed")
+
 
 def who(args: argparse.Namespace) -> int:
     """Who held the account that carried HANDLE at a time, with the events behind the answer."""
@@ -63,7 +65,10 @@ def history(args: argparse.Namespace) -> int:
         timeline = q.custody_timeline(account_id)
         events = q.events(account_id)
     if args.json:
-        body = {"custody": asdict(timeline), "events": [asdict(e) for e in events]}
+        # An event record as the API lists it: `orphaned` and `replayed` describe a write's
+        # answer, not a stored event.
+        records = [{k: v for k, v in asdict(e).items() if k not in WRITE_ONLY} for e in events]
+        body = {"custody": asdict(timeline), "events": records}
         print(json.dumps(body, default=str, indent=2))
         return EXIT_OK
     out = stdout()

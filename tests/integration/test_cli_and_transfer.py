@@ -9,7 +9,7 @@ from uuid import UUID
 
 import pytest
 
-from api.bootstrap import build, load_demo
+from api.bootstrap import DemoRefused, build, load_demo
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from api.demo import DEMO_FILE
 from ledger.settings import Settings
@@ -290,8 +290,15 @@ def test_the_demo_loads_beside_tokens_and_a_second_start_finds_it_there(
 
 
 def test_the_demo_refuses_a_store_with_other_custody_data_and_writes_nothing(
-    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    store_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    def serve_anyway(*args: object, **kwargs: object) -> None:
+        raise AssertionError("custody serve started on a store it should have refused")
+
+    monkeypatch.setattr("uvicorn.run", serve_anyway)
     other = _write(
         tmp_path / "other.jsonl",
         [{"type": "account_registered", "platform": "x", "handle": "@SomeOffice",
@@ -308,6 +315,30 @@ def test_the_demo_refuses_a_store_with_other_custody_data_and_writes_nothing(
     assert "holds custody data other than the demo" in err[0] and "a new store" in err[0]
     container = build(Settings(database_url=store_url))
     try:
+        assert container.ledger.head() == head
+    finally:
+        container.close()
+
+
+def test_the_demo_and_one_event_more_is_not_the_demo(store_url: str, tmp_path: Path) -> None:
+    assert cli(store_url, "import", str(DEMO_FILE), "--restore") == EXIT_OK
+    extra = _write(
+        tmp_path / "extra.jsonl",
+        [
+            {
+                "type": "holder_released",
+                "account_id": str(CM),
+                "effective_at": "2026-01-01T00:00:00Z",
+            }
+        ],
+    )
+    container = build(Settings(database_url=store_url))
+    try:
+        assert load_demo(container) == "the store holds the demo already"
+        assert cli(store_url, "import", str(extra)) == EXIT_OK
+        head = container.ledger.head()
+        with pytest.raises(DemoRefused):
+            load_demo(container)
         assert container.ledger.head() == head
     finally:
         container.close()

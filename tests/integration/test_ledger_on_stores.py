@@ -351,7 +351,7 @@ def test_recent_facts_are_the_logs_own_facts_and_only_the_latest_are_kept(
     assert len(recent) == 0
 
 
-def test_only_a_batch_gives_an_event_its_own_record_time_and_a_written_batch_takes_no_more(
+def test_only_a_batch_gives_an_event_its_own_record_time_and_an_ended_batch_takes_no_more(
     store_ledger: CustodyLedger,
 ) -> None:
     ledger = store_ledger
@@ -359,8 +359,13 @@ def test_only_a_batch_gives_an_event_its_own_record_time_and_a_written_batch_tak
     head = ledger.head()
     with pytest.raises(InvalidInput, match="only a batch"):
         ledger.register_account(command, actor=ACTOR, recorded_at=LATER)
-    with ledger.batch() as batch:
-        potus = ledger.register_account(command, actor=ACTOR, batch=batch).account_id
-    with pytest.raises(InvalidInput, match="written already"):
-        ledger.append(potus, appoint("obama", OPENED), actor=ACTOR, batch=batch)
+    with ledger.batch() as written:
+        potus = ledger.register_account(command, actor=ACTOR, batch=written).account_id
+    with ledger.batch() as empty:
+        pass
+    with pytest.raises(NoHolder), ledger.batch() as refused_batch:
+        ledger.append(potus, ReleaseHolder(effective_at=LATER), actor=ACTOR, batch=refused_batch)
+    for ended in (written, empty, refused_batch):
+        with pytest.raises(InvalidInput, match="this batch has ended"):
+            ledger.append(potus, appoint("obama", OPENED), actor=ACTOR, batch=ended)
     assert ledger.head() > head and len(ledger.records(potus)) == 1

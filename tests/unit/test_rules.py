@@ -987,3 +987,30 @@ def test_random_histories_keep_every_rule_and_every_invariant(steps: list[Step])
             assert fold.ineffective_versions(facts) <= {v for r in mine for v in r.orphaned}
     finally:
         ledger.close()
+
+
+def test_a_restore_keeps_what_older_rules_let_in_only_where_it_is_asked_for() -> None:
+    """The one-line rule (no bidirectional overrides) tidies new input: a restore of the
+    ledger's own export keeps what an older ledger accepted, in nested values too (they read
+    the restore from pydantic's validation context); direct construction never restores."""
+    override = "\u202e"
+    body = {
+        "effective_at": OPENED,
+        "evidence": [{"url": f"https://records.example.gov/{override}"}],
+        "archive": {"ref": f"nara:{override}", "items": 2**60},
+    }
+    restored = ArchiveHistory.parse(body, restore=True)
+    assert restored.archive.ref == f"nara:{override}" and restored.archive.items == 2**60
+    assert restored.evidence[0].url.endswith(override)
+    for new_input in (
+        lambda: ArchiveHistory.parse(body),
+        lambda: ArchiveHistory.model_validate(body),
+        lambda: Archive(ref=f"nara:{override}"),
+        lambda: Evidence(url=f"https://records.example.gov/{override}"),
+    ):
+        with pytest.raises(InvalidInput):
+            new_input()
+    holder = {"id": "obama", "name": f"Barack{override} Obama"}
+    assert AssignHolder.parse({"effective_at": OPENED, "holder": holder}, restore=True)
+    with pytest.raises(InvalidInput, match=r"holder\.name"):
+        AssignHolder.parse({"effective_at": OPENED, "holder": holder})
