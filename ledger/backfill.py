@@ -225,7 +225,15 @@ def stage(
             who = obj.get("actor", actor)
             if not isinstance(who, str):
                 raise InvalidInput("actor: expected a string naming who recorded the event")
-            recorded_at = _restored_at(obj, now) if restore else None
+            if restore:
+                recorded_at = _restored_at(obj, now)
+            elif "recorded_at" in obj:
+                raise InvalidInput(
+                    "recorded_at is set by the ledger when it records an event; only --restore "
+                    "(an export into an empty store) keeps it: remove the field, or restore"
+                )
+            else:
+                recorded_at = None
             account_id = _uuid(obj["account_id"]) if "account_id" in obj else None
             parsed.append((n, obj, command, who, recorded_at, account_id))
         except LedgerError as e:

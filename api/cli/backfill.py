@@ -14,8 +14,10 @@ from api.cli.common import (
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
+    GLOBAL,
     BadUsage,
     opened,
+    plural,
     progress,
 )
 from ledger.backfill import ImportRefused, UnreadableFile, import_file, write_export
@@ -45,7 +47,8 @@ def import_(args: argparse.Namespace) -> int:
     if report.lines == 0:
         print(f"custody: {path} holds no events; nothing was written", file=sys.stderr)
     done = (
-        f"imported {report.written} events for {len(report.accounts)} accounts from {path} "
+        f"imported {plural(report.written, 'event')} for {plural(len(report.accounts), 'account')}"
+        f" from {path} "
         f"in {time.monotonic() - started:.1f}s"
     )
     if report.behind is not None:
@@ -83,7 +86,7 @@ def export(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return EXIT_USAGE
-    print(f"exported {count} events to {args.out}", file=sys.stderr)
+    print(f"exported {plural(count, 'event')} to {args.out}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -95,7 +98,9 @@ def _default_actor() -> str:
 
 
 def add_commands(sub: Any) -> None:
-    s = sub.add_parser("import", help="backfill events from JSON Lines or CSV (all or nothing)")
+    s = sub.add_parser(
+        "import", parents=[GLOBAL], help="backfill events from JSON Lines or CSV (all or nothing)"
+    )
     s.add_argument("file")
     s.add_argument("--actor", default=_default_actor(), help="actor for lines that name none")
     s.add_argument(
@@ -103,6 +108,6 @@ def add_commands(sub: Any) -> None:
     )
     s.set_defaults(func=import_)
 
-    s = sub.add_parser("export", help="write the whole log as JSON Lines")
+    s = sub.add_parser("export", parents=[GLOBAL], help="write the whole log as JSON Lines")
     s.add_argument("--out", help="file to write (default stdout)")
     s.set_defaults(func=export)

@@ -4,12 +4,15 @@ parsing, and the terminal output (progress and tables through `rich`)."""
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from time import monotonic
 from typing import Any
+from uuid import UUID
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -80,11 +83,58 @@ def handle(value: str) -> str:
     return value
 
 
-def time(value: str | None, name: str) -> Any:
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def time(value: str | None, name: str) -> datetime | None:
+    """A time given on the command line: RFC 3339 with an offset, or a date (its first
+    instant in UTC)."""
+    if value is None:
+        return None
+    if DATE_RE.fullmatch(value.strip()):
+        try:
+            return datetime.fromisoformat(value.strip()).replace(tzinfo=UTC)
+        except ValueError:
+            raise BadUsage(f"{name}: {value!r} is not a date") from None
     try:
-        return None if value is None else require_utc(value, name)
+        return require_utc(value, name)
     except InvalidInput as e:
-        raise BadUsage(e.detail) from None
+        raise BadUsage(
+            e.detail.replace("e.g. 2017-01-20T17:00:00Z", "e.g. 2017-01-20T17:00:00Z, or a date")
+        ) from None
+
+
+def plural(count: int, word: str) -> str:
+    """'1 event', '2 events'."""
+    return f"{count:,} {word}" + ("" if count == 1 else "s")
+
+
+def api_time(value: datetime) -> str:
+    """A time as the HTTP API writes it: RFC 3339 in UTC with a Z."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def to_json(value: Any) -> str:
+    """JSON as the HTTP API writes it: times in RFC 3339 with a Z, ids as strings."""
+
+    def encode(item: Any) -> Any:
+        if isinstance(item, datetime):
+            return api_time(item)
+        if isinstance(item, UUID):
+            return str(item)
+        raise TypeError(f"{type(item).__name__} is not JSON")
+
+    return json.dumps(value, default=encode, indent=2, ensure_ascii=False)
+
+
+# `--database-url` goes before or after the command: every command's parser has it too.
+GLOBAL = argparse.ArgumentParser(add_help=False)
+GLOBAL.add_argument(
+    "--database-url",
+    default=argparse.SUPPRESS,  # not given after the command: the one before it (if any) stands
+    help="override CUSTODY_DATABASE_URL for this command",
+)
+PLATFORM_DEFAULT = "x"
 
 
 def stdout() -> Console:
@@ -94,6 +144,16 @@ def stdout() -> Console:
     if not console.is_terminal:
         console.width = 100_000
     return console
+
+
+def show(*renderables: Any) -> None:
+    """Print text and tables on stdout, with no padding left at the ends of lines."""
+    console = stdout()
+    with console.capture() as captured:
+        for renderable in renderables:
+            console.print(renderable)
+    for line in captured.get().splitlines():
+        print(line.rstrip())
 
 
 def table(*columns: str) -> Table:

@@ -11,7 +11,15 @@ import time
 from typing import Any
 
 from api.bootstrap import DemoRefused, build, load_demo
-from api.cli.common import EXIT_OK, EXIT_PORT_IN_USE, EXIT_USAGE, opened, progress, settings_of
+from api.cli.common import (
+    EXIT_OK,
+    EXIT_PORT_IN_USE,
+    EXIT_USAGE,
+    GLOBAL,
+    opened,
+    progress,
+    settings_of,
+)
 from projections.models import BY_NAME
 from projections.rebuild import Rebuilder
 
@@ -155,7 +163,7 @@ def rebuild(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    s = sub.add_parser("serve", help="run the HTTP API")
+    s = sub.add_parser("serve", parents=[GLOBAL], help="run the HTTP API")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--public-reads", action="store_true", help="let GETs through without a token")
@@ -179,10 +187,12 @@ def add_commands(sub: Any) -> None:
     )
     s.set_defaults(func=serve)
 
-    s = sub.add_parser("project", help="run the read-model worker (follows the log)")
+    s = sub.add_parser(
+        "project", parents=[GLOBAL], help="run the read-model worker (follows the log)"
+    )
     s.add_argument("--once", action="store_true", help="catch up once and exit")
     s.set_defaults(func=project)
 
-    s = sub.add_parser("rebuild", help="rebuild read models from the log")
+    s = sub.add_parser("rebuild", parents=[GLOBAL], help="rebuild read models from the log")
     s.add_argument("names", nargs="*", metavar="NAME", help="read model(s); all when omitted")
     s.set_defaults(func=rebuild)

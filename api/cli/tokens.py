@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from api.cli.common import EXIT_OK, BadUsage, add_row, opened, stdout, table
+from api.cli.common import EXIT_OK, GLOBAL, BadUsage, add_row, opened, show, table
 from ledger.errors import InvalidInput
 
 
@@ -31,7 +31,7 @@ def list_tokens(args: argparse.Namespace) -> int:
     for t in tokens:
         status = "revoked" if t.revoked else "active"
         add_row(rows, t.name, t.role, status, ",".join(t.offices) or "*")
-    stdout().print(rows)
+    show(rows)
     return EXIT_OK
 
 
@@ -43,16 +43,16 @@ def revoke(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: Any) -> None:
-    tok = sub.add_parser("token", help="manage API tokens").add_subparsers(
+    tok = sub.add_parser("token", parents=[GLOBAL], help="manage API tokens").add_subparsers(
         dest="token_command", required=True, metavar="ACTION"
     )
-    s = tok.add_parser("create", help="create a token and print its secret once")
+    s = tok.add_parser("create", parents=[GLOBAL], help="create a token and print its secret once")
     s.add_argument("--name", required=True)
     s.add_argument("--role", required=True, choices=["reader", "recorder", "admin"])
     s.add_argument("--office", action="append", help="limit a recorder to this office (repeatable)")
     s.set_defaults(func=create)
-    s = tok.add_parser("list", help="list tokens")
+    s = tok.add_parser("list", parents=[GLOBAL], help="list tokens")
     s.set_defaults(func=list_tokens)
-    s = tok.add_parser("revoke", help="revoke a token")
+    s = tok.add_parser("revoke", parents=[GLOBAL], help="revoke a token")
     s.add_argument("name")
     s.set_defaults(func=revoke)

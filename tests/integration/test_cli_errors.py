@@ -336,9 +336,9 @@ def test_history_takes_only_the_canonical_form_as_an_account_id(
     (tmp_path / "hex.jsonl").write_text(json.dumps(line) + "\n")
     assert cli(demo_url, "import", str(tmp_path / "hex.jsonl")) == EXIT_OK
     capsys.readouterr()
-    assert cli(demo_url, "history", hexes, "--json") == EXIT_OK
-    events = json.loads(capsys.readouterr().out)["events"]
-    assert [e["data"]["handle"] for e in events] == [hexes]
+    assert cli(demo_url, "history", hexes, "--json") == EXIT_OK  # a handle: its life
+    carried = json.loads(capsys.readouterr().out)["carried"]
+    assert [c["handle"] for c in carried] == [hexes]
     assert cli(demo_url, "history", str(CM).upper(), "--json") == EXIT_OK
     assert len(json.loads(capsys.readouterr().out)["events"]) == 8
     for other in (f"{{{CM}}}", f"urn:uuid:{CM}"):  # not handles either
@@ -353,7 +353,8 @@ def test_invalid_argument_values_are_bad_usage_and_the_ledger_refusing_is_not(
     who = ["who", "@POTUS", "--platform", "x"]
     for args, words in [
         ([*who, "--at", "garbage"], "--at: 'garbage' is not an RFC 3339 time"),
-        ([*who, "--at", "2017-01-20"], "timezone offset"),
+        ([*who, "--at", "2017-01-20T12:00"], "timezone offset"),
+        ([*who, "--at", "2017-02-30"], "--at: '2017-02-30' is not a date"),
         ([*who, "--known-at", "yesterday"], "--known-at: 'yesterday'"),
         (["who", "bad/handle", "--platform", "x"], "handle 'bad/handle' has characters"),
         (["who", "@", "--platform", "x"], "a handle must not be empty"),
@@ -374,5 +375,5 @@ def test_invalid_argument_values_are_bad_usage_and_the_ledger_refusing_is_not(
     assert cli(demo_url, "history", "@NoSuchOffice") == EXIT_REFUSED
     assert cli(demo_url, "token", "revoke", "nobody") == EXIT_REFUSED
     with pytest.raises(SystemExit) as exited:
-        main(["who", "@POTUS"])  # argparse: --platform is required
+        main(["who"])  # argparse: the handle is required
     assert exited.value.code == EXIT_USAGE
