@@ -51,7 +51,7 @@ def build(settings: Settings | None = None, *, clock: Clock = utc_now) -> Contai
     store = settings.store()
     # sqlite3.DatabaseError: the library lets "file is not a database" through unwrapped.
     try:
-        ledger = CustodyLedger(store.env, clock=clock)
+        ledger = CustodyLedger(store.env, clock=clock, max_event_bytes=settings.max_event_bytes)
     except (OperationalError, InterfaceError, ProgrammingError, sqlite3.DatabaseError) as e:
         raise StoreUnavailable(f"cannot open {store.description}: {first_line(e)}") from None
     # Embedded: a reader that finds the read models behind applies the log itself, in-process.

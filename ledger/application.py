@@ -62,6 +62,7 @@ from ledger.store import log_head, position_of, stored_streams
 
 Clock = Callable[[], datetime]
 RETRY_SECONDS = 5.0
+MAX_EVENT_BYTES = 65_536  # one event's fields, encoded (CUSTODY_MAX_EVENT_BYTES)
 HANDLE_TYPES = {fold.RENAMED, fold.CLOSED, fold.RETRACTED}
 
 
@@ -83,9 +84,16 @@ class CustodyLedger(Application[UUID]):
 
     name = "custody"
 
-    def __init__(self, env: EnvType | None = None, *, clock: Clock = utc_now) -> None:
+    def __init__(
+        self,
+        env: EnvType | None = None,
+        *,
+        clock: Clock = utc_now,
+        max_event_bytes: int = MAX_EVENT_BYTES,
+    ) -> None:
         super().__init__(env)
         self.clock = clock
+        self.max_event_bytes = max_event_bytes
         self.recent: RecentFacts | None = None  # see keep_recent_facts
 
     def keep_recent_facts(self, limit: int) -> RecentFacts:
@@ -198,8 +206,9 @@ class CustodyLedger(Application[UUID]):
         writing = _writing(batch, recorded_at)
         check_actor(actor, restoring=writing.restoring)
         check_key(idempotency_key)
-        if not writing.restoring:  # a restore keeps ids and actors as they were recorded
+        if not writing.restoring:  # a restore keeps ids, actors and sizes as they were recorded
             check_account_id(account_id)
+            self._check_size(command)
         stamp = fingerprint(account_id, command, None) if idempotency_key else ""
 
         def attempt(touched: list[UUID], writing: Writing) -> EventRecord:
@@ -246,6 +255,8 @@ class CustodyLedger(Application[UUID]):
         check_key(idempotency_key)
         if not isinstance(command, Command) or isinstance(command, RegisterAccount):
             raise InvalidInput("append takes a custody event command, not a registration")
+        if not writing.restoring:
+            self._check_size(command)
         # Only an idempotency key needs the command's fingerprint.
         stamp = fingerprint(account_id, command, expected_version) if idempotency_key else ""
 
@@ -360,6 +371,16 @@ class CustodyLedger(Application[UUID]):
             return log_head(self.recorder)
 
     # -- internals -------------------------------------------------------------------------------
+
+    def _check_size(self, command: Command) -> None:
+        """An event is at most `max_event_bytes` encoded: the log keeps every event forever,
+        and every reader of a stream reads all of it."""
+        size = len(command.model_dump_json().encode("utf-8"))
+        if size > self.max_event_bytes:
+            raise InvalidInput(
+                f"the event is {size:,} bytes encoded; an event is at most "
+                f"{self.max_event_bytes:,} (shorten the reason or the evidence)"
+            )
 
     def _now(self, writing: Writing) -> datetime:
         """The record time of what is being written: a restored event's own, the batch's, or

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Self
 
+from confusable_homoglyphs import confusables
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -38,6 +40,10 @@ LINE_CONTROL_RE = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff\ufffe\uffff]"
 )
 MAX_HANDLE = 64
+MAX_EVIDENCE = 32  # pieces of evidence on one event
+MAX_REASON_BYTES = 4096
+# Letters that render as nothing (Hangul fillers): category Lo, yet invisible.
+INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
 MAX_JSON_DEPTH = 32
 _JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
 
@@ -159,7 +165,17 @@ def _url(value: str, info: ValidationInfo) -> str:
 
 
 Platform = Annotated[str, _pattern(PLATFORM_RE, "platform")]
-Handle = Annotated[str, AfterValidator(normalize_handle)]
+
+
+def _new_handle(value: str, info: ValidationInfo) -> str:
+    """A handle that a new event may give: not only dots and dashes (`.` and `..` register,
+    and then every client normalises the lookup URL to another path)."""
+    if not _restoring(info) and not any(ch.isalnum() or ch == "_" for ch in value):
+        raise ValueError(f"handle {shown(value)} needs a letter, a digit or '_'")
+    return value
+
+
+Handle = Annotated[str, AfterValidator(normalize_handle), AfterValidator(_new_handle)]
 Office = Annotated[str, _pattern(OFFICE_RE, "office")]
 HolderId = Annotated[str, _pattern(HOLDER_ID_RE, "holder id")]
 PlatformAccountId = Annotated[str, _pattern(PLATFORM_ACCOUNT_ID_RE, "platform account id")]
@@ -179,7 +195,22 @@ RFC3339_RE = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$"
 )
 UtcTime = Annotated[AwareDatetime, BeforeValidator(_rfc3339), AfterValidator(_utc)]
-Reason = Annotated[str, Field(max_length=2000), AfterValidator(_text)]
+
+
+def _bounded_reason(value: str, info: ValidationInfo) -> str:
+    size = len(value.encode("utf-8"))
+    if size > MAX_REASON_BYTES and not _restoring(info):
+        raise ValueError(f"a reason has at most {MAX_REASON_BYTES} bytes (UTF-8), got {size}")
+    return value
+
+
+def _bounded_evidence(value: tuple[Any, ...], info: ValidationInfo) -> tuple[Any, ...]:
+    if len(value) > MAX_EVIDENCE and not _restoring(info):
+        raise ValueError(f"at most {MAX_EVIDENCE} pieces of evidence, got {len(value)}")
+    return value
+
+
+Reason = Annotated[str, AfterValidator(_text), AfterValidator(_bounded_reason)]
 Url = Annotated[str, Field(max_length=2048), AfterValidator(_url)]
 
 
@@ -256,9 +287,50 @@ class Evidence(Value):
     sha256: Sha256 | None = None
 
 
+def readable_name(value: str, info: ValidationInfo) -> str:
+    """A person's name as readers will compare it: nothing invisible (zero-width and other
+    format characters, Hangul fillers, private-use or unassigned code points, spaces other
+    than the plain one) and no word that mixes scripts with look-alike letters ("Barack"
+    spelt with a Cyrillic a, U+0430), which would make one person read as another. A
+    zero-width (non-)joiner stays allowed between two letters of a script that writes with it
+    (Persian, Urdu, Indic). A restore keeps what older rules let in."""
+    if _restoring(info):
+        return value
+    for n, ch in enumerate(value):
+        category = unicodedata.category(ch)
+        if ch in "\u200c\u200d" and 0 < n < len(value) - 1:
+            around = value[n - 1] + value[n + 1]
+            if all(c.isalpha() and not c.isascii() for c in around):
+                continue
+        if (
+            category in ("Cf", "Co", "Cn")
+            or ch in INVISIBLE_LETTERS
+            or (category.startswith("Z") and ch != " ")
+        ):
+            raise ValueError(
+                f"invisible or blank character U+{ord(ch):04X} ({unicodedata.name(ch, 'unnamed')})"
+                " is not allowed in a name"
+            )
+    for word in value.split(" "):
+        if word and confusables.is_dangerous(word):
+            raise ValueError(
+                f"{shown(word)} mixes scripts with letters that look alike (a Cyrillic a, "
+                "U+0430, among Latin letters, say); write each word in one script"
+            )
+    return value
+
+
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=200),
+    AfterValidator(single_line),
+    AfterValidator(readable_name),
+]
+
+
 class Holder(Value):
     id: HolderId
-    name: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
+    name: Name
 
 
 def _exact_count(value: int, info: ValidationInfo) -> int:
@@ -280,7 +352,7 @@ class Command(Value):
     type: ClassVar[str]
     effective_at: UtcTime
     reason: Reason = ""
-    evidence: tuple[Evidence, ...] = ()
+    evidence: Annotated[tuple[Evidence, ...], AfterValidator(_bounded_evidence)] = ()
 
     @field_validator("effective_at")
     @classmethod

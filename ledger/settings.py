@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     health_stall_seconds: float = Field(default=30.0, gt=0)
     embedded_projections: bool = True
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_event_bytes: int = Field(default=65_536, ge=1024)  # one event's fields, encoded
     # Set by `custody serve --workers N` for its worker processes, which end with it.
     supervisor_pid: int | None = Field(default=None, ge=1)
 

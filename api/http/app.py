@@ -19,6 +19,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 
 from api.bootstrap import Container, build
 from api.http import errors, page
@@ -60,7 +61,9 @@ def create_app(
         finally:
             current.close()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package, not from a CDN: they work
+    # on a machine without internet, and the page makes no third-party requests.
+    app = FastAPIOffline(
         title="Custody ledger",
         version="1",
         description=DESCRIPTION,

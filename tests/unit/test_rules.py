@@ -1014,3 +1014,70 @@ def test_a_restore_keeps_what_older_rules_let_in_only_where_it_is_asked_for() ->
     assert AssignHolder.parse({"effective_at": OPENED, "holder": holder}, restore=True)
     with pytest.raises(InvalidInput, match=r"holder\.name"):
         AssignHolder.parse({"effective_at": OPENED, "holder": holder})
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("Barack\u200bObama", "U+200B"),  # a zero-width space
+        ("Barack\u3164Obama", "U+3164"),  # a Hangul filler: a letter that shows nothing
+        ("Barack\u00a0Obama", "U+00A0"),  # a no-break space
+        ("Bar\u0430ck Obama", "mixes scripts"),  # a Cyrillic a among Latin letters
+        ("P\u0430ypal", "mixes scripts"),
+    ],
+)
+def test_a_name_that_could_pass_for_another_is_refused(name: str, words: str) -> None:
+    with pytest.raises(InvalidInput, match=r"^name: ") as info:
+        Holder(id="obama", name=name)
+    assert words in info.value.detail
+    assert Holder.parse({"id": "obama", "name": name}, restore=True).name == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Barack Obama", "Shehbaz Sharif (شہباز شریف)", "Łukasz Żółć", "Ασίμ Μπάτζουα",
+     "O\u2019Brien", "Joseph R. Biden Jr.", "می\u200cخواهم"],  # noqa: RUF001 (a ZWNJ inside Persian)
+)  # fmt: skip
+def test_names_in_any_one_script_per_word_are_fine(name: str) -> None:
+    assert Holder(id="someone", name=name).name == name
+
+
+def test_handles_of_dots_alone_are_refused_and_restored() -> None:
+    for bad in (".", "..", "-.-"):
+        with pytest.raises(InvalidInput, match="needs a letter, a digit or '_'"):
+            RenameHandle(handle=bad, effective_at=OPENED)
+        assert RenameHandle.parse({"handle": bad, "effective_at": OPENED}, restore=True)
+    assert RenameHandle(handle="_", effective_at=OPENED).handle == "_"
+
+
+def test_evidence_and_reasons_are_bounded_for_new_input_only() -> None:
+    evidence = [{"url": f"https://records.example.gov/{n}"} for n in range(33)]
+    with pytest.raises(InvalidInput, match="at most 32 pieces of evidence, got 33"):
+        ReleaseHolder.parse({"effective_at": OPENED, "evidence": evidence})
+    assert len(ReleaseHolder.parse({"effective_at": OPENED, "evidence": evidence[:32]}).evidence)
+    reason = "ش" * 2049  # 4,098 bytes in UTF-8
+    with pytest.raises(InvalidInput, match=r"^reason: a reason has at most 4096 bytes"):
+        ReleaseHolder(effective_at=OPENED, reason=reason)
+    assert ReleaseHolder(effective_at=OPENED, reason="x" * 4096)
+    body = {"effective_at": OPENED, "evidence": evidence, "reason": reason}
+    assert ReleaseHolder.parse(body, restore=True).reason == reason
+
+
+def test_an_event_is_bounded_once_encoded_and_nothing_is_written(clock: FakeClock) -> None:
+    ledger = CustodyLedger(
+        Settings(database_url="sqlite:///:memory:").store().env, clock=clock, max_event_bytes=2048
+    )
+    try:
+        potus = register(ledger, "@POTUS").account_id
+        evidence = tuple(
+            Evidence(url=f"https://records.example.gov/{'x' * 200}/{n}") for n in range(12)
+        )
+        with refused(ledger, InvalidInput, potus) as info:
+            ledger.append(potus, ReleaseHolder(effective_at=OPENED, evidence=evidence), actor=ACTOR)
+        assert "an event is at most 2,048" in info.value.detail
+        assert ledger.append(
+            potus, AssignHolder(holder=Holder(id="obama", name="Barack Obama"),
+                                effective_at=OPENED, evidence=evidence[:2]), actor=ACTOR
+        ).version == 2  # fmt: skip
+    finally:
+        ledger.close()
