@@ -168,3 +168,57 @@ def test_the_api_docs_work_without_internet(browser: Any, public_site: str) -> N
     # a missing picture, nothing more.
     assert all(url.startswith("https://cdn.redoc.ly/") for url in elsewhere), elsewhere
     page.close()
+
+
+def test_as_known_on_a_day_the_page_shows_nothing_recorded_later(
+    browser: Any, public_site: str
+) -> None:
+    """A dispute panel reads the record as it stood on 2021-06-20: the handover to Boris Kade
+    as then recorded (effective 2021-06-10), not its later retraction and correction, which
+    are listed apart, as recorded later; and no marker of a later event on the timeline."""
+    page = browser.new_page()
+    page.goto(f"{public_site}/?q=@CMRuritania&platform=x&at=2021-06-15&known=2021-06-20")
+    assert _who(page) == "Boris Kade"
+    log = page.inner_text("#events")
+    assert "retract" not in log and "Carla Mendes" not in log
+    assert page.locator("#events tbody tr").count() == 3
+    assert "2021-06-10" in page.inner_text("#events tbody tr:nth-child(3)")
+    later = page.inner_text("#later")
+    assert page.locator("#laterbox").is_visible() and "retracts v3" in later
+    assert page.locator(".marker.retracted").count() == 0
+    # A date and a time: the same day, an hour before the handover was recorded.
+    page.fill("#known", "2021-06-12T07:00")
+    page.click("#lookup button")
+    page.wait_for_function("document.querySelector('#who').innerText === 'Anna Vale'")
+    assert page.locator("#events tbody tr").count() == 2
+    page.close()
+
+
+def test_events_read_as_sentences_with_the_json_one_click_away(
+    browser: Any, public_site: str
+) -> None:
+    page = browser.new_page()
+    page.goto(f"{public_site}/?q=@POTUS44&platform=x")
+    _who(page)
+    log = page.inner_text("#events")
+    assert "Barack Obama takes custody" in log
+    assert "renamed to @POTUS44" in log
+    assert "archived 352 posts at" in log
+    assert page.locator("#events details").first.is_visible()
+    assert not page.locator("#events details code").first.is_visible()  # folded away
+    page.locator("#events details summary").first.click()
+    assert '"platform":"x"' in page.inner_text("#events details code >> nth=0")
+    page.close()
+
+
+def test_an_empty_page_offers_three_questions_that_answer(
+    browser: Any, public_site: str
+) -> None:
+    page = browser.new_page()
+    page.goto(public_site)
+    links = page.locator("#welcome a")
+    assert links.count() == 3
+    links.nth(1).click()
+    assert _who(page) == "Donald J. Trump"
+    assert page.locator("#welcome").is_hidden()
+    page.close()
