@@ -283,8 +283,17 @@ class Value(BaseModel):
 
 
 class Evidence(Value):
-    url: Url
-    sha256: Sha256 | None = None
+    """A source for the event: where a reader can check it."""
+
+    url: Url = Field(
+        description="Where the source is (http or https, at most 2 KiB).",
+        examples=["https://www.whitehouse.gov/briefing-room/"],
+    )
+    sha256: Sha256 | None = Field(
+        None,
+        description="SHA-256 of the source as it was read (64 lower-case hex digits), if kept.",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
 
 
 def readable_name(value: str, info: ValidationInfo) -> str:
@@ -329,8 +338,15 @@ Name = Annotated[
 
 
 class Holder(Value):
-    id: HolderId
-    name: Name
+    """The person who holds the account."""
+
+    id: HolderId = Field(
+        description="A stable id for the person, the same on every account they hold.",
+        examples=["barack-obama"],
+    )
+    name: Name = Field(
+        description="The person's name as it should be shown.", examples=["Barack Obama"]
+    )
 
 
 def _exact_count(value: int, info: ValidationInfo) -> int:
@@ -341,18 +357,38 @@ def _exact_count(value: int, info: ValidationInfo) -> int:
 
 
 class Archive(Value):
-    ref: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(single_line)]
-    sha256: Sha256 | None = None
-    items: Annotated[int, Field(ge=0, strict=True), AfterValidator(_exact_count)] | None = None
+    """Where the predecessor's posts were archived."""
+
+    ref: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(single_line)] = Field(
+        description="Where the archive is: a URL or a reference of the archiving body.",
+        examples=["https://x.com/POTUS44"],
+    )
+    sha256: Sha256 | None = Field(
+        None,
+        description="SHA-256 of the archive, if it is a file.",
+        examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
+    )
+    items: Annotated[int, Field(ge=0, strict=True), AfterValidator(_exact_count)] | None = Field(
+        None, description="How many posts the archive holds, if counted.", examples=[352]
+    )
 
 
 class Command(Value):
     """Fields every custody event carries from the client."""
 
     type: ClassVar[str]
-    effective_at: UtcTime
-    reason: Reason = ""
-    evidence: Annotated[tuple[Evidence, ...], AfterValidator(_bounded_evidence)] = ()
+    effective_at: UtcTime = Field(
+        description="Valid time: when it took effect in the world (RFC 3339 with an offset).",
+        examples=["2017-01-20T17:00:00Z"],
+    )
+    reason: Reason = Field(
+        "",
+        description="Why, in a sentence a reader of the record can follow (at most 4 KiB).",
+        examples=["Inauguration: the office passes to the President-elect."],
+    )
+    evidence: Annotated[tuple[Evidence, ...], AfterValidator(_bounded_evidence)] = Field(
+        (), description="The sources for the event (at most 32)."
+    )
 
     @field_validator("effective_at")
     @classmethod
@@ -369,15 +405,23 @@ class Command(Value):
 
 class RegisterAccount(Command):
     type: ClassVar[str] = "account_registered"
-    platform: Platform
-    platform_account_id: PlatformAccountId | None = None
-    handle: Handle
-    office: Office
+    platform: Platform = Field(description="The platform's key.", examples=["x"])
+    platform_account_id: PlatformAccountId | None = Field(
+        None,
+        description="The platform's permanent id of the account (unchanged by renames).",
+        examples=["822215679726100480"],
+    )
+    handle: Handle = Field(description="The handle it carries from then on.", examples=["@POTUS"])
+    office: Office = Field(
+        description="The office the account belongs to.", examples=["us-president"]
+    )
 
 
 class AssignHolder(Command):
     type: ClassVar[str] = "holder_assigned"
-    holder: Holder
+    holder: Holder = Field(
+        description="The person who takes custody (a handover if another held it)."
+    )
 
 
 class ReleaseHolder(Command):
@@ -386,17 +430,19 @@ class ReleaseHolder(Command):
 
 class RenameHandle(Command):
     type: ClassVar[str] = "handle_renamed"
-    handle: Handle
+    handle: Handle = Field(description="The new handle.", examples=["@POTUS44"])
 
 
 class ArchiveHistory(Command):
     type: ClassVar[str] = "history_archived"
-    archive: Archive
+    archive: Archive = Field(description="Where the posts so far were archived.")
 
 
 class TransferOffice(Command):
     type: ClassVar[str] = "office_transferred"
-    office: Office
+    office: Office = Field(
+        description="The office that owns the account from then on.", examples=["nara"]
+    )
 
 
 class CloseAccount(Command):
@@ -405,7 +451,9 @@ class CloseAccount(Command):
 
 class RetractEvent(Command):
     type: ClassVar[str] = "event_retracted"
-    event_version: Annotated[int, Field(ge=1, strict=True)]
+    event_version: Annotated[int, Field(ge=1, strict=True)] = Field(
+        description="The version of the erroneous event in this account's stream.", examples=[3]
+    )
 
 
 AccountCommand = (
