@@ -387,7 +387,9 @@ class Command(Value):
         examples=["Inauguration: the office passes to the President-elect."],
     )
     evidence: Annotated[tuple[Evidence, ...], AfterValidator(_bounded_evidence)] = Field(
-        (), description="The sources for the event (at most 32)."
+        (),
+        description="The sources for the event (at most 32).",
+        examples=[[{"url": "https://www.whitehouse.gov/briefing-room/"}]],
     )
 
     @field_validator("effective_at")
@@ -420,7 +422,8 @@ class RegisterAccount(Command):
 class AssignHolder(Command):
     type: ClassVar[str] = "holder_assigned"
     holder: Holder = Field(
-        description="The person who takes custody (a handover if another held it)."
+        description="The person who takes custody (a handover if another held it).",
+        examples=[{"id": "barack-obama", "name": "Barack Obama"}],
     )
 
 
@@ -435,7 +438,10 @@ class RenameHandle(Command):
 
 class ArchiveHistory(Command):
     type: ClassVar[str] = "history_archived"
-    archive: Archive = Field(description="Where the posts so far were archived.")
+    archive: Archive = Field(
+        description="Where the posts so far were archived.",
+        examples=[{"ref": "https://x.com/POTUS44", "items": 352}],
+    )
 
 
 class TransferOffice(Command):

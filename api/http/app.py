@@ -23,8 +23,8 @@ from fastapi_offline import FastAPIOffline
 
 from api.bootstrap import Container, build
 from api.http import errors, page
+from api.http.bodies import request_components
 from api.http.routes import ROUTERS
-from api.http.schemas import request_components
 from ledger.settings import Settings
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h

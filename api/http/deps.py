@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import ClientDisconnect
 
 from api.bootstrap import Container
-from api.http import schemas
+from api.http import bodies
 from api.http.errors import ClientGone, Forbidden, MalformedJson, Unauthorized, UnsupportedMediaType
 from ledger.access import Principal
 from ledger.application import CustodyLedger
@@ -169,7 +169,7 @@ async def new_account(
     """The registration in the body, if the caller may register for its office."""
     container: Container = request.app.state.container
     principal = _may_write(await _principal(container, credentials))
-    command = schemas.registration(await _read_json(request))
+    command = bodies.registration(await _read_json(request))
     _require_office(principal, command.office, "the new account")
     return NewAccount(container.ledger, principal, command, idempotency_key)
 
@@ -186,7 +186,7 @@ async def new_event(
     its request."""
     container: Container = request.app.state.container
     principal = _may_write(await _principal(container, credentials))
-    command = schemas.custody_event(await _read_json(request))
+    command = bodies.custody_event(await _read_json(request))
     return NewEvent(container.ledger, principal, command, _version(if_match), idempotency_key)
 
 

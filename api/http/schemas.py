@@ -1,7 +1,7 @@
-"""Response models, the problem model, and the bridge from JSON bodies to ledger commands.
+"""Response models and the problem model: what clients read, each field described.
 
-Request bodies are validated by the ledger's own command models (`ledger.commands`), so the
-rules live in one place; the OpenAPI section at the end documents them from the same models.
+Request bodies are the ledger's own command models (`ledger.commands`), read and documented in
+`api.http.bodies`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,10 @@ from uuid import UUID
 
 from fastapi import Response
 from pydantic import AliasPath, BaseModel, ConfigDict, Field
-from pydantic.json_schema import models_json_schema
 
 from api.http.errors import PROBLEM_JSON
 from ledger import fold
-from ledger.commands import COMMANDS, Command, RegisterAccount, parse_command
-from ledger.errors import InvalidInput
+from ledger.commands import Command
 from ledger.records import EventRecord
 from projections.queries import views
 
@@ -58,340 +56,529 @@ class Out(BaseModel):
         )
 
 
+# -- examples for the OpenAPI document: the demo's first @POTUS account, Barack Obama's ---------
+
+_ACCOUNT_ID = "3b6d7be1-b2fa-4ac0-94e3-21774eebbea7"
+_AT = "2016-12-14T12:00:00Z"
+_KNOWN_AT = "2017-01-20T18:00:00Z"
+_HOLDER_REF = {"id": "barack-obama", "name": "Barack Obama"}
+_HOLDER = {**_HOLDER_REF, "since": "2015-05-18T00:00:00Z"}
+_PROVENANCE = {
+    "version": 2,
+    "type": "holder_assigned",
+    "recorded_at": "2015-05-18T15:00:01Z",
+    "actor": "demo:records-office",
+    "position": 2,
+}
+_SHA256 = "2c26b46b68ffc68ff99b453c1d30413413422d706483bfa0f98a5e886266e7ae"
+_ARCHIVE = {
+    "ref": "https://x.com/POTUS44",
+    "sha256": _SHA256,
+    "items": 352,
+    "effective_at": "2017-01-20T17:00:00Z",
+}
+_INEFFECTIVE = {
+    "version": 7,
+    "type": "holder_released",
+    "why": "nobody holds the account at that instant",
+}
+_EVIDENCE = {"url": "https://records.example.gov/potus/2015", "sha256": _SHA256}
+# FastAPI drops null members of objects when it writes the document, so the objects below
+# avoid nulls that would leave a required field out of the example.
+_EVENT = {  # the demo's retracted handover of @CMRuritania (see the README's Concepts)
+    "account_id": "540ac008-9006-47b7-99b2-87d9305174d5",
+    "version": 3,
+    "position": 61,
+    "type": "holder_assigned",
+    "effective_at": "2021-06-10T09:00:00Z",
+    "recorded_at": "2021-06-12T08:00:00Z",
+    "actor": "demo:records-office",
+    "reason": "FICTIONAL. Handover to Boris Kade (recorded with the wrong date).",
+    "evidence": [{"url": "https://gazette.ruritania.example/2021/06/01/oath"}],
+    "data": {"holder": {"id": "boris-kade", "name": "Boris Kade"}},
+    "retracted_by": 4,
+}
+_SPAN = {"from": "2015-05-18T00:00:00Z", "to": "2017-01-20T17:00:00Z"}
+_CUSTODY_INTERVAL = {
+    "holder": _HOLDER_REF,
+    **_SPAN,
+    "handles": ["POTUS"],
+    "offices": ["us-president"],
+    "established_by": [_PROVENANCE],
+}
+_HOLDING = {
+    "account_id": _ACCOUNT_ID,
+    "handle": "POTUS",
+    "handles": ["POTUS"],
+    "offices": ["us-president"],
+    **_SPAN,
+    "established_by": [_PROVENANCE],
+}
+_HANDLE_INTERVAL = {
+    "account_id": _ACCOUNT_ID,
+    "handle": "POTUS",
+    **_SPAN,
+    "established_by": [_PROVENANCE],
+}
+_ACCOUNT_SUMMARY = {
+    "account_id": _ACCOUNT_ID,
+    "platform": "x",
+    "handle": "POTUS",
+    "office": "us-president",
+    "status": "active",
+    "holder": _HOLDER,
+}
+
+_WORKER_ERROR = "OperationalError: connection to server at 127.0.0.1, port 5432 failed"
+
+# Fields that mean the same in every body that carries them.
+_ACCOUNT_ID_TEXT = "The account's id, as in `/v1/accounts/{account_id}`."
+_AT_TEXT = "Valid time the answer is for (RFC 3339, UTC)."
+_KNOWN_AT_TEXT = "Record time the answer is as of (RFC 3339, UTC); null: as known now."
+_ESTABLISHED_TEXT = "The recorded events this answer rests on, in version order."
+_FROM_TEXT = "Valid time the interval begins, inclusive (RFC 3339, UTC)."
+_TO_TEXT = "Valid time the interval ends, exclusive (RFC 3339, UTC); null while it is open."
+_ACCOUNT_STATUS_TEXT = "`active`, or `closed` once the account has been closed."
+
+
 class Problem(BaseModel):
     """An RFC 9457 problem: `type` names the cause and is stable; `detail` says what to do."""
 
-    type: str = Field(examples=["https://custody-ledger.example/problems/stale-version"])
-    title: str
-    status: int
-    detail: str
+    type: str = Field(
+        description="A URL naming the cause; stable, so clients can branch on it.",
+        examples=["https://custody-ledger.example/problems/stale-version"],
+    )
+    title: str = Field(description="A short summary of the cause.", examples=["Stale version"])
+    status: int = Field(description="The HTTP status code of the response.", examples=[412])
+    detail: str = Field(
+        description="What went wrong with this request, and what to do about it.",
+        examples=[
+            f"Account {_ACCOUNT_ID} is at version 6, not the expected 5; read it again and retry."
+        ],
+    )
     errors: list[dict[str, Any]] | None = Field(
-        default=None, description="For validation problems: one `{loc, msg, type}` per field."
+        default=None,
+        description="For validation problems: one `{loc, msg, type}` per field.",
+        examples=[
+            [
+                {
+                    "loc": ["query", "limit"],
+                    "msg": "Input should be greater than or equal to 1",
+                    "type": "greater_than_equal",
+                }
+            ]
+        ],
     )
     model_config = ConfigDict(extra="allow")
 
 
 class EvidenceOut(Out):
-    url: str
-    sha256: str | None = None
+    """A document that supports a recorded event."""
+
+    url: str = Field(description="Where the document is.", examples=[_EVIDENCE["url"]])
+    sha256: str | None = Field(
+        default=None,
+        description="The document's SHA-256 (hex), to check it is unchanged; null if not given.",
+        examples=[_SHA256],
+    )
 
 
 class EventRecordOut(Out):
     """One recorded custody event."""
 
     view = EventRecord
-    account_id: UUID
-    version: int = Field(description="The event's version in its account stream (from 1).")
-    position: int | None = Field(description="The event's position in the global log.")
-    type: str = Field(examples=["holder_assigned"])
-    effective_at: datetime = Field(description="Valid time: when the fact took effect.")
-    recorded_at: datetime = Field(description="Record time: when the ledger learned it.")
-    actor: str = Field(description="The name of the token that recorded the event.")
-    reason: str
-    evidence: list[EvidenceOut]
-    data: dict[str, Any] = Field(description="The event type's own fields.")
-    retracted_by: int | None = Field(description="The version of the retraction, if any.")
+    account_id: UUID = Field(description=_ACCOUNT_ID_TEXT, examples=[_ACCOUNT_ID])
+    version: int = Field(
+        description="The event's version in its account stream (from 1).", examples=[2]
+    )
+    position: int | None = Field(
+        description="The event's position in the global log.", examples=[2]
+    )
+    type: str = Field(
+        description="The event type, e.g. `holder_assigned` or `event_retracted`.",
+        examples=["holder_assigned"],
+    )
+    effective_at: datetime = Field(
+        description="Valid time: when the fact took effect.", examples=["2015-05-18T00:00:00Z"]
+    )
+    recorded_at: datetime = Field(
+        description="Record time: when the ledger learned it.", examples=["2015-05-18T15:00:01Z"]
+    )
+    actor: str = Field(
+        description="The name of the token that recorded the event.",
+        examples=["demo:records-office"],
+    )
+    reason: str = Field(
+        description="Why the event was recorded, in the recorder's words (may be empty).",
+        examples=["Barack Obama posts from @POTUS."],
+    )
+    evidence: list[EvidenceOut] = Field(
+        description="The documents the recorder gave for the event.", examples=[[_EVIDENCE]]
+    )
+    data: dict[str, Any] = Field(
+        description="The event type's own fields.", examples=[{"holder": _HOLDER_REF}]
+    )
+    retracted_by: int | None = Field(
+        description="The version of the event that retracted this one; null if none did.",
+        examples=[None, 4],
+    )
 
 
 class ProvenanceOut(Out):
     """One event behind an answer."""
 
     view = views.Provenance
-    version: int
-    type: str
-    recorded_at: datetime
-    actor: str
-    position: int
+    version: int = Field(description="The event's version in its account stream.", examples=[2])
+    type: str = Field(description="The event type.", examples=["holder_assigned"])
+    recorded_at: datetime = Field(
+        description="Record time: when the ledger learned of the event (RFC 3339, UTC).",
+        examples=["2015-05-18T15:00:01Z"],
+    )
+    actor: str = Field(
+        description="The name of the token that recorded the event.",
+        examples=["demo:records-office"],
+    )
+    position: int = Field(
+        description="The event's position in the global log (`GET /v1/events`).", examples=[2]
+    )
 
 
 class HolderOut(Out):
+    """Who holds an account, and since when."""
+
     view = views.HolderView
-    id: str
-    name: str
-    since: datetime | None = None
+    id: str = Field(
+        description="The holder's id, as in `/v1/holders/{holder_id}/custody`.",
+        examples=["barack-obama"],
+    )
+    name: str = Field(description="The holder's name as recorded.", examples=["Barack Obama"])
+    since: datetime | None = Field(
+        default=None,
+        description="Valid time the holder's custody began (RFC 3339, UTC).",
+        examples=["2015-05-18T00:00:00Z"],
+    )
+
+
+# Named as the fold's `HolderRef`, which it renders, so the component keeps the name clients
+# know; a class here, not the fold's dataclass, so that its fields are documented.
+class HolderRef(Out):
+    """A holder of an account."""
+
+    view = fold.HolderRef
+    id: str = Field(
+        description="The holder's id, as in `/v1/holders/{holder_id}/custody`.",
+        examples=["barack-obama"],
+    )
+    name: str = Field(description="The holder's name as recorded.", examples=["Barack Obama"])
 
 
 class ArchiveOut(Out):
+    """An archive of the account's history."""
+
     view = fold.ArchiveEntry
-    ref: str
-    sha256: str | None
-    items: int | None
-    effective_at: datetime
+    ref: str = Field(
+        description="Where the archive is: a URL or an archive's own reference.",
+        examples=["https://x.com/POTUS44"],
+    )
+    sha256: str | None = Field(
+        description="The archive's SHA-256 (hex); null if not recorded.", examples=[_SHA256]
+    )
+    items: int | None = Field(
+        description="How many items (posts) the archive holds; null if not recorded.",
+        examples=[352],
+    )
+    effective_at: datetime = Field(
+        description="Valid time the history was archived (RFC 3339, UTC).",
+        examples=["2017-01-20T17:00:00Z"],
+    )
 
 
 class IneffectiveOut(Out):
+    """A recorded event that has no effect on the answer."""
+
     view = fold.Ineffective
-    version: int
-    type: str
-    why: str
+    version: int = Field(description="The event's version in its account stream.", examples=[7])
+    type: str = Field(description="The event type.", examples=["holder_released"])
+    why: str = Field(
+        description="Why the event has no effect at that time.",
+        examples=["nobody holds the account at that instant"],
+    )
 
 
 class AccountOut(Out):
     """An account's state at `at` as known at `known_at` (null: as known now)."""
 
     view = views.AccountView
-    account_id: UUID
-    platform: str
-    platform_account_id: str | None
-    handle: str
-    office: str
-    status: Literal["active", "closed"]
-    holder: HolderOut | None
-    archives: list[ArchiveOut]
-    version: int = Field(description="The stream version as known at `known_at`.")
-    at: datetime
-    known_at: datetime | None
-    established_by: list[ProvenanceOut]
+    account_id: UUID = Field(description=_ACCOUNT_ID_TEXT, examples=[_ACCOUNT_ID])
+    platform: str = Field(description="The platform the account is on.", examples=["x"])
+    platform_account_id: str | None = Field(
+        description="The platform's own id for the account; null if not recorded.",
+        examples=["822215679726100480"],
+    )
+    handle: str = Field(
+        description="The handle the account carried at `at`, without the `@`.",
+        examples=["POTUS"],
+    )
+    office: str = Field(
+        description="The office the account belonged to at `at`.", examples=["us-president"]
+    )
+    status: Literal["active", "closed"] = Field(
+        description=_ACCOUNT_STATUS_TEXT, examples=["active"]
+    )
+    holder: HolderOut | None = Field(
+        description="Who held the account at `at`; null while nobody did.", examples=[_HOLDER]
+    )
+    archives: list[ArchiveOut] = Field(
+        description="The archives of the account's history effective up to `at`.",
+        examples=[[_ARCHIVE]],
+    )
+    version: int = Field(
+        description="The stream version as known at `known_at`; the `ETag` header has the "
+        "current one, for `If-Match`.",
+        examples=[6],
+    )
+    at: datetime = Field(description=_AT_TEXT, examples=[_AT])
+    known_at: datetime | None = Field(description=_KNOWN_AT_TEXT, examples=[None, _KNOWN_AT])
+    established_by: list[ProvenanceOut] = Field(
+        description=_ESTABLISHED_TEXT, examples=[[_PROVENANCE]]
+    )
     ineffective: list[IneffectiveOut] = Field(
-        description="Recorded events that have no effect on this answer, and why."
+        description="Recorded events that have no effect on this answer, and why.",
+        examples=[[], [_INEFFECTIVE]],
     )
 
 
 class CustodyIntervalOut(Out):
+    """One holder's custody of the account over `[from, to)` in valid time."""
+
     view = views.CustodyIntervalView
-    holder: fold.HolderRef  # the fold's dataclass: its schema is the one clients know
-    valid_from: datetime = Field(alias="from")
-    valid_to: datetime | None = Field(alias="to", description="null while the interval is open.")
-    handles: list[str]
-    offices: list[str]
-    established_by: list[ProvenanceOut]
+    holder: HolderRef = Field(
+        description="Who held the account in the interval.", examples=[_HOLDER_REF]
+    )
+    valid_from: datetime = Field(alias="from", description=_FROM_TEXT, examples=[_SPAN["from"]])
+    valid_to: datetime | None = Field(alias="to", description=_TO_TEXT, examples=[_SPAN["to"]])
+    handles: list[str] = Field(
+        description="Every handle the account carried in the interval, in order.",
+        examples=[["POTUS"]],
+    )
+    offices: list[str] = Field(
+        description="Every office the account belonged to in the interval, in order.",
+        examples=[["us-president"]],
+    )
+    established_by: list[ProvenanceOut] = Field(
+        description="The recorded events the interval rests on, in version order.",
+        examples=[[_PROVENANCE]],
+    )
 
 
 class CustodyOut(Out):
+    """An account's holders over valid time, as known at `known_at`."""
+
     view = views.CustodyTimeline
-    account_id: UUID
-    known_at: datetime | None
-    intervals: list[CustodyIntervalOut]
+    account_id: UUID = Field(description=_ACCOUNT_ID_TEXT, examples=[_ACCOUNT_ID])
+    known_at: datetime | None = Field(description=_KNOWN_AT_TEXT, examples=[None, _KNOWN_AT])
+    intervals: list[CustodyIntervalOut] = Field(
+        description="The holders' intervals in valid-time order; gaps are vacancies.",
+        examples=[[_CUSTODY_INTERVAL]],
+    )
 
 
 class HoldingOut(Out):
+    """One account the holder held, over `[from, to)` in valid time."""
+
     view = views.CustodyIntervalView
-    account_id: UUID
+    account_id: UUID = Field(description=_ACCOUNT_ID_TEXT, examples=[_ACCOUNT_ID])
     handle: str = Field(
         validation_alias=AliasPath("handles", 0),
         description="The handle the account carried when the interval began.",
+        examples=["POTUS"],
     )
-    handles: list[str] = Field(description="Every handle the account carried in the interval.")
-    offices: list[str]
-    valid_from: datetime = Field(alias="from")
-    valid_to: datetime | None = Field(alias="to")
-    established_by: list[ProvenanceOut]
+    handles: list[str] = Field(
+        description="Every handle the account carried in the interval, in order.",
+        examples=[["POTUS"]],
+    )
+    offices: list[str] = Field(
+        description="Every office the account belonged to in the interval, in order.",
+        examples=[["us-president"]],
+    )
+    valid_from: datetime = Field(alias="from", description=_FROM_TEXT, examples=[_SPAN["from"]])
+    valid_to: datetime | None = Field(alias="to", description=_TO_TEXT, examples=[_SPAN["to"]])
+    established_by: list[ProvenanceOut] = Field(
+        description="The recorded events the interval rests on, in version order.",
+        examples=[[_PROVENANCE]],
+    )
 
 
 class HolderCustodyOut(Out):
+    """Every account a holder held, and when, as known at `known_at`."""
+
     view = views.HolderPortfolio
-    holder_id: str
-    known_at: datetime | None
-    intervals: list[HoldingOut]
+    holder_id: str = Field(description="The holder's id.", examples=["barack-obama"])
+    known_at: datetime | None = Field(description=_KNOWN_AT_TEXT, examples=[None, _KNOWN_AT])
+    intervals: list[HoldingOut] = Field(
+        description="The holder's intervals of custody of each account, in valid-time order.",
+        examples=[[_HOLDING]],
+    )
 
 
 class HandleOut(Out):
+    """The account that carried a handle at `at`, as known at `known_at`."""
+
     view = views.HandleAnswer  # one that names an account (`account` is not None)
-    platform: str
-    handle: str = Field(description="The handle as the account displayed it then.")
-    at: datetime
-    known_at: datetime | None
-    account_id: UUID = Field(validation_alias=AliasPath("account", "account_id"))
-    office: str = Field(validation_alias=AliasPath("account", "office"))
-    holder: HolderOut | None = Field(validation_alias=AliasPath("account", "holder"))
-    established_by: list[ProvenanceOut]
+    platform: str = Field(description="The platform the handle is on.", examples=["x"])
+    handle: str = Field(
+        description="The handle as the account displayed it then.", examples=["POTUS"]
+    )
+    at: datetime = Field(description=_AT_TEXT, examples=[_AT])
+    known_at: datetime | None = Field(description=_KNOWN_AT_TEXT, examples=[None, _KNOWN_AT])
+    account_id: UUID = Field(
+        validation_alias=AliasPath("account", "account_id"),
+        description="The id of the account that carried the handle at `at`.",
+        examples=[_ACCOUNT_ID],
+    )
+    office: str = Field(
+        validation_alias=AliasPath("account", "office"),
+        description="The office that account belonged to at `at`.",
+        examples=["us-president"],
+    )
+    holder: HolderOut | None = Field(
+        validation_alias=AliasPath("account", "holder"),
+        description="Who held that account at `at`; null while nobody did.",
+        examples=[_HOLDER],
+    )
+    established_by: list[ProvenanceOut] = Field(
+        description=_ESTABLISHED_TEXT, examples=[[_PROVENANCE]]
+    )
 
 
 class HandleIntervalOut(Out):
+    """One account's carrying of a handle over `[from, to)` in valid time."""
+
     view = views.HandleIntervalView
-    account_id: UUID
-    handle: str
-    valid_from: datetime = Field(alias="from")
-    valid_to: datetime | None = Field(alias="to")
-    established_by: list[ProvenanceOut]
+    account_id: UUID = Field(
+        description="The id of the account that carried the handle.", examples=[_ACCOUNT_ID]
+    )
+    handle: str = Field(description="The handle as that account displayed it.", examples=["POTUS"])
+    valid_from: datetime = Field(alias="from", description=_FROM_TEXT, examples=[_SPAN["from"]])
+    valid_to: datetime | None = Field(alias="to", description=_TO_TEXT, examples=[_SPAN["to"]])
+    established_by: list[ProvenanceOut] = Field(
+        description="The recorded events the interval rests on, in version order.",
+        examples=[[_PROVENANCE]],
+    )
 
 
 class HandleHistoryOut(Out):
-    platform: str
-    handle: str
-    known_at: datetime | None
-    intervals: list[HandleIntervalOut]
+    """Every account that carried a handle, and when, as known at `known_at`."""
+
+    platform: str = Field(description="The platform the handle is on.", examples=["x"])
+    handle: str = Field(description="The handle asked about, without the `@`.", examples=["POTUS"])
+    known_at: datetime | None = Field(description=_KNOWN_AT_TEXT, examples=[None, _KNOWN_AT])
+    intervals: list[HandleIntervalOut] = Field(
+        description="The accounts' intervals with the handle, in valid-time order.",
+        examples=[[_HANDLE_INTERVAL]],
+    )
 
 
 class AccountSummaryOut(Out):
+    """An account in a list: what it is and who held it at `at`."""
+
     view = views.AccountSummary
-    account_id: UUID
-    platform: str
-    handle: str
-    office: str
-    status: Literal["active", "closed"]
-    holder: HolderOut | None
+    account_id: UUID = Field(description=_ACCOUNT_ID_TEXT, examples=[_ACCOUNT_ID])
+    platform: str = Field(description="The platform the account is on.", examples=["x"])
+    handle: str = Field(
+        description="The handle the account carried at `at`, without the `@`.",
+        examples=["POTUS"],
+    )
+    office: str = Field(
+        description="The office the account belonged to at `at`.", examples=["us-president"]
+    )
+    status: Literal["active", "closed"] = Field(
+        description=_ACCOUNT_STATUS_TEXT, examples=["active"]
+    )
+    holder: HolderOut | None = Field(
+        description="Who held the account at `at`; null while nobody did.", examples=[_HOLDER]
+    )
 
 
 class AccountPageOut(Out):
+    """A page of accounts, ordered by id."""
+
     view = views.AccountPage
-    accounts: list[AccountSummaryOut]
-    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
+    accounts: list[AccountSummaryOut] = Field(
+        description="The accounts on this page that match the filters at `at`.",
+        examples=[[_ACCOUNT_SUMMARY]],
+    )
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null: last.", examples=[None, _ACCOUNT_ID]
+    )
 
 
 class LogPageOut(Out):
+    """A page of the global log."""
+
     view = views.LogPage
-    events: list[EventRecordOut]
-    next_after: int = Field(description="Pass as `after` for the next page.")
+    events: list[EventRecordOut] = Field(
+        description="The event records after `after`, in log order.", examples=[[_EVENT]]
+    )
+    next_after: int = Field(description="Pass as `after` for the next page.", examples=[2])
 
 
 class WorkerOut(Out):
+    """This process's read-model worker."""
+
     running: bool | None = Field(
         description="Whether this process's read-model worker runs; null when another process "
-        "keeps the read models (`custody serve --workers N`, `custody project`): see `lag`."
+        "keeps the read models (`custody serve --workers N`, `custody project`): see `lag`.",
+        examples=[True],
     )
-    last_error: str | None
+    last_error: str | None = Field(
+        description="Why the worker's last round failed; null once a round succeeds.",
+        examples=[None, _WORKER_ERROR],
+    )
 
 
 class HealthOut(Out):
+    """Whether reads and writes would succeed, and why not."""
+
     status: Literal["ok", "degraded"] = Field(
         description="`ok` (200) when reads and writes would succeed; `degraded` (503) otherwise, "
-        "with the `reasons`"
+        "with the `reasons`.",
+        examples=["ok"],
     )
-    reasons: list[str] = Field(description="why the service is degraded (empty when ok)")
-    store: str
-    log_head: int
-    read_models: dict[str, int]
-    lag: int = Field(description="log positions the read models have not applied yet")
+    reasons: list[str] = Field(
+        description="Why the service is degraded (empty when ok).",
+        examples=[[], ["the read-model worker of this process has stopped"]],
+    )
+    store: str = Field(
+        description="The kind of store: `postgres` or `sqlite`.", examples=["postgres"]
+    )
+    log_head: int = Field(description="The position of the last event in the log.", examples=[74])
+    read_models: dict[str, int] = Field(
+        description="The log position each read model has applied, by read model.",
+        examples=[{"events": 74, "segments": 74, "custody": 74, "handles": 74}],
+    )
+    lag: int = Field(
+        description="Log positions the read models have not applied yet.", examples=[0]
+    )
     stalled_seconds: float = Field(
-        description="how long the read models have stayed behind the log without moving"
+        description="Seconds the read models have stayed behind the log without moving.",
+        examples=[0.0],
     )
-    worker: WorkerOut
+    worker: WorkerOut = Field(
+        description="Whether this process's read-model worker runs, and its last error.",
+        examples=[{"running": True, "last_error": _WORKER_ERROR}],
+    )
 
 
 class LiveOut(Out):
-    status: Literal["alive"]
+    """The process answers."""
 
-
-# -- request bodies -> commands ----------------------------------------------------------------
-
-
-def registration(payload: Any) -> RegisterAccount:
-    """The registration a JSON body describes (no `type` field: the route says it)."""
-    return _validate(RegisterAccount, payload)
-
-
-def custody_event(payload: Any) -> Command:
-    """The custody event a JSON body names by its `type`."""
-    kind = payload.get("type") if isinstance(payload, dict) else None
-    cls = COMMANDS.get(kind) if isinstance(kind, str) else None
-    if cls is None:
-        return parse_command(payload)  # raises the ledger's own InvalidInput
-    return _validate(cls, {k: v for k, v in payload.items() if k != "type"})
-
-
-def _validate(cls: type[CommandT], payload: Any) -> CommandT:
-    if not isinstance(payload, dict):
-        raise InvalidInput("the request body must be a JSON object")
-    return cls.parse(payload)  # the ledger's InvalidInput, one entry per bad field
-
-
-# -- OpenAPI documentation of the request bodies, from the same command models ------------------
-
-_REF = "#/components/schemas/{model}"
-_SHA = "9f86d081884c7d659a2feb1b0b1e2c3b6a5e1d7f6a4e8e2b2f3a8c6e1d4b7a90"
-_WHEN = "2021-01-20T17:00:00Z"
-
-REGISTER_EXAMPLES: dict[str, dict[str, Any]] = {
-    "account_registered": {
-        "summary": "Register an official account",
-        "value": {
-            "platform": "x",
-            "platform_account_id": "822215679726100480",
-            "handle": "@POTUS",
-            "office": "us-president",
-            "effective_at": "2017-01-20T17:00:00Z",
-            "reason": "The President's official account",
-            "evidence": [{"url": "https://records.example.gov/potus/2017", "sha256": _SHA}],
-        },
-    }
-}
-
-EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
-    "holder_assigned": {
-        "summary": "A person takes custody",
-        "value": {
-            "type": "holder_assigned",
-            "holder": {"id": "potus-46", "name": "Joseph R. Biden"},
-            "effective_at": _WHEN,
-            "reason": "Inauguration",
-            "evidence": [{"url": "https://records.example.gov/inauguration-2021"}],
-        },
-    },
-    "holder_released": {
-        "summary": "The holder gives up custody (a vacancy follows)",
-        "value": {"type": "holder_released", "effective_at": _WHEN, "reason": "End of term"},
-    },
-    "handle_renamed": {
-        "summary": "The account's handle changes",
-        "value": {"type": "handle_renamed", "handle": "POTUS45", "effective_at": _WHEN},
-    },
-    "history_archived": {
-        "summary": "The account's history is archived",
-        "value": {
-            "type": "history_archived",
-            "archive": {"ref": "nara:potus45-x", "sha256": _SHA, "items": 26237},
-            "effective_at": _WHEN,
-        },
-    },
-    "office_transferred": {
-        "summary": "Another office takes over the account",
-        "value": {
-            "type": "office_transferred",
-            "office": "national-archives",
-            "effective_at": _WHEN,
-        },
-    },
-    "account_closed": {
-        "summary": "The account is closed",
-        "value": {"type": "account_closed", "effective_at": _WHEN, "reason": "Decommissioned"},
-    },
-    "event_retracted": {
-        "summary": "Retract an event recorded in error (by its version)",
-        "value": {
-            "type": "event_retracted",
-            "event_version": 3,
-            "effective_at": _WHEN,
-            "reason": "Recorded against the wrong account",
-        },
-    },
-}
-
-
-def request_components() -> dict[str, Any]:
-    """Component schemas of every command model, event bodies with their `type` constant."""
-    _, top = models_json_schema(
-        [(cls, "validation") for cls in COMMANDS.values()], ref_template=_REF
+    status: Literal["alive"] = Field(
+        description="Always `alive`: the process answers.", examples=["alive"]
     )
-    defs: dict[str, Any] = top["$defs"]
-    for kind, cls in COMMANDS.items():
-        if cls is RegisterAccount:
-            continue
-        schema = defs[cls.__name__]
-        schema["properties"] = {"type": {"const": kind, "type": "string"}, **schema["properties"]}
-        schema["required"] = ["type", *schema.get("required", [])]
-    defs["Problem"] = Problem.model_json_schema(ref_template=_REF)
-    return defs
 
 
-def _body(schema: dict[str, Any], examples: dict[str, Any]) -> dict[str, Any]:
-    content = {"application/json": {"schema": schema, "examples": examples}}
-    return {"requestBody": {"required": True, "content": content}}
-
-
-def register_body() -> dict[str, Any]:
-    return _body({"$ref": _REF.format(model="RegisterAccount")}, REGISTER_EXAMPLES)
-
-
-def event_body() -> dict[str, Any]:
-    events = {k: c for k, c in COMMANDS.items() if c is not RegisterAccount}
-    refs = {k: _REF.format(model=c.__name__) for k, c in events.items()}
-    schema = {
-        "oneOf": [{"$ref": r} for r in refs.values()],
-        "discriminator": {"propertyName": "type", "mapping": refs},
-    }
-    return _body(schema, EVENT_EXAMPLES)
-
+REF = "#/components/schemas/{model}"
 
 _STATUS_TEXT = {
     400: "The body is not JSON.",
@@ -409,7 +596,7 @@ _STATUS_TEXT = {
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for problem+json errors."""
-    schema = {"$ref": _REF.format(model="Problem")}
+    schema = {"$ref": REF.format(model="Problem")}
     return {
         s: {"description": _STATUS_TEXT[s], "content": {PROBLEM_JSON: {"schema": schema}}}
         for s in statuses

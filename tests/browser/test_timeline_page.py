@@ -211,9 +211,7 @@ def test_events_read_as_sentences_with_the_json_one_click_away(
     page.close()
 
 
-def test_an_empty_page_offers_three_questions_that_answer(
-    browser: Any, public_site: str
-) -> None:
+def test_an_empty_page_offers_three_questions_that_answer(browser: Any, public_site: str) -> None:
     page = browser.new_page()
     page.goto(public_site)
     links = page.locator("#welcome a")

@@ -5,18 +5,12 @@ from __future__ import annotations
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
+from api.http.bodies import register_body
 from api.http.deps import NewAccount, ReadAt, ReadKnownAt, new_account
 from api.http.errors import NotInEffect, utc_text
-from api.http.schemas import (
-    AccountOut,
-    AccountPageOut,
-    CustodyOut,
-    EventRecordOut,
-    problems,
-    register_body,
-)
+from api.http.schemas import AccountOut, AccountPageOut, CustodyOut, EventRecordOut, problems
 from ledger.commands import OFFICE_RE, PLATFORM_RE
 from projections.queries import MAX_PAGE
 
@@ -27,6 +21,13 @@ CREATED_HEADERS = {
     "Location": {"description": "The new account's URL.", "schema": {"type": "string"}},
     "ETag": {"description": "The stream version after the write.", "schema": {"type": "string"}},
 }
+AccountIdParam = Annotated[
+    UUID,
+    Path(
+        description="The account's id, as returned by its registration.",
+        examples=["3b6d7be1-b2fa-4ac0-94e3-21774eebbea7"],
+    ),
+]
 
 
 @router.post(
@@ -57,11 +58,42 @@ def register_account(write: Annotated[NewAccount, Depends(new_account)]) -> Resp
 )
 def list_accounts(
     read: ReadAt,
-    office: Annotated[str | None, Query(pattern=OFFICE_RE.pattern)] = None,
-    platform: Annotated[str | None, Query(pattern=PLATFORM_RE.pattern)] = None,
-    status: Literal["active", "closed"] | None = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
-    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
+    office: Annotated[
+        str | None,
+        Query(
+            pattern=OFFICE_RE.pattern,
+            description="Only accounts that belonged to this office at `at`.",
+            examples=["us-president"],
+        ),
+    ] = None,
+    platform: Annotated[
+        str | None,
+        Query(
+            pattern=PLATFORM_RE.pattern,
+            description="Only accounts on this platform.",
+            examples=["x"],
+        ),
+    ] = None,
+    status: Annotated[
+        Literal["active", "closed"] | None,
+        Query(description="Only accounts with this status at `at`.", examples=["active"]),
+    ] = None,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_PAGE,
+            description=f"The most accounts to return on a page (1 to {MAX_PAGE}).",
+            examples=[50],
+        ),
+    ] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(
+            description="`next_cursor` of the previous page; leave out for the first page.",
+            examples=["3b6d7be1-b2fa-4ac0-94e3-21774eebbea7"],
+        ),
+    ] = None,
 ) -> AccountPageOut:
     page = read.queries.accounts(
         office=office,
@@ -84,7 +116,7 @@ def list_accounts(
         **READ_ERRORS,
     },
 )
-def get_account(account_id: UUID, read: ReadAt) -> Response:
+def get_account(account_id: AccountIdParam, read: ReadAt) -> Response:
     queries, at, known_at = read.queries, read.at, read.known_at
     view = queries.account_at(account_id, at, known_at)
     if view is None:
@@ -103,5 +135,5 @@ def get_account(account_id: UUID, read: ReadAt) -> Response:
     summary="The holder intervals in valid time, as known at a time",
     responses=READ_ERRORS,
 )
-def custody_timeline(account_id: UUID, read: ReadKnownAt) -> CustodyOut:
+def custody_timeline(account_id: AccountIdParam, read: ReadKnownAt) -> CustodyOut:
     return CustodyOut.model_validate(read.queries.custody_timeline(account_id, read.known_at))

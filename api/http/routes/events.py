@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, Response
 
+from api.http.bodies import event_body
 from api.http.deps import NewEvent, Read, new_event
-from api.http.schemas import EventRecordOut, LogPageOut, event_body, problems
+from api.http.routes.accounts import AccountIdParam
+from api.http.schemas import EventRecordOut, LogPageOut, problems
 from projections.queries import MAX_PAGE
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -30,7 +31,9 @@ MAX_POSITION = 2**63 - 1  # log positions are 64-bit integers in both stores
         **problems(400, 401, 403, 404, 409, 412, 413, 415, 422, 503),
     },
 )
-def append_event(account_id: UUID, write: Annotated[NewEvent, Depends(new_event)]) -> Response:
+def append_event(
+    account_id: AccountIdParam, write: Annotated[NewEvent, Depends(new_event)]
+) -> Response:
     record = write.ledger.append(
         account_id,
         write.command,  # type: ignore[arg-type]  # a registration is refused by the ledger
@@ -48,7 +51,7 @@ def append_event(account_id: UUID, write: Annotated[NewEvent, Depends(new_event)
     summary="The account stream's event records, oldest first",
     responses=problems(401, 403, 404, 422, 503),
 )
-def account_events(account_id: UUID, read: Read) -> list[EventRecordOut]:
+def account_events(account_id: AccountIdParam, read: Read) -> list[EventRecordOut]:
     return [EventRecordOut.model_validate(e) for e in read.queries.events(account_id)]
 
 
@@ -61,8 +64,23 @@ def account_events(account_id: UUID, read: Read) -> list[EventRecordOut]:
 def global_log(
     read: Read,
     after: Annotated[
-        int, Query(ge=0, le=MAX_POSITION, description="An exclusive log position.")
+        int,
+        Query(
+            ge=0,
+            le=MAX_POSITION,
+            description="An exclusive log position: `next_after` of the previous page; 0 for "
+            "the start of the log.",
+            examples=[2],
+        ),
     ] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    limit: Annotated[
+        int,
+        Query(
+            ge=1,
+            le=MAX_PAGE,
+            description=f"The most events to return on a page (1 to {MAX_PAGE}).",
+            examples=[100],
+        ),
+    ] = 100,
 ) -> LogPageOut:
     return LogPageOut.model_validate(read.queries.log(after, limit))

@@ -14,8 +14,17 @@ from ledger.errors import HandleNotFound
 
 router = APIRouter(prefix="/v1/handles", tags=["handles"])
 
-PlatformKey = Annotated[str, Path(pattern=PLATFORM_RE.pattern, examples=["x"])]
-HandleParam = Annotated[str, Path(examples=["POTUS"], description="Case-insensitive.")]
+PlatformKey = Annotated[
+    str,
+    Path(pattern=PLATFORM_RE.pattern, description="The platform the handle is on.", examples=["x"]),
+]
+HandleParam = Annotated[
+    str,
+    Path(
+        description="The handle, with or without its leading `@`; case-insensitive.",
+        examples=["POTUS"],
+    ),
+]
 
 
 @router.get(

@@ -20,7 +20,14 @@ router = APIRouter(prefix="/v1/holders", tags=["holders"])
     responses=problems(401, 403, 404, 422, 503),
 )
 def holder_custody(
-    holder_id: Annotated[str, Path(pattern=HOLDER_ID_RE.pattern, examples=["potus-46"])],
+    holder_id: Annotated[
+        str,
+        Path(
+            pattern=HOLDER_ID_RE.pattern,
+            description="The holder's id, as in `holder.id` of an account.",
+            examples=["barack-obama"],
+        ),
+    ],
     read: ReadKnownAt,
 ) -> HolderCustodyOut:
     return HolderCustodyOut.model_validate(read.queries.holder_custody(holder_id, read.known_at))

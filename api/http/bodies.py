@@ -1,0 +1,144 @@
+"""Request bodies: JSON to the ledger's own command models (`ledger.commands`), so the rules
+live in one place, and their OpenAPI documentation, from the same models."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from pydantic.json_schema import models_json_schema
+
+from api.http.schemas import REF, Problem
+from ledger.commands import COMMANDS, Command, RegisterAccount, parse_command
+from ledger.errors import InvalidInput
+
+CommandT = TypeVar("CommandT", bound=Command)
+_REF = REF
+
+
+def registration(payload: Any) -> RegisterAccount:
+    """The registration a JSON body describes (no `type` field: the route says it)."""
+    return _validate(RegisterAccount, payload)
+
+
+def custody_event(payload: Any) -> Command:
+    """The custody event a JSON body names by its `type`."""
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    cls = COMMANDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        return parse_command(payload)  # raises the ledger's own InvalidInput
+    return _validate(cls, {k: v for k, v in payload.items() if k != "type"})
+
+
+def _validate(cls: type[CommandT], payload: Any) -> CommandT:
+    if not isinstance(payload, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return cls.parse(payload)  # the ledger's InvalidInput, one entry per bad field
+
+
+# -- OpenAPI documentation of the request bodies, from the same command models ------------------
+
+_REF = "#/components/schemas/{model}"
+_SHA = "9f86d081884c7d659a2feb1b0b1e2c3b6a5e1d7f6a4e8e2b2f3a8c6e1d4b7a90"
+_WHEN = "2021-01-20T17:00:00Z"
+
+REGISTER_EXAMPLES: dict[str, dict[str, Any]] = {
+    "account_registered": {
+        "summary": "Register an official account",
+        "value": {
+            "platform": "x",
+            "platform_account_id": "822215679726100480",
+            "handle": "@POTUS",
+            "office": "us-president",
+            "effective_at": "2017-01-20T17:00:00Z",
+            "reason": "The President's official account",
+            "evidence": [{"url": "https://records.example.gov/potus/2017", "sha256": _SHA}],
+        },
+    }
+}
+
+EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
+    "holder_assigned": {
+        "summary": "A person takes custody",
+        "value": {
+            "type": "holder_assigned",
+            "holder": {"id": "potus-46", "name": "Joseph R. Biden"},
+            "effective_at": _WHEN,
+            "reason": "Inauguration",
+            "evidence": [{"url": "https://records.example.gov/inauguration-2021"}],
+        },
+    },
+    "holder_released": {
+        "summary": "The holder gives up custody (a vacancy follows)",
+        "value": {"type": "holder_released", "effective_at": _WHEN, "reason": "End of term"},
+    },
+    "handle_renamed": {
+        "summary": "The account's handle changes",
+        "value": {"type": "handle_renamed", "handle": "POTUS45", "effective_at": _WHEN},
+    },
+    "history_archived": {
+        "summary": "The account's history is archived",
+        "value": {
+            "type": "history_archived",
+            "archive": {"ref": "nara:potus45-x", "sha256": _SHA, "items": 26237},
+            "effective_at": _WHEN,
+        },
+    },
+    "office_transferred": {
+        "summary": "Another office takes over the account",
+        "value": {
+            "type": "office_transferred",
+            "office": "national-archives",
+            "effective_at": _WHEN,
+        },
+    },
+    "account_closed": {
+        "summary": "The account is closed",
+        "value": {"type": "account_closed", "effective_at": _WHEN, "reason": "Decommissioned"},
+    },
+    "event_retracted": {
+        "summary": "Retract an event recorded in error (by its version)",
+        "value": {
+            "type": "event_retracted",
+            "event_version": 3,
+            "effective_at": _WHEN,
+            "reason": "Recorded against the wrong account",
+        },
+    },
+}
+
+
+def request_components() -> dict[str, Any]:
+    """Component schemas of every command model, event bodies with their `type` constant."""
+    _, top = models_json_schema(
+        [(cls, "validation") for cls in COMMANDS.values()], ref_template=_REF
+    )
+    defs: dict[str, Any] = top["$defs"]
+    for kind, cls in COMMANDS.items():
+        if cls is RegisterAccount:
+            continue
+        schema = defs[cls.__name__]
+        kind_of = {"const": kind, "type": "string", "description": "The event type.",
+                   "examples": [kind]}  # fmt: skip
+        schema["properties"] = {"type": kind_of, **schema["properties"]}
+        schema["required"] = ["type", *schema.get("required", [])]
+    defs["Problem"] = Problem.model_json_schema(ref_template=_REF)
+    return defs
+
+
+def _body(schema: dict[str, Any], examples: dict[str, Any]) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema, "examples": examples}}
+    return {"requestBody": {"required": True, "content": content}}
+
+
+def register_body() -> dict[str, Any]:
+    return _body({"$ref": _REF.format(model="RegisterAccount")}, REGISTER_EXAMPLES)
+
+
+def event_body() -> dict[str, Any]:
+    events = {k: c for k, c in COMMANDS.items() if c is not RegisterAccount}
+    refs = {k: _REF.format(model=c.__name__) for k, c in events.items()}
+    schema = {
+        "oneOf": [{"$ref": r} for r in refs.values()],
+        "discriminator": {"propertyName": "type", "mapping": refs},
+    }
+    return _body(schema, EVENT_EXAMPLES)
