@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal
 from uuid import UUID
 
 from fastapi import Response
@@ -16,11 +16,8 @@ from pydantic import AliasPath, BaseModel, ConfigDict, Field
 
 from api.http.errors import PROBLEM_JSON
 from ledger import fold
-from ledger.commands import Command
 from ledger.records import EventRecord
 from projections.queries import views
-
-CommandT = TypeVar("CommandT", bound=Command)
 
 
 class Out(BaseModel):
