@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 
 from api.bootstrap import Container, build, load_demo
 from ledger.settings import Settings
@@ -17,7 +18,8 @@ from tests.support import serving
 
 CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
 REQUIRE = os.environ.get("CUSTODY_REQUIRE_BROWSER", "") not in ("", "0", "no", "false")
-SCREENSHOT = os.environ.get("CUSTODY_SCREENSHOT")  # where to save a picture of the page, if set
+# A folder for the README's pictures (handle.png, phone.png): `CUSTODY_SCREENSHOTS=docs`.
+SCREENSHOTS = os.environ.get("CUSTODY_SCREENSHOTS")
 
 sync_api = (
     pytest.importorskip("playwright.sync_api")
@@ -77,30 +79,24 @@ def test_the_potus_timeline_shows_each_holder_and_the_date_changes_the_answer(
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(f"{public_site}/?q=@POTUS&platform=x&at=2016-12-14")
     assert _who(page) == "Barack Obama"
-    bars = page.locator(".bar").all_inner_texts()
+    bars = page.locator("#timeline .bar").all_inner_texts()
     assert bars == ["Barack Obama", "National Archives and Records Administration"]
     assert page.locator(".marker.renamed").count() == 1
     assert "@POTUS44" in page.inner_text("#timeline")
-    page.locator(".bar").first.click()
+    page.locator("#timeline .bar").first.click()
     assert "holder_assigned" in page.inner_text("#details")
     assert "demo:records-office" in page.inner_text("#details")
 
     page.fill("#at", "2018-06-01")
     page.click("#lookup button")
     page.wait_for_function("document.querySelector('#who').innerText === 'Donald J. Trump'")
-    assert page.locator(".bar").all_inner_texts() == [
+    assert page.locator("#timeline .bar").all_inner_texts() == [
         "Donald J. Trump",
         "National Archives and Records Administration",
     ]
     page.fill("#at", "2022-03-01")
     page.click("#lookup button")
     page.wait_for_function("document.querySelector('#who').innerText === 'Joseph R. Biden Jr.'")
-    if SCREENSHOT:
-        page.fill("#at", "2016-12-14")
-        page.click("#lookup button")
-        page.wait_for_function("document.querySelector('#who').innerText === 'Barack Obama'")
-        page.locator(".bar").first.click()
-        page.screenshot(path=SCREENSHOT, full_page=True)
     page.close()
 
 
@@ -183,8 +179,10 @@ def test_as_known_on_a_day_the_page_shows_nothing_recorded_later(
     assert "retract" not in log and "Carla Mendes" not in log
     assert page.locator("#events tbody tr").count() == 3
     assert "2021-06-10" in page.inner_text("#events tbody tr:nth-child(3)")
-    later = page.inner_text("#later")
-    assert page.locator("#laterbox").is_visible() and "retracts v3" in later
+    assert page.locator("#laterbox").is_visible() and page.locator("#later").is_hidden()
+    page.click("#latersummary")  # what changed since: one click away, apart
+    assert "5 events recorded later" in page.inner_text("#latersummary")
+    assert "retracts v3" in page.inner_text("#later")
     assert page.locator(".marker.retracted").count() == 0
     # A date and a time: the same day, an hour before the handover was recorded.
     page.fill("#known", "2021-06-12T07:00")
@@ -219,4 +217,92 @@ def test_an_empty_page_offers_three_questions_that_answer(browser: Any, public_s
     links.nth(1).click()
     assert _who(page) == "Donald J. Trump"
     assert page.locator("#welcome").is_hidden()
+    page.close()
+
+
+def test_a_handle_shows_its_life_across_accounts_and_a_lane_opens_the_account(
+    browser: Any, public_site: str
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{public_site}/?q=@POTUS&platform=x&at=2018-06-01")
+    assert _who(page) == "Donald J. Trump"
+    lanes = page.locator("#lanes .lane")
+    assert lanes.count() == 3  # the Obama-era account, the 2017-2021 one, @PresElectBiden's
+    holders = [lanes.nth(n).locator(".bar").all_inner_texts() for n in range(3)]
+    assert holders == [["Barack Obama"], ["Donald J. Trump"], ["Joseph R. Biden Jr."]]
+    assert "selected" in (lanes.nth(1).get_attribute("class") or "")
+    # Trump held @POTUS from the inauguration (his account's whole time under the handle).
+    assert "since 2017-01-20 17:00:00Z under this handle" in page.inner_text("#answer")
+    ticks = page.locator("#laneaxis span").all_inner_texts()
+    assert "2016" in ticks and "2020" in ticks  # years between the ends, not just the ends
+    lanes.nth(0).click()  # the Obama-era account: its own view, as today
+    page.wait_for_function("document.querySelector('#q').value.length === 36")
+    page.wait_for_selector("#timeline .bar")
+    assert "National Archives" in page.inner_text("#timeline")
+    page.close()
+
+
+def test_a_handle_not_carried_at_the_time_shows_its_history_in_one_sentence(
+    browser: Any, public_site: str
+) -> None:
+    page = browser.new_page()
+    page.goto(f"{public_site}/?q=@PresElectBiden&platform=x&at=2022-01-01")
+    page.wait_for_selector("#message:not([hidden])")
+    message = page.inner_text("#message")
+    assert message.count(".") <= 2 and "No account carried @PresElectBiden on 2022-01-01" in message
+    assert "2021-01-20 17:00:00Z" in message  # until when it was carried
+    assert page.locator("#lanes .lane").count() == 1  # its history, a lane to choose
+    page.close()
+
+
+def test_the_page_works_by_keyboard(browser: Any, public_site: str) -> None:
+    page = browser.new_page()
+    page.goto(f"{public_site}/?q=@POTUS&platform=x&at=2016-12-14")
+    _who(page)
+    bar = page.locator("#timeline .bar").first
+    bar.focus()
+    assert page.evaluate("document.activeElement.classList.contains('bar')")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#details:not([hidden])")
+    assert "Barack Obama" in page.inner_text("#details")
+    page.close()
+
+
+def test_on_a_phone_nothing_spills_out_and_names_are_in_the_legend(
+    browser: Any, public_site: str
+) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page.goto(f"{public_site}/?q=@POTUS&platform=x&at=2016-12-14")
+    _who(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    legend = page.inner_text("#legend")
+    assert "National Archives and Records Administration" in legend and "@POTUS44" in legend
+    if SCREENSHOTS:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "phone.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.parametrize(
+    "view",
+    [
+        "",
+        "?q=@POTUS&platform=x&at=2018-06-01",
+        "?q=@CMRuritania&platform=x&at=2021-06-15&known=2021-06-20",
+    ],
+)
+def test_no_serious_or_critical_accessibility_violation(
+    browser: Any, public_site: str, view: str
+) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(f"{public_site}/{view}")
+    page.wait_for_selector("#welcome:not([hidden]), #who")
+    results = Axe().run(page)
+    grave = [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in results.response["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+    assert grave == [], "\n".join(grave)
+    if SCREENSHOTS and "POTUS" in view:
+        page.screenshot(path=str(Path(SCREENSHOTS) / "handle.png"), full_page=True)
     page.close()
