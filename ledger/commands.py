@@ -290,7 +290,7 @@ class Evidence(Value):
         examples=["https://www.whitehouse.gov/briefing-room/"],
     )
     sha256: Sha256 | None = Field(
-        None,
+        default=None,
         description="SHA-256 of the source as it was read (64 lower-case hex digits), if kept.",
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     )
@@ -364,12 +364,12 @@ class Archive(Value):
         examples=["https://x.com/POTUS44"],
     )
     sha256: Sha256 | None = Field(
-        None,
+        default=None,
         description="SHA-256 of the archive, if it is a file.",
         examples=["9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"],
     )
     items: Annotated[int, Field(ge=0, strict=True), AfterValidator(_exact_count)] | None = Field(
-        None, description="How many posts the archive holds, if counted.", examples=[352]
+        default=None, description="How many posts the archive holds, if counted.", examples=[352]
     )
 
 
@@ -382,12 +382,12 @@ class Command(Value):
         examples=["2017-01-20T17:00:00Z"],
     )
     reason: Reason = Field(
-        "",
+        default="",
         description="Why, in a sentence a reader of the record can follow (at most 4 KiB).",
         examples=["Inauguration: the office passes to the President-elect."],
     )
     evidence: Annotated[tuple[Evidence, ...], AfterValidator(_bounded_evidence)] = Field(
-        (),
+        default=(),
         description="The sources for the event (at most 32).",
         examples=[[{"url": "https://www.whitehouse.gov/briefing-room/"}]],
     )
@@ -409,7 +409,7 @@ class RegisterAccount(Command):
     type: ClassVar[str] = "account_registered"
     platform: Platform = Field(description="The platform's key.", examples=["x"])
     platform_account_id: PlatformAccountId | None = Field(
-        None,
+        default=None,
         description="The platform's permanent id of the account (unchanged by renames).",
         examples=["822215679726100480"],
     )

@@ -20,6 +20,7 @@ CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
 REQUIRE = os.environ.get("CUSTODY_REQUIRE_BROWSER", "") not in ("", "0", "no", "false")
 # A folder for the README's pictures (handle.png, phone.png): `CUSTODY_SCREENSHOTS=docs`.
 SCREENSHOTS = os.environ.get("CUSTODY_SCREENSHOTS")
+WIDTHS = [1280, 390]  # a desktop and a phone
 
 sync_api = (
     pytest.importorskip("playwright.sync_api")
@@ -166,13 +167,14 @@ def test_the_api_docs_work_without_internet(browser: Any, public_site: str) -> N
     page.close()
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 def test_as_known_on_a_day_the_page_shows_nothing_recorded_later(
-    browser: Any, public_site: str
+    browser: Any, public_site: str, width: int
 ) -> None:
     """A dispute panel reads the record as it stood on 2021-06-20: the handover to Boris Kade
     as then recorded (effective 2021-06-10), not its later retraction and correction, which
     are listed apart, as recorded later; and no marker of a later event on the timeline."""
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": width, "height": 900})
     page.goto(f"{public_site}/?q=@CMRuritania&platform=x&at=2021-06-15&known=2021-06-20")
     assert _who(page) == "Boris Kade"
     log = page.inner_text("#events")
@@ -192,10 +194,11 @@ def test_as_known_on_a_day_the_page_shows_nothing_recorded_later(
     page.close()
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 def test_events_read_as_sentences_with_the_json_one_click_away(
-    browser: Any, public_site: str
+    browser: Any, public_site: str, width: int
 ) -> None:
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": width, "height": 900})
     page.goto(f"{public_site}/?q=@POTUS44&platform=x")
     _who(page)
     log = page.inner_text("#events")
@@ -220,10 +223,11 @@ def test_an_empty_page_offers_three_questions_that_answer(browser: Any, public_s
     page.close()
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 def test_a_handle_shows_its_life_across_accounts_and_a_lane_opens_the_account(
-    browser: Any, public_site: str
+    browser: Any, public_site: str, width: int
 ) -> None:
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": width, "height": 900})
     page.goto(f"{public_site}/?q=@POTUS&platform=x&at=2018-06-01")
     assert _who(page) == "Donald J. Trump"
     lanes = page.locator("#lanes .lane")
@@ -234,7 +238,7 @@ def test_a_handle_shows_its_life_across_accounts_and_a_lane_opens_the_account(
     # Trump held @POTUS from the inauguration (his account's whole time under the handle).
     assert "since 2017-01-20 17:00:00Z under this handle" in page.inner_text("#answer")
     ticks = page.locator("#laneaxis span").all_inner_texts()
-    assert "2016" in ticks and "2020" in ticks  # years between the ends, not just the ends
+    assert len(ticks) >= 3 and all(t.isdigit() and 2015 < int(t) <= 2026 for t in ticks)  # years
     lanes.nth(0).click()  # the Obama-era account: its own view, as today
     page.wait_for_function("document.querySelector('#q').value.length === 36")
     page.wait_for_selector("#timeline .bar")
@@ -242,10 +246,11 @@ def test_a_handle_shows_its_life_across_accounts_and_a_lane_opens_the_account(
     page.close()
 
 
+@pytest.mark.parametrize("width", WIDTHS)
 def test_a_handle_not_carried_at_the_time_shows_its_history_in_one_sentence(
-    browser: Any, public_site: str
+    browser: Any, public_site: str, width: int
 ) -> None:
-    page = browser.new_page()
+    page = browser.new_page(viewport={"width": width, "height": 900})
     page.goto(f"{public_site}/?q=@PresElectBiden&platform=x&at=2022-01-01")
     page.wait_for_selector("#message:not([hidden])")
     message = page.inner_text("#message")
@@ -255,8 +260,9 @@ def test_a_handle_not_carried_at_the_time_shows_its_history_in_one_sentence(
     page.close()
 
 
-def test_the_page_works_by_keyboard(browser: Any, public_site: str) -> None:
-    page = browser.new_page()
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_page_works_by_keyboard(browser: Any, public_site: str, width: int) -> None:
+    page = browser.new_page(viewport={"width": width, "height": 900})
     page.goto(f"{public_site}/?q=@POTUS&platform=x&at=2016-12-14")
     _who(page)
     bar = page.locator("#timeline .bar").first
