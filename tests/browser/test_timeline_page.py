@@ -235,6 +235,13 @@ def test_a_handle_shows_its_life_across_accounts_and_a_lane_opens_the_account(
     holders = [lanes.nth(n).locator(".bar").all_inner_texts() for n in range(3)]
     assert holders == [["Barack Obama"], ["Donald J. Trump"], ["Joseph R. Biden Jr."]]
     assert "selected" in (lanes.nth(1).get_attribute("class") or "")
+    # Where the handle left the Obama-era account, and why: renamed @POTUS44, archived.
+    (left,) = lanes.nth(0).locator(".marker.handle-leaves").all()
+    why = left.get_attribute("title") or ""
+    assert "leaves 2017-01-20 17:00:00Z" in why and "renamed @POTUS44" in why
+    assert "archived" in why
+    arrived = lanes.nth(2).locator(".marker.handle-arrives").get_attribute("title") or ""
+    assert "renamed @POTUS" in arrived  # @PresElectBiden became @POTUS
     # Trump held @POTUS from the inauguration (his account's whole time under the handle).
     assert "since 2017-01-20 17:00:00Z under this handle" in page.inner_text("#answer")
     ticks = page.locator("#laneaxis span").all_inner_texts()
@@ -271,19 +278,28 @@ def test_the_page_works_by_keyboard(browser: Any, public_site: str, width: int) 
     page.keyboard.press("Enter")
     page.wait_for_selector("#details:not([hidden])")
     assert "Barack Obama" in page.inner_text("#details")
+    page.keyboard.press("Tab")  # on to the next bar, then the markers
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.classList.contains('marker')")
+    page.keyboard.press(" ")
+    page.wait_for_function("document.querySelector('#details h3').innerText.startsWith('v')")
+    assert "renamed to @POTUS44" in page.inner_text("#details") or "archived" in page.inner_text(
+        "#details"
+    )
     page.close()
 
 
+@pytest.mark.parametrize("width", [390, 360])
 def test_on_a_phone_nothing_spills_out_and_names_are_in_the_legend(
-    browser: Any, public_site: str
+    browser: Any, public_site: str, width: int
 ) -> None:
-    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2)
+    page = browser.new_page(viewport={"width": width, "height": 844}, device_scale_factor=2)
     page.goto(f"{public_site}/?q=@POTUS&platform=x&at=2016-12-14")
     _who(page)
-    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
     legend = page.inner_text("#legend")
     assert "National Archives and Records Administration" in legend and "@POTUS44" in legend
-    if SCREENSHOTS:
+    if SCREENSHOTS and width == 390:
         page.screenshot(path=str(Path(SCREENSHOTS) / "phone.png"), full_page=True)
     page.close()
 
