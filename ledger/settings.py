@@ -74,8 +74,11 @@ class Settings(BaseSettings):
         """Write these settings, with `changes`, to the CUSTODY_* variables, so that processes
         started from this one (API worker processes) build the same configuration."""
         for name, value in {**self.model_dump(), **changes}.items():
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            os.environ[f"CUSTODY_{name.upper()}"] = text
+            variable = f"CUSTODY_{name.upper()}"
+            if value is None:  # unset: the setting's default, not the text "None"
+                os.environ.pop(variable, None)
+                continue
+            os.environ[variable] = str(value).lower() if isinstance(value, bool) else str(value)
 
     def store(self) -> StoreConfig:
         """Translate the database URL into the eventsourcing library's environment."""
