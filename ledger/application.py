@@ -18,6 +18,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
     JSONTranscoder,
+    MapperDeserialisationError,
     OperationalError,
     Recording,
     Transcoder,
@@ -28,13 +29,14 @@ from ledger import fold
 from ledger.batch import Batch, Writing
 from ledger.bulk import collector_paused
 from ledger.commands import AccountCommand, Command, RegisterAccount, handle_key
-from ledger.compat import save_aggregates
+from ledger.compat import mapper_error_origin, save_aggregates
 from ledger.domain import (
     EVENT_CLASSES,
     Account,
     HandleIndex,
     IdempotencyRecord,
     PlatformIdIndex,
+    decode,
     handle_index_id,
     idempotency_id,
     platform_id_index_id,
@@ -53,6 +55,8 @@ from ledger.errors import (
     PlatformAccountIdTaken,
     StaleVersion,
     StoreUnavailable,
+    UnreadableEvent,
+    first_line,
     unreachable,
 )
 from ledger.fold import Fact
@@ -138,7 +142,7 @@ class CustodyLedger(Application[UUID]):
         for aggregate_id, stored in streams.items():
             aggregate: Any = None
             for stored_event in stored:
-                event: Any = self.mapper.to_domain_event(stored_event)
+                event: Any = decode(self.mapper, stored_event)
                 aggregate = event.mutate(aggregate)
             batch.prefetched[aggregate_id] = aggregate
 
@@ -570,3 +574,7 @@ class CustodyLedger(Application[UUID]):
             yield
         except (OperationalError, InterfaceError) as e:
             raise unreachable(e) from None
+        except MapperDeserialisationError as e:  # reading a stream through the library
+            stream, version = mapper_error_origin(e) or ("(unnamed)", None)
+            cause = first_line(e.__cause__) if e.__cause__ is not None else first_line(e)
+            raise UnreadableEvent(stream, version, None, cause) from None

@@ -27,8 +27,8 @@ from ledger.application import CustodyLedger
 from ledger.batch import Batch
 from ledger.bulk import collector_paused
 from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc, shown
-from ledger.domain import EVENT_CLASSES, to_fact
-from ledger.errors import InvalidInput, LedgerError, StoreUnavailable
+from ledger.domain import EVENT_CLASSES, decode_fact
+from ledger.errors import InvalidInput, LedgerError, StoreUnavailable, UnreadableEvent
 
 Progress = Callable[[int, int], None]
 CSV_COLUMNS = (
@@ -327,8 +327,12 @@ def holds_custody_events(ledger: CustodyLedger) -> bool:
     return bool(ledger.recorder.select_notifications(start=None, limit=1, topics=topics))
 
 
-def custody_events(ledger: CustodyLedger) -> Iterator[tuple[int, UUID, fold.Fact]]:
-    """Every custody event of the log, in log order, with its position and account."""
+def custody_events(
+    ledger: CustodyLedger, skipped: list[UnreadableEvent] | None = None
+) -> Iterator[tuple[int, UUID, fold.Fact]]:
+    """Every custody event of the log, in log order, with its position and account. One that
+    cannot be decoded raises UnreadableEvent, or, given a `skipped` list, is added to it and
+    passed over."""
     topics = [get_topic(cls) for cls in EVENT_CLASSES.values()]
     head = ledger.head()
     position = 0
@@ -339,17 +343,24 @@ def custody_events(ledger: CustodyLedger) -> Iterator[tuple[int, UUID, fold.Fact
         if not notes:
             return
         for note in notes:
-            event = ledger.mapper.to_domain_event(note)
-            yield note.id, event.originator_id, to_fact(event)  # type: ignore[arg-type]
+            try:
+                yield note.id, *decode_fact(ledger.mapper, note, note.id)
+            except UnreadableEvent as e:
+                if skipped is None:
+                    raise
+                skipped.append(e)
         position = notes[-1].id
 
 
 def export_lines(
-    ledger: CustodyLedger, progress: Progress = lambda done, total: None
+    ledger: CustodyLedger,
+    progress: Progress = lambda done, total: None,
+    skipped: list[UnreadableEvent] | None = None,
 ) -> Iterable[str]:
-    """The whole custody log in log order, as JSON Lines that `import --restore` reads back."""
+    """The whole custody log in log order, as JSON Lines that `import --restore` reads back
+    (`skipped`: see `custody_events`)."""
     head = ledger.head()
-    for position, account_id, fact in custody_events(ledger):
+    for position, account_id, fact in custody_events(ledger, skipped):
         yield json.dumps(_line(account_id, fact), sort_keys=True)
         progress(position, head)
     progress(head, head)
@@ -368,9 +379,14 @@ def _line(account_id: UUID, fact: fold.Fact) -> dict[str, Any]:
     }
 
 
-def write_export(ledger: CustodyLedger, out: TextIO, progress: Progress) -> int:
+def write_export(
+    ledger: CustodyLedger,
+    out: TextIO,
+    progress: Progress,
+    skipped: list[UnreadableEvent] | None = None,
+) -> int:
     count = 0
-    for line in export_lines(ledger, progress):
+    for line in export_lines(ledger, progress, skipped):
         out.write(line + "\n")
         count += 1
     return count

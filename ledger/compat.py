@@ -8,6 +8,7 @@ hook's name when the library renames or changes what it leans on; the version pi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 from uuid import UUID
@@ -63,3 +64,14 @@ def as_pydantic_init(init: F) -> F:
     values of the model without calling it (it reads `__pydantic_base_init__` to decide)."""
     init.__pydantic_base_init__ = True  # type: ignore[attr-defined]
     return init
+
+
+_ORIGIN = re.compile(r"originator_id '(?P<stream>[^']*)' and originator_version (?P<version>\d+)")
+
+
+def mapper_error_origin(error: BaseException) -> tuple[str, int] | None:
+    """The stream and version eventsourcing's `MapperDeserialisationError` names, which it says
+    only in its message (`... originator_id 'ID' and originator_version N: ...`); None if the
+    message does not say them."""
+    found = _ORIGIN.search(str(error))
+    return (found["stream"], int(found["version"])) if found else None

@@ -9,6 +9,7 @@ from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 
 from ledger import fold
 from ledger.errors import (
@@ -20,7 +21,9 @@ from ledger.errors import (
     NoChange,
     NoHolder,
     RuleViolation,
+    UnreadableEvent,
     WouldInvalidateLaterEvents,
+    first_line,
 )
 from ledger.fold import Fact
 
@@ -380,3 +383,33 @@ class IdempotencyRecord(Aggregate):
             account_id=account_id,
             event_version=event_version,
         )
+
+
+def decode(mapper: Mapper[UUID], stored: StoredEvent, position: int | None = None) -> Any:
+    """The domain event of a stored event; UnreadableEvent, naming where, if its bytes do not
+    decode (the mapper's own error names it only in its message)."""
+    try:
+        return mapper.to_domain_event(stored)
+    except MapperDeserialisationError as e:
+        raise UnreadableEvent(
+            stored.originator_id, stored.originator_version, position, _cause(e)
+        ) from None
+
+
+def decode_fact(
+    mapper: Mapper[UUID], stored: StoredEvent, position: int | None = None
+) -> tuple[UUID, Fact]:
+    """A stored custody event as (account id, fact); UnreadableEvent if it does not decode to
+    one (bytes that are JSON, but not this event's fields, included)."""
+    event = decode(mapper, stored, position)
+    try:
+        return event.originator_id, to_fact(event)
+    except (AttributeError, KeyError, TypeError) as e:
+        raise UnreadableEvent(
+            stored.originator_id, stored.originator_version, position, first_line(e)
+        ) from None
+
+
+def _cause(error: BaseException) -> str:
+    cause = error.__cause__
+    return first_line(cause) if cause is not None else first_line(error)

@@ -217,6 +217,22 @@ class StoreUnavailable(LedgerError):
     code = "store-unavailable"
 
 
+class UnreadableEvent(LedgerError):
+    """A stored event cannot be decoded (its bytes were altered or damaged outside the
+    ledger): names the stream, the version and, where known, the log position."""
+
+    code = "unreadable-event"
+
+    def __init__(self, stream: object, version: int | None, position: int | None, why: str) -> None:
+        where = f"stream {stream}" + (f" version {version}" if version is not None else "")
+        at = f" at log position {position}" if position is not None else ""
+        super().__init__(
+            f"the stored event of {where}{at} cannot be decoded ({why}); it was changed outside "
+            "the ledger: restore it from a backup or an export"
+        )
+        self.stream, self.version, self.position, self.why = stream, version, position, why
+
+
 def first_line(error: BaseException) -> str:
     """A driver's message without PostgreSQL's LINE and CONTEXT lines (and the SQL they quote),
     which stay out of the command line's messages and the API's 503."""

@@ -23,8 +23,8 @@ from psycopg.sql import SQL, Identifier
 
 from ledger.application import CustodyLedger
 from ledger.bulk import collector_paused
-from ledger.domain import EVENT_CLASSES, to_fact
-from ledger.errors import StoreUnavailable, first_line
+from ledger.domain import EVENT_CLASSES, decode_fact
+from ledger.errors import StoreUnavailable, UnreadableEvent, first_line
 from ledger.fold import Fact
 from projections import derive
 from projections.db import Db
@@ -305,7 +305,7 @@ class Projector:
             after = notes[-1].id
 
     def _decode(self, notes: Sequence[Any]) -> list[Decoded]:
-        to_domain_event = self.ledger.mapper.to_domain_event
+        mapper = self.ledger.mapper
         recent = self._recent
         out = []
         for note in notes:
@@ -313,8 +313,7 @@ class Projector:
             if known is not None:
                 out.append((note.id, *known))
                 continue
-            event = to_domain_event(note)
-            out.append((note.id, event.originator_id, to_fact(event)))  # type: ignore[arg-type]
+            out.append((note.id, *decode_fact(mapper, note, note.id)))
         return out
 
     def changes(
@@ -354,7 +353,7 @@ class Projector:
             for aid, stored in self.db.streams(missing).items():
                 timeline = timelines[aid] = derive.Timeline()
                 for e in stored:
-                    timeline.push(to_fact(mapper.to_domain_event(e)))  # type: ignore[arg-type]
+                    timeline.push(decode_fact(mapper, e)[1])
         changes = []
         for position, aid, fact in decoded:
             timeline = timelines[aid]
@@ -417,7 +416,7 @@ class ProjectorThread(threading.Thread):
         while not self.stopping.is_set():
             try:
                 self.projector.catch_up()
-            except StoreUnavailable as e:
+            except (StoreUnavailable, UnreadableEvent) as e:  # said in full by the ledger
                 failures = self._failed(failures, e.detail)
                 log.warning("projector: %s", e.detail)
             # The worker's own loop: whatever stops one round (an event it cannot decode, a

@@ -19,8 +19,8 @@ from uuid import UUID
 from eventsourcing.persistence import StoredEvent
 from psycopg.sql import SQL, Identifier
 
-from ledger.domain import to_fact
-from ledger.errors import StoreUnavailable
+from ledger.domain import decode_fact
+from ledger.errors import StoreUnavailable, UnreadableEvent
 from ledger.fold import Fact
 from projections import derive
 from projections.db import Db
@@ -161,7 +161,7 @@ class Rebuilder:
         done = 0
         for account_id, stored in _scan(self.db, upto, lo, hi):
             positions = [p for p, _ in stored]
-            facts: list[Fact] = [to_fact(self.mapper.to_domain_event(s)) for _, s in stored]  # type: ignore[arg-type]
+            facts: list[Fact] = [decode_fact(self.mapper, s, p)[1] for p, s in stored]
             timelines = derive.prefix_timelines(facts)
             known = [timelines[i] for i in derive.knowledge_ends(facts)]
             memo: dict[Any, list[set[tuple[Any, ...]]]] = {}
@@ -193,10 +193,11 @@ class Rebuilder:
         env = dict(self.projector.ledger.env)
         context = multiprocessing.get_context("spawn")
         counters = [context.Value("q", 0) for _ in range(n)]
+        unreadable = context.SimpleQueue()  # what a worker could not decode, to name it here
         processes = [
             context.Process(
                 target=_build_partition,
-                args=(env, list(names), upto, bounds[i], bounds[i + 1], counters[i]),
+                args=(env, list(names), upto, bounds[i], bounds[i + 1], counters[i], unreadable),
                 name=f"custody-rebuild-{i}",
             )
             for i in range(n)
@@ -207,6 +208,9 @@ class Rebuilder:
             time.sleep(0.2)
             progress(sum(int(c.value) for c in counters), total)
         failed = [p.name for p in processes if p.exitcode != 0]
+        if failed and not unreadable.empty():
+            stream, version, position, why = unreadable.get()
+            raise UnreadableEvent(stream, version, position, why)
         if failed:
             raise RebuildFailed(
                 f"rebuild worker(s) {', '.join(failed)} failed; the old views stay in place"
@@ -262,7 +266,13 @@ class Rebuilder:
 
 
 def _build_partition(
-    env: dict[str, str], names: list[str], upto: int, lo: UUID | None, hi: UUID | None, counter: Any
+    env: dict[str, str],
+    names: list[str],
+    upto: int,
+    lo: UUID | None,
+    hi: UUID | None,
+    counter: Any,
+    unreadable: Any,
 ) -> int:
     """A rebuild worker process: its own ledger connection, its share of the streams."""
     from ledger.application import CustodyLedger
@@ -277,6 +287,9 @@ def _build_partition(
             counter.value = done
 
         return Rebuilder(projector).build_range(names, upto, lo, hi, report)
+    except UnreadableEvent as e:
+        unreadable.put((str(e.stream), e.version, e.position, e.why))
+        raise SystemExit(1) from None  # the parent names it; no traceback on the terminal
     finally:
         ledger.close()
 

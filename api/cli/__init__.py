@@ -6,7 +6,8 @@ away first, as in `custody export | head -1`); 2 bad usage (an argument value or
 is not valid, an output that cannot be written); 3 store unavailable; 4 `import` wrote every
 event but the store failed before the read models were brought up to date (they catch up from
 the log later; do not import the file again); 5 `serve` cannot listen on its host and port
-(another server holds it, say).
+(another server holds it, say); 6 a stored event cannot be decoded (the message names its
+stream, version and log position; `export --skip-unreadable` exports the rest).
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from api.cli.common import (
     EXIT_PORT_IN_USE,
     EXIT_REFUSED,
     EXIT_UNAVAILABLE,
+    EXIT_UNREADABLE,
     EXIT_USAGE,
     BadUsage,
 )
-from ledger.errors import LedgerError, StoreUnavailable
+from ledger.errors import LedgerError, StoreUnavailable, UnreadableEvent
 from ledger.settings import InvalidSettings
 
 __all__ = [
@@ -35,6 +37,7 @@ __all__ = [
     "EXIT_PORT_IN_USE",
     "EXIT_REFUSED",
     "EXIT_UNAVAILABLE",
+    "EXIT_UNREADABLE",
     "EXIT_USAGE",
     "main",
     "parser",
@@ -77,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StoreUnavailable as e:
         print(f"custody: store unavailable: {e.detail}", file=sys.stderr)
         return EXIT_UNAVAILABLE
+    except UnreadableEvent as e:
+        print(f"custody: {e.detail}", file=sys.stderr)
+        return EXIT_UNREADABLE
     except LedgerError as e:  # refused, or not found
         print(f"custody: {e.detail}", file=sys.stderr)
         return EXIT_REFUSED

@@ -21,6 +21,7 @@ from api.cli.common import (
     progress,
 )
 from ledger.backfill import ImportRefused, UnreadableFile, import_file, write_export
+from ledger.errors import UnreadableEvent
 
 
 def import_(args: argparse.Namespace) -> int:
@@ -67,9 +68,11 @@ def export(args: argparse.Namespace) -> int:
     """Write the whole custody log as JSON Lines (`import --restore` reads it back)."""
     if args.out == "":
         raise BadUsage("--out needs a file name (without --out the export goes to stdout)")
+    skipped: list[UnreadableEvent] | None = [] if args.skip_unreadable else None
     with opened(args) as container:
         if args.out is None:  # main reports a stdout that cannot take it
-            write_export(container.ledger, sys.stdout, lambda done, total: None)
+            write_export(container.ledger, sys.stdout, lambda done, total: None, skipped)
+            _say_skipped(skipped)
             return EXIT_OK
         try:
             out = open(args.out, "w", encoding="utf-8")  # noqa: SIM115 (closed just below)
@@ -78,7 +81,7 @@ def export(args: argparse.Namespace) -> int:
         try:
             # Through the log's positions, tokens' and handle claims' included.
             with out, progress("export", unit="log positions") as bar:
-                count = write_export(container.ledger, out, bar)
+                count = write_export(container.ledger, out, bar, skipped)
         except OSError as e:
             print(
                 f"custody: writing the export to {args.out} failed ({e.strerror}); "
@@ -87,7 +90,18 @@ def export(args: argparse.Namespace) -> int:
             )
             return EXIT_USAGE
     print(f"exported {plural(count, 'event')} to {args.out}", file=sys.stderr)
+    _say_skipped(skipped)
     return EXIT_OK
+
+
+def _say_skipped(skipped: list[UnreadableEvent] | None) -> None:
+    """Name every event an export with --skip-unreadable left out: it is not a full backup."""
+    if skipped:
+        print(f"custody: skipped {plural(len(skipped), 'unreadable event')}; the export lacks:",
+              file=sys.stderr)  # fmt: skip
+        for e in skipped:
+            print(f"  stream {e.stream} version {e.version} at log position {e.position}",
+                  file=sys.stderr)  # fmt: skip
 
 
 def _default_actor() -> str:
@@ -110,4 +124,10 @@ def add_commands(sub: Any) -> None:
 
     s = sub.add_parser("export", parents=[GLOBAL], help="write the whole log as JSON Lines")
     s.add_argument("--out", help="file to write (default stdout)")
+    s.add_argument(
+        "--skip-unreadable",
+        action="store_true",
+        help="export every event that can be decoded, and list those that cannot (exit 6 "
+        "without it)",
+    )
     s.set_defaults(func=export)

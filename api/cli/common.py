@@ -24,14 +24,8 @@ from ledger.commands import PLATFORM_RE, normalize_handle, require_utc
 from ledger.errors import InvalidInput
 from ledger.settings import Settings
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_BEHIND, EXIT_PORT_IN_USE = (
-    0,
-    1,
-    2,
-    3,
-    4,
-    5,
-)
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_UNAVAILABLE, EXIT_BEHIND = 0, 1, 2, 3, 4
+EXIT_PORT_IN_USE, EXIT_UNREADABLE = 5, 6
 # An account id only in its canonical form: other forms UUID() takes (32 bare hex digits,
 # braces, urn:uuid:) are valid handles.
 ACCOUNT_ID_RE = re.compile(

@@ -28,6 +28,7 @@ from ledger.errors import (
     RuleViolation,
     StaleVersion,
     StoreUnavailable,
+    UnreadableEvent,
     WouldInvalidateLaterEvents,
 )
 
@@ -47,6 +48,7 @@ STATUS: dict[type[LedgerError], int] = {
     OfficeNotAllowed: 403,
     Conflict: 409,
     StoreUnavailable: 503,
+    UnreadableEvent: 503,
 }
 
 

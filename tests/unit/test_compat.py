@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from eventsourcing.application import Application
+from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
@@ -82,3 +83,17 @@ def test_as_pydantic_init_makes_pydantic_build_nested_values_without_the_overrid
     with pytest.raises(InvalidInput) as info:
         AssignHolder(effective_at=INAUGURATION_2017, holder={"id": "", "name": "X"})  # type: ignore[arg-type]
     assert info.value.field == "holder.id"
+
+
+def test_mapper_error_origin_reads_the_stream_and_version_from_the_librarys_message(
+    memory_ledger: CustodyLedger,
+) -> None:
+    account = register(memory_ledger, "@POTUS").account_id
+    (stored,) = memory_ledger.recorder.select_events(account)
+    damaged = StoredEvent(stored.originator_id, stored.originator_version, stored.topic, b"{x")
+    with pytest.raises(MapperDeserialisationError) as info:
+        memory_ledger.mapper.to_domain_event(damaged)
+    assert compat.mapper_error_origin(info.value) == (str(account), 1), (
+        "ledger.compat.mapper_error_origin: eventsourcing's MapperDeserialisationError no longer "
+        f"names the stream and version as it did: {info.value}"
+    )

@@ -1,0 +1,113 @@
+"""One stored event damaged outside the ledger (issue 22): every door says which one, where,
+and what to do, never a traceback or a 500; an export can still save everything else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.bootstrap import Container, build
+from api.cli import EXIT_OK, EXIT_UNREADABLE, main
+from api.http.app import create_app
+from ledger.commands import AssignHolder, Holder
+from ledger.settings import Settings
+from tests.e2e.support import bearer
+from tests.stories import ACTOR, OPENED, register
+
+Capture = pytest.CaptureFixture[str]
+
+
+def _damage(container: Container, account: UUID, version: int) -> int:
+    """Overwrite one stored event's bytes, as a bad tool would; its log position."""
+    db = container.projector.db
+    oid: Any = account if db.kind == "postgres" else account.hex
+    where = " WHERE originator_id = %s AND originator_version = %s"
+    with db.transaction() as curs:
+        update = db.sql("UPDATE {t} SET state = %s" + where, t=db.events_table)
+        db.execute(curs, update, (b"{not json", oid, version))
+        select = db.sql(f"SELECT {db.position_column} FROM {{t}}" + where, t=db.events_table)
+        db.execute(curs, select, (oid, version))
+        return int(curs.fetchone()[0])
+
+
+@pytest.fixture
+def damaged(store_url: str) -> tuple[str, UUID, UUID, int]:
+    """A store with two accounts; the second one's handover is damaged."""
+    container = build(Settings(database_url=store_url))
+    try:
+        ledger = container.ledger
+        fine = register(ledger, "@POTUS").account_id
+        bad = register(ledger, "@WhiteHouse").account_id
+        holder = Holder(id="obama", name="Barack Obama")
+        for account in (fine, bad):
+            ledger.append(account, AssignHolder(holder=holder, effective_at=OPENED), actor=ACTOR)
+        position = _damage(container, bad, 2)
+    finally:
+        container.close()
+    return store_url, fine, bad, position
+
+
+def _one_line(err: str) -> str:
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    return line
+
+
+def test_export_names_the_damaged_event_or_exports_the_rest(
+    damaged: tuple[str, UUID, UUID, int], tmp_path: Path, capsys: Capture
+) -> None:
+    url, fine, bad, position = damaged
+    out = tmp_path / "log.jsonl"
+    capsys.readouterr()
+    assert main(["--database-url", url, "export", "--out", str(out)]) == EXIT_UNREADABLE
+    line = _one_line(capsys.readouterr().err)
+    assert f"stream {bad} version 2 at log position {position} cannot be decoded" in line
+    assert "restore it from a backup" in line
+    assert main(["--database-url", url, "export", "--out", str(out), "--skip-unreadable"]) == (
+        EXIT_OK
+    )
+    err = capsys.readouterr().err
+    assert "skipped 1 unreadable event" in err
+    assert f"stream {bad} version 2 at log position {position}" in err
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [(x["account_id"], x["type"]) for x in lines] == [
+        (str(fine), "account_registered"),
+        (str(bad), "account_registered"),
+        (str(fine), "holder_assigned"),
+    ]
+
+
+def test_rebuild_names_the_damaged_event_and_keeps_the_old_views(
+    damaged: tuple[str, UUID, UUID, int], capsys: Capture
+) -> None:
+    url, _, bad, position = damaged
+    capsys.readouterr()
+    assert main(["--database-url", url, "rebuild"]) == EXIT_UNREADABLE
+    line = _one_line(capsys.readouterr().err)
+    assert f"stream {bad} version 2 at log position {position} cannot be decoded" in line
+
+
+def test_reads_and_appends_answer_503_naming_the_event_never_500(
+    damaged: tuple[str, UUID, UUID, int],
+) -> None:
+    url, _, bad, position = damaged
+    container = build(Settings(database_url=url))
+    try:
+        admin = bearer(container.access.issue("records-admin", "admin"))
+        with TestClient(create_app(container=container, run_worker=False)) as client:
+            read = client.get(f"/v1/accounts/{bad}", headers=admin)
+            assert read.status_code == 503, read.text
+            assert read.json()["type"].endswith("/unreadable-event")
+            assert f"stream {bad} version 2 at log position {position}" in read.json()["detail"]
+            body = {"type": "holder_released", "effective_at": "2020-01-01T00:00:00Z"}
+            append = client.post(f"/v1/accounts/{bad}/events", json=body, headers=admin)
+            assert append.status_code == 503, append.text
+            assert append.json()["type"].endswith("/unreadable-event")
+            assert f"stream {bad} version 2" in append.json()["detail"]
+    finally:
+        container.close()
