@@ -300,10 +300,10 @@ class CustodyIntervals(BitemporalModel):
     """Holder intervals [from, to) with the handles and offices during them: per account, and
     per holder (every account a person held, and when) through the holder index.
 
-    Until 2026-12-03 a `holders` model kept the same rows again in `rm_holdings`, under the
-    holder index alone. A store written before then gains the index on `rm_custody` when it is
-    next set up (its rows are already there); `rm_holdings` and the `holders` tracking row are
-    no longer read or written (the README's upgrade note says in which order to upgrade)."""
+    A store written by an earlier version may still hold `rm_holdings` (these rows again, under
+    the holder index alone) and a `holders` tracking row: neither is read or written any more,
+    and the holder index on `rm_custody` is created when the store is next set up
+    (docs/upgrading.md says in which order to upgrade)."""
 
     name = "custody"
     rows = staticmethod(derive.custody_rows)
