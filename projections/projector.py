@@ -26,9 +26,10 @@ from ledger.bulk import collector_paused
 from ledger.domain import EVENT_CLASSES, decode_fact
 from ledger.errors import StoreUnavailable, UnreadableEvent, first_line
 from ledger.fold import Fact
-from projections import derive
+from projections import derive, quarantine
 from projections.db import Db
 from projections.models import MODELS, Change, Pending, ReadModel, Table
+from projections.quarantine import QUARANTINE
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ ACCOUNT_TOPICS = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
 TRACKING = Table("rm_tracking", ("name", "position"), (), primary_key=("name",))
 
 
+ASIDE = "#set-aside"  # not a model's name: the count of quarantined streams, in _tracked
 BULK_EVENTS = 500  # a projector batch this large pauses the cyclic garbage collector
 
 Decoded = tuple[int, UUID, Fact]
@@ -121,6 +123,11 @@ class Projector:
         self._cached_events = 0
         self.cache_accounts = cache_accounts
         self.cache_events = cache_events
+        self._tracked_query = self.db.sql(
+            f"SELECT name, position FROM {{t}} UNION ALL SELECT '{ASIDE}', COUNT(*) FROM {{q}}",
+            t=TRACKING.name,
+            q=QUARANTINE.name,
+        )
         if create_tables:
             self.setup()
 
@@ -136,7 +143,7 @@ class Projector:
                     SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"),
                     (db.schema + ".rm_setup",),
                 )
-            for table in (TRACKING, *(t for m in self.models for t in m.tables)):
+            for table in (TRACKING, QUARANTINE, *(t for m in self.models for t in m.tables)):
                 db.execute(curs, table.ddl(db, table.name))
                 for statement in table.index_ddl(db, table.name):
                     db.execute(curs, statement)
@@ -153,6 +160,13 @@ class Projector:
         rows = self.db.fetchall(self.db.sql("SELECT name, position FROM {t}", t=TRACKING.name))
         known = dict(rows)
         return {m.name: int(known.get(m.name, 0)) for m in self.models}
+
+    def _tracked(self) -> tuple[dict[str, int], int]:
+        """Each model's position, and how many streams are set aside, in one round trip."""
+        rows = self.db.fetchall(self._tracked_query)
+        known = {str(name): int(position) for name, position in rows}
+        aside = known.pop(ASIDE, 0)
+        return {m.name: known.get(m.name, 0) for m in self.models}, aside
 
     def applied(self) -> int:
         """The log position every read model has reached."""
@@ -194,38 +208,65 @@ class Projector:
             delay = min(delay * 2, 0.1)
 
     def _process_batch(self) -> tuple[int, bool]:
-        tracked = self.positions()
+        tracked, aside = self._tracked()
         start = min(tracked.values())
         head = self.ledger.head()
         if start >= head:
             if self._recent is not None:
                 self._recent.forget_upto(start)  # applied by another projector first
             return 0, False
-        decoded, more = self._read(start, head)
+        found: list[UnreadableEvent] = []
+        decoded, more, upto = self._read(start, head, found)
         # A large batch (a backfill, a worker catching up) pauses the cyclic collector while
         # it works (ledger.bulk); the small batches of a serving process do not, so requests'
         # cyclic garbage in the same process is still collected under steady load.
         bulk = collector_paused() if len(decoded) >= BULK_EVENTS else nullcontext()
         with bulk:
-            return self._apply_batch(tracked, head, decoded, more)
+            return self._apply_batch(tracked, upto, decoded, more, found, aside)
 
     def _apply_batch(
-        self, tracked: dict[str, int], head: int, decoded: list[Decoded], more: bool
+        self,
+        tracked: dict[str, int],
+        upto: int,
+        decoded: list[Decoded],
+        more: bool,
+        found: list[UnreadableEvent],
+        quarantined: int = 0,
     ) -> tuple[int, bool]:
-        upto = decoded[-1][0] if more else head
-        changes = self.changes(decoded)
+        # A stream with an event that cannot be decoded is set aside, whole, from that event
+        # on: its later events are not applied (they would build on a gap), the others are.
+        # stream -> the first log position not applied (its events before it are)
+        known = quarantine.load(self.db) if quarantined else {}
+        aside = {s: e.position or 0 for s, e in known.items()}
+        for e in found:
+            aside[_stream(e)] = min(aside.get(_stream(e), e.position or 0), e.position or 0)
+        while True:
+            kept = [d for d in decoded if d[0] < aside.get(d[1], d[0] + 1)]
+            try:
+                changes = self.changes(kept)
+                break
+            except UnreadableEvent as e:  # met reading an account's history back
+                found.append(e)
+                aside[_stream(e)] = 0
+        if found:
+            log.warning("projector: set aside %s", "; ".join(e.detail for e in found))
         # Derived before the transaction: the write lock is held only to write.
-        if not self.write(tracked, upto, list(derive_pending(self.models, changes, tracked))):
+        pending = list(derive_pending(self.models, changes, tracked))
+        if not self.write(tracked, upto, pending, found):
             return 0, True  # another projector or a rebuild moved on; read again
         return len(changes), more
 
     def write(
-        self, tracked: dict[str, int], upto: int, pending: Iterable[tuple[str, Pending]]
+        self,
+        tracked: dict[str, int],
+        upto: int,
+        pending: Iterable[tuple[str, Pending]],
+        unreadable: Iterable[UnreadableEvent] = (),
     ) -> bool:
         """Write what `derive_pending` gathered, one model after another as `pending` yields
-        them, and move every model to `upto`, in one transaction, if the models are still at
-        `tracked` (else write nothing: False). Rows for every model, once each, or nothing
-        (ValueError)."""
+        them, set aside the streams of `unreadable` events, and move every model to `upto`, in
+        one transaction, if the models are still at `tracked` (else write nothing: False).
+        Rows for every model, once each, or nothing (ValueError)."""
         db = self.db
         names = {t.name: t.name for m in self.models for t in m.tables}
         by_name = {m.name: m for m in self.models}
@@ -245,6 +286,7 @@ class Projector:
                 written.append(name)
             if len(written) != len(by_name):
                 raise ValueError(f"rows for {sorted(written)} only, not for every read model")
+            quarantine.record(db, curs, unreadable)
             reached: dict[int, list[str]] = {}  # usually one position for every model
             for model in self.models:
                 reached.setdefault(max(upto, tracked[model.name]), []).append(model.name)
@@ -257,8 +299,12 @@ class Projector:
             self._recent.forget_upto(upto)
         return True
 
-    def _read(self, start: int, head: int) -> tuple[list[Decoded], bool]:
-        """The next batch of custody events after `start`, decoded, and whether more follow.
+    def _read(
+        self, start: int, head: int, found: list[UnreadableEvent]
+    ) -> tuple[list[Decoded], bool, int]:
+        """The next batch of custody events after `start`, decoded, whether more follow, and
+        the log position the batch reaches. An event that cannot be decoded is added to
+        `found` and left out (its position is still passed).
 
         A batch does not end inside a run of events recorded at one time (a `ledger.batch()`,
         such as an import, is one contiguous run): the models treat such a run as one step of
@@ -270,26 +316,38 @@ class Projector:
         Chunks of `batch_size` events come from memory where this process recorded every
         position up to the head itself, else from the log; the cuts are the same."""
         known = self._recent.span(start, head) if self._recent is not None else None
+        chunks = (
+            self._from_log(start, head, found)
+            if known is None
+            else ((c, len(c), c[-1][0] if c else start) for c in _chunks(known, self.batch_size))
+        )
         decoded: list[Decoded] = []
-        for chunk in (
-            self._from_log(start, head) if known is None else _chunks(known, self.batch_size)
-        ):
+        read = 0  # events read, decoded or not
+        for chunk, count, reached in chunks:
             decoded += chunk
-            if len(chunk) < self.batch_size:
-                return decoded, False
+            read += count
+            if count < self.batch_size:
+                return decoded, False, head
+            if not decoded:  # nothing in it could be decoded: read on, bounded
+                if read >= self.max_batch:
+                    return decoded, True, reached
+                continue
             last = decoded[-1][2].recorded_at
             end = len(decoded)
             while end > 0 and decoded[end - 1][2].recorded_at == last:
                 end -= 1
             if end > 0:
-                return decoded[:end], True
-            if len(decoded) >= self.max_batch:
-                return decoded, True
+                return decoded[:end], True, decoded[end - 1][0]
+            if read >= self.max_batch:
+                return decoded, True, decoded[-1][0]
         raise AssertionError("unreachable: the last chunk is shorter than a batch")
 
-    def _from_log(self, start: int, head: int) -> Iterator[list[Decoded]]:
-        """The custody events after `start` up to `head`, read and decoded `batch_size` at a time,
-        until a chunk comes back short (the caller stops there)."""
+    def _from_log(
+        self, start: int, head: int, found: list[UnreadableEvent]
+    ) -> Iterator[tuple[list[Decoded], int, int]]:
+        """The custody events after `start` up to `head`, read and decoded `batch_size` at a time
+        (with how many were read, and the last position read), until a chunk comes back short
+        (the caller stops there). What cannot be decoded goes to `found`."""
         after = start
         while True:
             notes = self.ledger.recorder.select_notifications(
@@ -299,12 +357,12 @@ class Projector:
                 topics=ACCOUNT_TOPICS,
                 inclusive_of_start=False,
             )
-            yield self._decode(notes)
+            yield self._decode(notes, found), len(notes), notes[-1].id if notes else after
             if len(notes) < self.batch_size:
                 return
             after = notes[-1].id
 
-    def _decode(self, notes: Sequence[Any]) -> list[Decoded]:
+    def _decode(self, notes: Sequence[Any], found: list[UnreadableEvent]) -> list[Decoded]:
         mapper = self.ledger.mapper
         recent = self._recent
         out = []
@@ -313,7 +371,10 @@ class Projector:
             if known is not None:
                 out.append((note.id, *known))
                 continue
-            out.append((note.id, *decode_fact(mapper, note, note.id)))
+            try:
+                out.append((note.id, *decode_fact(mapper, note, note.id)))
+            except UnreadableEvent as e:
+                found.append(e)
         return out
 
     def changes(
@@ -367,6 +428,10 @@ class Projector:
         ):
             self._cached_events -= cache.pop(next(iter(cache))).version
         return changes
+
+
+def _stream(error: UnreadableEvent) -> UUID:
+    return error.stream if isinstance(error.stream, UUID) else UUID(str(error.stream))
 
 
 class Progress:

@@ -22,7 +22,7 @@ from psycopg.sql import SQL, Identifier
 from ledger.domain import decode_fact
 from ledger.errors import StoreUnavailable, UnreadableEvent
 from ledger.fold import Fact
-from projections import derive
+from projections import derive, quarantine
 from projections.db import Db
 from projections.models import BY_NAME, ReadModel, Table
 from projections.projector import ACCOUNT_TOPICS, TRACKING, Projector, lock_positions
@@ -257,6 +257,9 @@ class Rebuilder:
             update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t=TRACKING.name)
             for model in models:
                 db.execute(curs, update, (upto, model.name))
+            if {m.name for m in models} >= {m.name for m in self.projector.models}:
+                # Every stream was read and decoded whole: nothing stays set aside.
+                quarantine.clear(db, curs)
         if db.kind == "postgres":
             # Fresh tables have no statistics yet: give the planner some, so lookups use their
             # indexes from the first query (autovacuum does the rest later).

@@ -561,6 +561,11 @@ class HealthOut(Out):
         description="Seconds the read models have stayed behind the log without moving.",
         examples=[0.0],
     )
+    set_aside: list[str] = Field(
+        description="Streams the read models set aside because one of their stored events "
+        "cannot be decoded, each naming the event; repair it, then `custody rebuild`.",
+        examples=[[]],
+    )
     worker: WorkerOut = Field(
         description="Whether this process's read-model worker runs, and its last error.",
         examples=[{"running": True, "last_error": _WORKER_ERROR}],

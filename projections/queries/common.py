@@ -7,12 +7,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 from ledger.commands import require_utc
+from ledger.errors import UnreadableEvent
+from projections import quarantine
 from projections.db import Db
 from projections.derive import from_us, to_us
 from projections.models import BITEMPORAL, Table
 from projections.projector import TRACKING, Projector
+from projections.quarantine import QUARANTINE
 
 MAX_PAGE = 1000
 
@@ -34,10 +38,13 @@ class Reading:
             f"SELECT (SELECT MAX({db.position_column}) FROM {{log}}) AS head, "
             "(SELECT MIN(position) FROM {tracking} WHERE name IN ("
             + ", ".join(["%s"] * len(self._models))
-            + ")) AS applied",
+            + ")) AS applied, (SELECT COUNT(*) FROM {aside}) AS aside",
             log=db.events_table,
             tracking=TRACKING.name,
+            aside=QUARANTINE.name,
         )
+        # Streams set aside (`projections.quarantine`), as of the last look: replaced whole.
+        self.aside: dict[UUID, UnreadableEvent] = {}
 
     @contextmanager
     def cursor(self) -> Iterator[Any]:
@@ -51,6 +58,7 @@ class Reading:
                 return
         self.projector.wait_for(behind, self.wait_seconds)
         with self.db.reader(by_name=True) as c:
+            self.behind(c)  # what catching up set aside, too
             yield c
 
     def behind(self, c: Any) -> int | None:
@@ -59,7 +67,17 @@ class Reading:
         row = self.db.row(c, self._behind_query, self._models)
         head = (row["head"] if row else 0) or 0
         applied = (row["applied"] if row else 0) or 0
+        aside = int((row["aside"] if row else 0) or 0)
+        if aside != len(self.aside):  # rare: read the list again only when it changed
+            self.aside = quarantine.load(self.db) if aside else {}
         return head if applied < head else None
+
+    def check(self, *accounts: UUID) -> None:
+        """UnreadableEvent if any of these streams is set aside: its answer would be stale."""
+        for account in accounts:
+            found = self.aside.get(account)
+            if found is not None:
+                raise UnreadableEvent(found.stream, found.version, found.position, found.why)
 
 
 def times(at: Any, known_at: Any) -> tuple[datetime, datetime | None]:

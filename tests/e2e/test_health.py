@@ -9,11 +9,13 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
+import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from api.http.app import create_app
 from ledger.commands import AssignHolder, Holder
+from projections.rebuild import Rebuilder
 from tests.e2e.support import bearer, make_container
 from tests.stories import OPENED, register
 from tests.support import FakeClock
@@ -40,9 +42,11 @@ def _stored_state(container: Container, account: UUID, version: int, state: byte
         return bytes(curs.fetchone()[0])
 
 
-def test_the_worker_survives_an_event_it_cannot_decode_and_health_says_so_until_repaired(
+def test_an_event_that_cannot_be_decoded_sets_its_stream_aside_and_health_says_so(
     store_url: str, clock: FakeClock
 ) -> None:
+    """The worker meets a damaged event: it sets that stream aside and goes on (lag 0), and
+    /health is degraded, naming it, until the bytes are repaired and the models rebuilt."""
     writer = make_container(store_url, clock)  # another process: the server reads the log
     try:
         account = register(writer.ledger, "@POTUS").account_id
@@ -54,30 +58,57 @@ def test_the_worker_survives_an_event_it_cannot_decode_and_health_says_so_until_
         _stored_state(writer, account, 2, b"{not json")  # as if a bad tool had written it
     finally:
         writer.close()
-    container = make_container(store_url, clock, health_stall_seconds=0.3)
+    container = make_container(store_url, clock)
     try:
         with TestClient(create_app(container=container)) as client:
             worker = container.worker
             assert worker is not None
-            _until(lambda: worker.failing_since is not None)
-            time.sleep(0.4)  # longer than the bound
+            _until(lambda: client.get("/health").json()["set_aside"])
             response = client.get("/health")
             body = response.json()
-            assert (response.status_code, body["status"], worker.is_alive()) == (
-                503,
-                "degraded",
-                True,
+            assert (response.status_code, body["status"], body["lag"]) == (503, "degraded", 0)
+            (reason,) = body["reasons"]
+            assert f"a stream is set aside: the stored event of stream {account} version 2" in (
+                reason
             )
-            assert any("has been failing" in r for r in body["reasons"]), body["reasons"]
-            assert body["lag"] > 0 and body["worker"]["last_error"]
-            _stored_state(container, account, 2, good)  # repaired: the worker goes on alone
-            _until(lambda: client.get("/health").status_code == 200)
+            assert worker.is_alive() and body["worker"]["last_error"] is None
+            _stored_state(container, account, 2, good)  # repaired; then rebuilt from the log
+            Rebuilder(container.projector).rebuild()
             body = client.get("/health").json()
-            assert (body["lag"], body["reasons"], body["worker"]) == (
-                0,
-                [],
-                {"running": True, "last_error": None},
-            )
+            assert (body["status"], body["set_aside"], body["reasons"]) == ("ok", [], [])
+    finally:
+        container.close()
+
+
+def test_the_worker_survives_a_round_it_cannot_finish_and_says_why(
+    store_url: str, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    container = make_container(store_url, clock, health_stall_seconds=0.3)
+    try:
+        register(container.ledger, "@POTUS")
+        real = container.projector.catch_up
+        failing = {"on": True}
+
+        def catch_up(**kwargs: Any) -> int:
+            if failing["on"]:
+                raise RuntimeError("a bug in a read model")
+            return real(**kwargs)
+
+        monkeypatch.setattr(container.projector, "catch_up", catch_up)
+        container.start_worker()
+        worker = container.worker
+        assert worker is not None
+        _until(lambda: worker.failing_since is not None)
+        time.sleep(0.4)  # longer than the bound
+        with TestClient(create_app(container=container, run_worker=False)) as client:
+            response = client.get("/health")
+            body = response.json()
+            assert (response.status_code, worker.is_alive()) == (503, True)
+            assert any("has been failing" in r and "a bug in a read model" in r
+                       for r in body["reasons"]), body["reasons"]  # fmt: skip
+            failing["on"] = False  # fixed: the worker goes on by itself
+            _until(lambda: worker.failing_since is None)
+            assert client.get("/health").json()["worker"]["last_error"] is None
     finally:
         container.close()
 

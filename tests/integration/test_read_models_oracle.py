@@ -13,13 +13,13 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from api.bootstrap import Container, build
 from ledger import fold
 from ledger.commands import AssignHolder, Holder, RegisterAccount, handle_key
-from ledger.errors import HandleNotFound
+from ledger.errors import HandleNotFound, UnreadableEvent
 from ledger.settings import Settings
 from projections.models import MODELS
 from projections.rebuild import Rebuilder, digest
@@ -358,12 +358,12 @@ def test_batches_cut_from_memory_are_the_batches_read_from_the_log(
     cut = {}
     for size, begin in itertools.product(sizes, starts):
         projector.batch_size, projector.max_batch = size
-        cut[size, begin] = projector._read(begin, head)
+        cut[size, begin] = projector._read(begin, head, [])
     assert recent.span(start, head) is not None  # those came from memory
     recent.forget_upto(head)
     for size, begin in itertools.product(sizes, starts):
         projector.batch_size, projector.max_batch = size
-        assert projector._read(begin, head) == cut[size, begin], (size, begin)
+        assert projector._read(begin, head, []) == cut[size, begin], (size, begin)
     projector.catch_up()  # leave the shared store applied for the next example
 
 
@@ -398,3 +398,44 @@ def test_a_batch_projected_after_its_commit_answers_like_the_oracle_and_a_rebuil
     derived = {t.name: digest(projector.db, t) for t in tables}
     Rebuilder(projector).rebuild()
     assert {t.name: digest(projector.db, t) for t in tables} == derived
+
+
+@examples(10)
+@given(
+    steps=command_steps(max_steps=25),
+    pick=st.integers(0, 10**6),
+    size=st.sampled_from([(1, 1), (3, 5), (2000, 25_000)]),
+)
+def test_a_damaged_event_sets_its_stream_aside_and_every_other_answers_like_the_oracle(
+    container: Container, store_url: str, steps: list[Step], pick: int, size: tuple[int, int]
+) -> None:
+    """One stored event's bytes damaged outside the ledger: a projector reading the log sets
+    that stream aside, reaches the log head, and every other account of the history gives the
+    oracle's answers; the damaged one answers UnreadableEvent, naming it."""
+    applied = run_steps(
+        container.ledger, _on_platform(steps, f"p{next(_platforms)}"), verify_refusals=False
+    )
+    assume(applied.records)
+    victim = applied.records[pick % len(applied.records)]
+    db = container.projector.db
+    oid: Any = victim.account_id if db.kind == "postgres" else victim.account_id.hex
+    with db.transaction() as curs:
+        damage = db.sql(
+            "UPDATE {t} SET state = %s WHERE originator_id = %s AND originator_version = %s",
+            t=db.events_table,
+        )
+        db.execute(curs, damage, (b"\xff not json", oid, victim.version))
+    reader = build(Settings(database_url=store_url), clock=FakeClock())  # reads the log
+    try:
+        reader.projector.batch_size, reader.projector.max_batch = size
+        reader.projector.catch_up()
+        assert reader.projector.lag() == 0
+        for aid in applied.account_ids:
+            if aid == victim.account_id:
+                with pytest.raises(UnreadableEvent) as info:
+                    reader.queries.custody_timeline(aid)
+                assert f"stream {aid} version {victim.version}" in info.value.detail
+                continue
+            _check_account(reader, aid, container.ledger.facts(aid))
+    finally:
+        reader.close()

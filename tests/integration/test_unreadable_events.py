@@ -92,10 +92,12 @@ def test_rebuild_names_the_damaged_event_and_keeps_the_old_views(
     assert f"stream {bad} version 2 at log position {position} cannot be decoded" in line
 
 
-def test_reads_and_appends_answer_503_naming_the_event_never_500(
-    damaged: tuple[str, UUID, UUID, int],
+def test_the_damaged_stream_fails_alone_until_repaired_and_rebuilt(
+    damaged: tuple[str, UUID, UUID, int], capsys: Capture
 ) -> None:
-    url, _, bad, position = damaged
+    """Reads and appends of the damaged account answer 503 naming the event, never 500; every
+    other account keeps being answered, whole; repaired and rebuilt, it answers again."""
+    url, fine, bad, position = damaged
     container = build(Settings(database_url=url))
     try:
         admin = bearer(container.access.issue("records-admin", "admin"))
@@ -104,10 +106,54 @@ def test_reads_and_appends_answer_503_naming_the_event_never_500(
             assert read.status_code == 503, read.text
             assert read.json()["type"].endswith("/unreadable-event")
             assert f"stream {bad} version 2 at log position {position}" in read.json()["detail"]
+            for path in (f"/v1/accounts/{bad}/events", f"/v1/accounts/{bad}/custody",
+                         "/v1/handles/x/WhiteHouse", "/v1/holders/obama/custody"):  # fmt: skip
+                assert client.get(path, headers=admin).status_code == 503, path
             body = {"type": "holder_released", "effective_at": "2020-01-01T00:00:00Z"}
             append = client.post(f"/v1/accounts/{bad}/events", json=body, headers=admin)
             assert append.status_code == 503, append.text
-            assert append.json()["type"].endswith("/unreadable-event")
             assert f"stream {bad} version 2" in append.json()["detail"]
+            # The other account: answered, whole, and still written to.
+            assert client.get(f"/v1/accounts/{fine}", headers=admin).json()["holder"]["id"] == (
+                "obama"
+            )
+            written = client.post(f"/v1/accounts/{fine}/events", json=body, headers=admin)
+            assert written.status_code == 201, written.text
+            events = client.get(f"/v1/accounts/{fine}/events", headers=admin).json()
+            assert [e["version"] for e in events] == [1, 2, 3]
+            assert client.get("/v1/handles/x/POTUS", headers=admin).status_code == 200
+            health = client.get("/health").json()
+            assert health["lag"] == 0 and len(health["set_aside"]) == 1
+            # Repaired from a backup of the bytes, then rebuilt: answered again.
+            _repair(container, bad)
+            capsys.readouterr()
+            assert main(["--database-url", url, "rebuild"]) == EXIT_OK
+            again = client.get(f"/v1/accounts/{bad}", headers=admin)
+            assert (again.status_code, again.json()["holder"]["id"]) == (200, "obama")
+            assert client.get("/health").json()["set_aside"] == []
     finally:
         container.close()
+
+
+def _repair(container: Container, account: UUID) -> None:
+    """Put back what the ledger itself would have written: the same event, recorded afresh in
+    a scratch store, its bytes copied over the damaged ones."""
+    from ledger.application import CustodyLedger
+
+    scratch = CustodyLedger(Settings(database_url="sqlite:///:memory:").store().env)
+    try:
+        original = container.ledger.recorder.select_events(account, lte=1)[0]
+        scratch.recorder.insert_events([original])
+        holder = Holder(id="obama", name="Barack Obama")
+        scratch.append(account, AssignHolder(holder=holder, effective_at=OPENED), actor=ACTOR)
+        good = scratch.recorder.select_events(account)[1].state
+    finally:
+        scratch.close()
+    db = container.projector.db
+    oid: Any = account if db.kind == "postgres" else account.hex
+    with db.transaction() as curs:
+        update = db.sql(
+            "UPDATE {t} SET state = %s WHERE originator_id = %s AND originator_version = 2",
+            t=db.events_table,
+        )
+        db.execute(curs, update, (good, oid))

@@ -26,7 +26,9 @@ DEGRADED: dict[int | str, dict[str, Any]] = {503: {**problems(503)[503], "model"
 )
 def health(container: ContainerDep, response: Response) -> HealthOut:
     state = container.queries.health()  # the store unreachable: 503 problem+json
-    reasons = degraded(container, state["lag"], state["stalled_seconds"])
+    reasons = degraded(container, state["lag"], state["stalled_seconds"]) + [
+        f"a stream is set aside: {why}" for why in state["set_aside"]
+    ]
     if reasons:
         response.status_code = 503
     worker = container.worker
