@@ -8,6 +8,7 @@ own tables. No value is ever formatted into SQL. The queries read rows by column
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
@@ -79,7 +80,7 @@ class Db:
         """A lost or refused connection becomes StoreUnavailable (a 503, exit code 3)."""
         try:
             yield
-        except (OperationalError, InterfaceError) as e:
+        except (OperationalError, InterfaceError, sqlite3.OperationalError) as e:
             raise unreachable(e) from None
 
     @contextmanager
@@ -93,9 +94,29 @@ class Db:
                     conn.cursor(row_factory=tuple_row) as curs,
                 ):
                     yield curs
-            else:
-                with self.datastore.transaction(commit=write) as curs:
+            elif write:
+                with self._sqlite_write() as curs:
                     yield curs
+            else:
+                with self.datastore.transaction(commit=False) as curs:
+                    yield curs
+
+    @contextmanager
+    def _sqlite_write(self) -> Iterator[Any]:
+        """An SQLite write transaction that takes the write lock as it begins (BEGIN IMMEDIATE),
+        waiting for it up to the lock timeout. The library's BEGIN is deferred: a transaction
+        that reads first (CREATE ... IF NOT EXISTS of a table that exists, say) and then writes
+        is refused at once, "database is locked", when another connection wrote meanwhile,
+        without waiting: SQLite cannot upgrade a stale read snapshot."""
+        with self.datastore.get_connection(commit=True) as conn:
+            curs = conn.cursor()
+            curs.execute("BEGIN IMMEDIATE")
+            try:
+                yield curs
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
 
     @contextmanager
     def reader(self, *, by_name: bool = False) -> Iterator[Any]:
