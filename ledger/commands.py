@@ -308,8 +308,13 @@ def readable_name(value: str, info: ValidationInfo) -> str:
     for n, ch in enumerate(value):
         category = unicodedata.category(ch)
         if ch in "\u200c\u200d" and 0 < n < len(value) - 1:
-            around = value[n - 1] + value[n + 1]
-            if all(c.isalpha() and not c.isascii() for c in around):
+            # After a letter of a script that joins (Arabic, Persian) or a virama (Indic),
+            # before a letter: the joiner shapes the word.
+            before, after = value[n - 1], value[n + 1]
+            joins = not before.isascii() and (
+                before.isalpha() or unicodedata.category(before).startswith("M")
+            )
+            if joins and after.isalpha():
                 continue
         if (
             category in ("Cf", "Co", "Cn")
@@ -321,7 +326,14 @@ def readable_name(value: str, info: ValidationInfo) -> str:
                 " is not allowed in a name"
             )
     for word in value.split(" "):
-        if word and confusables.is_dangerous(word):
+        # Accents are marks, not a script: "José" typed with a combining acute (decomposed,
+        # as some keyboards send it) is one Latin word.
+        letters = "".join(
+            c
+            for c in unicodedata.normalize("NFD", word)
+            if not unicodedata.category(c).startswith("M")
+        )
+        if letters and confusables.is_dangerous(letters):
             raise ValueError(
                 f"{shown(word)} mixes scripts with letters that look alike (a Cyrillic a, "
                 "U+0430, among Latin letters, say); write each word in one script"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from operator import itemgetter
 from typing import Any, Protocol
 from uuid import UUID
@@ -110,13 +110,17 @@ class Db:
         without waiting: SQLite cannot upgrade a stale read snapshot."""
         with self.datastore.get_connection(commit=True) as conn:
             curs = conn.cursor()
-            curs.execute("BEGIN IMMEDIATE")
+            done = False
             try:
+                curs.execute("BEGIN IMMEDIATE")
                 yield curs
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+                conn.commit()
+                done = True
+            finally:
+                if not done:  # never back to the pool inside a transaction
+                    with suppress(sqlite3.Error):
+                        conn.rollback()
+                curs.sqlite_cursor.close()
 
     @contextmanager
     def reader(self, *, by_name: bool = False) -> Iterator[Any]:

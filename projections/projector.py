@@ -252,7 +252,9 @@ class Projector:
             log.warning("projector: set aside %s", "; ".join(e.detail for e in found))
         # Derived before the transaction: the write lock is held only to write.
         pending = list(derive_pending(self.models, changes, tracked))
-        if not self.write(tracked, upto, pending, found):
+        # Recorded as the models pass them (one past `upto` is met again by the next batch).
+        passed = [e for e in found if e.position is None or e.position <= upto]
+        if not self.write(tracked, upto, pending, passed):
             return 0, True  # another projector or a rebuild moved on; read again
         return len(changes), more
 

@@ -24,14 +24,18 @@ QUARANTINE = Table(
 
 
 def load(db: Db, curs: Any | None = None) -> dict[UUID, UnreadableEvent]:
-    """Every quarantined stream, with what could not be decoded."""
+    """Every quarantined stream, with what could not be decoded (`curs`: a cursor with rows
+    by name to read it on, else a reader of its own)."""
     query = db.sql("SELECT stream, version, position, why FROM {t}", t=QUARANTINE.name)
     if curs is None:
-        rows = db.fetchall(query)
+        with db.reader(by_name=True) as own:
+            rows = db.rows(own, query)
     else:
-        db.execute(curs, query)
-        rows = curs.fetchall()
-    return {UUID(str(r[0])): UnreadableEvent(r[0], r[1], r[2], r[3]) for r in rows}
+        rows = db.rows(curs, query)
+    return {
+        UUID(str(r["stream"])): UnreadableEvent(r["stream"], r["version"], r["position"], r["why"])
+        for r in rows
+    }
 
 
 def record(db: Db, curs: Any, found: Iterable[UnreadableEvent]) -> None:

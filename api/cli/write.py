@@ -91,7 +91,7 @@ def _as_options(error: InvalidInput) -> str:
     """The refusal in the command line's words: `--holder-name: Field required`, not the
     request body's `holder.name`; a field the type does not take is an option it does not."""
     options = {".".join(path): "--" + name.replace("_", "-") for name, path in FIELDS.items()}
-    options |= {"effective_at": "--effective-at", "reason": "--reason"}
+    options |= {"effective_at": "--effective-at", "reason": "--reason", **GROUPS}
     if not error.errors:
         return error.detail
     said = []

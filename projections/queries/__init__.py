@@ -134,6 +134,10 @@ class QueryService:
         answer = self._handles.handle_at(platform, handle, at, known_at)
         if answer.account is not None:
             self.reading.check(answer.account.account_id)
+        if self.reading.aside:  # rare: a stream set aside may hold a move of this handle
+            self.reading.check(
+                *(i.account_id for i in self._handles.handle_history(platform, handle))
+            )
         return answer
 
     def handle_history(

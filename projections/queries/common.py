@@ -38,13 +38,16 @@ class Reading:
             f"SELECT (SELECT MAX({db.position_column}) FROM {{log}}) AS head, "
             "(SELECT MIN(position) FROM {tracking} WHERE name IN ("
             + ", ".join(["%s"] * len(self._models))
-            + ")) AS applied, (SELECT COUNT(*) FROM {aside}) AS aside",
+            + ")) AS applied, (SELECT COUNT(*) FROM {aside}) AS aside, "
+            "(SELECT MAX(stream) FROM {aside}) AS aside_last",
             log=db.events_table,
             tracking=TRACKING.name,
             aside=QUARANTINE.name,
         )
-        # Streams set aside (`projections.quarantine`), as of the last look: replaced whole.
+        # Streams set aside (`projections.quarantine`), as of the last look: replaced whole,
+        # read again when their count or greatest id changes.
         self.aside: dict[UUID, UnreadableEvent] = {}
+        self._aside_seen: tuple[int, str | None] = (0, None)
 
     @contextmanager
     def cursor(self) -> Iterator[Any]:
@@ -67,9 +70,10 @@ class Reading:
         row = self.db.row(c, self._behind_query, self._models)
         head = (row["head"] if row else 0) or 0
         applied = (row["applied"] if row else 0) or 0
-        aside = int((row["aside"] if row else 0) or 0)
-        if aside != len(self.aside):  # rare: read the list again only when it changed
-            self.aside = quarantine.load(self.db) if aside else {}
+        seen = (int((row["aside"] if row else 0) or 0), row["aside_last"] if row else None)
+        if seen != self._aside_seen:  # rare: read the list again only when it changed
+            self.aside = quarantine.load(self.db, c) if seen[0] else {}
+            self._aside_seen = seen
         return head if applied < head else None
 
     def check(self, *accounts: UUID) -> None:

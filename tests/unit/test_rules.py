@@ -7,6 +7,7 @@ and every record of every account involved, are the same after the refused comma
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -1081,3 +1082,15 @@ def test_an_event_is_bounded_once_encoded_and_nothing_is_written(clock: FakeCloc
         ).version == 2  # fmt: skip
     finally:
         ledger.close()
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        unicodedata.normalize("NFD", n)  # accents typed as combining marks, as some keyboards do
+        for n in ("José Martí", "Zoë Brontë", "Nguyễn Phú Trọng", "Recep Tayyip Erdoğan", "Бара́к")
+    ]
+    + ["क्\u200dष", "नरेन्\u200dद्र मोदी", "محمد\u200cعلی"],  # joiners after a virama, in Persian
+)
+def test_accents_as_marks_and_joiners_where_scripts_use_them_are_fine(name: str) -> None:
+    assert Holder(id="someone", name=name).name == name
