@@ -20,14 +20,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
-from eventsourcing.utils import get_topic
-
 from ledger import fold
 from ledger.application import CustodyLedger
 from ledger.batch import Batch
 from ledger.bulk import collector_paused
 from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc, shown
-from ledger.domain import EVENT_CLASSES, decode_fact
+from ledger.domain import CUSTODY_TOPICS, decode_fact
 from ledger.errors import InvalidInput, LedgerError, StoreUnavailable, UnreadableEvent
 
 Progress = Callable[[int, int], None]
@@ -323,8 +321,7 @@ def import_file(
 
 def holds_custody_events(ledger: CustodyLedger) -> bool:
     """Whether the log holds any custody event (tokens and other streams aside)."""
-    topics = [get_topic(cls) for cls in EVENT_CLASSES.values()]
-    return bool(ledger.recorder.select_notifications(start=None, limit=1, topics=topics))
+    return bool(ledger.recorder.select_notifications(start=None, limit=1, topics=CUSTODY_TOPICS))
 
 
 def custody_events(
@@ -333,12 +330,11 @@ def custody_events(
     """Every custody event of the log, in log order, with its position and account. One that
     cannot be decoded raises UnreadableEvent, or, given a `skipped` list, is added to it and
     passed over."""
-    topics = [get_topic(cls) for cls in EVENT_CLASSES.values()]
     head = ledger.head()
     position = 0
     while True:
         notes = ledger.recorder.select_notifications(
-            start=position, limit=1000, stop=head, topics=topics, inclusive_of_start=False
+            start=position, limit=1000, stop=head, topics=CUSTODY_TOPICS, inclusive_of_start=False
         )
         if not notes:
             return

@@ -10,6 +10,7 @@ from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
+from eventsourcing.utils import get_topic
 
 from ledger import fold
 from ledger.errors import (
@@ -246,6 +247,8 @@ EVENT_CLASSES: dict[str, type[Account.Recorded]] = {
     fold.RETRACTED: Account.EventRetracted,
 }
 TYPE_OF: dict[type[Any], str] = {cls: name for name, cls in EVENT_CLASSES.items()}
+# The topics of custody events in the log (not tokens, not the ledger's index streams).
+CUSTODY_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
 
 
 def to_fact(event: Account.Recorded) -> Fact:

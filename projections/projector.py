@@ -18,12 +18,11 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.utils import get_topic
 from psycopg.sql import SQL, Identifier
 
 from ledger.application import CustodyLedger
 from ledger.bulk import collector_paused
-from ledger.domain import EVENT_CLASSES, decode_fact
+from ledger.domain import CUSTODY_TOPICS, decode_fact
 from ledger.errors import StoreUnavailable, UnreadableEvent, first_line
 from ledger.fold import Fact
 from projections import derive, quarantine
@@ -33,7 +32,7 @@ from projections.quarantine import QUARANTINE
 
 log = logging.getLogger(__name__)
 
-ACCOUNT_TOPICS = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
+ACCOUNT_TOPICS = CUSTODY_TOPICS
 TRACKING = Table("rm_tracking", ("name", "position"), (), primary_key=("name",))
 
 

@@ -7,14 +7,22 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
 
 import uvicorn
 
 from api.bootstrap import Container
+from api.cli import main
 from api.http.app import create_app
+
+# Account ids in the demo file: the Obama-era @POTUS, the fictional chief minister's account
+# (@CMRuritania, with its back-dated correction).
+POTUS_OBAMA = UUID("3b6d7be1-b2fa-4ac0-94e3-21774eebbea7")
+CM = UUID("540ac008-9006-47b7-99b2-87d9305174d5")
 
 PG_URL = os.environ.get("CUSTODY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -64,3 +72,34 @@ def serving(container: Container) -> Iterator[tuple[str, int]]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+def cli(url: str, *args: str) -> int:
+    """The `custody` command on the store at `url`, in this process."""
+    return main(["--database-url", url, *args])
+
+
+def until(condition: Callable[[], Any], seconds: float = 10.0) -> Any:
+    """Wait (bounded) until `condition()` is true; its value."""
+    deadline = time.monotonic() + seconds
+    while not (result := condition()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+    return result
+
+
+def stored_state(container: Container, account: UUID, version: int, state: bytes | None = None
+                 ) -> tuple[bytes, int]:  # fmt: skip
+    """One stored event's bytes and log position; with `state`, overwrite the bytes first, as
+    a tool working outside the ledger would (a damaged row, or its repair)."""
+    db = container.projector.db
+    oid: Any = account if db.kind == "postgres" else account.hex
+    where = " WHERE originator_id = %s AND originator_version = %s"
+    with db.transaction() as curs:
+        if state is not None:
+            update = db.sql("UPDATE {t} SET state = %s" + where, t=db.events_table)
+            db.execute(curs, update, (state, oid, version))
+        select = db.sql(f"SELECT state, {db.position_column} FROM {{t}}" + where, t=db.events_table)
+        db.execute(curs, select, (oid, version))
+        row = curs.fetchone()
+        return bytes(row[0]), int(row[1])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 import sys
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from api.cli.common import (
     EXIT_USAGE,
     GLOBAL,
     BadUsage,
+    default_actor,
     opened,
     plural,
     progress,
@@ -104,19 +104,14 @@ def _say_skipped(skipped: list[UnreadableEvent] | None) -> None:
                   file=sys.stderr)  # fmt: skip
 
 
-def _default_actor() -> str:
-    try:
-        return f"import:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "import"
-
-
 def add_commands(sub: Any) -> None:
     s = sub.add_parser(
         "import", parents=[GLOBAL], help="backfill events from JSON Lines or CSV (all or nothing)"
     )
     s.add_argument("file")
-    s.add_argument("--actor", default=_default_actor(), help="actor for lines that name none")
+    s.add_argument(
+        "--actor", default=default_actor("import"), help="actor for lines that name none"
+    )
     s.add_argument(
         "--restore", action="store_true", help="keep recorded_at from an export (empty store only)"
     )

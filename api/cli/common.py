@@ -4,6 +4,7 @@ parsing, and the terminal output (progress and tables through `rich`)."""
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import re
 import sys
@@ -40,6 +41,14 @@ class BadUsage(Exception):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
+
+
+def default_actor(door: str) -> str:
+    """Who a command records as, unless told: the door and the user running it."""
+    try:
+        return f"{door}:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return door
 
 
 def settings_of(args: argparse.Namespace, **overrides: Any) -> Settings:

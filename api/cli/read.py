@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -165,8 +165,7 @@ def _as_known(events: tuple[EventRecord, ...], known_at: datetime | None) -> lis
 
 
 def _unmarked(record: EventRecord) -> EventRecord:
-    fields = {k: v for k, v in asdict(record).items() if k != "retracted_by"}
-    return EventRecord(**fields, retracted_by=None)
+    return replace(record, retracted_by=None)
 
 
 def _contains(iv: CustodyIntervalView, at: datetime | None) -> bool:

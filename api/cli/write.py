@@ -4,7 +4,6 @@ API's `POST /v1/accounts/{id}/events` (If-Match, Idempotency-Key included)."""
 from __future__ import annotations
 
 import argparse
-import getpass
 from dataclasses import asdict
 from typing import Any
 from uuid import UUID
@@ -17,6 +16,7 @@ from api.cli.common import (
     PLATFORM_DEFAULT,
     BadUsage,
     api_time,
+    default_actor,
     opened,
     to_json,
 )
@@ -122,13 +122,6 @@ def _account(container: Any, given: str, platform: str) -> UUID:
     return account_id
 
 
-def _default_actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def add_commands(sub: Any) -> None:
     s = sub.add_parser(
         "append",
@@ -157,6 +150,8 @@ def add_commands(sub: Any) -> None:
                    help="refuse unless the account is at this version (as If-Match)")  # fmt: skip
     s.add_argument("--idempotency-key", metavar="KEY",
                    help="a retry with the same key writes nothing new (as Idempotency-Key)")  # fmt: skip
-    s.add_argument("--actor", default=_default_actor(), help="who records it (default cli:USER)")
+    s.add_argument(
+        "--actor", default=default_actor("cli"), help="who records it (default cli:USER)"
+    )
     s.add_argument("--json", action="store_true", help="print the event record as JSON")
     s.set_defaults(func=append)

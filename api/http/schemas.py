@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from fastapi import Response
@@ -302,6 +302,25 @@ class IneffectiveOut(Out):
     )
 
 
+# An account's facets at `at`, as the state and the listing both give them.
+HandleAt = Annotated[
+    str,
+    Field(
+        description="The handle the account carried at `at`, without the `@`.", examples=["POTUS"]
+    ),
+]
+OfficeAt = Annotated[
+    str, Field(description="The office the account belonged to at `at`.", examples=["us-president"])
+]
+StatusAt = Annotated[
+    Literal["active", "closed"], Field(description=_ACCOUNT_STATUS_TEXT, examples=["active"])
+]
+HolderAt = Annotated[
+    HolderOut | None,
+    Field(description="Who held the account at `at`; null while nobody did.", examples=[_HOLDER]),
+]
+
+
 class AccountOut(Out):
     """An account's state at `at` as known at `known_at` (null: as known now)."""
 
@@ -312,19 +331,10 @@ class AccountOut(Out):
         description="The platform's own id for the account; null if not recorded.",
         examples=["822215679726100480"],
     )
-    handle: str = Field(
-        description="The handle the account carried at `at`, without the `@`.",
-        examples=["POTUS"],
-    )
-    office: str = Field(
-        description="The office the account belonged to at `at`.", examples=["us-president"]
-    )
-    status: Literal["active", "closed"] = Field(
-        description=_ACCOUNT_STATUS_TEXT, examples=["active"]
-    )
-    holder: HolderOut | None = Field(
-        description="Who held the account at `at`; null while nobody did.", examples=[_HOLDER]
-    )
+    handle: HandleAt
+    office: OfficeAt
+    status: StatusAt
+    holder: HolderAt
     archives: list[ArchiveOut] = Field(
         description="The archives of the account's history effective up to `at`.",
         examples=[[_ARCHIVE]],
@@ -482,19 +492,10 @@ class AccountSummaryOut(Out):
     view = views.AccountSummary
     account_id: UUID = Field(description=_ACCOUNT_ID_TEXT, examples=[_ACCOUNT_ID])
     platform: str = Field(description="The platform the account is on.", examples=["x"])
-    handle: str = Field(
-        description="The handle the account carried at `at`, without the `@`.",
-        examples=["POTUS"],
-    )
-    office: str = Field(
-        description="The office the account belonged to at `at`.", examples=["us-president"]
-    )
-    status: Literal["active", "closed"] = Field(
-        description=_ACCOUNT_STATUS_TEXT, examples=["active"]
-    )
-    holder: HolderOut | None = Field(
-        description="Who held the account at `at`; null while nobody did.", examples=[_HOLDER]
-    )
+    handle: HandleAt
+    office: OfficeAt
+    status: StatusAt
+    holder: HolderAt
 
 
 class AccountPageOut(Out):

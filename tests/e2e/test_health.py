@@ -5,41 +5,17 @@ process answers. The read-model worker survives a round it cannot finish."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
 
-from api.bootstrap import Container
 from api.http.app import create_app
 from ledger.commands import AssignHolder, Holder
 from projections.rebuild import Rebuilder
 from tests.e2e.support import bearer, make_container
 from tests.stories import OPENED, register
-from tests.support import FakeClock
-
-
-def _until(condition: Callable[[], Any], seconds: float = 10.0) -> Any:
-    deadline = time.monotonic() + seconds
-    while not (result := condition()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-    return result
-
-
-def _stored_state(container: Container, account: UUID, version: int, state: bytes | None) -> bytes:
-    """The stored bytes of one event; with `state`, replace them (a corrupt row, or its repair)."""
-    db = container.projector.db
-    oid: Any = account if db.kind == "postgres" else account.hex
-    where = " WHERE originator_id = %s AND originator_version = %s"
-    with db.transaction() as curs:
-        if state is not None:
-            update = db.sql("UPDATE {t} SET state = %s" + where, t=db.events_table)
-            db.execute(curs, update, (state, oid, version))
-        db.execute(curs, db.sql("SELECT state FROM {t}" + where, t=db.events_table), (oid, version))
-        return bytes(curs.fetchone()[0])
+from tests.support import FakeClock, stored_state, until
 
 
 def test_an_event_that_cannot_be_decoded_sets_its_stream_aside_and_health_says_so(
@@ -54,8 +30,8 @@ def test_an_event_that_cannot_be_decoded_sets_its_stream_aside_and_health_says_s
         writer.ledger.append(
             account, AssignHolder(holder=holder, effective_at=OPENED), actor="records-office"
         )
-        good = _stored_state(writer, account, 2, None)
-        _stored_state(writer, account, 2, b"{not json")  # as if a bad tool had written it
+        good, _ = stored_state(writer, account, 2)
+        stored_state(writer, account, 2, b"{not json")  # as if a bad tool had written it
     finally:
         writer.close()
     container = make_container(store_url, clock)
@@ -63,7 +39,7 @@ def test_an_event_that_cannot_be_decoded_sets_its_stream_aside_and_health_says_s
         with TestClient(create_app(container=container)) as client:
             worker = container.worker
             assert worker is not None
-            _until(lambda: client.get("/health").json()["set_aside"])
+            until(lambda: client.get("/health").json()["set_aside"])
             response = client.get("/health")
             body = response.json()
             assert (response.status_code, body["status"], body["lag"]) == (503, "degraded", 0)
@@ -72,7 +48,7 @@ def test_an_event_that_cannot_be_decoded_sets_its_stream_aside_and_health_says_s
                 reason
             )
             assert worker.is_alive() and body["worker"]["last_error"] is None
-            _stored_state(container, account, 2, good)  # repaired; then rebuilt from the log
+            stored_state(container, account, 2, good)  # repaired; then rebuilt from the log
             Rebuilder(container.projector).rebuild()
             body = client.get("/health").json()
             assert (body["status"], body["set_aside"], body["reasons"]) == ("ok", [], [])
@@ -98,7 +74,7 @@ def test_the_worker_survives_a_round_it_cannot_finish_and_says_why(
         container.start_worker()
         worker = container.worker
         assert worker is not None
-        _until(lambda: worker.failing_since is not None)
+        until(lambda: worker.failing_since is not None)
         time.sleep(0.4)  # longer than the bound
         with TestClient(create_app(container=container, run_worker=False)) as client:
             response = client.get("/health")
@@ -107,7 +83,7 @@ def test_the_worker_survives_a_round_it_cannot_finish_and_says_why(
             assert any("has been failing" in r and "a bug in a read model" in r
                        for r in body["reasons"]), body["reasons"]  # fmt: skip
             failing["on"] = False  # fixed: the worker goes on by itself
-            _until(lambda: worker.failing_since is None)
+            until(lambda: worker.failing_since is None)
             assert client.get("/health").json()["worker"]["last_error"] is None
     finally:
         container.close()

@@ -33,6 +33,17 @@ def call_once(port: int, method: str, path: str, body: Any = None, headers: Any 
         conn.close()
 
 
+def _serve_with_workers(pg_url: str, port: int, *, output: int) -> subprocess.Popen[bytes]:
+    """`custody serve --workers 2` in a process of its own, with no CUSTODY_* settings of this
+    one's (its output, and stderr with it, to `output`)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "--database-url", pg_url, "serve",
+         "--port", str(port), "--workers", "2"],
+        cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
 def test_workers_need_postgresql(tmp_path: Path, capsys: Any) -> None:
     url = f"sqlite:///{tmp_path}/custody.db"
     assert main(["--database-url", url, "serve", "--workers", "2"]) == EXIT_USAGE
@@ -47,12 +58,7 @@ def test_several_api_processes_share_one_read_model_worker(pg_url: str) -> None:
     finally:
         container.close()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "--database-url", pg_url, "serve",
-         "--port", str(port), "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    server = _serve_with_workers(pg_url, port, output=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -133,12 +139,7 @@ def _alive(pid: int) -> bool:
 
 def test_worker_processes_end_when_their_supervisor_is_killed(pg_url: str) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "--database-url", pg_url, "serve",
-         "--port", str(port), "--workers", "2"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    server = _serve_with_workers(pg_url, port, output=subprocess.DEVNULL)
     workers: set[int] = set()
     try:
         deadline = time.monotonic() + 60

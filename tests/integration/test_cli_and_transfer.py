@@ -13,20 +13,7 @@ from api.bootstrap import DemoRefused, build, load_demo
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from api.demo import DEMO_FILE
 from ledger.settings import Settings
-
-# Account ids in the demo file: the Obama-era @POTUS, the fictional chief minister's account.
-POTUS_OBAMA = UUID("3b6d7be1-b2fa-4ac0-94e3-21774eebbea7")
-CM = UUID("540ac008-9006-47b7-99b2-87d9305174d5")
-
-
-def cli(url: str, *args: str) -> int:
-    return main(["--database-url", url, *args])
-
-
-@pytest.fixture
-def demo_url(store_url: str) -> str:
-    assert cli(store_url, "import", str(DEMO_FILE), "--restore") == EXIT_OK
-    return store_url
+from tests.support import CM, POTUS_OBAMA, cli
 
 
 def test_who_answers_for_each_side_of_the_2017_inauguration(

@@ -12,21 +12,9 @@ from typing import Any
 import pytest
 
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
-from api.demo import DEMO_FILE
+from tests.support import CM, POTUS_OBAMA, cli
 
-POTUS_OBAMA = "3b6d7be1-b2fa-4ac0-94e3-21774eebbea7"
-CM = "540ac008-9006-47b7-99b2-87d9305174d5"  # @CMRuritania, with its back-dated correction
 Capture = pytest.CaptureFixture[str]
-
-
-def cli(url: str, *args: str) -> int:
-    return main(["--database-url", url, *args])
-
-
-@pytest.fixture
-def demo_url(store_url: str) -> str:
-    assert cli(store_url, "import", str(DEMO_FILE), "--restore") == EXIT_OK
-    return store_url
 
 
 def _who(url: str, capsys: Capture, *args: str) -> str:
@@ -51,7 +39,7 @@ def test_history_of_a_handle_is_its_life_across_accounts(demo_url: str, capsys: 
     assert sorted(names, key=out.index) == names  # in the order they held it
     (marked,) = [line for line in out.splitlines() if "<- at" in line]
     assert "Donald J. Trump <- at" in marked  # who held it on 2018-06-01
-    assert out.splitlines()[3].startswith(POTUS_OBAMA)
+    assert out.splitlines()[3].startswith(str(POTUS_OBAMA))
     assert cli(demo_url, "history", "@POTUS", "--json") == EXIT_OK
     carried = json.loads(capsys.readouterr().out)["carried"]
     assert [c["custody"][0]["holder"]["id"] for c in carried] == [
@@ -64,9 +52,9 @@ def test_history_as_known_on_a_day_shows_only_what_was_recorded_by_then(
     demo_url: str, capsys: Capture
 ) -> None:
     capsys.readouterr()
-    assert cli(demo_url, "history", CM, "--known-at", "2021-06-20", "--json") == EXIT_OK
+    assert cli(demo_url, "history", str(CM), "--known-at", "2021-06-20", "--json") == EXIT_OK
     then = json.loads(capsys.readouterr().out)
-    assert cli(demo_url, "history", CM, "--json") == EXIT_OK
+    assert cli(demo_url, "history", str(CM), "--json") == EXIT_OK
     now = json.loads(capsys.readouterr().out)
     assert [e["version"] for e in then["events"]] == [1, 2, 3]
     assert len(now["events"]) == 8

@@ -18,10 +18,7 @@ from api.bootstrap import build
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_UNAVAILABLE, EXIT_USAGE, main
 from ledger.errors import StoreUnavailable
 from ledger.settings import URL_FORMS, InvalidSettings, Settings
-from tests.integration.test_cli_and_transfer import CM, POTUS_OBAMA, cli, demo_url
-from tests.support import PG_URL
-
-__all__ = ["demo_url"]  # a fixture, shared with the happy-path suite
+from tests.support import CM, PG_URL, POTUS_OBAMA, cli
 
 ROOT = Path(__file__).resolve().parents[2]
 Capture = pytest.CaptureFixture[str]

@@ -25,7 +25,7 @@ from projections.models import MODELS
 from projections.rebuild import Rebuilder, digest
 from tests.stories import US
 from tests.strategies import BASE, HANDLES, OFFICES, Step, command_steps, replace_command, run_steps
-from tests.support import FakeClock
+from tests.support import FakeClock, stored_state
 
 _platforms = itertools.count()
 
@@ -417,14 +417,7 @@ def test_a_damaged_event_sets_its_stream_aside_and_every_other_answers_like_the_
     )
     assume(applied.records)
     victim = applied.records[pick % len(applied.records)]
-    db = container.projector.db
-    oid: Any = victim.account_id if db.kind == "postgres" else victim.account_id.hex
-    with db.transaction() as curs:
-        damage = db.sql(
-            "UPDATE {t} SET state = %s WHERE originator_id = %s AND originator_version = %s",
-            t=db.events_table,
-        )
-        db.execute(curs, damage, (b"\xff not json", oid, victim.version))
+    stored_state(container, victim.account_id, victim.version, b"\xff not json")
     reader = build(Settings(database_url=store_url), clock=FakeClock())  # reads the log
     try:
         reader.projector.batch_size, reader.projector.max_batch = size

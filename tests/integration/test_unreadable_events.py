@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import pytest
@@ -18,21 +17,9 @@ from ledger.commands import AssignHolder, Holder
 from ledger.settings import Settings
 from tests.e2e.support import bearer
 from tests.stories import ACTOR, OPENED, register
+from tests.support import stored_state
 
 Capture = pytest.CaptureFixture[str]
-
-
-def _damage(container: Container, account: UUID, version: int) -> int:
-    """Overwrite one stored event's bytes, as a bad tool would; its log position."""
-    db = container.projector.db
-    oid: Any = account if db.kind == "postgres" else account.hex
-    where = " WHERE originator_id = %s AND originator_version = %s"
-    with db.transaction() as curs:
-        update = db.sql("UPDATE {t} SET state = %s" + where, t=db.events_table)
-        db.execute(curs, update, (b"{not json", oid, version))
-        select = db.sql(f"SELECT {db.position_column} FROM {{t}}" + where, t=db.events_table)
-        db.execute(curs, select, (oid, version))
-        return int(curs.fetchone()[0])
 
 
 @pytest.fixture
@@ -46,7 +33,7 @@ def damaged(store_url: str) -> tuple[str, UUID, UUID, int]:
         holder = Holder(id="obama", name="Barack Obama")
         for account in (fine, bad):
             ledger.append(account, AssignHolder(holder=holder, effective_at=OPENED), actor=ACTOR)
-        position = _damage(container, bad, 2)
+        _, position = stored_state(container, bad, 2, b"{not json")  # as a bad tool would
     finally:
         container.close()
     return store_url, fine, bad, position
@@ -149,11 +136,4 @@ def _repair(container: Container, account: UUID) -> None:
         good = scratch.recorder.select_events(account)[1].state
     finally:
         scratch.close()
-    db = container.projector.db
-    oid: Any = account if db.kind == "postgres" else account.hex
-    with db.transaction() as curs:
-        update = db.sql(
-            "UPDATE {t} SET state = %s WHERE originator_id = %s AND originator_version = 2",
-            t=db.events_table,
-        )
-        db.execute(curs, update, (good, oid))
+    stored_state(container, account, 2, good)
