@@ -17,9 +17,14 @@ from ledger.application import Clock, CustodyLedger, utc_now
 from ledger.backfill import custody_events, holds_custody_events, import_file, read_lines
 from ledger.commands import require_utc
 from ledger.errors import InvalidInput, StoreUnavailable, first_line
-from ledger.settings import Settings
+from ledger.settings import InvalidSettings, Settings
+from ledger.tlog.keyfile import read_key
 from projections.projector import Projector, ProjectorThread
 from projections.queries import QueryService
+from projections.tlog.integrate import Checkpointer, Integrator, LogThread
+from projections.tlog.service import LogService
+from projections.tlog.store import LogStore
+from projections.tlog.witnesses import Witness
 
 
 @dataclass
@@ -29,18 +34,28 @@ class Container:
     projector: Projector
     queries: QueryService
     access: AccessControl
+    log: LogStore | None = None  # the verifiable log, unless turned off
+    integrator: Integrator | None = None
+    checkpointer: Checkpointer | None = None  # with a signing key
+    log_service: LogService | None = None
     worker: ProjectorThread | None = field(default=None)
+    log_worker: LogThread | None = field(default=None)
 
     def start_worker(self) -> None:
-        """Follow the log in a background thread (single-node setups and the embedded store)."""
+        """Follow the log in background threads: the read models, and the verifiable log's
+        integration and checkpoints (single-node setups and the embedded store)."""
         if self.worker is None:
             self.worker = ProjectorThread(self.projector)
             self.worker.start()
+        if self.log_worker is None and self.integrator is not None:
+            self.log_worker = LogThread(self.integrator, self.checkpointer)
+            self.log_worker.start()
 
     def close(self) -> None:
-        if self.worker is not None:
-            self.worker.stop()
-            self.worker = None
+        for worker in (self.worker, self.log_worker):
+            if worker is not None:
+                worker.stop()
+        self.worker = self.log_worker = None
         self.ledger.close()
 
 
@@ -63,7 +78,44 @@ def build(settings: Settings | None = None, *, clock: Clock = utc_now) -> Contai
         ledger.close()
         raise
     queries = QueryService(projector, wait_seconds=settings.read_wait_seconds)
-    return Container(settings, ledger, projector, queries, AccessControl(ledger))
+    container = Container(settings, ledger, projector, queries, AccessControl(ledger))
+    if settings.log_enabled:
+        try:
+            _with_log(container)
+        except BaseException:
+            ledger.close()
+            raise
+    return container
+
+
+def _with_log(container: Container) -> None:
+    """The verifiable log's tables, integrator and (with a key file) checkpointer."""
+    settings = container.settings
+    container.log = LogStore(container.projector.db)
+    container.log.setup()
+    container.integrator = Integrator(container.ledger, container.log)
+    container.log_service = LogService(
+        container.log, container.ledger.head, settings.log_witness_quorum
+    )
+    if settings.log_witness_quorum > len(settings.log_witnesses):
+        raise InvalidSettings(
+            f"CUSTODY_LOG_WITNESS_QUORUM is {settings.log_witness_quorum}, but "
+            f"{len(settings.log_witnesses)} witness(es) are configured"
+        )
+    if not settings.log_key_file.exists():
+        return
+    signer = read_key(settings.log_key_file)
+    if signer.name != settings.log_origin:
+        raise InvalidSettings(
+            f"the key in {settings.log_key_file} is named {signer.name!r}, but "
+            f"CUSTODY_LOG_ORIGIN is {settings.log_origin!r}: a checkpoint's key is named "
+            "after its origin"
+        )
+    try:
+        witnesses = [Witness.parse(spec) for spec in settings.log_witnesses]
+    except ValueError as e:
+        raise InvalidSettings(f"CUSTODY_LOG_WITNESSES: {e}") from None
+    container.checkpointer = Checkpointer(container.log, signer, witnesses)
 
 
 class DemoRefused(InvalidInput):

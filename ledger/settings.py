@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -55,6 +56,15 @@ class Settings(BaseSettings):
     embedded_projections: bool = True
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_event_bytes: int = Field(default=65_536, ge=1024)  # one event's fields, encoded
+    # The verifiable log (docs/adr/0005-verifiable-log.md): custody events become entries of
+    # an RFC 6962 Merkle tree; with a signing key, checkpoints are signed (C2SP signed notes)
+    # and given to the witnesses ("URL VKEY" each); a checkpoint counts as published once
+    # `log_witness_quorum` of them have cosigned it.
+    log_enabled: bool = True
+    log_origin: str = Field(default="localhost/custody-ledger", pattern=r"^[^\s+]+$")
+    log_key_file: Path = Path("custody-log.key")
+    log_witnesses: list[str] = Field(default_factory=list)
+    log_witness_quorum: int = Field(default=0, ge=0)
     # Set by `custody serve --workers N` for its worker processes, which end with it.
     supervisor_pid: int | None = Field(default=None, ge=1)
 
@@ -63,6 +73,18 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as e:
             raise InvalidSettings(_describe(e)) from None
+
+    @field_validator("log_witnesses")
+    @classmethod
+    def _valid_witnesses(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            url, _, vkey = spec.strip().partition(" ")
+            if not url.startswith(("http://", "https://")) or not vkey.strip():
+                raise ValueError(
+                    "CUSTODY_LOG_WITNESSES is a JSON list of 'URL VKEY' strings (a witness's "
+                    "http(s) submission URL, a space, its verifier key)"
+                )
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -78,7 +100,12 @@ class Settings(BaseSettings):
             if value is None:  # unset: the setting's default, not the text "None"
                 os.environ.pop(variable, None)
                 continue
-            os.environ[variable] = str(value).lower() if isinstance(value, bool) else str(value)
+            if isinstance(value, bool):
+                os.environ[variable] = str(value).lower()
+            elif isinstance(value, list):  # read back as JSON
+                os.environ[variable] = json.dumps(value)
+            else:
+                os.environ[variable] = str(value)
 
     def store(self) -> StoreConfig:
         """Translate the database URL into the eventsourcing library's environment."""

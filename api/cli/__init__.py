@@ -7,7 +7,8 @@ is not valid, an output that cannot be written); 3 store unavailable; 4 `import`
 event but the store failed before the read models were brought up to date (they catch up from
 the log later; do not import the file again); 5 `serve` cannot listen on its host and port
 (another server holds it, say); 6 a stored event cannot be decoded (the message names its
-stream, version and log position; `export --skip-unreadable` exports the rest).
+stream, version and log position; `export --skip-unreadable` exports the rest). `custody
+verify` exits 1 when what it checks does not verify, naming the first thing that differs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from api.cli import backfill, read, serve, tokens, write
+from api.cli import backfill, log, read, serve, tokens, write
 from api.cli.common import (
     EXIT_BEHIND,
     EXIT_OK,
@@ -52,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--database-url", help="override CUSTODY_DATABASE_URL for this command")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (serve, read, write, backfill, tokens):
+    for group in (serve, read, write, backfill, tokens, log):
         group.add_commands(sub)
     return p
 

@@ -30,6 +30,7 @@ from ledger.application import CustodyLedger
 from ledger.commands import Command, RegisterAccount, parse_json, require_utc, shown
 from ledger.errors import InvalidInput
 from projections.queries import QueryService
+from projections.tlog.service import LogNotFound, LogService
 
 WRITE_ROLES = ("recorder", "admin")
 VERSION_RE = re.compile(r'(?:"([0-9]{1,18})"|([0-9]{1,18}))')
@@ -303,3 +304,15 @@ def _time(value: str | None, name: str) -> datetime | None:
 Read = Annotated[Reading, Depends(reading)]
 ReadKnownAt = Annotated[Reading, Depends(reading_known_at)]
 ReadAt = Annotated[Reading, Depends(reading_at)]
+
+
+async def log_reading(request: Request, credentials: Credentials) -> LogService:
+    """The verifiable log's answers, once the caller may read (the rule of every read)."""
+    container: Container = request.app.state.container
+    await _check_reader(container, credentials)
+    if container.log_service is None:
+        raise LogNotFound("the verifiable log is turned off here (CUSTODY_LOG_ENABLED=false)")
+    return container.log_service
+
+
+LogRead = Annotated[LogService, Depends(log_reading)]

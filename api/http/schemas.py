@@ -535,6 +535,62 @@ class WorkerOut(Out):
     )
 
 
+class LogStatusOut(Out):
+    """The verifiable log, as /health shows it."""
+
+    tree_size: int = Field(description="Entries integrated into the Merkle tree.", examples=[74])
+    lag: int = Field(
+        description="Log positions recorded but not yet integrated into the tree.", examples=[0]
+    )
+    checkpoint: dict[str, Any] | None = Field(
+        description="The latest signed checkpoint: its `size`, `age_seconds`, `cosignatures` "
+        "and whether it counts as `published` under the witness policy; null before the first.",
+        examples=[{"size": 74, "age_seconds": 0.4, "cosignatures": 1, "published": True}],
+    )
+    worker: WorkerOut = Field(
+        description="Whether this process's integration worker runs, and its last error.",
+        examples=[{"running": True, "last_error": _WORKER_ERROR}],
+    )
+
+
+class InclusionProofOut(Out):
+    """An RFC 6962 inclusion proof: the leaf's sibling first, then upwards."""
+
+    index: int = Field(description="The leaf index.", examples=[5])
+    tree_size: int = Field(description="The size of the tree proved into.", examples=[74])
+    leaf_hash: str = Field(
+        description="SHA-256(0x00 || entry), base64.",
+        examples=["hZ7a4mU2N0i0vUo1Zk1QhWcW6x3E5y1v1nSvq7qkq8Q="],
+    )
+    root: str = Field(
+        description="The root of the tree of `tree_size` entries, base64.",
+        examples=["9n4l1cS0ZyQb0jWlFhHq6i0a2xk3c7mZ3c7b6w2mT5s="],
+    )
+    hashes: list[str] = Field(
+        description="The proof's hashes, base64.",
+        examples=[["hZ7a4mU2N0i0vUo1Zk1QhWcW6x3E5y1v1nSvq7qkq8Q="]],
+    )
+
+
+class ConsistencyProofOut(Out):
+    """An RFC 6962 consistency proof between two tree sizes."""
+
+    from_: int = Field(alias="from", description="The smaller tree size.", examples=[10])
+    to: int = Field(description="The larger tree size.", examples=[74])
+    root_from: str = Field(
+        description="The root at `from`, base64.",
+        examples=["hZ7a4mU2N0i0vUo1Zk1QhWcW6x3E5y1v1nSvq7qkq8Q="],
+    )
+    root_to: str = Field(
+        description="The root at `to`, base64.",
+        examples=["9n4l1cS0ZyQb0jWlFhHq6i0a2xk3c7mZ3c7b6w2mT5s="],
+    )
+    hashes: list[str] = Field(
+        description="The proof's hashes, base64.",
+        examples=[["hZ7a4mU2N0i0vUo1Zk1QhWcW6x3E5y1v1nSvq7qkq8Q="]],
+    )
+
+
 class HealthOut(Out):
     """Whether reads and writes would succeed, and why not."""
 
@@ -570,6 +626,23 @@ class HealthOut(Out):
     worker: WorkerOut = Field(
         description="Whether this process's read-model worker runs, and its last error.",
         examples=[{"running": True, "last_error": _WORKER_ERROR}],
+    )
+    log: LogStatusOut | None = Field(
+        default=None,
+        description="The verifiable log; null when it is turned off.",
+        examples=[
+            {
+                "tree_size": 74,
+                "lag": 0,
+                "checkpoint": {
+                    "size": 74,
+                    "age_seconds": 0.4,
+                    "cosignatures": 1,
+                    "published": True,
+                },
+                "worker": {"running": True, "last_error": _WORKER_ERROR},
+            }
+        ],
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.http.routes import accounts, events, handles, health, holders
+from api.http.routes import accounts, events, handles, health, holders, log
 
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
@@ -12,4 +12,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     handles.router,
     holders.router,
     health.router,
+    log.router,
 )

@@ -29,6 +29,9 @@ def health(container: ContainerDep, response: Response) -> HealthOut:
     reasons = degraded(container, state["lag"], state["stalled_seconds"]) + [
         f"a stream is set aside: {why}" for why in state["set_aside"]
     ]
+    log = _log_status(container)
+    if log is not None:
+        reasons += log.pop("reasons")
     if reasons:
         response.status_code = 503
     worker = container.worker
@@ -41,8 +44,48 @@ def health(container: ContainerDep, response: Response) -> HealthOut:
                 "running": worker.is_alive() if worker is not None else None,
                 "last_error": worker.last_error if worker is not None else None,
             },
+            "log": log,
         }
     )
+
+
+def _log_status(container: Container) -> dict[str, Any] | None:
+    """The verifiable log's part: its status and why it would make the service degraded
+    (integration failing or stalled for longer than the bound, checkpoints not keeping up)."""
+    service = container.log_service
+    if service is None:
+        return None
+    status = service.status()
+    bound = container.settings.health_stall_seconds
+    worker = container.log_worker
+    reasons = []
+    if worker is not None and not worker.is_alive():
+        reasons.append("the log integration worker of this process has stopped")
+    if worker is not None and worker.failing_since is not None:
+        failing = time.monotonic() - worker.failing_since
+        if failing >= bound:
+            reasons.append(
+                f"integration of the verifiable log has been failing for "
+                f"{failing:.0f}s: {worker.last_error}"
+            )
+    checkpoint = status["checkpoint"]
+    if (
+        container.checkpointer is not None
+        and checkpoint is not None
+        and checkpoint["size"] < status["tree_size"]
+        and checkpoint["age_seconds"] >= bound
+    ):
+        reasons.append(
+            f"the latest checkpoint is {checkpoint['age_seconds']:.0f}s old and behind the tree"
+        )
+    return {
+        **status,
+        "reasons": reasons,
+        "worker": {
+            "running": worker.is_alive() if worker is not None else None,
+            "last_error": worker.last_error if worker is not None else None,
+        },
+    }
 
 
 def degraded(container: Container, lag: int, stalled_seconds: float) -> list[str]:
@@ -56,8 +99,9 @@ def degraded(container: Container, lag: int, stalled_seconds: float) -> list[str
     if worker is not None and worker.failing_since is not None:
         failing = time.monotonic() - worker.failing_since
         if failing >= bound:
-            reasons.append(f"the read-model worker has been failing for {failing:.0f}s: "
-                           f"{worker.last_error}")  # fmt: skip
+            reasons.append(
+                f"the read-model worker has been failing for {failing:.0f}s: {worker.last_error}"
+            )
     if lag and stalled_seconds >= bound:
         reasons.append(
             f"the read models are {lag} log positions behind and have not moved for "

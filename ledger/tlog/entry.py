@@ -1,0 +1,128 @@
+"""A custody event as an entry of the verifiable log: the RFC 8785 canonical JSON of its
+immutable fields, chained to the previous entry of the same stream by that entry's leaf hash.
+
+The entry is what the Merkle tree commits to and what entry tiles serve; anyone holding the
+entries of a stream can re-run the fold on them (`fact_of`) and check the chain (`prev`).
+`retracted_by` is not in it: it is derived from later entries.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import rfc8785
+
+from ledger.fold import Fact
+
+MAX_ENTRY_BYTES = 65_535  # an entry bundle prefixes each entry with its length as a uint16
+FIELDS = frozenset(
+    (
+        "account_id",
+        "version",
+        "type",
+        "effective_at",
+        "recorded_at",
+        "actor",
+        "reason",
+        "evidence",
+        "data",
+        "prev",
+    )
+)
+
+
+class EntryError(ValueError):
+    """Bytes that are not a log entry, or an event that cannot be one; the message says why."""
+
+
+def timestamp(value: datetime) -> str:
+    """A time as the API writes it: RFC 3339 in UTC with a `Z`, microseconds when not zero."""
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def entry_bytes(stream: UUID, fact: Fact, prev: bytes | None) -> bytes:
+    """The entry for `fact` of `stream`, after the entry whose leaf hash is `prev` (None for
+    the stream's first). EntryError if it would exceed MAX_ENTRY_BYTES."""
+    value: dict[str, Any] = {
+        "account_id": str(stream),
+        "version": fact.version,
+        "type": fact.type,
+        "effective_at": timestamp(fact.effective_at),
+        "recorded_at": timestamp(fact.recorded_at),
+        "actor": fact.actor,
+        "reason": fact.reason,
+        "evidence": list(fact.evidence),
+        "data": fact.data,
+        "prev": None if prev is None else base64.b64encode(prev).decode("ascii"),
+    }
+    try:
+        out = rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
+        raise EntryError(f"event {stream} v{fact.version} has no canonical JSON: {e}") from None
+    if len(out) > MAX_ENTRY_BYTES:
+        raise EntryError(
+            f"event {stream} v{fact.version} is {len(out):,} bytes as a log entry; an entry "
+            f"is at most {MAX_ENTRY_BYTES:,}"
+        )
+    return out
+
+
+def parse_entry(entry: bytes) -> tuple[UUID, Fact, bytes | None]:
+    """The stream, fact and previous leaf hash an entry holds; EntryError unless the bytes are
+    exactly the canonical entry of those values (so two parties reading one entry agree)."""
+    try:
+        value = json.loads(entry)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise EntryError(f"not JSON: {e}") from None
+    if not isinstance(value, Mapping) or set(value) != FIELDS:
+        raise EntryError(f"an entry has exactly the fields {sorted(FIELDS)}")
+    try:
+        stream = UUID(value["account_id"])
+        prev = None if value["prev"] is None else base64.b64decode(value["prev"], validate=True)
+        fact = Fact(
+            version=_int(value["version"]),
+            type=_str(value["type"]),
+            effective_at=_time(value["effective_at"]),
+            recorded_at=_time(value["recorded_at"]),
+            actor=_str(value["actor"]),
+            reason=_str(value["reason"]),
+            evidence=tuple(_evidence(value["evidence"])),
+            data=dict(value["data"]),
+        )
+    except (TypeError, ValueError, AttributeError) as e:
+        raise EntryError(f"a field of the entry is malformed: {e}") from None
+    if prev is not None and len(prev) != 32:
+        raise EntryError("prev is not a 32-byte hash")
+    if entry_bytes(stream, fact, prev) != entry:
+        raise EntryError("the entry is not in canonical form")
+    return stream, fact, prev
+
+
+def _int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{value!r} is not a whole number")
+    return value
+
+
+def _str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{value!r} is not a string")
+    return value
+
+
+def _time(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(_str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return parsed.astimezone(UTC)
+
+
+def _evidence(value: Any) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise TypeError("evidence is not a list of objects")
+    return value

@@ -1,0 +1,197 @@
+"""Offline verification: receipts, checkpoints under a witness policy, and a monitor's step
+from one checkpoint to the next. Pure: what it checks comes in as text and bytes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+from ledger.fold import Fact
+from ledger.tlog import merkle
+from ledger.tlog.entry import EntryError, parse_entry
+from ledger.tlog.note import Checkpoint, NoteError, Receipt, Verifier, cosignatures, open_checkpoint
+from ledger.tlog.tiles import TILE_WIDTH, TilePathError, TileRef, unbundle
+
+
+class VerifyError(ValueError):
+    """What was checked does not verify; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Whom a verifier trusts: the log's key, the witnesses' keys and how many must cosign."""
+
+    log: Verifier
+    witnesses: tuple[Verifier, ...] = ()
+    quorum: int = 0
+
+    def __post_init__(self) -> None:
+        if self.quorum > len(self.witnesses):
+            raise VerifyError(f"a quorum of {self.quorum} needs as many witness keys")
+
+
+def check_checkpoint(note: str, policy: Policy) -> tuple[Checkpoint, int]:
+    """The checkpoint a signed note holds, signed by the log and cosigned by a quorum of
+    witnesses; with the number of valid cosignatures."""
+    try:
+        checkpoint, parsed = open_checkpoint(note, policy.log)
+        cosigned = cosignatures(parsed, policy.witnesses)
+    except NoteError as e:
+        raise VerifyError(f"checkpoint: {e}") from None
+    if len(cosigned) < policy.quorum:
+        raise VerifyError(
+            f"checkpoint: {len(cosigned)} valid cosignature(s), the policy needs {policy.quorum}"
+        )
+    return checkpoint, len(cosigned)
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """A verified receipt: the event it proves, where, and in which checkpoint."""
+
+    index: int
+    checkpoint: Checkpoint
+    cosigned: int
+    stream: UUID
+    fact: Fact
+
+
+def verify_receipt(text: str, policy: Policy) -> ReceiptCheck:
+    """Check a tlog-proof@v1 receipt whose `extra` is the entry: the checkpoint under the
+    policy, and the entry's inclusion in it."""
+    try:
+        receipt = Receipt.parse(text)
+    except NoteError as e:
+        raise VerifyError(f"receipt: {e}") from None
+    checkpoint, cosigned = check_checkpoint(receipt.checkpoint, policy)
+    if receipt.extra is None:
+        raise VerifyError("receipt: it carries no entry (`extra`)")
+    try:
+        merkle.verify_inclusion(
+            receipt.index,
+            checkpoint.size,
+            merkle.leaf_hash(receipt.extra),
+            receipt.hashes,
+            checkpoint.root,
+        )
+        stream, fact, _ = parse_entry(receipt.extra)
+    except (merkle.ProofError, EntryError) as e:
+        raise VerifyError(f"receipt: entry {receipt.index}: {e}") from None
+    return ReceiptCheck(receipt.index, checkpoint, cosigned, stream, fact)
+
+
+@dataclass
+class MonitorState:
+    """What a monitor remembers between runs: the last checkpoint it verified (size, root),
+    the tree's right edge, and each stream's last version and leaf hash (the chains)."""
+
+    origin: str
+    size: int = 0
+    root: bytes = merkle.EMPTY_ROOT
+    peaks: list[bytes] = field(default_factory=list)
+    streams: dict[str, tuple[int, bytes]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "origin": self.origin,
+            "size": self.size,
+            "root": self.root.hex(),
+            "peaks": [p.hex() for p in self.peaks],
+            "streams": {s: [v, h.hex()] for s, (v, h) in self.streams.items()},
+        }
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> MonitorState:
+        try:
+            return cls(
+                str(value["origin"]),
+                int(value["size"]),
+                bytes.fromhex(value["root"]),
+                [bytes.fromhex(p) for p in value["peaks"]],
+                {s: (int(v), bytes.fromhex(h)) for s, (v, h) in value["streams"].items()},
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise VerifyError(f"the monitor's state file is not valid: {e}") from None
+
+
+Fetch = Callable[[str], bytes]
+"""Fetch a path under the log's prefix (`checkpoint`, `tile/entries/000`) and return its body."""
+
+
+def monitor_step(state: MonitorState, policy: Policy, fetch: Fetch) -> tuple[MonitorState, int]:
+    """Fetch the log's checkpoint and the entries added since `state`, and check: the
+    signatures, that the new tree extends the old one (a rollback or a fork is an error),
+    every new entry canonical and chained to its stream's previous entry, and the root.
+    The new state and the number of entries checked; VerifyError at the first failure."""
+    checkpoint, _ = check_checkpoint(fetch("checkpoint").decode("utf-8", "replace"), policy)
+    if checkpoint.size < state.size:
+        raise VerifyError(
+            f"rollback: the log's checkpoint has {checkpoint.size} entries, the "
+            f"last one seen had {state.size}"
+        )
+    if checkpoint.size == state.size:
+        if checkpoint.root != state.root:
+            raise VerifyError(f"fork: two different roots for {state.size} entries")
+        return state, 0
+    frontier = merkle.Frontier(state.size, state.peaks)
+    streams = dict(state.streams)
+    index = state.size
+    while index < checkpoint.size:
+        tile = index // TILE_WIDTH
+        width = min(checkpoint.size - tile * TILE_WIDTH, TILE_WIDTH)
+        ref = TileRef(None, tile, None if width == TILE_WIDTH else width)
+        try:
+            entries = unbundle(fetch("tile/" + ref.path()))
+        except TilePathError as e:
+            raise VerifyError(f"entry tile {ref.path()}: {e}") from None
+        if len(entries) != width:
+            raise VerifyError(f"entry tile {ref.path()} holds {len(entries)} entries, not {width}")
+        for entry in entries[index - tile * TILE_WIDTH :]:
+            _check_chain(index, entry, streams)
+            frontier.append(merkle.leaf_hash(entry))
+            index += 1
+    if frontier.root() != checkpoint.root:
+        raise VerifyError(
+            f"fork: the entries give a root for {checkpoint.size} entries that is not the "
+            f"checkpoint's (the log changed entries before {state.size}, or serves others)"
+        )
+    new = MonitorState(
+        state.origin, checkpoint.size, checkpoint.root, list(frontier.peaks), streams
+    )
+    return new, checkpoint.size - state.size
+
+
+def _check_chain(index: int, entry: bytes, streams: dict[str, tuple[int, bytes]]) -> None:
+    try:
+        stream, fact, prev = parse_entry(entry)
+    except EntryError as e:
+        raise VerifyError(f"entry {index}: {e}") from None
+    key = str(stream)
+    version, last = streams.get(key, (0, None))
+    if fact.version != version + 1 or prev != last:
+        raise VerifyError(
+            f"entry {index}: stream {key} version {fact.version} does not follow "
+            f"its entry before (version {version})"
+        )
+    streams[key] = (fact.version, merkle.leaf_hash(entry))
+
+
+def chain_facts(entries: Sequence[bytes]) -> tuple[UUID, list[Fact]]:
+    """The facts of one stream's entries, oldest first, checked as a hash chain from its
+    first entry: versions 1, 2, ... each naming the leaf hash of the one before."""
+    if not entries:
+        raise VerifyError("no entries")
+    streams: dict[str, tuple[int, bytes]] = {}
+    facts = []
+    first: UUID | None = None
+    for i, entry in enumerate(entries):
+        _check_chain(i, entry, streams)
+        stream, fact, _ = parse_entry(entry)
+        first = first or stream
+        if stream != first:
+            raise VerifyError(f"entry {i} belongs to stream {stream}, not {first}")
+        facts.append(fact)
+    assert first is not None
+    return first, facts

@@ -1,0 +1,245 @@
+"""Integration of custody events into the Merkle tree, and the signed checkpoints.
+
+The integrator follows the event log by position, like the projector, and appends each
+custody event's entry to the tree in log order: leaves and the complete nodes they finish in
+one transaction with a lock, so two processes never interleave and a crash leaves a prefix.
+The checkpointer signs the tree when it has grown, after checking that the new tree is
+consistent with the last checkpoint signed, and gives it to the witnesses.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from ledger.application import CustodyLedger
+from ledger.domain import CUSTODY_TOPICS, decode_fact
+from ledger.errors import StoreUnavailable, UnreadableEvent, first_line
+from ledger.tlog import merkle
+from ledger.tlog.entry import EntryError, entry_bytes
+from ledger.tlog.note import Checkpoint, Signer, sign_note
+from projections.tlog.store import Leaf, LogDamaged, LogStore, StoredCheckpoint
+from projections.tlog.witnesses import Witness, submit
+
+log = logging.getLogger(__name__)
+
+
+class IntegrationStuck(LogDamaged):
+    """An event cannot become an entry (it does not decode, breaks its stream's chain, or is
+    too large): integration stops before it, and says where."""
+
+    code = "log-integration-stuck"
+
+
+class Integrator:
+    """Appends the log's custody events to the tree, in log order."""
+
+    def __init__(self, ledger: CustodyLedger, store: LogStore, *, batch_size: int = 2000) -> None:
+        self.ledger = ledger
+        self.store = store
+        self.batch_size = batch_size
+        self._frontier: merkle.Frontier | None = None  # the tree's right edge, when known
+
+    def integrate(self) -> int:
+        """Integrate everything up to the log's head; the number of entries added."""
+        total = 0
+        while True:
+            added, more = self._round()
+            total += added
+            if not more:
+                return total
+
+    def _round(self) -> tuple[int, bool]:
+        size, position = self.store.tip()
+        head = self.ledger.head()
+        if position >= head:
+            return 0, False
+        notes = self.ledger.recorder.select_notifications(
+            start=position,
+            limit=self.batch_size,
+            stop=head,
+            topics=CUSTODY_TOPICS,
+            inclusive_of_start=False,
+        )
+        # The round passes the index and token events too: up to the head if it read them all.
+        more = len(notes) == self.batch_size
+        reached = notes[-1].id if more else head
+        decoded = []
+        stuck: IntegrationStuck | None = None
+        for note in notes:
+            try:
+                decoded.append((note.id, *decode_fact(self.ledger.mapper, note, note.id)))
+            except UnreadableEvent as e:
+                stuck = IntegrationStuck(f"the log cannot integrate past {e.detail}")
+                reached = note.id - 1
+                break
+        db = self.store.db
+        with db.transaction() as curs:
+            self.store.lock(curs)
+            if self.store.tip(curs) != (size, position):
+                self._frontier = None  # another process integrated meanwhile
+                return 0, True
+            frontier = self._frontier_at(size)
+            last = self.store.last_of_streams(curs, list({d[1] for d in decoded}))
+            leaves: list[Leaf] = []
+            nodes: list[tuple[int, int, bytes]] = []
+            try:
+                for at, stream, fact in decoded:
+                    version, prev = last.get(stream, (0, None))
+                    if fact.version != version + 1:
+                        raise IntegrationStuck(
+                            f"the log cannot integrate past stream {stream} version "
+                            f"{fact.version} at log position {at}: its entry before is "
+                            f"version {version}"
+                        )
+                    entry = entry_bytes(stream, fact, prev)
+                    leaf = merkle.leaf_hash(entry)
+                    leaves.append(Leaf(frontier.size, at, stream, fact.version, leaf, entry))
+                    nodes += frontier.append(leaf)
+                    last[stream] = (fact.version, leaf)
+            except (IntegrationStuck, EntryError) as e:
+                # The entries before it are kept (with the nodes they complete); the round
+                # ends there and says where.
+                stuck = e if isinstance(e, IntegrationStuck) else IntegrationStuck(str(e))
+                reached = at - 1
+            self.store.add(curs, leaves, nodes, (frontier.size, reached))
+        self._frontier = frontier
+        if stuck is not None:
+            raise stuck
+        return len(leaves), more
+
+    def _frontier_at(self, size: int) -> merkle.Frontier:
+        frontier = self._frontier
+        if frontier is None or frontier.size != size:
+            frontier = merkle.Frontier.load(self.store.nodes, size)
+        # A copy: a refused round must not leave the cached edge advanced.
+        return merkle.Frontier(frontier.size, frontier.peaks)
+
+
+@dataclass
+class WitnessState:
+    """What this process knows of one witness: the size it last cosigned."""
+
+    witness: Witness
+    size: int | None = None  # unknown until it answers
+    last_error: str | None = None
+
+
+class CheckpointRefused(LogDamaged):
+    """The tree is not consistent with the last signed checkpoint: nothing is signed."""
+
+    code = "log-inconsistent"
+
+
+@dataclass
+class Checkpointer:
+    """Signs the tree as it grows, and collects the witnesses' cosignatures."""
+
+    store: LogStore
+    signer: Signer
+    witnesses: Sequence[Witness] = ()
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        self.states = [WitnessState(w) for w in self.witnesses]
+
+    def checkpoint(self) -> StoredCheckpoint:
+        """Sign the current tree unless the latest checkpoint covers it; cosign both."""
+        latest = self.store.latest_checkpoint()
+        size, _ = self.store.tip()
+        if latest is None or latest.size < size:
+            root = merkle.root_at(self.store.nodes, size)
+            if latest is not None and latest.size > 0:
+                proof = merkle.consistency_proof(self.store.nodes, latest.size, size)
+                try:
+                    merkle.verify_consistency(latest.size, size, proof, latest.root, root)
+                except merkle.ProofError as e:
+                    raise CheckpointRefused(
+                        f"the tree of {size} entries is not consistent with the checkpoint "
+                        f"signed at {latest.size}: {e}; nothing was signed"
+                    ) from None
+            text = Checkpoint(self.signer.name, size, root).text()
+            note = str(sign_note(text, self.signer))
+            self.store.add_checkpoint(size, root, note, self.clock())
+            latest = self.store.latest_checkpoint()
+            assert latest is not None
+        if self.states:
+            self._cosign(latest)
+        return latest
+
+    def _cosign(self, checkpoint: StoredCheckpoint) -> None:
+        have = {line.split(" ", 2)[1] for line in checkpoint.cosignatures}
+        for state in self.states:
+            if state.witness.name in have:
+                continue
+            try:
+                line, state.size = submit(
+                    state.witness,
+                    self.store.nodes,
+                    checkpoint.note,
+                    checkpoint.size,
+                    state.size,
+                    timeout=self.timeout,
+                )
+            except (OSError, ValueError, LogDamaged) as e:
+                state.last_error = first_line(e)
+                log.warning("witness %s: %s", state.witness.url, state.last_error)
+                continue
+            state.last_error = None
+            self.store.add_cosignature(checkpoint.size, state.witness.name, line)
+
+
+class LogThread(threading.Thread):
+    """Integrates and signs at least once a second while the log grows; never dies of a
+    failed round (it says why in `last_error`, backs off and tries again)."""
+
+    def __init__(
+        self,
+        integrator: Integrator,
+        checkpointer: Checkpointer | None,
+        *,
+        interval: float = 0.5,
+    ) -> None:
+        super().__init__(name="custody-log", daemon=True)
+        self.integrator = integrator
+        self.checkpointer = checkpointer
+        self.interval = interval
+        self.stopping = threading.Event()
+        self.last_error: str | None = None
+        self.failing_since: float | None = None
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=10)
+
+    def round(self) -> None:
+        self.integrator.integrate()
+        if self.checkpointer is not None:
+            self.checkpointer.checkpoint()
+
+    def run(self) -> None:
+        failures = 0
+        while not self.stopping.is_set():
+            try:
+                self.round()
+            except (StoreUnavailable, LogDamaged) as e:
+                failures = self._failed(failures, e.detail)
+                log.warning("log: %s", e.detail)
+            except Exception as e:  # the worker's own loop: report, back off, retry
+                failures = self._failed(failures, f"{type(e).__name__}: {first_line(e)}")
+                log.exception("log: a round failed; retrying")
+            else:
+                failures, self.last_error, self.failing_since = 0, None, None
+            wait = min(self.interval * 2**failures, 5.0) if failures else self.interval
+            self.stopping.wait(wait)
+
+    def _failed(self, failures: int, why: str) -> int:
+        self.last_error = why
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+        return failures + 1
