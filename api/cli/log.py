@@ -21,6 +21,7 @@ from ledger.tlog.verify import (
     Policy,
     VerifyError,
     monitor_step,
+    verify_answer,
     verify_receipt,
 )
 from projections.tlog.audit import audit_store
@@ -98,7 +99,7 @@ def verify(args: argparse.Namespace) -> int:
     """Check the stored log, a receipt, or a published log; exit 1 at the first failure."""
     chosen = [bool(args.store), args.receipt is not None, args.log is not None]
     if sum(chosen) != 1:
-        raise BadUsage("verify one thing: --store, a RECEIPT file, or --log URL")
+        raise BadUsage("verify one thing: --store, a FILE (receipt or answer), or --log URL")
     if args.store:
         return _verify_store(args)
     policy = _policy(args)
@@ -153,7 +154,22 @@ def _verify_store(args: argparse.Namespace) -> int:
 
 
 def _verify_receipt(args: argparse.Namespace, policy: Policy) -> int:
+    """A receipt (tlog-proof@v1), or an answer saved with `proof=true` (JSON)."""
     text = _read_text(args.receipt)
+    if text.lstrip().startswith("{"):
+        try:
+            answer = json.loads(text)
+        except ValueError as e:
+            raise VerifyError(f"{args.receipt} is not JSON: {e}") from None
+        if not isinstance(answer, dict):
+            raise VerifyError(f"{args.receipt} is not an answer (a JSON object)")
+        proved = verify_answer(answer, policy)
+        print(
+            f"verified: the answer about account {proved.account_id} is what its "
+            f"{proved.entries} entries say, in {proved.checkpoint.origin} at size "
+            f"{proved.checkpoint.size} ({proved.cosigned} cosignature(s))"
+        )
+        return EXIT_OK
     check = verify_receipt(text, policy)
     fact = check.fact
     print(
@@ -234,7 +250,12 @@ def add_commands(sub: Any) -> None:
         parents=[GLOBAL],
         help="verify the stored log (--store), a receipt, or a published log (--log URL)",
     )
-    s.add_argument("receipt", nargs="?", metavar="RECEIPT", help="a .tlog-proof file, or -")
+    s.add_argument(
+        "receipt",
+        nargs="?",
+        metavar="FILE",
+        help="a receipt (.tlog-proof) or an answer saved with proof=true (.json); - for stdin",
+    )
     s.add_argument("--store", action="store_true", help="recompute the tree from the event log")
     s.add_argument("--log", metavar="URL", help="the log's prefix, e.g. http://host:8000/log")
     s.add_argument("--key", metavar="VKEY", help="the log's verifier key")

@@ -316,3 +316,11 @@ async def log_reading(request: Request, credentials: Credentials) -> LogService:
 
 
 LogRead = Annotated[LogService, Depends(log_reading)]
+
+
+def log_service(container: ContainerDep) -> LogService | None:
+    """The verifiable log's answers, if it is on (the caller's read is checked elsewhere)."""
+    return container.log_service
+
+
+LogServiceDep = Annotated[LogService | None, Depends(log_service)]

@@ -355,6 +355,49 @@ class AccountOut(Out):
     )
 
 
+class ProvenEntryOut(Out):
+    """One entry of the account's stream with its inclusion proof in the checkpoint."""
+
+    index: int = Field(description="The entry's leaf index.", examples=[4])
+    entry: str = Field(
+        description="The entry bytes (RFC 8785 canonical JSON of the event), base64.",
+        examples=["eyJhY2NvdW50X2lkIjoi..."],
+    )
+    hashes: list[str] = Field(
+        description="Its RFC 6962 inclusion proof in the checkpoint, base64.",
+        examples=[["YXcP8/bq0cG9EGAJD7XJjOB4ZlrhpwLhXss5cAP1mT4="]],
+    )
+
+
+class AnswerProofOut(Out):
+    """What lets a reader check an answer without trusting the server (`custody verify`)."""
+
+    checkpoint: str = Field(
+        description="The latest published checkpoint: a C2SP signed note with cosignatures.",
+        examples=[
+            "localhost/custody-ledger\n43\nnb+t4k190Q0LM02TvMoAh4ziVLQT+Q0GABt2ZHBMuB4=\n\n"
+            "\u2014 localhost/custody-ledger O17CB2G4...\n"
+        ],
+    )
+    entries: list[ProvenEntryOut] = Field(
+        description="Every entry of the account's stream in that checkpoint, oldest first: "
+        "the fold run on them gives the answer.",
+        examples=[[{"index": 4, "entry": "eyJhY2NvdW50X2lkIjoi...", "hashes": []}]],
+    )
+
+
+class AccountProvedOut(AccountOut):
+    """An account's state with the proof behind it (`proof=true`)."""
+
+    view = None  # type: ignore[assignment]  # built from an answer and its proof, not a view
+    proof: AnswerProofOut | None = Field(
+        default=None,
+        description="With `proof=true`: the entries and checkpoint behind the answer; null "
+        "otherwise.",
+        examples=[None],
+    )
+
+
 class CustodyIntervalOut(Out):
     """One holder's custody of the account over `[from, to)` in valid time."""
 

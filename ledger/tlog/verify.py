@@ -3,12 +3,14 @@ from one checkpoint to the next. Pure: what it checks comes in as text and bytes
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ledger.fold import Fact
+from ledger.fold import Fact, fold
 from ledger.tlog import merkle
 from ledger.tlog.entry import EntryError, parse_entry
 from ledger.tlog.note import Checkpoint, NoteError, Receipt, Verifier, cosignatures, open_checkpoint
@@ -195,3 +197,75 @@ def chain_facts(entries: Sequence[bytes]) -> tuple[UUID, list[Fact]]:
         facts.append(fact)
     assert first is not None
     return first, facts
+
+
+@dataclass(frozen=True)
+class AnswerCheck:
+    """A verified answer: the account, how many entries back it, and the checkpoint."""
+
+    account_id: UUID
+    entries: int
+    checkpoint: Checkpoint
+    cosigned: int
+
+
+def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
+    """Check an account answer saved with `proof=true`: the checkpoint under the policy, each
+    entry's inclusion in it, the stream's hash chain from its first entry, and that the fold
+    run on the entries at the answer's `at` and `known_at` gives the answer's state."""
+    try:
+        proof = answer["proof"]
+        account_id = UUID(str(answer["account_id"]))
+        at = _time(answer["at"])
+        known_at = None if answer.get("known_at") is None else _time(answer["known_at"])
+        items = [
+            (
+                int(e["index"]),
+                base64.b64decode(e["entry"], validate=True),
+                [base64.b64decode(h, validate=True) for h in e["hashes"]],
+            )
+            for e in proof["entries"]
+        ]
+        note = str(proof["checkpoint"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise VerifyError(f"not an answer saved with proof=true: {e!r}") from None
+    checkpoint, cosigned = check_checkpoint(note, policy)
+    for index, entry, hashes in items:
+        try:
+            merkle.verify_inclusion(
+                index, checkpoint.size, merkle.leaf_hash(entry), hashes, checkpoint.root
+            )
+        except merkle.ProofError as e:
+            raise VerifyError(f"entry {index}: {e}") from None
+    stream, facts = chain_facts([entry for _, entry, _ in items])
+    if stream != account_id:
+        raise VerifyError(f"the entries are of account {stream}, the answer of {account_id}")
+    state = fold(facts, at, known_at)
+    if state is None:
+        raise VerifyError("the fold says the account did not exist at `at` as known then")
+    holder = answer.get("holder")
+    expected = {
+        "platform": state.platform,
+        "platform_account_id": state.platform_account_id,
+        "handle": state.handle,
+        "office": state.office,
+        "status": state.status,
+        "version": state.version,
+        "holder": None if state.holder is None else (state.holder.id, state.holder.name),
+    }
+    said = {
+        **{k: answer.get(k) for k in expected},
+        "holder": None if holder is None else (holder.get("id"), holder.get("name")),
+    }
+    differ = sorted(k for k in expected if expected[k] != said[k])
+    if differ:
+        shown = ", ".join(f"{k}: answer {said[k]!r}, fold {expected[k]!r}" for k in differ)
+        raise VerifyError(f"the answer is not what its entries say: {shown}")
+    return AnswerCheck(account_id, len(items), checkpoint, cosigned)
+
+
+def _time(value: Any) -> datetime:
+    parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"{value!r} has no time zone")
+    return parsed

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 from ledger.errors import NotFound, StoreUnavailable
 from ledger.tlog import merkle
@@ -121,6 +122,32 @@ class LogService:
         hashes = merkle.inclusion_proof(self.store.nodes, leaf.index, checkpoint.size)
         # The entry travels in `extra`: the receipt then proves itself, offline.
         return Receipt(leaf.index, tuple(hashes), checkpoint.cosigned_note, leaf.entry)
+
+    def stream_proof(self, stream: UUID, version: int) -> dict[str, Any]:
+        """The proof that goes with an answer about `stream` built from its first `version`
+        events: the latest published checkpoint and every entry of the stream in it, each
+        with its inclusion proof. LogBehind if that checkpoint does not hold those events yet."""
+        checkpoint = self.checkpoint()
+        leaves = self.store.stream_leaves(stream, upto_index=checkpoint.size)
+        if len(leaves) < version:
+            raise LogBehind(f"account {stream}'s events up to version {version} are not all in "
+                            "a published checkpoint yet")
+        return {
+            "checkpoint": checkpoint.cosigned_note,
+            "entries": [
+                {
+                    "index": leaf.index,
+                    "entry": b64(leaf.entry),
+                    "hashes": [
+                        b64(h)
+                        for h in merkle.inclusion_proof(
+                            self.store.nodes, leaf.index, checkpoint.size
+                        )
+                    ],
+                }
+                for leaf in leaves
+            ],
+        }
 
     def status(self, now: Callable[[], float] = time.time) -> dict[str, Any]:
         """For /health: the tree, how far integration is behind, the latest checkpoint."""

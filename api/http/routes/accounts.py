@@ -8,11 +8,19 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.http.bodies import register_body
-from api.http.deps import NewAccount, ReadAt, ReadKnownAt, new_account
+from api.http.deps import LogServiceDep, NewAccount, ReadAt, ReadKnownAt, new_account
 from api.http.errors import NotInEffect, utc_text
-from api.http.schemas import AccountOut, AccountPageOut, CustodyOut, EventRecordOut, problems
+from api.http.schemas import (
+    AccountOut,
+    AccountPageOut,
+    AccountProvedOut,
+    CustodyOut,
+    EventRecordOut,
+    problems,
+)
 from ledger.commands import OFFICE_RE, PLATFORM_RE
 from projections.queries import MAX_PAGE
+from projections.tlog.service import LogNotFound
 
 router = APIRouter(prefix="/v1/accounts", tags=["accounts"])
 
@@ -109,14 +117,27 @@ def list_accounts(
 
 @router.get(
     "/{account_id}",
-    response_model=AccountOut,
-    summary="The account's state at a time, as known at a time",
+    response_model=AccountProvedOut,
+    summary="The account's state at a time, as known at a time (with `proof=true`, the proof)",
     responses={
         200: {"headers": {"ETag": {"description": "The stream's current version."}}},
         **READ_ERRORS,
     },
 )
-def get_account(account_id: AccountIdParam, read: ReadAt) -> Response:
+def get_account(
+    account_id: AccountIdParam,
+    read: ReadAt,
+    log: LogServiceDep,
+    proof: Annotated[
+        bool,
+        Query(
+            description="Add the proof behind the answer: the latest published checkpoint and "
+            "every entry of the account's stream in it with its inclusion proof "
+            "(`custody verify` checks it offline).",
+            examples=[True],
+        ),
+    ] = False,
+) -> Response:
     queries, at, known_at = read.queries, read.at, read.known_at
     view = queries.account_at(account_id, at, known_at)
     if view is None:
@@ -126,7 +147,14 @@ def get_account(account_id: AccountIdParam, read: ReadAt) -> Response:
             f" as known {'at ' + utc_text(known_at) if known_at else 'now'}.",
         )
     current = view.version if known_at is None else queries.current_version(account_id)
-    return AccountOut.model_validate(view).response(headers={"ETag": f'"{current}"'})
+    headers = {"ETag": f'"{current}"'}
+    if not proof:
+        return AccountOut.model_validate(view).response(headers=headers)
+    if log is None:
+        raise LogNotFound("the verifiable log is turned off here (CUSTODY_LOG_ENABLED=false)")
+    body = AccountOut.model_validate(view).model_dump(mode="json", by_alias=True)
+    body["proof"] = log.stream_proof(account_id, view.version)
+    return AccountProvedOut.model_validate(body).response(headers=headers)
 
 
 @router.get(
