@@ -66,7 +66,10 @@ from ledger.store import log_head, position_of, stored_streams
 
 Clock = Callable[[], datetime]
 RETRY_SECONDS = 5.0
-MAX_EVENT_BYTES = 65_536  # one event's fields, encoded (CUSTODY_MAX_EVENT_BYTES)
+# One event's fields, encoded (CUSTODY_MAX_EVENT_BYTES). At most 64,000: the log entry adds
+# ids, times, the actor (<= 128 characters) and the chain hash, under 1 KiB, and an entry is at
+# most 65,535 bytes (ledger.tlog.entry).
+MAX_EVENT_BYTES = 64_000
 HANDLE_TYPES = {fold.RENAMED, fold.CLOSED, fold.RETRACTED}
 
 

@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     health_stall_seconds: float = Field(default=30.0, gt=0)
     embedded_projections: bool = True
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
-    max_event_bytes: int = Field(default=65_536, ge=1024)  # one event's fields, encoded
+    # One event's fields, encoded; at most 64,000, so its log entry stays within 65,535 bytes.
+    max_event_bytes: int = Field(default=64_000, ge=1024, le=64_000)
     # The verifiable log (docs/adr/0005-verifiable-log.md): custody events become entries of
     # an RFC 6962 Merkle tree; with a signing key, checkpoints are signed (C2SP signed notes)
     # and given to the witnesses ("URL VKEY" each); a checkpoint counts as published once

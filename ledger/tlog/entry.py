@@ -45,6 +45,42 @@ def timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def canonical(value: Any) -> bytes:
+    """RFC 8785 canonical JSON. The standard library's encoder writes exactly the canonical
+    bytes for values without numbers that are not whole and with ASCII keys (its string
+    escapes and key order are then the RFC's), at a tenth of the cost of the pure-Python
+    `rfc8785` package, which takes every other value (a test holds the two to each other)."""
+    if not _plain(value):
+        return rfc8785.dumps(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode(
+        "utf-8"
+    )  # UnicodeEncodeError (a ValueError) for a lone surrogate, as the RFC refuses it
+
+
+def _plain(value: Any) -> bool:
+    """No floats anywhere, and dict keys ASCII strings (sorted alike by code point and by
+    UTF-16 unit); integers within the RFC's exact range (2**53)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or item is None or kind is bool:
+            continue
+        if kind is int:
+            if not -(2**53) < item < 2**53:
+                return False
+        elif kind is dict:
+            for key, inner in item.items():
+                if type(key) is not str or not key.isascii():
+                    return False
+                stack.append(inner)
+        elif kind is list or kind is tuple:
+            stack.extend(item)
+        else:
+            return False  # floats, subclasses and anything else: the library decides
+    return True
+
+
 def entry_bytes(stream: UUID, fact: Fact, prev: bytes | None) -> bytes:
     """The entry for `fact` of `stream`, after the entry whose leaf hash is `prev` (None for
     the stream's first). EntryError if it would exceed MAX_ENTRY_BYTES."""
@@ -61,7 +97,7 @@ def entry_bytes(stream: UUID, fact: Fact, prev: bytes | None) -> bytes:
         "prev": None if prev is None else base64.b64encode(prev).decode("ascii"),
     }
     try:
-        out = rfc8785.dumps(value)
+        out = canonical(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
         raise EntryError(f"event {stream} v{fact.version} has no canonical JSON: {e}") from None
     if len(out) > MAX_ENTRY_BYTES:
