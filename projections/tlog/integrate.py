@@ -15,12 +15,15 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from uuid import UUID
+
+from eventsourcing.persistence import Notification
 
 from ledger.application import CustodyLedger
 from ledger.domain import CUSTODY_TOPICS, decode_fact
 from ledger.errors import StoreUnavailable, UnreadableEvent, first_line
 from ledger.tlog import merkle
-from ledger.tlog.entry import EntryError, entry_bytes
+from ledger.tlog.entry import EntryError, entry_bytes, entry_from_stored
 from ledger.tlog.note import Checkpoint, Signer, sign_note
 from projections.tlog.store import Leaf, LogDamaged, LogStore, StoredCheckpoint
 from projections.tlog.witnesses import Witness, submit
@@ -68,49 +71,62 @@ class Integrator:
         # The round passes the index and token events too: up to the head if it read them all.
         more = len(notes) == self.batch_size
         reached = notes[-1].id if more else head
-        decoded = []
+        # Entries are made before the write transaction, which then holds the lock (on SQLite,
+        # the database's) only to write them, if nobody integrated meanwhile.
+        streams = {UUID(str(note.originator_id)) for note in notes}
+        last = self.store.last_of_streams(streams)
+        frontier = self._frontier_at(size)
+        leaves: list[Leaf] = []
+        nodes: list[tuple[int, int, bytes]] = []
         stuck: IntegrationStuck | None = None
         for note in notes:
             try:
-                decoded.append((note.id, *decode_fact(self.ledger.mapper, note, note.id)))
-            except UnreadableEvent as e:
-                stuck = IntegrationStuck(f"the log cannot integrate past {e.detail}")
-                reached = note.id - 1
+                stream, entry = self._entry(note, last)
+            except IntegrationStuck as e:
+                # The entries before it are kept (with the nodes they complete); the round
+                # ends there and says where.
+                stuck, reached = e, note.id - 1
                 break
+            leaf = merkle.leaf_hash(entry)
+            leaves.append(
+                Leaf(frontier.size, note.id, stream, note.originator_version, leaf, entry)
+            )
+            nodes += frontier.append(leaf)
+            last[stream] = (note.originator_version, leaf)
         db = self.store.db
         with db.transaction() as curs:
             self.store.lock(curs)
             if self.store.tip(curs) != (size, position):
                 self._frontier = None  # another process integrated meanwhile
                 return 0, True
-            frontier = self._frontier_at(size)
-            last = self.store.last_of_streams(curs, list({d[1] for d in decoded}))
-            leaves: list[Leaf] = []
-            nodes: list[tuple[int, int, bytes]] = []
-            try:
-                for at, stream, fact in decoded:
-                    version, prev = last.get(stream, (0, None))
-                    if fact.version != version + 1:
-                        raise IntegrationStuck(
-                            f"the log cannot integrate past stream {stream} version "
-                            f"{fact.version} at log position {at}: its entry before is "
-                            f"version {version}"
-                        )
-                    entry = entry_bytes(stream, fact, prev)
-                    leaf = merkle.leaf_hash(entry)
-                    leaves.append(Leaf(frontier.size, at, stream, fact.version, leaf, entry))
-                    nodes += frontier.append(leaf)
-                    last[stream] = (fact.version, leaf)
-            except (IntegrationStuck, EntryError) as e:
-                # The entries before it are kept (with the nodes they complete); the round
-                # ends there and says where.
-                stuck = e if isinstance(e, IntegrationStuck) else IntegrationStuck(str(e))
-                reached = at - 1
             self.store.add(curs, leaves, nodes, (frontier.size, reached))
         self._frontier = frontier
         if stuck is not None:
             raise stuck
         return len(leaves), more
+
+    def _entry(self, note: Notification, last: dict[UUID, tuple[int, bytes]]) -> tuple[UUID, bytes]:
+        """The stream and entry of a stored custody event, after its stream's last entry."""
+        stream = UUID(str(note.originator_id))
+        version, prev = last.get(stream, (0, None))
+        if note.originator_version != version + 1:
+            raise IntegrationStuck(
+                f"the log cannot integrate past stream {stream} version "
+                f"{note.originator_version} at log position {note.id}: its entry before is "
+                f"version {version}"
+            )
+        entry = entry_from_stored(stream, version + 1, note.topic, note.state, prev)
+        if entry is not None:
+            return stream, entry
+        try:
+            _, fact = decode_fact(self.ledger.mapper, note, note.id)
+            return stream, entry_bytes(stream, fact, prev)
+        except UnreadableEvent as e:
+            raise IntegrationStuck(f"the log cannot integrate past {e.detail}") from None
+        except EntryError as e:
+            raise IntegrationStuck(
+                f"the log cannot integrate past log position {note.id}: {e}"
+            ) from None
 
     def _frontier_at(self, size: int) -> merkle.Frontier:
         frontier = self._frontier

@@ -130,8 +130,10 @@ class LogService:
         checkpoint = self.checkpoint()
         leaves = self.store.stream_leaves(stream, upto_index=checkpoint.size)
         if len(leaves) < version:
-            raise LogBehind(f"account {stream}'s events up to version {version} are not all in "
-                            "a published checkpoint yet")
+            raise LogBehind(
+                f"account {stream}'s events up to version {version} are not all in "
+                "a published checkpoint yet"
+            )
         return {
             "checkpoint": checkpoint.cosigned_note,
             "entries": [

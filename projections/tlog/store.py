@@ -17,7 +17,7 @@ job, not the triggers'.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -248,7 +248,7 @@ class LogStore:
         limit = upto_index if upto_index is not None else 2**62
         return [_leaf(r) for r in self.db.fetchall(query, (str(stream), limit))]
 
-    def last_of_streams(self, curs: Any, streams: Sequence[UUID]) -> dict[UUID, tuple[int, bytes]]:
+    def last_of_streams(self, streams: Iterable[UUID]) -> dict[UUID, tuple[int, bytes]]:
         """For each stream with entries: (its last version, that entry's leaf hash)."""
         out: dict[UUID, tuple[int, bytes]] = {}
         names = [str(s) for s in streams]
@@ -261,7 +261,7 @@ class LogStore:
                 " AND version = (SELECT MAX(m.version) FROM {t} m WHERE m.stream = l.stream)",
                 t=LEAVES,
             )
-            for stream, version, leaf_hash in self.db.all(curs, query, params):
+            for stream, version, leaf_hash in self.db.fetchall(query, params):
                 out[UUID(str(stream))] = (int(version), bytes(leaf_hash))
         return out
 
