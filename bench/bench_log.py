@@ -112,9 +112,10 @@ def bench_appends(args: argparse.Namespace, folder: Path) -> None:
                     rates[on].append(appends_per_second(url, key, on, args.appends))
                 finally:
                     drop()
-        on, off = statistics.median(rates[True]), statistics.median(rates[False])
+        with_log, without = statistics.median(rates[True]), statistics.median(rates[False])
         print(
-            f"appends {store}: log on {on:,.0f}/s, off {off:,.0f}/s, ratio {on / off:.2f} "
+            f"appends {store}: log on {with_log:,.0f}/s, off {without:,.0f}/s, "
+            f"ratio {with_log / without:.2f} "
             f"(medians of {args.rounds}; on {[round(x) for x in rates[True]]}, "
             f"off {[round(x) for x in rates[False]]})",
             flush=True,

@@ -63,6 +63,7 @@ from ledger.fold import Fact
 from ledger.guards import check_account_id, check_actor, check_key, fingerprint, offices_touched
 from ledger.records import EventRecord, RecentFacts
 from ledger.store import log_head, position_of, stored_streams
+from ledger.tlog.entry import EntryError, entry_bytes
 
 Clock = Callable[[], datetime]
 RETRY_SECONDS = 5.0
@@ -70,6 +71,7 @@ RETRY_SECONDS = 5.0
 # ids, times, the actor (<= 128 characters) and the chain hash, under 1 KiB, and an entry is at
 # most 65,535 bytes (ledger.tlog.entry).
 MAX_EVENT_BYTES = 64_000
+ANY_PREV = bytes(32)  # an entry's size does not depend on which hash `prev` holds
 HANDLE_TYPES = {fold.RENAMED, fold.CLOSED, fold.RETRACTED}
 
 
@@ -156,7 +158,10 @@ class CustodyLedger(Application[UUID]):
             return batch.records
         try:
             with self._translated():
-                recordings = self.save(*batch.staged.values())
+                # In the order the batch staged them (an import's lines, a restore's log
+                # order), not account by account: the log, and its tree, keep that order.
+                order = [(r.account_id, r.version) for r in batch.records]
+                recordings = self.save(*batch.staged.values(), order=order)
         except IntegrityError:
             self._evict(list(batch.staged))
             raise ConcurrencyConflict(
@@ -173,12 +178,20 @@ class CustodyLedger(Application[UUID]):
         ]
         return batch.records
 
-    def save(self, *aggregates: Any, **kwargs: Any) -> list[Recording[UUID]]:
+    def save(
+        self,
+        *aggregates: Any,
+        order: Sequence[tuple[UUID, int]] | None = None,
+        **kwargs: Any,
+    ) -> list[Recording[UUID]]:
         """The library's save, without its per-object runtime Protocol checks (see
-        `ledger.compat.save_aggregates`): everything this application saves is an aggregate."""
+        `ledger.compat.save_aggregates`): everything this application saves is an aggregate.
+        `order`: the (stream, version) order to record custody events in, across streams."""
         if kwargs:
             raise TypeError(f"unexpected arguments to save: {', '.join(kwargs)}")
-        recordings, saved = save_aggregates(self, (a for a in aggregates if a is not None))
+        recordings, saved = save_aggregates(
+            self, (a for a in aggregates if a is not None), order=order
+        )
         if self.recent is not None:
             self.recent.add(recordings, saved)
         return recordings
@@ -505,6 +518,10 @@ class CustodyLedger(Application[UUID]):
         orphaned: tuple[int, ...],
         writing: Writing,
     ) -> EventRecord:
+        try:  # every event becomes an entry of the verifiable log: one that could not, never is
+            entry_bytes(account.id, account.facts[-1], ANY_PREV)
+        except EntryError as e:
+            raise InvalidInput(f"the event cannot be an entry of the verifiable log: {e}") from None
         extra: list[Aggregate] = list(others)
         if key is not None:
             extra.append(IdempotencyRecord.remember(actor, key, stamp, account.id, account.version))

@@ -9,7 +9,7 @@ hook's name when the library renames or changes what it leans on; the version pi
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -22,16 +22,27 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def save_aggregates(
-    app: Application[UUID], aggregates: Iterable[Any]
+    app: Application[UUID],
+    aggregates: Iterable[Any],
+    *,
+    order: Sequence[tuple[UUID, int]] | None = None,
 ) -> tuple[list[Recording[UUID]], Mapping[UUID, Any]]:
     """eventsourcing's `Application.save`, without its per-object runtime Protocol checks
     (`ProcessingEvent.collect_events` asks each object whether it is an aggregate or an event;
     everything the ledger saves is an aggregate). Built on the steps `save` itself takes:
-    `_record`, `_take_snapshots`, `_notify`. Returns the recordings and the aggregates saved."""
+    `_record`, `_take_snapshots`, `_notify`. Returns the recordings and the aggregates saved.
+    `order` lists (stream, version) pairs: those events are recorded in that order, the others
+    (index streams) after them, each stream's events still in version order."""
     processing: ProcessingEvent[UUID] = ProcessingEvent()
     for aggregate in aggregates:
         processing.events.extend(aggregate.collect_events())
         processing.aggregates[aggregate.id] = aggregate
+    if order:
+        rank = {key: i for i, key in enumerate(order)}
+        last = len(rank)
+        processing.events.sort(
+            key=lambda e: rank.get((e.originator_id, e.originator_version), last)
+        )
     recordings = app._record(processing)
     app._take_snapshots(processing)
     app._notify(recordings)

@@ -4,4 +4,5 @@ import sys
 
 from api.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a worker process (`verify --store`) imports it again
+    sys.exit(main())

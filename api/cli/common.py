@@ -7,6 +7,7 @@ import argparse
 import getpass
 import json
 import re
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -201,3 +202,21 @@ def progress(label: str, unit: str = "events") -> Iterator[ProgressFn]:
                 bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def cannot_listen(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port (in use, say), or None: checked before
+    the store is opened, so a second server on a busy port says so and nothing else."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as e:
+        return f"cannot listen on {host}:{port}: {e.strerror}"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+        try:
+            probe.bind(address)
+        except OSError as e:
+            return f"cannot listen on {host}:{port}: {e.strerror} (is another server running?)"
+    return None

@@ -139,7 +139,13 @@ def _verify_store(args: argparse.Namespace) -> int:
         elif container.settings.log_key_file.exists():
             log_key = read_key(container.settings.log_key_file).verifier()
         with progress("verify --store") as bar:
-            audit = audit_store(container.ledger, container.log, log_key, bar)
+            audit = audit_store(
+                container.ledger,
+                container.log,
+                log_key,
+                bar,
+                database_url=container.settings.database_url,
+            )
     for note in audit.notes:
         print(f"note: {note}", file=sys.stderr)
     checked = (

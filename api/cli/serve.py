@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import sys
 import time
 from typing import Any
@@ -16,6 +15,7 @@ from api.cli.common import (
     EXIT_PORT_IN_USE,
     EXIT_USAGE,
     GLOBAL,
+    cannot_listen,
     opened,
     progress,
     settings_of,
@@ -49,7 +49,7 @@ def serve(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65535:
         print("custody serve: --port must be 0 to 65535", file=sys.stderr)
         return EXIT_USAGE
-    if args.port and (busy := _cannot_listen(args.host, args.port)) is not None:
+    if args.port and (busy := cannot_listen(args.host, args.port)) is not None:
         print(f"custody serve: {busy}", file=sys.stderr)
         return EXIT_PORT_IN_USE
     if args.workers > 1 and settings.store().kind != "postgres":
@@ -99,24 +99,6 @@ def serve(args: argparse.Namespace) -> int:
     finally:
         container.close()
     return EXIT_OK
-
-
-def _cannot_listen(host: str, port: int) -> str | None:
-    """Why the server could not listen on host:port (in use, say), or None: checked before
-    the store is opened, so a second server on a busy port says so and nothing else."""
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-        )[0]
-    except socket.gaierror as e:
-        return f"cannot listen on {host}:{port}: {e.strerror}"
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
-        try:
-            probe.bind(address)
-        except OSError as e:
-            return f"cannot listen on {host}:{port}: {e.strerror} (is another server running?)"
-    return None
 
 
 def project(args: argparse.Namespace) -> int:

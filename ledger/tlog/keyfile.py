@@ -38,7 +38,9 @@ def read_key(path: Path) -> Signer:
         mode = path.stat().st_mode
         text = path.read_text(encoding="ascii").strip()
     except FileNotFoundError:
-        raise KeyFileError(f"{path} does not exist (create it with `custody log init`)") from None
+        raise KeyFileError(
+            f"{path} does not exist (create it with `custody log init` or `custody witness init`)"
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise KeyFileError(f"cannot read {path}: {e}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):

@@ -4,25 +4,36 @@ log, and compare them with the stored leaves, nodes and signed checkpoints.
 It is what catches a row edited, deleted or reordered by someone who got round the triggers:
 the first entry that differs is named (leaf index, log position, stream and version), and a
 checkpoint whose root the recomputed tree does not give, or whose signature fails, is named.
+
+The entries are checked in chunks of leaves, each one query joining the events in its span of
+log positions to the leaves that hold them; on a large store the chunks go to worker processes
+(one per core), each with its own connection, while this process folds the leaf hashes they
+confirm into the tree, in order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Mapper, StoredEvent
 
 from ledger.application import CustodyLedger
 from ledger.domain import CUSTODY_TOPICS, decode_fact
 from ledger.errors import UnreadableEvent
+from ledger.settings import Settings
 from ledger.tlog import merkle
 from ledger.tlog.entry import EntryError, entry_bytes, entry_from_stored
 from ledger.tlog.note import NoteError, Verifier, open_checkpoint
-from projections.tlog.store import NODES, STRIDE, Leaf, LogStore, StoredCheckpoint
+from projections.db import Db
+from projections.tlog.store import LEAVES, NODES, STRIDE, LogStore, StoredCheckpoint
 
-BATCH = 5000
+CHUNK = 20_000  # leaves per chunk
+PARALLEL_FROM = 100_000  # leaves: below this, one process does it all
 
 
 @dataclass
@@ -61,120 +72,255 @@ class Audit:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Chunk:
+    """Leaves [start, end) and the log positions [low, high] their events must have."""
+
+    start: int
+    end: int
+    low: int
+    high: int
+
+
 def audit_store(
     ledger: CustodyLedger,
     store: LogStore,
     log_key: Verifier | None,
     progress: Callable[[int, int], None] | None = None,
+    *,
+    database_url: str | None = None,
+    processes: int | None = None,
 ) -> Audit:
-    """Compare the stored log with one recomputed from the event log (see the module)."""
+    """Compare the stored log with one recomputed from the event log (see the module).
+    `database_url` lets worker processes open the same store (a file or a server, not an
+    in-memory database); without it, or below PARALLEL_FROM leaves, this process does all."""
     audit = Audit()
-    size, _ = store.tip()
+    size, passed = store.tip()
     checkpoints = store.checkpoints()
     if log_key is None and checkpoints:
         audit.notes.append("no log key given: checkpoint signatures not checked")
+    db = store.db
+    audit.pending = _count_events(db, passed)
+    chunks, missing = _chunks(store, size, passed)
     frontier = merkle.Frontier()
     levels: list[bytearray] = []  # every recomputed node hash, level by level, in order
-    streams: dict[UUID, tuple[int, bytes]] = {}
-    pending_checkpoints = list(checkpoints)
-    position, index = 0, 0
-    while True:
-        notes = ledger.recorder.select_notifications(
-            start=position, limit=BATCH, topics=CUSTODY_TOPICS, inclusive_of_start=False
-        )
-        stored = store.leaves(index, len(notes)) if index < size else []
-        for i, note in enumerate(notes):
-            if index >= size:
-                audit.pending += 1
-                continue
-            leaf = stored[i] if i < len(stored) else None
-            finding = _compare(ledger, note, leaf, index, streams)
-            if finding is not None:
-                audit.finding = finding
-                return audit
-            assert leaf is not None
-            for level, _, h in frontier.append(leaf.leaf_hash):
+    waiting = list(checkpoints)
+    for hashes, finding in _checked(db, ledger.mapper, chunks, database_url, processes):
+        for i in range(len(hashes) // 32):  # the leaves confirmed, up to a finding
+            for level, _, h in frontier.append(hashes[32 * i : 32 * i + 32]):
                 if level == len(levels):
                     levels.append(bytearray())
                 levels[level] += h
-            index += 1
-            audit.entries += 1
-            while pending_checkpoints and pending_checkpoints[0].size == frontier.size:
-                found = _check_checkpoint(pending_checkpoints.pop(0), frontier, log_key)
+            while waiting and waiting[0].size == frontier.size:
                 audit.checkpoints += 1
+                found = _check_checkpoint(waiting.pop(0), frontier, log_key)
                 if found is not None:
-                    audit.finding = found
+                    audit.entries, audit.finding = frontier.size, found
                     return audit
+        if finding is not None:
+            audit.entries, audit.finding = frontier.size, finding
+            return audit
+        audit.entries = frontier.size
         if progress is not None:
-            progress(index, size)
-        if len(notes) < BATCH:
-            break
-        position = notes[-1].id
-    if index < size:
-        extra = store.leaves(index, 1)
-        audit.finding = Finding(
-            f"the tree holds {size} entries, the event log only {index} custody events: "
-            "stored events were deleted",
-            index,
-            extra[0].position if extra else None,
-            extra[0].stream if extra else None,
-            extra[0].version if extra else None,
-        )
+            progress(frontier.size, size)
+    if missing is not None:
+        audit.finding = missing
         return audit
-    for checkpoint in pending_checkpoints:
-        if checkpoint.size == 0:
-            audit.checkpoints += 1
-            found = _check_checkpoint(checkpoint, merkle.Frontier(), log_key)
-            if found is not None:
-                audit.finding = found
-                return audit
-            continue
+    if any(c.size == 0 for c in waiting):
+        audit.checkpoints += 1
+        found = _check_checkpoint(waiting.pop(0), merkle.Frontier(), log_key)
+        if found is not None:
+            audit.finding = found
+            return audit
+    if waiting:
         audit.finding = Finding(
-            f"checkpoint of size {checkpoint.size} is larger than the tree "
-            f"of {size} entries: entries were removed"
+            f"checkpoint of size {waiting[0].size} is larger than the tree of {size} "
+            "entries: entries were removed"
         )
         return audit
     audit.finding = _compare_nodes(store, levels, audit)
     return audit
 
 
-def _compare(
-    ledger: CustodyLedger,
-    note: Notification,
-    leaf: Leaf | None,
-    index: int,
-    streams: dict[UUID, tuple[int, bytes]],
-) -> Finding | None:
-    if leaf is None:
-        return Finding("the tree misses this leaf", index, note.id)
-    stream, version = UUID(str(note.originator_id)), note.originator_version
-    last, prev = streams.get(stream, (0, None))
-    where = (index, note.id, stream, version)
-    if leaf.position != note.id:
-        return Finding(
-            f"the tree's entry is of log position {leaf.position} (stream "
-            f"{leaf.stream} version {leaf.version})",
-            *where,
+def _count_events(db: Db, after: int) -> int:
+    """Custody events recorded after log position `after` (not yet integrated)."""
+    query, params = db.where_in(
+        "SELECT COUNT(*) FROM {e}",
+        "topic",
+        CUSTODY_TOPICS,
+        f" AND {db.position_column} > %s",
+        e=db.events_table,
+    )
+    row = db.fetchone(query, [*params, after])
+    return int(row[0]) if row else 0
+
+
+def _chunks(store: LogStore, size: int, passed: int) -> tuple[list[Chunk], Finding | None]:
+    """The chunks of leaves, each with its span of log positions (from its first leaf's to
+    just before the next chunk's first; the last one to the position integration passed).
+    A leaf missing at a chunk's start ends the list there, with a finding."""
+    starts = list(range(0, size, CHUNK))
+    if not starts:
+        return [], None
+    found = _positions(store.db, starts)
+    chunks: list[Chunk] = []
+    for i, start in enumerate(starts):
+        if start not in found:
+            return chunks, Finding("the tree misses this leaf", start)
+        end = starts[i + 1] if i + 1 < len(starts) else size
+        high = found[end] - 1 if end in found else passed
+        chunks.append(Chunk(start, end, found[start], high))
+    return chunks, None
+
+
+def _positions(db: Db, indexes: Sequence[int]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for begin in range(0, len(indexes), 500):
+        query, params = db.where_in(
+            "SELECT leaf_index, position FROM {t}",
+            "leaf_index",
+            indexes[begin : begin + 500],
+            t=LEAVES,
         )
-    if version != last + 1:
-        return Finding(f"the stream's event before is version {last}", *where)
-    # The entry read straight from the stored JSON; where that does not apply or differs,
-    # the entry of the decoded event decides.
-    entry = entry_from_stored(stream, version, note.topic, note.state, prev)
-    if entry != leaf.entry:
-        try:
-            _, fact = decode_fact(ledger.mapper, note, note.id)
-            entry = entry_bytes(stream, fact, prev)
-        except UnreadableEvent as e:
-            return Finding(f"the stored event cannot be decoded: {e.why}", *where)
-        except EntryError as e:
-            return Finding(str(e), *where)
-    if entry != leaf.entry:
-        return Finding("the stored event differs from the entry the tree holds", *where)
-    if merkle.leaf_hash(entry) != leaf.leaf_hash:
-        return Finding("the stored leaf hash is not the hash of the entry", *where)
-    streams[stream] = (version, leaf.leaf_hash)
-    return None
+        out.update((int(i), int(p)) for i, p in db.fetchall(query, params))
+    return out
+
+
+Checked = tuple[bytes, Finding | None]
+"""A chunk's leaf hashes, concatenated, confirmed up to its first finding (if any)."""
+
+
+def _checked(
+    db: Db, mapper: Mapper[UUID], chunks: list[Chunk], url: str | None, processes: int | None
+) -> Iterator[Checked]:
+    """Each chunk checked, in order: in worker processes for a large store with a URL."""
+    total = chunks[-1].end if chunks else 0
+    workers = processes if processes is not None else min(os.cpu_count() or 1, 4)
+    if url is None or total < PARALLEL_FROM or workers < 2 or url.startswith("sqlite://:"):
+        for chunk in chunks:
+            yield check_chunk(db, mapper, chunk)
+        return
+    # Spawned, not forked: this process holds connections and threads.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers, initializer=_open, initargs=(url,)) as pool:
+        yield from pool.imap(_check_in_worker, chunks)
+
+
+_worker: CustodyLedger | None = None  # kept open: closing it would close its connections
+
+
+def _open(url: str) -> None:
+    """A worker's own connection to the store, and the ledger's mapper to decode with."""
+    global _worker
+    _worker = CustodyLedger(Settings(database_url=url).store().env)
+
+
+def _check_in_worker(chunk: Chunk) -> Checked:
+    assert _worker is not None
+    return check_chunk(Db(_worker.recorder), _worker.mapper, chunk)
+
+
+def check_chunk(db: Db, mapper: Mapper[UUID], chunk: Chunk) -> Checked:
+    """Check the leaves of one chunk against the events in its span of log positions: every
+    custody event there has the next leaf, whose entry is the event's (chained to its stream's
+    entry before), whose hash is the leaf hash. The leaf hashes, up to the first finding."""
+    rows = _rows(db, chunk)
+    prevs = _previous(db, rows)
+    hashes = bytearray()
+    expected = chunk.start
+    for position, oid, version, topic, state, index, leaf_hash, entry in rows:
+        stream = oid if isinstance(oid, UUID) else UUID(str(oid))
+        where = (expected, position, stream, version)
+        if index is None:
+            return bytes(hashes), Finding("the tree misses this custody event", *where)
+        if index != expected:
+            return bytes(hashes), _missing(db, expected, chunk.start, position)
+        key = (stream, version - 1)
+        if version > 1 and key not in prevs:
+            return bytes(hashes), Finding(
+                f"the stream has no entry of version {version - 1}", *where
+            )
+        prev = prevs.get(key)
+        made = entry_from_stored(stream, version, topic, bytes(state), prev)
+        if made != bytes(entry):
+            try:
+                stored = StoredEvent(stream, version, topic, bytes(state))
+                _, fact = decode_fact(mapper, stored, position)
+                made = entry_bytes(stream, fact, prev)
+            except UnreadableEvent as e:
+                return bytes(hashes), Finding(
+                    f"the stored event cannot be decoded: {e.why}", *where
+                )
+            except EntryError as e:
+                return bytes(hashes), Finding(str(e), *where)
+        if made != bytes(entry):
+            return bytes(hashes), Finding(
+                "the stored event differs from the entry the tree holds", *where
+            )
+        leaf = merkle.leaf_hash(made)
+        if leaf != bytes(leaf_hash):
+            return bytes(hashes), Finding("the stored leaf hash is not the entry's hash", *where)
+        prevs[(stream, version)] = leaf
+        hashes += leaf
+        expected += 1
+    if expected != chunk.end:
+        return bytes(hashes), _missing(db, expected, chunk.start, None)
+    return bytes(hashes), None
+
+
+def _rows(db: Db, chunk: Chunk) -> list[tuple[Any, ...]]:
+    """The custody events in the chunk's span, in log order, each with its leaf (or Nones)."""
+    pos = db.position_column
+    query, params = db.where_in(
+        f"SELECT e.{pos}, e.originator_id, e.originator_version, e.topic, e.state, "
+        f"l.leaf_index, l.leaf_hash, l.entry FROM {{e}} e LEFT JOIN {{t}} l ON l.position = e.{pos}",
+        "e.topic",
+        CUSTODY_TOPICS,
+        f" AND e.{pos} >= %s AND e.{pos} <= %s ORDER BY e.{pos}",
+        e=db.events_table,
+        t=LEAVES,
+    )
+    return db.fetchall(query, [*params, chunk.low, chunk.high])
+
+
+def _previous(db: Db, rows: list[tuple[Any, ...]]) -> dict[tuple[UUID, int], bytes]:
+    """The leaf hash of the entry before each stream's first event in the chunk (the link to
+    the chunks before), by (stream, version)."""
+    first: dict[UUID, int] = {}
+    for _, oid, version, *_ in rows:
+        stream = oid if isinstance(oid, UUID) else UUID(str(oid))
+        first.setdefault(stream, int(version))
+    wanted = [(s, v - 1) for s, v in first.items() if v > 1]
+    out: dict[tuple[UUID, int], bytes] = {}
+    for begin in range(0, len(wanted), 500):
+        part = wanted[begin : begin + 500]
+        query, params = db.where_in(
+            "SELECT stream, version, leaf_hash FROM {t}",
+            "stream",
+            [str(s) for s, _ in part],
+            t=LEAVES,
+        )
+        want = set(part)
+        for stream, version, leaf_hash in db.fetchall(query, params):
+            key = (UUID(str(stream)), int(version))
+            if key in want:
+                out[key] = bytes(leaf_hash)
+    return out
+
+
+def _missing(db: Db, index: int, start: int, position: int | None) -> Finding:
+    """A leaf with no event where it should be: named with what it holds."""
+    query = db.sql("SELECT position, stream, version FROM {t} WHERE leaf_index = %s", t=LEAVES)
+    row = db.fetchone(query, (index,))
+    if row is None:
+        return Finding("the tree misses this leaf", index, position)
+    return Finding(
+        "the tree holds an entry whose event is not in the log at its position (deleted, or moved)",
+        index,
+        int(row[0]),
+        UUID(str(row[1])),
+        int(row[2]),
+    )
 
 
 def _check_checkpoint(

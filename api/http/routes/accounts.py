@@ -117,10 +117,14 @@ def list_accounts(
 
 @router.get(
     "/{account_id}",
-    response_model=AccountProvedOut,
+    response_model=AccountOut,
     summary="The account's state at a time, as known at a time (with `proof=true`, the proof)",
     responses={
-        200: {"headers": {"ETag": {"description": "The stream's current version."}}},
+        200: {
+            "model": AccountProvedOut,
+            "description": "The account's state; with `proof=true`, its `proof` too.",
+            "headers": {"ETag": {"description": "The stream's current version."}},
+        },
         **READ_ERRORS,
     },
 )

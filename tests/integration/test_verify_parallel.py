@@ -1,0 +1,71 @@
+"""`custody verify --store` on a large store checks its chunks in worker processes: the same
+outcome as one process, a finding in a later chunk named as precisely, on both stores. The
+chunks and the threshold are made small here so that the demo spans several."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from api.bootstrap import Container, build
+from ledger.settings import Settings
+from ledger.tlog.keyfile import create_key
+from projections.tlog import audit
+from tests.support import POTUS_OBAMA, stored_state
+
+ORIGIN = "test.example/log"
+
+
+@pytest.fixture
+def signed(demo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
+    monkeypatch.setattr(audit, "CHUNK", 5)
+    monkeypatch.setattr(audit, "PARALLEL_FROM", 10)
+    key = tmp_path / "log.key"
+    create_key(key, ORIGIN)
+    container = build(Settings(database_url=demo_url, log_key_file=key, log_origin=ORIGIN))
+    assert container.integrator is not None and container.checkpointer is not None
+    container.integrator.integrate()
+    container.checkpointer.checkpoint()
+    try:
+        yield container
+    finally:
+        container.close()
+
+
+def run(container: Container, processes: int) -> audit.Audit:
+    assert container.log is not None
+    return audit.audit_store(
+        container.ledger,
+        container.log,
+        None,
+        database_url=container.settings.database_url,
+        processes=processes,
+    )
+
+
+def test_worker_processes_check_the_demo_as_one_process_does(signed: Container) -> None:
+    alone, shared = run(signed, 1), run(signed, 2)
+    assert alone.finding is None and shared.finding is None
+    assert (shared.entries, shared.nodes, shared.checkpoints) == (43, 82, 1)
+    assert (alone.entries, alone.nodes, alone.checkpoints) == (43, 82, 1)
+
+
+def test_an_edit_in_a_later_chunk_is_named_by_the_worker_that_finds_it(
+    signed: Container,
+) -> None:
+    state, position = stored_state(signed, POTUS_OBAMA, 6)
+    edited = json.loads(state)
+    edited["reason"] += " (edited)"
+    stored_state(signed, POTUS_OBAMA, 6, json.dumps(edited).encode("utf-8"))
+    assert signed.log is not None
+    leaf = signed.log.leaf_at_position(position)
+    assert leaf is not None and leaf.index >= 5  # not in the first chunk
+    found = run(signed, 2)
+    assert found.finding is not None
+    assert (found.finding.leaf_index, found.finding.position) == (leaf.index, position)
+    assert (found.finding.stream, found.finding.version) == (POTUS_OBAMA, 6)
+    assert found.finding.what == "the stored event differs from the entry the tree holds"
+    assert found.entries == leaf.index  # every leaf before it checked and folded
