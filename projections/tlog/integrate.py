@@ -138,11 +138,14 @@ class Integrator:
 
 @dataclass
 class WitnessState:
-    """What this process knows of one witness: the size it last cosigned."""
+    """What this process knows of one witness: the size it last cosigned, and when to ask
+    again after a failure (backing off, so a witness that is down does not slow every round)."""
 
     witness: Witness
     size: int | None = None  # unknown until it answers
     last_error: str | None = None
+    failures: int = 0
+    retry_at: float = 0.0  # time.monotonic()
 
 
 class CheckpointRefused(LogDamaged):
@@ -184,14 +187,18 @@ class Checkpointer:
             self.store.add_checkpoint(size, root, note, self.clock())
             latest = self.store.latest_checkpoint()
             assert latest is not None
-        if self.states:
-            self._cosign(latest)
+        if self.states and self._cosign(latest):
+            cosigned = self.store.latest_checkpoint()
+            assert cosigned is not None
+            return cosigned
         return latest
 
-    def _cosign(self, checkpoint: StoredCheckpoint) -> None:
+    def _cosign(self, checkpoint: StoredCheckpoint) -> bool:
+        """Ask every witness that has not cosigned `checkpoint` yet; whether one did now."""
         have = {line.split(" ", 2)[1] for line in checkpoint.cosignatures}
+        added = False
         for state in self.states:
-            if state.witness.name in have:
+            if state.witness.name in have or time.monotonic() < state.retry_at:
                 continue
             try:
                 line, state.size = submit(
@@ -204,10 +211,14 @@ class Checkpointer:
                 )
             except (OSError, ValueError, LogDamaged) as e:
                 state.last_error = first_line(e)
+                state.failures += 1
+                state.retry_at = time.monotonic() + min(2.0**state.failures, 60.0)
                 log.warning("witness %s: %s", state.witness.url, state.last_error)
                 continue
-            state.last_error = None
+            state.last_error, state.failures = None, 0
             self.store.add_cosignature(checkpoint.size, state.witness.name, line)
+            added = True
+        return added
 
 
 class LogThread(threading.Thread):

@@ -78,6 +78,16 @@ def _log_status(container: Container) -> dict[str, Any] | None:
         reasons.append(
             f"the latest checkpoint is {checkpoint['age_seconds']:.0f}s old and behind the tree"
         )
+    if (
+        checkpoint is not None
+        and not checkpoint["published"]
+        and checkpoint["age_seconds"] >= bound
+    ):
+        reasons.append(
+            f"the latest checkpoint has {checkpoint['cosignatures']} of the "
+            f"{container.settings.log_witness_quorum} cosignatures it needs, "
+            f"{checkpoint['age_seconds']:.0f}s after it was signed (are the witnesses up?)"
+        )
     return {
         **status,
         "reasons": reasons,
