@@ -324,3 +324,12 @@ def log_service(container: ContainerDep) -> LogService | None:
 
 
 LogServiceDep = Annotated[LogService | None, Depends(log_service)]
+ProofParam = Annotated[
+    bool,
+    Query(
+        description="Add the proof behind the answer: the latest published checkpoint and every "
+        "entry of the account's stream in it with its inclusion proof (`custody verify` "
+        "checks it offline).",
+        examples=[True],
+    ),
+]

@@ -501,6 +501,18 @@ class HandleOut(Out):
     )
 
 
+class HandleProvedOut(HandleOut):
+    """The account that carried a handle, with the proof behind it (`proof=true`)."""
+
+    view = None  # type: ignore[assignment]  # built from an answer and its proof, not a view
+    proof: AnswerProofOut | None = Field(
+        default=None,
+        description="With `proof=true`: the entries and checkpoint behind the answer (the "
+        "account's stream); null otherwise.",
+        examples=[None],
+    )
+
+
 class HandleIntervalOut(Out):
     """One account's carrying of a handle over `[from, to)` in valid time."""
 

@@ -257,7 +257,11 @@ def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
         **{k: answer.get(k) for k in expected},
         "holder": None if holder is None else (holder.get("id"), holder.get("name")),
     }
-    differ = sorted(k for k in expected if expected[k] != said[k])
+    # An account answer has every field; a handle answer the handle, office and holder.
+    compared = [k for k in expected if k in answer]
+    if "handle" not in compared:
+        raise VerifyError("not an account or handle answer: it names no handle")
+    differ = sorted(k for k in compared if expected[k] != said[k])
     if differ:
         shown = ", ".join(f"{k}: answer {said[k]!r}, fold {expected[k]!r}" for k in differ)
         raise VerifyError(f"the answer is not what its entries say: {shown}")

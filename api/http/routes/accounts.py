@@ -8,7 +8,14 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Path, Query, Response
 
 from api.http.bodies import register_body
-from api.http.deps import LogServiceDep, NewAccount, ReadAt, ReadKnownAt, new_account
+from api.http.deps import (
+    LogServiceDep,
+    NewAccount,
+    ProofParam,
+    ReadAt,
+    ReadKnownAt,
+    new_account,
+)
 from api.http.errors import NotInEffect, utc_text
 from api.http.schemas import (
     AccountOut,
@@ -132,15 +139,7 @@ def get_account(
     account_id: AccountIdParam,
     read: ReadAt,
     log: LogServiceDep,
-    proof: Annotated[
-        bool,
-        Query(
-            description="Add the proof behind the answer: the latest published checkpoint and "
-            "every entry of the account's stream in it with its inclusion proof "
-            "(`custody verify` checks it offline).",
-            examples=[True],
-        ),
-    ] = False,
+    proof: ProofParam = False,
 ) -> Response:
     queries, at, known_at = read.queries, read.at, read.known_at
     view = queries.account_at(account_id, at, known_at)

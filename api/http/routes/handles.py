@@ -6,11 +6,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
 
-from api.http.deps import ReadAt, ReadKnownAt
+from api.http.deps import LogServiceDep, ProofParam, ReadAt, ReadKnownAt
 from api.http.errors import NotInEffect, utc_text
-from api.http.schemas import HandleHistoryOut, HandleIntervalOut, HandleOut, problems
+from api.http.schemas import (
+    HandleHistoryOut,
+    HandleIntervalOut,
+    HandleOut,
+    HandleProvedOut,
+    problems,
+)
 from ledger.commands import PLATFORM_RE, normalize_handle
 from ledger.errors import HandleNotFound
+from projections.tlog.service import LogNotFound
 
 router = APIRouter(prefix="/v1/handles", tags=["handles"])
 
@@ -30,10 +37,22 @@ HandleParam = Annotated[
 @router.get(
     "/{platform}/{handle}",
     response_model=HandleOut,
-    summary="The account that carried the handle at a time",
-    responses=problems(401, 403, 404, 422, 503),
+    summary="The account that carried the handle at a time (with `proof=true`, the proof)",
+    responses={
+        200: {
+            "model": HandleProvedOut,
+            "description": "The account; with `proof=true`, its `proof` too.",
+        },
+        **problems(401, 403, 404, 422, 503),
+    },
 )
-def handle_at(platform: PlatformKey, handle: HandleParam, read: ReadAt) -> Response:
+def handle_at(
+    platform: PlatformKey,
+    handle: HandleParam,
+    read: ReadAt,
+    log: LogServiceDep,
+    proof: ProofParam = False,
+) -> Response:
     known_at = read.known_at
     answer = read.queries.handle_at(platform, handle, read.at, known_at)
     if answer.account is None:
@@ -43,7 +62,13 @@ def handle_at(platform: PlatformKey, handle: HandleParam, read: ReadAt) -> Respo
             f"as known {'at ' + utc_text(known_at) if known_at else 'now'}; "
             "its history is at /history.",
         )
-    return HandleOut.model_validate(answer).response()
+    if not proof:
+        return HandleOut.model_validate(answer).response()
+    if log is None:
+        raise LogNotFound("the verifiable log is turned off here (CUSTODY_LOG_ENABLED=false)")
+    body = HandleOut.model_validate(answer).model_dump(mode="json", by_alias=True)
+    body["proof"] = log.stream_proof(answer.account.account_id, answer.account.version)
+    return HandleProvedOut.model_validate(body).response()
 
 
 @router.get(
