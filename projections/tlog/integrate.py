@@ -73,15 +73,15 @@ class Integrator:
         reached = notes[-1].id if more else head
         # Entries are made before the write transaction, which then holds the lock (on SQLite,
         # the database's) only to write them, if nobody integrated meanwhile.
-        streams = {UUID(str(note.originator_id)) for note in notes}
-        last = self.store.last_of_streams(streams)
+        ids = [_uuid(note.originator_id) for note in notes]
+        last = self.store.last_of_streams(set(ids))
         frontier = self._frontier_at(size)
         leaves: list[Leaf] = []
         nodes: list[tuple[int, int, bytes]] = []
         stuck: IntegrationStuck | None = None
-        for note in notes:
+        for note, stream in zip(notes, ids, strict=True):
             try:
-                stream, entry = self._entry(note, last)
+                entry = self._entry(note, stream, last)
             except IntegrationStuck as e:
                 # The entries before it are kept (with the nodes they complete); the round
                 # ends there and says where.
@@ -105,9 +105,10 @@ class Integrator:
             raise stuck
         return len(leaves), more
 
-    def _entry(self, note: Notification, last: dict[UUID, tuple[int, bytes]]) -> tuple[UUID, bytes]:
-        """The stream and entry of a stored custody event, after its stream's last entry."""
-        stream = UUID(str(note.originator_id))
+    def _entry(
+        self, note: Notification, stream: UUID, last: dict[UUID, tuple[int, bytes]]
+    ) -> bytes:
+        """The entry of a stored custody event of `stream`, after its stream's last entry."""
         version, prev = last.get(stream, (0, None))
         if note.originator_version != version + 1:
             raise IntegrationStuck(
@@ -117,10 +118,10 @@ class Integrator:
             )
         entry = entry_from_stored(stream, version + 1, note.topic, note.state, prev)
         if entry is not None:
-            return stream, entry
+            return entry
         try:
             _, fact = decode_fact(self.ledger.mapper, note, note.id)
-            return stream, entry_bytes(stream, fact, prev)
+            return entry_bytes(stream, fact, prev)
         except UnreadableEvent as e:
             raise IntegrationStuck(f"the log cannot integrate past {e.detail}") from None
         except EntryError as e:
@@ -134,6 +135,11 @@ class Integrator:
             frontier = merkle.Frontier.load(self.store.nodes, size)
         # A copy: a refused round must not leave the cached edge advanced.
         return merkle.Frontier(frontier.size, frontier.peaks)
+
+
+def _uuid(value: object) -> UUID:
+    """A stream id as a recorder returns it (a UUID, or its hex on SQLite)."""
+    return value if isinstance(value, UUID) else UUID(str(value))
 
 
 @dataclass
