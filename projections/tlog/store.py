@@ -32,7 +32,6 @@ CHECKPOINTS = "tlog_checkpoints"
 COSIGNATURES = "tlog_cosignatures"
 STATE = "tlog_state"  # one row: the tree size and the log position integration has passed
 STRIDE = 2**52  # node key = level * STRIDE + index; a tree holds fewer than 2**52 leaves
-TILE_WIDTH = 256
 
 
 class LogDamaged(LedgerError):
@@ -314,17 +313,6 @@ class LogStore:
             w=COSIGNATURES,
         )
         found = self._with_cosignatures(self.db.fetchall(query, (cosigned_by,)))
-        return found[0] if found else None
-
-    def checkpoint_covering(self, size: int, *, cosigned_by: int = 0) -> StoredCheckpoint | None:
-        """The smallest checkpoint of at least `size` entries with enough cosignatures."""
-        query = self.db.sql(
-            "SELECT c.size, c.root, c.note, c.issued_at FROM {c} c WHERE c.size >= %s AND %s <= "
-            "(SELECT COUNT(*) FROM {w} w WHERE w.size = c.size) ORDER BY c.size LIMIT 1",
-            c=CHECKPOINTS,
-            w=COSIGNATURES,
-        )
-        found = self._with_cosignatures(self.db.fetchall(query, (size, cosigned_by)))
         return found[0] if found else None
 
     def _with_cosignatures(self, rows: list[tuple[Any, ...]]) -> list[StoredCheckpoint]:
