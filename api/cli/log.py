@@ -123,6 +123,8 @@ def _policy(args: argparse.Namespace) -> Policy:
     if any(w.key_type != COSIGNATURE_ED25519 for w in witnesses):
         raise BadUsage("--witness takes a witness's cosignature verifier key (type 0x04)")
     quorum = args.quorum if args.quorum is not None else len(witnesses)
+    if quorum < 0:
+        raise BadUsage("--quorum is a number of cosignatures: 0 or more")
     try:
         return Policy(log, witnesses, quorum)
     except VerifyError as e:
@@ -134,16 +136,21 @@ def _verify_store(args: argparse.Namespace) -> int:
         if container.log is None:
             raise BadUsage("the verifiable log is turned off (CUSTODY_LOG_ENABLED=false)")
         log_key = None
+        witnesses: list[Verifier] = []
         if args.key:
-            log_key = _policy(args).log
+            policy = _policy(args)
+            log_key, witnesses = policy.log, list(policy.witnesses)
         elif container.settings.log_key_file.exists():
             log_key = read_key(container.settings.log_key_file).verifier()
+        if container.checkpointer is not None:  # the witnesses this log submits to
+            witnesses += [w.verifier for w in container.checkpointer.witnesses]
         with progress("verify --store") as bar:
             audit = audit_store(
                 container.ledger,
                 container.log,
                 log_key,
                 bar,
+                witnesses=list({w.name: w for w in witnesses}.values()),
                 database_url=container.settings.database_url,
             )
     for note in audit.notes:

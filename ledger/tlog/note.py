@@ -290,6 +290,8 @@ class Checkpoint:
 
 def open_checkpoint(note: str, log: Verifier) -> tuple[Checkpoint, Note]:
     """Parse a signed checkpoint, require a valid signature by `log` and origin == its key name."""
+    if log.key_type != NOTE_ED25519:  # a witness's cosignature is not the log's signature
+        raise NoteError(f"key {_label(log)} is not a log's note key (type 0x01)")
     parsed = parse_note(note)
     verify_note(parsed, [log])
     checkpoint = Checkpoint.parse(parsed.text)

@@ -52,6 +52,8 @@ def parse_tile_path(path: str) -> TileRef:
     """The tile a path (after `tile/`) names; TilePathError unless it is exactly the canonical
     form (one spelling per tile, so caches never hold two copies)."""
     head, sep, rest = path.partition("/")
+    if len(path) > 64:  # "entries/" and seven groups of an index below 2**64, ".p/255"
+        raise TilePathError("a tile path is at most 64 characters")
     if not sep:
         raise TilePathError(f"{path!r} is not <L>/<N>[.p/<W>] or entries/<N>[.p/<W>]")
     if head == "entries":

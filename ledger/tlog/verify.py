@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from ledger.fold import Fact, fold
+from ledger.fold import AccountState, Fact, fold, handle_intervals, timeline
 from ledger.tlog import merkle
-from ledger.tlog.entry import EntryError, parse_entry
+from ledger.tlog.entry import EntryError, parse_entry, timestamp
 from ledger.tlog.note import Checkpoint, NoteError, Receipt, Verifier, cosignatures, open_checkpoint
 from ledger.tlog.tiles import TILE_WIDTH, TilePathError, TileRef, unbundle
 
@@ -107,15 +107,19 @@ class MonitorState:
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> MonitorState:
         try:
-            return cls(
+            state = cls(
                 str(value["origin"]),
                 int(value["size"]),
                 bytes.fromhex(value["root"]),
                 [bytes.fromhex(p) for p in value["peaks"]],
                 {s: (int(v), bytes.fromhex(h)) for s, (v, h) in value["streams"].items()},
             )
-        except (KeyError, TypeError, ValueError) as e:
+            frontier = merkle.Frontier(state.size, state.peaks)  # the right number and sizes
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise VerifyError(f"the monitor's state file is not valid: {e}") from None
+        if frontier.root() != state.root:
+            raise VerifyError("the monitor's state file is not valid: its root is not its tree's")
+        return state
 
 
 Fetch = Callable[[str], bytes]
@@ -209,15 +213,40 @@ class AnswerCheck:
     cosigned: int
 
 
+# The fields of the two answers that take `proof=true` (besides `proof`).
+ACCOUNT_FIELDS = frozenset(
+    (
+        "account_id",
+        "platform",
+        "platform_account_id",
+        "handle",
+        "office",
+        "status",
+        "holder",
+        "archives",
+        "version",
+        "at",
+        "known_at",
+        "established_by",
+        "ineffective",
+    )
+)
+HANDLE_FIELDS = frozenset(
+    ("platform", "handle", "at", "known_at", "account_id", "office", "holder", "established_by")
+)
+
+
 def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
-    """Check an account answer saved with `proof=true`: the checkpoint under the policy, each
-    entry's inclusion in it, the stream's hash chain from its first entry, and that the fold
-    run on the entries at the answer's `at` and `known_at` gives the answer's state."""
+    """Check an account or handle answer saved with `proof=true`: the checkpoint under the
+    policy, each entry's inclusion in it, the stream's hash chain from its first entry, and
+    that the fold run on the entries at the answer's `at` and `known_at` gives the answer,
+    every field of it. The one thing the entries cannot show is the log position each cited
+    event has (`established_by[].position`, the server's numbering): it is not compared."""
     try:
         proof = answer["proof"]
         account_id = UUID(str(answer["account_id"]))
         at = _time(answer["at"])
-        known_at = None if answer.get("known_at") is None else _time(answer["known_at"])
+        known_at = None if answer["known_at"] is None else _time(answer["known_at"])
         items = [
             (
                 int(e["index"]),
@@ -227,8 +256,11 @@ def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
             for e in proof["entries"]
         ]
         note = str(proof["checkpoint"])
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise VerifyError(f"not an answer saved with proof=true: {e!r}") from None
+    fields = set(answer) - {"proof"}
+    if fields not in (ACCOUNT_FIELDS, HANDLE_FIELDS):
+        raise VerifyError(f"not an account or handle answer: its fields are {sorted(fields)}")
     checkpoint, cosigned = check_checkpoint(note, policy)
     for index, entry, hashes in items:
         try:
@@ -243,29 +275,80 @@ def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
     state = fold(facts, at, known_at)
     if state is None:
         raise VerifyError("the fold says the account did not exist at `at` as known then")
-    holder = answer.get("holder")
-    expected = {
+    by_version = {f.version: f for f in facts}
+    if fields == ACCOUNT_FIELDS:
+        cited = state.established_by
+        expected = _account_fields(state)
+    else:
+        cited = _handle_provenance(facts, state, at, known_at)
+        expected = {k: v for k, v in _account_fields(state).items() if k in HANDLE_FIELDS}
+    expected |= {
+        "account_id": str(account_id),
+        "at": answer["at"],
+        "known_at": answer["known_at"],
+        "established_by": [_provenance(by_version[v]) for v in cited],
+    }
+    said = {k: answer[k] for k in fields}
+    if isinstance(said["established_by"], list):  # positions are the server's to number
+        said["established_by"] = [
+            {k: v for k, v in p.items() if k != "position"} if isinstance(p, dict) else p
+            for p in said["established_by"]
+        ]
+    differ = sorted(k for k in fields if expected[k] != said[k])
+    if differ:
+        shown = "; ".join(f"{k}: answer {said[k]!r}, fold {expected[k]!r}" for k in differ)
+        raise VerifyError(f"the answer is not what its entries say: {shown}")
+    return AnswerCheck(account_id, len(items), checkpoint, cosigned)
+
+
+def _account_fields(state: AccountState) -> dict[str, Any]:
+    """An account answer's fields as the API writes them, from the fold's state."""
+    return {
         "platform": state.platform,
         "platform_account_id": state.platform_account_id,
         "handle": state.handle,
         "office": state.office,
         "status": state.status,
+        "holder": None
+        if state.holder is None
+        else {
+            "id": state.holder.id,
+            "name": state.holder.name,
+            "since": None if state.holder_since is None else timestamp(state.holder_since),
+        },
+        "archives": [
+            {
+                "ref": a.ref,
+                "sha256": a.sha256,
+                "items": a.items,
+                "effective_at": timestamp(a.effective_at),
+            }
+            for a in state.archives
+        ],
         "version": state.version,
-        "holder": None if state.holder is None else (state.holder.id, state.holder.name),
+        "ineffective": [
+            {"version": i.version, "type": i.type, "why": i.why} for i in state.ineffective
+        ],
     }
-    said = {
-        **{k: answer.get(k) for k in expected},
-        "holder": None if holder is None else (holder.get("id"), holder.get("name")),
+
+
+def _handle_provenance(
+    facts: list[Fact], state: AccountState, at: datetime, known_at: datetime | None
+) -> tuple[int, ...]:
+    """The events behind the account carrying its handle at `at`: its handle interval's."""
+    for interval in handle_intervals(timeline(facts, known_at)):
+        if interval.valid_from <= at and (interval.valid_to is None or at < interval.valid_to):
+            return interval.established_by
+    raise VerifyError(f"the fold says the account carried no handle at {timestamp(at)}")
+
+
+def _provenance(fact: Fact) -> dict[str, Any]:
+    return {
+        "version": fact.version,
+        "type": fact.type,
+        "recorded_at": timestamp(fact.recorded_at),
+        "actor": fact.actor,
     }
-    # An account answer has every field; a handle answer the handle, office and holder.
-    compared = [k for k in expected if k in answer]
-    if "handle" not in compared:
-        raise VerifyError("not an account or handle answer: it names no handle")
-    differ = sorted(k for k in compared if expected[k] != said[k])
-    if differ:
-        shown = ", ".join(f"{k}: answer {said[k]!r}, fold {expected[k]!r}" for k in differ)
-        raise VerifyError(f"the answer is not what its entries say: {shown}")
-    return AnswerCheck(account_id, len(items), checkpoint, cosigned)
 
 
 def _time(value: Any) -> datetime:

@@ -28,7 +28,14 @@ from ledger.errors import UnreadableEvent
 from ledger.settings import Settings
 from ledger.tlog import merkle
 from ledger.tlog.entry import EntryError, entry_bytes, entry_from_stored
-from ledger.tlog.note import NoteError, Verifier, open_checkpoint
+from ledger.tlog.note import (
+    Checkpoint,
+    NoteError,
+    Verifier,
+    open_checkpoint,
+    parse_note,
+    verify_cosignature,
+)
 from projections.db import Db
 from projections.tlog.store import LEAVES, NODES, STRIDE, LogStore, StoredCheckpoint
 
@@ -88,23 +95,35 @@ def audit_store(
     log_key: Verifier | None,
     progress: Callable[[int, int], None] | None = None,
     *,
+    witnesses: Sequence[Verifier] = (),
     database_url: str | None = None,
     processes: int | None = None,
 ) -> Audit:
     """Compare the stored log with one recomputed from the event log (see the module).
-    `database_url` lets worker processes open the same store (a file or a server, not an
-    in-memory database); without it, or below PARALLEL_FROM leaves, this process does all."""
+    `witnesses`: the cosignature keys to check the stored cosignatures with. `database_url`
+    lets worker processes open the same store (a file or a server, not an in-memory database);
+    without it, or below PARALLEL_FROM leaves, this process does all."""
     audit = Audit()
-    size, passed = store.tip()
+    # The checkpoints before the tip: the tree only grows, so every checkpoint read is within
+    # the tip read after it, even while the checkpointer runs.
     checkpoints = store.checkpoints()
+    size, passed = store.tip()
     if log_key is None and checkpoints:
         audit.notes.append("no log key given: checkpoint signatures not checked")
     db = store.db
     audit.pending = _count_events(db, passed)
+    waiting = list(checkpoints)
+    found = _check_cosignatures(waiting, witnesses, audit)
+    while found is None and waiting and waiting[0].size == 0:
+        audit.checkpoints += 1
+        found = _check_checkpoint(waiting.pop(0), merkle.Frontier(), log_key)
+    found = found or _extra_rows(store, size)
+    if found is not None:
+        audit.finding = found
+        return audit
     chunks, missing = _chunks(store, size, passed)
     frontier = merkle.Frontier()
     levels: list[bytearray] = []  # every recomputed node hash, level by level, in order
-    waiting = list(checkpoints)
     for hashes, finding in _checked(db, ledger.mapper, chunks, database_url, processes):
         for i in range(len(hashes) // 32):  # the leaves confirmed, up to a finding
             for level, _, h in frontier.append(hashes[32 * i : 32 * i + 32]):
@@ -126,12 +145,6 @@ def audit_store(
     if missing is not None:
         audit.finding = missing
         return audit
-    if any(c.size == 0 for c in waiting):
-        audit.checkpoints += 1
-        found = _check_checkpoint(waiting.pop(0), merkle.Frontier(), log_key)
-        if found is not None:
-            audit.finding = found
-            return audit
     if waiting:
         audit.finding = Finding(
             f"checkpoint of size {waiting[0].size} is larger than the tree of {size} "
@@ -140,6 +153,50 @@ def audit_store(
         return audit
     audit.finding = _compare_nodes(store, levels, audit)
     return audit
+
+
+def _extra_rows(store: LogStore, size: int) -> Finding | None:
+    """Leaf or node rows beyond a tree of `size` entries (none are ever written)."""
+    db = store.db
+    leaves = db.fetchone(db.sql("SELECT COUNT(*) FROM {t}", t=LEAVES))
+    if leaves is not None and int(leaves[0]) != size:
+        return Finding(f"the tree's table holds {int(leaves[0])} leaves, its state says {size}")
+    nodes = db.fetchone(db.sql("SELECT COUNT(*) FROM {t}", t=NODES))
+    expected = sum(size >> level for level in range(size.bit_length()))
+    if nodes is not None and int(nodes[0]) != expected:
+        return Finding(
+            f"the tree's table holds {int(nodes[0])} node hashes; a tree of {size} entries "
+            f"has {expected}"
+        )
+    return None
+
+
+def _check_cosignatures(
+    checkpoints: Sequence[StoredCheckpoint], witnesses: Sequence[Verifier], audit: Audit
+) -> Finding | None:
+    """Every stored cosignature of a known witness verifies; others are noted, unchecked."""
+    known = {w.name: w for w in witnesses}
+    unknown: set[str] = set()
+    for checkpoint in checkpoints:
+        for line in checkpoint.cosignatures:
+            try:
+                text = parse_note(checkpoint.note).text
+                signature = parse_note(text + "\n" + line).signatures[0]
+                witness = known.get(signature.name)
+                if witness is None:
+                    unknown.add(signature.name)
+                    continue
+                verify_cosignature(witness, text, signature)
+            except NoteError as e:
+                return Finding(
+                    f"checkpoint of size {checkpoint.size}: a stored cosignature does not "
+                    f"verify: {e}"
+                )
+    if unknown:
+        audit.notes.append(
+            f"cosignatures of witnesses without a key given not checked: {sorted(unknown)}"
+        )
+    return None
 
 
 def _count_events(db: Db, after: int) -> int:
@@ -161,7 +218,7 @@ def _chunks(store: LogStore, size: int, passed: int) -> tuple[list[Chunk], Findi
     A leaf missing at a chunk's start ends the list there, with a finding."""
     starts = list(range(0, size, CHUNK))
     if not starts:
-        return [], None
+        return [], _none_integrated(store.db, passed)
     found = _positions(store.db, starts)
     chunks: list[Chunk] = []
     for i, start in enumerate(starts):
@@ -169,8 +226,20 @@ def _chunks(store: LogStore, size: int, passed: int) -> tuple[list[Chunk], Findi
             return chunks, Finding("the tree misses this leaf", start)
         end = starts[i + 1] if i + 1 < len(starts) else size
         high = found[end] - 1 if end in found else passed
-        chunks.append(Chunk(start, end, found[start], high))
+        # The first chunk from the log's start: an event before the first leaf is missed too.
+        chunks.append(Chunk(start, end, 0 if start == 0 else found[start], high))
     return chunks, None
+
+
+def _none_integrated(db: Db, passed: int) -> Finding | None:
+    """An empty tree whose integration passed a custody event: the tree misses it."""
+    passed_over = _count_events(db, 0) - _count_events(db, passed)
+    if passed_over:
+        return Finding(
+            f"the tree is empty, but integration has passed {passed_over} custody event(s) "
+            f"(up to log position {passed})"
+        )
+    return None
 
 
 def _positions(db: Db, indexes: Sequence[int]) -> dict[int, int]:
@@ -330,6 +399,12 @@ def _check_checkpoint(
         return Finding(
             f"checkpoint of size {checkpoint.size}: its root is not the root of the recomputed tree"
         )
+    try:  # the note says what its row says, signature checked or not
+        said = Checkpoint.parse(parse_note(checkpoint.note).text)
+    except NoteError as e:
+        return Finding(f"checkpoint of size {checkpoint.size}: its note is not valid: {e}")
+    if (said.size, said.root) != (checkpoint.size, checkpoint.root):
+        return Finding(f"checkpoint of size {checkpoint.size}: its note says size {said.size}")
     if log_key is not None:
         try:
             signed, _ = open_checkpoint(checkpoint.note, log_key)

@@ -177,6 +177,11 @@ class Checkpointer:
         """Sign the current tree unless the latest checkpoint covers it; cosign both."""
         latest = self.store.latest_checkpoint()
         size, _ = self.store.tip()
+        if latest is not None and latest.size > size:
+            raise CheckpointRefused(
+                f"the tree holds {size} entries, fewer than the {latest.size} of the last "
+                "checkpoint signed: its tables lost entries; nothing was signed"
+            )
         if latest is None or latest.size < size:
             root = merkle.root_at(self.store.nodes, size)
             if latest is not None and latest.size > 0:

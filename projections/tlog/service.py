@@ -128,7 +128,8 @@ class LogService:
         events: the latest published checkpoint and every entry of the stream in it, each
         with its inclusion proof. LogBehind if that checkpoint does not hold those events yet."""
         checkpoint = self.checkpoint()
-        leaves = self.store.stream_leaves(stream, upto_index=checkpoint.size)
+        # The entries the answer rests on, not later ones the stream has gained since.
+        leaves = self.store.stream_leaves(stream, upto_index=checkpoint.size)[:version]
         if len(leaves) < version:
             raise LogBehind(
                 f"account {stream}'s events up to version {version} are not all in "

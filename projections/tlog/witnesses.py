@@ -67,8 +67,9 @@ def submit(
     for _ in range(3):  # a 409 tells the size to prove from; ask again once or twice
         if known > size:
             raise WitnessAnswer(
-                f"witness {witness.url} has cosigned {known} entries, more "
-                f"than this log's {size}: a fork, or another log"
+                f"witness {witness.url} has cosigned {known} entries, more than this "
+                f"checkpoint's {size}: a newer checkpoint of this log (another process "
+                "submitted it), or a fork"
             )
         proof = merkle.consistency_proof(log, known, size) if 0 < known < size else []
         body = str(AddCheckpoint(known, tuple(proof), note)).encode("utf-8")

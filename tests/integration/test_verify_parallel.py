@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,8 +47,22 @@ def run(container: Container, processes: int) -> audit.Audit:
     )
 
 
-def test_worker_processes_check_the_demo_as_one_process_does(signed: Container) -> None:
-    alone, shared = run(signed, 1), run(signed, 2)
+def test_worker_processes_check_the_demo_as_one_process_does(
+    signed: Container, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pools: list[int] = []
+    context = audit.multiprocessing.get_context("spawn")
+
+    class Counted:
+        def Pool(self, processes: int, **kwargs: Any) -> Any:  # the library's name
+            pools.append(processes)
+            return context.Pool(processes, **kwargs)
+
+    monkeypatch.setattr(audit.multiprocessing, "get_context", lambda method: Counted())
+    alone = run(signed, 1)
+    assert pools == []  # one process: no pool
+    shared = run(signed, 2)
+    assert pools == [2]
     assert alone.finding is None and shared.finding is None
     assert (shared.entries, shared.nodes, shared.checkpoints) == (43, 82, 1)
     assert (alone.entries, alone.nodes, alone.checkpoints) == (43, 82, 1)

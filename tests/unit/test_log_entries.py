@@ -354,3 +354,13 @@ def test_an_entry_bundle_reads_back_and_one_cut_short_is_refused(
     where = "an entry" if cut <= len(entries[-1]) else "a length"
     with pytest.raises(TilePathError, match=f"ends inside {where}"):
         unbundle(data[:-cut])
+
+
+@pytest.mark.parametrize(
+    "path", ["9" * 5000 + "/000", "0/000.p/" + "9" * 5000, "0/" + "x999/" * 1500 + "000"]
+)
+def test_a_tile_path_too_long_to_name_a_tile_is_refused_before_any_number_is_read(
+    path: str,
+) -> None:
+    with pytest.raises(TilePathError, match="at most 64 characters"):
+        parse_tile_path(path)

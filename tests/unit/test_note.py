@@ -600,3 +600,14 @@ def test_a_parser_raises_only_note_error_and_writes_back_exactly_what_it_accepts
     except NoteError:
         return
     assert render(parsed) == text
+
+
+def test_a_witness_cosignature_key_is_not_accepted_as_the_log_key() -> None:
+    witness = Signer.generate("log.example/a", COSIGNATURE_ED25519)
+    note = str(
+        sign_note(
+            Checkpoint("log.example/a", 1, bytes(32)).text(), Signer.generate("log.example/a")
+        )
+    )
+    with pytest.raises(NoteError, match=r"is not a log's note key \(type 0x01\)"):
+        open_checkpoint(note, witness.verifier())
