@@ -252,16 +252,24 @@ CUSTODY_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in EVENT_CLASSES.
 
 
 def to_fact(event: Account.Recorded) -> Fact:
-    return Fact(
-        version=event.originator_version,
-        type=TYPE_OF[type(event)],
-        effective_at=event.effective_at,
-        recorded_at=event.timestamp,
-        actor=event.actor,
-        reason=event.reason,
-        evidence=tuple(event.evidence),
-        data=event.data,
-    )
+    """The fold's view of a custody event; UnreadableEvent, naming it, if a stored event
+    decoded without one of its fields (bytes that are JSON, but not this event's): an
+    append to its stream, or a read of it, then says where instead of failing blindly."""
+    try:
+        return Fact(
+            version=event.originator_version,
+            type=TYPE_OF[type(event)],
+            effective_at=event.effective_at,
+            recorded_at=event.timestamp,
+            actor=event.actor,
+            reason=event.reason,
+            evidence=tuple(event.evidence),
+            data=event.data,
+        )
+    except (AttributeError, KeyError, TypeError) as e:
+        raise UnreadableEvent(
+            event.originator_id, event.originator_version, None, first_line(e)
+        ) from None
 
 
 @lru_cache(maxsize=4096)  # a registration asks for it three times
@@ -407,10 +415,8 @@ def decode_fact(
     event = decode(mapper, stored, position)
     try:
         return event.originator_id, to_fact(event)
-    except (AttributeError, KeyError, TypeError) as e:
-        raise UnreadableEvent(
-            stored.originator_id, stored.originator_version, position, first_line(e)
-        ) from None
+    except UnreadableEvent as e:
+        raise UnreadableEvent(e.stream, e.version, position, e.why) from None
 
 
 def _cause(error: BaseException) -> str:

@@ -14,6 +14,7 @@ from api.bootstrap import Container, build
 from api.cli import EXIT_OK, EXIT_UNREADABLE, main
 from api.http.app import create_app
 from ledger.commands import AssignHolder, Holder
+from ledger.errors import UnreadableEvent
 from ledger.settings import Settings
 from tests.e2e.support import bearer
 from tests.stories import ACTOR, OPENED, register
@@ -137,3 +138,35 @@ def _repair(container: Container, account: UUID) -> None:
     finally:
         scratch.close()
     stored_state(container, account, 2, good)
+
+
+def test_an_event_that_decodes_without_one_of_its_fields_is_named_and_refuses_appends(
+    store_url: str,
+) -> None:
+    """JSON that is valid, but not the event's (its `actor` gone): the write side and the
+    ledger's reads say which event, 503 over HTTP, never a bare AttributeError or a 500."""
+    container = build(Settings(database_url=store_url))
+    try:
+        ledger = container.ledger
+        bad = register(ledger, "@WhiteHouse").account_id
+        holder = Holder(id="obama", name="Barack Obama")
+        ledger.append(bad, AssignHolder(holder=holder, effective_at=OPENED), actor=ACTOR)
+        state, _ = stored_state(container, bad, 2)
+        without = {k: v for k, v in json.loads(state).items() if k != "actor"}
+        stored_state(container, bad, 2, json.dumps(without).encode("utf-8"))
+    finally:
+        container.close()
+    container = build(Settings(database_url=store_url))  # nothing cached from before
+    try:
+        with pytest.raises(UnreadableEvent, match=f"stream {bad} version 2 cannot be decoded"):
+            container.ledger.records(bad)
+        admin = bearer(container.access.issue("records-admin", "admin"))
+        app = create_app(container=container, run_worker=False)
+        with TestClient(app, raise_server_exceptions=False) as client:
+            body = {"type": "holder_released", "effective_at": "2020-01-01T00:00:00Z"}
+            append = client.post(f"/v1/accounts/{bad}/events", json=body, headers=admin)
+            assert append.status_code == 503, append.text
+            assert append.json()["type"].endswith("/unreadable-event")
+            assert "has no attribute 'actor'" in append.json()["detail"]
+    finally:
+        container.close()
