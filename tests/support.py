@@ -55,12 +55,10 @@ def free_port() -> int:
 
 
 @contextmanager
-def serving(container: Container) -> Iterator[tuple[str, int]]:
-    """uvicorn serving the app in a thread, on a free loopback port."""
+def serving_app(app: Any) -> Iterator[tuple[str, int]]:
+    """uvicorn serving an ASGI app in a thread, on a free loopback port."""
     port = free_port()
-    config = uvicorn.Config(
-        create_app(container=container), host="127.0.0.1", port=port, log_level="warning"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="uvicorn-test", daemon=True)
     thread.start()
@@ -74,6 +72,13 @@ def serving(container: Container) -> Iterator[tuple[str, int]]:
     finally:
         server.should_exit = True
         thread.join(timeout=20)
+
+
+@contextmanager
+def serving(container: Container) -> Iterator[tuple[str, int]]:
+    """The ledger's app for `container`, served as `serving_app` serves one."""
+    with serving_app(create_app(container=container)) as address:
+        yield address
 
 
 def cli(url: str, *args: str) -> int:

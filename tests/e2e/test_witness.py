@@ -21,7 +21,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from api.cli import EXIT_OK, EXIT_PORT_IN_USE, EXIT_REFUSED, EXIT_USAGE, main
@@ -41,7 +40,7 @@ from ledger.tlog.note import (
 )
 from ledger.tlog.witness import Cosigned, Witness, origin_hash
 from projections.tlog import witnesses
-from tests.support import free_port
+from tests.support import free_port, serving_app
 from tests.unit.test_witness import NOW, ORIGIN, History, body, checkpoint, grown
 
 TEXT = "text/plain; charset=utf-8"
@@ -50,21 +49,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
-    """uvicorn serving `app` in a thread on a free loopback port; its base URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn-witness", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    """The witness app served on a free loopback port; its base URL."""
+    with serving_app(app) as (host, port):
+        yield f"http://{host}:{port}"
 
 
 def post(url: str, raw: bytes) -> httpx.Response:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, Response
 
@@ -40,13 +40,39 @@ def health(container: ContainerDep, response: Response) -> HealthOut:
             "status": "degraded" if reasons else "ok",
             "reasons": reasons,
             **state,
-            "worker": {
-                "running": worker.is_alive() if worker is not None else None,
-                "last_error": worker.last_error if worker is not None else None,
-            },
+            "worker": _worker(worker),
             "log": log,
         }
     )
+
+
+class Worker(Protocol):
+    """A background worker as health sees it (ProjectorThread, LogThread)."""
+
+    last_error: str | None
+    failing_since: float | None
+
+    def is_alive(self) -> bool: ...
+
+
+def _worker(worker: Worker | None) -> dict[str, Any]:
+    return {
+        "running": worker.is_alive() if worker is not None else None,
+        "last_error": worker.last_error if worker is not None else None,
+    }
+
+
+def _worker_reasons(worker: Worker | None, bound: float, name: str, failing: str) -> list[str]:
+    """Why a worker makes the service degraded: stopped, or failing for at least `bound`."""
+    if worker is None:
+        return []
+    if not worker.is_alive():
+        return [f"{name} of this process has stopped"]
+    if worker.failing_since is not None:
+        seconds = time.monotonic() - worker.failing_since
+        if seconds >= bound:
+            return [f"{failing} has been failing for {seconds:.0f}s: {worker.last_error}"]
+    return []
 
 
 def _log_status(container: Container) -> dict[str, Any] | None:
@@ -58,16 +84,9 @@ def _log_status(container: Container) -> dict[str, Any] | None:
     status = service.status()
     bound = container.settings.health_stall_seconds
     worker = container.log_worker
-    reasons = []
-    if worker is not None and not worker.is_alive():
-        reasons.append("the log integration worker of this process has stopped")
-    if worker is not None and worker.failing_since is not None:
-        failing = time.monotonic() - worker.failing_since
-        if failing >= bound:
-            reasons.append(
-                f"integration of the verifiable log has been failing for "
-                f"{failing:.0f}s: {worker.last_error}"
-            )
+    reasons = _worker_reasons(
+        worker, bound, "the log integration worker", "integration of the verifiable log"
+    )
     checkpoint = status["checkpoint"]
     if (
         container.checkpointer is not None
@@ -88,30 +107,16 @@ def _log_status(container: Container) -> dict[str, Any] | None:
             f"{container.settings.log_witness_quorum} cosignatures it needs, "
             f"{checkpoint['age_seconds']:.0f}s after it was signed (are the witnesses up?)"
         )
-    return {
-        **status,
-        "reasons": reasons,
-        "worker": {
-            "running": worker.is_alive() if worker is not None else None,
-            "last_error": worker.last_error if worker is not None else None,
-        },
-    }
+    return {**status, "reasons": reasons, "worker": _worker(worker)}
 
 
 def degraded(container: Container, lag: int, stalled_seconds: float) -> list[str]:
     """Why reads would fail or wait: the read-model worker stopped or failing for longer than
     the bound, or the read models behind the log without moving for longer than it."""
     bound = container.settings.health_stall_seconds
-    reasons = []
-    worker = container.worker
-    if worker is not None and not worker.is_alive():
-        reasons.append("the read-model worker of this process has stopped")
-    if worker is not None and worker.failing_since is not None:
-        failing = time.monotonic() - worker.failing_since
-        if failing >= bound:
-            reasons.append(
-                f"the read-model worker has been failing for {failing:.0f}s: {worker.last_error}"
-            )
+    reasons = _worker_reasons(
+        container.worker, bound, "the read-model worker", "the read-model worker"
+    )
     if lag and stalled_seconds >= bound:
         reasons.append(
             f"the read models are {lag} log positions behind and have not moved for "
