@@ -25,20 +25,33 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.utils import Environment, EnvType
 
-from ledger import fold
+from ledger import fold, office_fold
 from ledger.batch import Batch, Writing
 from ledger.bulk import collector_paused
-from ledger.commands import AccountCommand, Command, RegisterAccount, handle_key
+from ledger.commands import (
+    AccountCommand,
+    AssignHolder,
+    Command,
+    OfficeCommand,
+    RegisterAccount,
+    RegisterOffice,
+    ReleaseHolder,
+    RetractEvent,
+    handle_key,
+)
 from ledger.compat import mapper_error_origin, save_aggregates
 from ledger.domain import (
     EVENT_CLASSES,
+    OFFICE_EVENT_CLASSES,
     Account,
     HandleIndex,
     IdempotencyRecord,
+    Office,
     PlatformIdIndex,
     decode,
     handle_index_id,
     idempotency_id,
+    office_id,
     platform_id_index_id,
     to_fact,
 )
@@ -51,7 +64,9 @@ from ledger.errors import (
     InvalidInput,
     LedgerError,
     NotFound,
+    OfficeExists,
     OfficeNotAllowed,
+    OfficeNotFound,
     PlatformAccountIdTaken,
     StaleVersion,
     StoreUnavailable,
@@ -73,6 +88,31 @@ RETRY_SECONDS = 5.0
 MAX_EVENT_BYTES = 64_000
 ANY_PREV = bytes(32)  # an entry's size does not depend on which hash `prev` holds
 HANDLE_TYPES = {fold.RENAMED, fold.CLOSED, fold.RETRACTED}
+
+
+def _name(stream: Account | Office) -> str:
+    return stream.key if isinstance(stream, Office) else str(stream.id)
+
+
+def _record(stream: Account | Office, event_class: Any, fact: Fact) -> None:
+    """Trigger the stream's event for `fact`, decided already."""
+    stream.record(
+        event_class,
+        timestamp=fact.recorded_at,
+        effective_at=fact.effective_at,
+        actor=fact.actor,
+        reason=fact.reason,
+        evidence=list(fact.evidence),
+        data=fact.data,
+    )
+
+
+def _record_of(
+    stream: Account | Office, position: int | None, orphaned: tuple[int, ...]
+) -> EventRecord:
+    """The record of the stream's latest event."""
+    office = stream.key if isinstance(stream, Office) else None
+    return EventRecord.of(stream.id, stream.facts[-1], position, orphaned=orphaned, office=office)
 
 
 def utc_now() -> datetime:
@@ -290,43 +330,10 @@ class CustodyLedger(Application[UUID]):
                 outside = offices_touched(account.facts, command) - set(offices)
                 if outside:
                     raise OfficeNotAllowed(actor, offices, outside)
-            if expected_version is not None and account.version != expected_version:
-                raise StaleVersion(account_id, expected_version, account.version)
-            now, last = self._now(writing), account.last_recorded_at()
-            if last > now and writing.restoring:
-                raise InvalidInput(
-                    f"recorded_at {now.isoformat()} is before {last.isoformat()}, when account "
-                    f"{account_id} was last written; record times only move forward",
-                    field="recorded_at",
-                )
-            if last > now and writing.batch is not None:
-                raise ConcurrencyConflict(
-                    f"account {account_id} was written at {last.isoformat()}, after this batch "
-                    f"began at {now.isoformat()} (another writer, or a clock ahead of this "
-                    "one); nothing was written, run it again"
-                )
-            recorded_at = max(now, last)
-            candidate = Fact(
-                version=account.version + 1,
-                type=command.type,
-                effective_at=command.effective_at,
-                recorded_at=recorded_at,
-                actor=actor,
-                reason=command.reason,
-                evidence=tuple(e.model_dump(mode="json") for e in command.evidence),
-                data=command.data(),
-            )
+            candidate = self._candidate(account, command, actor, expected_version, writing)
             orphaned = account.check_append(candidate)
             before = account.handle_intervals() if command.type in HANDLE_TYPES else {}
-            account.record(
-                EVENT_CLASSES[command.type],
-                timestamp=recorded_at,
-                effective_at=candidate.effective_at,
-                actor=actor,
-                reason=candidate.reason,
-                evidence=list(candidate.evidence),
-                data=candidate.data,
-            )
+            _record(account, EVENT_CLASSES[command.type], candidate)
             others: list[Aggregate] = []
             if command.type in HANDLE_TYPES:
                 others += self._update_handles(account, before, touched, writing)
@@ -336,7 +343,144 @@ class CustodyLedger(Application[UUID]):
 
         return self._with_retries(attempt, writing)
 
+    def register_office(
+        self,
+        command: RegisterOffice,
+        *,
+        actor: str,
+        idempotency_key: str | None = None,
+        offices: Collection[str] | None = None,
+        batch: Batch | None = None,
+        recorded_at: datetime | None = None,
+    ) -> EventRecord:
+        """Open a new office stream (one per office key). `offices`, if given, are the only
+        offices the actor may record for."""
+        writing = _writing(batch, recorded_at)
+        check_actor(actor, restoring=writing.restoring)
+        check_key(idempotency_key)
+        if offices is not None and command.office not in offices:
+            raise OfficeNotAllowed(actor, offices, {command.office})
+        if not writing.restoring:
+            self._check_size(command)
+        stamp = fingerprint(None, command, None) if idempotency_key else ""
+
+        def attempt(touched: list[UUID], writing: Writing) -> EventRecord:
+            replay = self._replay(actor, idempotency_key, stamp, writing)
+            if replay is not None:
+                return replay
+            stream_id = office_id(command.office)
+            touched.append(stream_id)
+            if self._get_or_none(stream_id, writing) is not None:
+                raise OfficeExists(command.office)
+            office = Office.register(
+                recorded_at=self._now(writing),
+                effective_at=command.effective_at,
+                actor=actor,
+                reason=command.reason,
+                evidence=[e.model_dump(mode="json") for e in command.evidence],
+                data=command.data(),
+            )
+            return self._save(office, [], actor, idempotency_key, stamp, (), writing)
+
+        return self._with_retries(attempt, writing)
+
+    def append_office(
+        self,
+        office: str,
+        command: OfficeCommand,
+        *,
+        actor: str,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        offices: Collection[str] | None = None,
+        batch: Batch | None = None,
+        recorded_at: datetime | None = None,
+    ) -> EventRecord:
+        """Append a holder's assignment or release, or a retraction, to an office stream,
+        under the rules of an account's (`append`). `offices`: as for `register_office`."""
+        writing = _writing(batch, recorded_at)
+        check_actor(actor, restoring=writing.restoring)
+        check_key(idempotency_key)
+        if not isinstance(command, (AssignHolder, ReleaseHolder, RetractEvent)):
+            raise InvalidInput(
+                "an office stream takes holder_assigned, holder_released or event_retracted"
+            )
+        if offices is not None and office not in offices:
+            raise OfficeNotAllowed(actor, offices, {office})
+        if not writing.restoring:
+            self._check_size(command)
+        stream_id = office_id(office)
+        stamp = fingerprint(stream_id, command, expected_version) if idempotency_key else ""
+
+        def attempt(touched: list[UUID], writing: Writing) -> EventRecord:
+            replay = self._replay(actor, idempotency_key, stamp, writing)
+            if replay is not None:
+                return replay
+            touched.append(stream_id)
+            stream = self._get_or_none(stream_id, writing)
+            if not isinstance(stream, Office) or not stream.exists():
+                raise OfficeNotFound(office)
+            candidate = self._candidate(stream, command, actor, expected_version, writing)
+            orphaned = stream.check_append(candidate)
+            _record(stream, OFFICE_EVENT_CLASSES[command.type], candidate)
+            return self._save(stream, [], actor, idempotency_key, stamp, orphaned, writing)
+
+        return self._with_retries(attempt, writing)
+
+    def _candidate(
+        self,
+        stream: Account | Office,
+        command: Command,
+        actor: str,
+        expected_version: int | None,
+        writing: Writing,
+    ) -> Fact:
+        """The fact `command` would add to `stream`, recorded now (record times of a stream
+        only move forward), if the stream is at `expected_version`."""
+        if expected_version is not None and stream.version != expected_version:
+            raise StaleVersion(stream.id, expected_version, stream.version)
+        kind = "office" if isinstance(stream, Office) else "account"
+        now, last = self._now(writing), stream.last_recorded_at()
+        if last > now and writing.restoring:
+            raise InvalidInput(
+                f"recorded_at {now.isoformat()} is before {last.isoformat()}, when {kind} "
+                f"{_name(stream)} was last written; record times only move forward",
+                field="recorded_at",
+            )
+        if last > now and writing.batch is not None:
+            raise ConcurrencyConflict(
+                f"{kind} {_name(stream)} was written at {last.isoformat()}, after this batch "
+                f"began at {now.isoformat()} (another writer, or a clock ahead of this "
+                "one); nothing was written, run it again"
+            )
+        return Fact(
+            version=stream.version + 1,
+            type=command.type,
+            effective_at=command.effective_at,
+            recorded_at=max(now, last),
+            actor=actor,
+            reason=command.reason,
+            evidence=tuple(e.model_dump(mode="json") for e in command.evidence),
+            data=command.data(),
+            kind=kind,
+        )
+
     # -- reads (from the log, never from the write cache) -----------------------------------------
+
+    def stream_facts(self, stream_id: UUID) -> list[Fact]:
+        """Every recorded fact of an account or office stream, in stream order ([] if none)."""
+        with self._translated():
+            events = list(self.events.get(stream_id))
+        if not events or not isinstance(events[0], (Account.Registered, Office.Registered)):
+            return []
+        return [to_fact(e) for e in events]  # type: ignore[arg-type]
+
+    def office_facts(self, office: str) -> list[Fact]:
+        """Every recorded fact of an office's stream, in stream order."""
+        facts = self.stream_facts(office_id(office))
+        if not facts or facts[0].kind != "office":
+            raise OfficeNotFound(office)
+        return facts
 
     def facts(self, account_id: UUID) -> list[Fact]:
         """Every recorded fact of an account stream, in stream order."""
@@ -498,19 +642,23 @@ class CustodyLedger(Application[UUID]):
             return None
         if record.fingerprint != stamp:
             raise IdempotencyKeyReused(key)
-        facts = self.facts(record.account_id)[: record.event_version]
+        facts = self.stream_facts(record.account_id)[: record.event_version]
         fact = facts[-1]
         orphaned: tuple[int, ...] = ()
         if fact.type == fold.RETRACTED:
             # What the retraction left without premise, exactly as it was first reported.
-            lost = fold.ineffective_versions(facts) - fold.ineffective_versions(facts[:-1])
+            rules: Any = office_fold if fact.kind == "office" else fold
+            lost = rules.ineffective_versions(facts) - rules.ineffective_versions(facts[:-1])
             orphaned = tuple(sorted(lost - {fact.version}))
         position = position_of(self.recorder, record.account_id, fact.version)
-        return EventRecord.of(record.account_id, fact, position, orphaned=orphaned, replayed=True)
+        return EventRecord.of(
+            record.account_id, fact, position, orphaned=orphaned, replayed=True,
+            office=facts[0].data["office"] if fact.kind == "office" else None,
+        )  # fmt: skip
 
     def _save(
         self,
-        account: Account,
+        account: Account | Office,
         others: Sequence[Aggregate],
         actor: str,
         key: str | None,
@@ -529,7 +677,7 @@ class CustodyLedger(Application[UUID]):
         if batch is not None:
             for aggregate in (account, *extra):
                 batch.staged[aggregate.id] = aggregate
-            record = EventRecord.of(account.id, account.facts[-1], None, orphaned=orphaned)
+            record = _record_of(account, None, orphaned)
             batch.records.append(record)
             return record
         recordings = self.save(account, *extra)
@@ -539,7 +687,7 @@ class CustodyLedger(Application[UUID]):
             if r.domain_event.originator_id == account.id
             and r.domain_event.originator_version == account.version
         )
-        return EventRecord.of(account.id, account.facts[-1], position, orphaned=orphaned)
+        return _record_of(account, position, orphaned)
 
     def _with_retries(
         self, attempt: Callable[[list[UUID], Writing], EventRecord], writing: Writing

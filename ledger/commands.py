@@ -7,7 +7,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, Any, ClassVar, Literal, Self
 
 from confusable_homoglyphs import confusables
 from pydantic import (
@@ -20,6 +20,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from ledger.compat import as_pydantic_init
@@ -28,6 +29,8 @@ from ledger.errors import InvalidInput
 PLATFORM_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 HANDLE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 OFFICE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+# ISO 3166-1 alpha-2, or an ISO 3166-2 subdivision code (PK, PK-PB, US-CA).
+JURISDICTION_RE = re.compile(r"^[A-Z]{2}(-[A-Z0-9]{1,3})?$")
 HOLDER_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 PLATFORM_ACCOUNT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -178,6 +181,9 @@ def _new_handle(value: str, info: ValidationInfo) -> str:
 Handle = Annotated[str, AfterValidator(normalize_handle), AfterValidator(_new_handle)]
 Office = Annotated[str, _pattern(OFFICE_RE, "office")]
 HolderId = Annotated[str, _pattern(HOLDER_ID_RE, "holder id")]
+Jurisdiction = Annotated[
+    str, _pattern(JURISDICTION_RE, "jurisdiction (ISO 3166, e.g. PK or PK-PB)")
+]
 PlatformAccountId = Annotated[str, _pattern(PLATFORM_ACCOUNT_ID_RE, "platform account id")]
 Sha256 = Annotated[str, _pattern(SHA256_RE, "sha256 (64 lower-case hex digits)")]
 
@@ -426,9 +432,55 @@ class RegisterAccount(Command):
         examples=["822215679726100480"],
     )
     handle: Handle = Field(description="The handle it carries from then on.", examples=["@POTUS"])
-    office: Office = Field(
-        description="The office the account belongs to.", examples=["us-president"]
+    office: Office | None = Field(
+        default=None,
+        description="The office the account belongs to (required when it is the office's); for "
+        "a personal account, the office it speaks for from registration, if any.",
+        examples=["us-president"],
     )
+    ownership: Literal["office", "personal"] = Field(
+        default="office",
+        description='"office": the account belongs to the office and passes to successors; '
+        '"personal": it belongs to `owner` and leaves with them.',
+        examples=["office"],
+    )
+    owner: Holder | None = Field(
+        default=None,
+        description="The person a personal account belongs to (only for personal accounts).",
+        examples=[{"id": "asim-saleem-bajwa", "name": "Asim Saleem Bajwa"}],
+    )
+
+    @model_validator(mode="after")
+    def _owned(self) -> Self:
+        check_ownership(self.ownership, self.owner, self.office)
+        return self
+
+    def data(self) -> dict[str, Any]:
+        # An office's account records what it always did: the ownership keys only when personal.
+        return ownership_data(super().data())
+
+
+def check_ownership(ownership: str, owner: Holder | None, office: str | None) -> None:
+    """An office's account names its office and no owner; a personal one names its owner."""
+    if ownership == "office":
+        if owner is not None:
+            raise InvalidInput(
+                "owner: an account that belongs to an office has no owner (leave it out, or "
+                'give "ownership": "personal")',
+                field="owner",
+            )
+        if office is None:
+            raise InvalidInput(
+                "office: an account that belongs to an office names the office", field="office"
+            )
+    elif owner is None:
+        raise InvalidInput("owner: a personal account names its owner ({id, name})", field="owner")
+
+
+def ownership_data(data: dict[str, Any]) -> dict[str, Any]:
+    if data.get("ownership") == "office":
+        del data["ownership"]
+    return {k: v for k, v in data.items() if v is not None}
 
 
 class AssignHolder(Command):
@@ -474,8 +526,61 @@ class RetractEvent(Command):
     )
 
 
+class ChangeOwnership(Command):
+    type: ClassVar[str] = "ownership_changed"
+    ownership: Literal["office", "personal"] = Field(
+        description='Who owns the account from then on: "office" or "personal".',
+        examples=["office"],
+    )
+    owner: Holder | None = Field(
+        default=None,
+        description="The owner, when it becomes personal.",
+        examples=[{"id": "shahbaz-sharif", "name": "Shahbaz Sharif"}],
+    )
+    office: Office | None = Field(
+        default=None,
+        description="The office that owns it (to office); for a personal account, the office "
+        "it speaks for from then on, if any.",
+        examples=["pk-dg-ispr"],
+    )
+
+    @model_validator(mode="after")
+    def _owned(self) -> Self:
+        check_ownership(self.ownership, self.owner, self.office)
+        return self
+
+    def data(self) -> dict[str, Any]:
+        data = super().data()
+        return {k: v for k, v in data.items() if v is not None}
+
+
+class StartOfficialUse(Command):
+    type: ClassVar[str] = "official_use_started"
+    office: Office = Field(
+        description="The office the personal account speaks for from then on (ending any "
+        "earlier use).",
+        examples=["pk-dg-ispr"],
+    )
+
+
+class EndOfficialUse(Command):
+    type: ClassVar[str] = "official_use_ended"
+
+
+class ObserveAudience(Command):
+    type: ClassVar[str] = "audience_observed"
+    followers: Annotated[int, Field(ge=0, strict=True), AfterValidator(_exact_count)] = Field(
+        description="Followers seen at effective_at (a whole number); the source goes in evidence.",
+        examples=[3050000],
+    )
+
+
 AccountCommand = (
-    AssignHolder
+    ChangeOwnership
+    | StartOfficialUse
+    | EndOfficialUse
+    | ObserveAudience
+    | AssignHolder
     | ReleaseHolder
     | RenameHandle
     | ArchiveHistory
@@ -495,18 +600,48 @@ COMMANDS: dict[str, type[Command]] = {
         TransferOffice,
         CloseAccount,
         RetractEvent,
+        ChangeOwnership,
+        StartOfficialUse,
+        EndOfficialUse,
+        ObserveAudience,
     )
 }
 
+OfficeName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(single_line)]
 
-def parse_command(data: Any, *, restore: bool = False) -> Command:
-    """Build the command a JSON object names by its `type` (`restore`: see Value.parse)."""
+
+class RegisterOffice(Command):
+    type: ClassVar[str] = "office_registered"
+    office: Office = Field(description="The office's key.", examples=["pk-dg-ispr"])
+    name: OfficeName = Field(
+        description="The office's name as it should be shown.",
+        examples=["Director General, Inter-Services Public Relations"],
+    )
+    jurisdiction: Jurisdiction = Field(
+        description="Where the office serves: an ISO 3166-1 country or ISO 3166-2 subdivision.",
+        examples=["PK"],
+    )
+
+
+# An office stream's events after its registration: a holder takes office (a handover if
+# another held it), the office falls vacant, an erroneous event is retracted.
+OfficeCommand = AssignHolder | ReleaseHolder | RetractEvent
+OFFICE_COMMANDS: dict[str, type[Command]] = {
+    cls.type: cls for cls in (RegisterOffice, AssignHolder, ReleaseHolder, RetractEvent)
+}
+
+
+def parse_command(
+    data: Any, *, restore: bool = False, commands: Mapping[str, type[Command]] = COMMANDS
+) -> Command:
+    """Build the command a JSON object names by its `type` (`restore`: see Value.parse), one of
+    `commands` (an account's by default; OFFICE_COMMANDS for an office stream)."""
     if not isinstance(data, dict):
         raise InvalidInput("a command must be a JSON object")
     kind = data.get("type")
-    cls = COMMANDS.get(kind) if isinstance(kind, str) else None
+    cls = commands.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        known = ", ".join(sorted(COMMANDS))
+        known = ", ".join(sorted(commands))
         raise InvalidInput(
             f"unknown event type {shown(kind)}; expected one of: {known}", field="type"
         )

@@ -12,7 +12,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from ledger import fold
+from ledger import fold, office_fold
 from ledger.errors import (
     AccountClosed,
     AccountNotFound,
@@ -21,6 +21,9 @@ from ledger.errors import (
     InvalidRetraction,
     NoChange,
     NoHolder,
+    NotFound,
+    OfficeNotFound,
+    OwnershipMismatch,
     RuleViolation,
     UnreadableEvent,
     WouldInvalidateLaterEvents,
@@ -31,11 +34,144 @@ from ledger.fold import Fact
 NS_HANDLE = uuid5(NAMESPACE_URL, "custody-ledger:handle")
 NS_PLATFORM_ID = uuid5(NAMESPACE_URL, "custody-ledger:platform-account-id")
 NS_IDEMPOTENCY = uuid5(NAMESPACE_URL, "custody-ledger:idempotency")
+NS_OFFICE = uuid5(NAMESPACE_URL, "custody-ledger:office")
 
 Interval = tuple[datetime, datetime | None]
 
 
-class Account(Aggregate):
+class _Stream:
+    """What account and office streams share: their facts, and the decision whether a new fact
+    applies (by the stream's fold, `rules`). Not an aggregate: a base beside `Aggregate`."""
+
+    rules: Any  # the stream's fold module: ledger.fold or ledger.office_fold
+    facts: list[Fact]
+
+    @property
+    def id(self) -> UUID:  # the aggregate's (Aggregate comes first in a stream's bases)
+        raise NotImplementedError
+
+    def exists(self) -> bool:
+        """False once the registration (always version 1) has been retracted."""
+        return 1 not in self.retracted_by()
+
+    def _missing(self) -> NotFound:
+        raise NotImplementedError
+
+    def last_recorded_at(self) -> datetime:
+        return self.facts[-1].recorded_at
+
+    def fact(self, version: int) -> Fact:
+        return self.facts[version - 1]
+
+    def retracted_by(self) -> Mapping[int, int]:
+        """Target version -> version of the retraction that names it (kept per stream length,
+        like `_tail`, since every append asks for it twice; read-only)."""
+        cached: tuple[int, dict[int, int]] | None = self.__dict__.get("_retractions")
+        if cached is not None and cached[0] == len(self.facts):
+            return cached[1]
+        found = {f.data["event_version"]: f.version for f in self.facts if f.type == fold.RETRACTED}
+        self._retractions = (len(self.facts), found)
+        return found
+
+    # -- deciding --------------------------------------------------------------------------------
+
+    def check_append(self, candidate: Fact) -> tuple[int, ...]:
+        """Refuse `candidate` unless it applies; return the versions it leaves without premise.
+
+        Only a retraction may leave later facts without their premise (the fold then ignores
+        them and says so); any other fact that would do so is refused.
+        """
+        if not self.exists():
+            raise self._missing()
+        rules = self.rules
+        if candidate.type == fold.RETRACTED:
+            self._check_retraction(candidate.data["event_version"])
+        else:
+            acc, latest = self._tail()
+            if acc is not None and latest is not None and candidate.effective_at >= latest:
+                # The common case: nothing kept is effective after it, so it applies last and
+                # can orphan nothing. Decide on a copy of the folded state, without refolding.
+                trial = acc.copy()
+                failures = len(trial.ineffective)
+                rules.apply(trial, candidate)
+                if len(trial.ineffective) > failures:
+                    raise self._refusal(candidate, trial.ineffective[-1].why)
+                self._tail_cache: tuple[int, Any, datetime | None] = (
+                    len(self.facts) + 1,
+                    trial,
+                    candidate.effective_at,
+                )
+                return ()
+            self._check_premise(candidate)
+        before = rules.ineffective_versions(self.facts)
+        after = rules.ineffective_versions([*self.facts, candidate])
+        orphaned = tuple(sorted(after - before - {candidate.version}))
+        if orphaned and candidate.type != fold.RETRACTED:
+            raise WouldInvalidateLaterEvents(
+                f"an event effective {candidate.effective_at.isoformat()} would leave recorded "
+                f"events {list(orphaned)} without their premise; retract those first",
+                account_id=self.id,
+                versions=orphaned,
+            )
+        return orphaned
+
+    def _tail(self) -> tuple[Any, datetime | None]:
+        """The folded state after every kept fact, and the latest kept effective time (cached
+        per stream length; the cached state is never mutated, only copied)."""
+        cached: tuple[int, Any, datetime | None] | None = self.__dict__.get("_tail_cache")
+        if cached is not None and cached[0] == len(self.facts):
+            return cached[1], cached[2]
+        acc, latest = self.rules.final(self.facts)
+        self._tail_cache = (len(self.facts), acc, latest)
+        return acc, latest
+
+    def _refusal(self, candidate: Fact, why: str) -> RuleViolation:
+        error: type[RuleViolation] = NoChange
+        if why.startswith("effective after"):
+            error = AccountClosed
+        elif why.startswith("nobody holds"):
+            error = NoHolder
+        elif why.startswith("effective before"):
+            error = EffectiveBeforeRegistration
+        elif why in (fold.NOT_PERSONAL, fold.NOT_OFFICE_OWNED):
+            error = OwnershipMismatch
+        return error(f"{candidate.type} refused: {why}", account_id=self.id)
+
+    def _check_premise(self, candidate: Fact) -> None:
+        registered_at = self.rules.timeline(self.facts)[0].valid_from
+        if candidate.effective_at < registered_at:
+            raise EffectiveBeforeRegistration(
+                f"effective_at {candidate.effective_at.isoformat()} is before the "
+                f"{candidate.kind}'s registration at {registered_at.isoformat()}",
+                account_id=self.id,
+            )
+        # The candidate sorts after every kept fact at the same instant (higher version).
+        state = self.rules.fold([*self.facts, candidate], candidate.effective_at)
+        assert state is not None
+        failure = next((i for i in state.ineffective if i.version == candidate.version), None)
+        if failure is not None:
+            raise self._refusal(candidate, failure.why)
+
+    def _check_retraction(self, target: int) -> None:
+        if not 1 <= target <= len(self.facts):
+            raise InvalidRetraction(
+                f"event version {target} does not exist in this stream "
+                f"(versions 1..{len(self.facts)})",
+                account_id=self.id,
+            )
+        if self.fact(target).type == fold.RETRACTED:
+            raise InvalidRetraction(
+                f"event {target} is itself a retraction; retractions cannot be retracted",
+                account_id=self.id,
+            )
+        by = self.retracted_by().get(target)
+        if by is not None:
+            raise InvalidRetraction(
+                f"event {target} was already retracted by event {by}", account_id=self.id
+            )
+
+
+class Account(Aggregate, _Stream):
     """An official account's custody stream. Its state is the list of facts; the fold reads it."""
 
     class Recorded(Aggregate.Event):
@@ -74,8 +210,25 @@ class Account(Aggregate):
     class EventRetracted(Recorded):
         pass
 
+    class OwnershipChanged(Recorded):
+        pass
+
+    class OfficialUseStarted(Recorded):
+        pass
+
+    class OfficialUseEnded(Recorded):
+        pass
+
+    class AudienceObserved(Recorded):
+        pass
+
+    rules = fold
+
     def __init__(self) -> None:
         self.facts: list[Fact] = []
+
+    def _missing(self) -> NotFound:
+        return AccountNotFound(self.id)
 
     @classmethod
     def register(
@@ -102,10 +255,6 @@ class Account(Aggregate):
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def exists(self) -> bool:
-        """False once the registration (always version 1) has been retracted."""
-        return 1 not in self.retracted_by()
-
     def __deepcopy__(self, memo: dict[int, Any]) -> Account:
         # Facts are immutable, so a copy of the list is a full copy of the state.
         copy = object.__new__(Account)
@@ -114,22 +263,6 @@ class Account(Aggregate):
         copy._pending_events = list(self._pending_events)
         return copy
 
-    def last_recorded_at(self) -> datetime:
-        return self.facts[-1].recorded_at
-
-    def fact(self, version: int) -> Fact:
-        return self.facts[version - 1]
-
-    def retracted_by(self) -> Mapping[int, int]:
-        """Target version -> version of the retraction that names it (kept per stream length,
-        like `_tail`, since every append asks for it twice; read-only)."""
-        cached: tuple[int, dict[int, int]] | None = self.__dict__.get("_retractions")
-        if cached is not None and cached[0] == len(self.facts):
-            return cached[1]
-        found = {f.data["event_version"]: f.version for f in self.facts if f.type == fold.RETRACTED}
-        self._retractions = (len(self.facts), found)
-        return found
-
     def handle_intervals(self) -> dict[str, tuple[str, list[Interval]]]:
         """As known now: handle key -> (display handle, valid-time intervals it is carried)."""
         out: dict[str, tuple[str, list[Interval]]] = {}
@@ -137,100 +270,84 @@ class Account(Aggregate):
             out.setdefault(iv.key, (iv.handle, []))[1].append((iv.valid_from, iv.valid_to))
         return out
 
-    # -- deciding --------------------------------------------------------------------------------
-
-    def check_append(self, candidate: Fact) -> tuple[int, ...]:
-        """Refuse `candidate` unless it applies; return the versions it leaves without premise.
-
-        Only a retraction may leave later facts without their premise (the fold then ignores
-        them and says so); any other fact that would do so is refused.
-        """
-        if not self.exists():
-            raise AccountNotFound(self.id)
-        if candidate.type == fold.RETRACTED:
-            self._check_retraction(candidate.data["event_version"])
-        else:
-            acc, latest = self._tail()
-            if acc is not None and latest is not None and candidate.effective_at >= latest:
-                # The common case: nothing kept is effective after it, so it applies last and
-                # can orphan nothing. Decide on a copy of the folded state, without refolding.
-                trial = acc.copy()
-                failures = len(trial.ineffective)
-                fold.apply(trial, candidate)
-                if len(trial.ineffective) > failures:
-                    raise self._refusal(candidate, trial.ineffective[-1].why)
-                self._tail_cache: tuple[int, Any, datetime | None] = (
-                    len(self.facts) + 1,
-                    trial,
-                    candidate.effective_at,
-                )
-                return ()
-            self._check_premise(candidate)
-        before = fold.ineffective_versions(self.facts)
-        after = fold.ineffective_versions([*self.facts, candidate])
-        orphaned = tuple(sorted(after - before - {candidate.version}))
-        if orphaned and candidate.type != fold.RETRACTED:
-            raise WouldInvalidateLaterEvents(
-                f"an event effective {candidate.effective_at.isoformat()} would leave recorded "
-                f"events {list(orphaned)} without their premise; retract those first",
-                account_id=self.id,
-                versions=orphaned,
-            )
-        return orphaned
-
-    def _tail(self) -> tuple[Any, datetime | None]:
-        """The folded state after every kept fact, and the latest kept effective time (cached
-        per stream length; the cached state is never mutated, only copied)."""
-        cached: tuple[int, Any, datetime | None] | None = self.__dict__.get("_tail_cache")
-        if cached is not None and cached[0] == len(self.facts):
-            return cached[1], cached[2]
-        acc, latest = fold.final(self.facts)
-        self._tail_cache = (len(self.facts), acc, latest)
-        return acc, latest
-
-    def _refusal(self, candidate: Fact, why: str) -> RuleViolation:
-        error: type[RuleViolation] = {
-            "effective after the account's closure": AccountClosed,
-            "nobody holds the account at that instant": NoHolder,
-            "effective before the account's registration": EffectiveBeforeRegistration,
-        }.get(why, NoChange)
-        return error(f"{candidate.type} refused: {why}", account_id=self.id)
-
-    def _check_premise(self, candidate: Fact) -> None:
-        segments = fold.timeline(self.facts)
-        registered_at = segments[0].valid_from
-        if candidate.effective_at < registered_at:
-            raise EffectiveBeforeRegistration(
-                f"effective_at {candidate.effective_at.isoformat()} is before the account's "
-                f"registration at {registered_at.isoformat()}",
-                account_id=self.id,
-            )
-        # The candidate sorts after every kept fact at the same instant (higher version).
-        state = fold.fold([*self.facts, candidate], candidate.effective_at)
-        assert state is not None
-        failure = next((i for i in state.ineffective if i.version == candidate.version), None)
-        if failure is not None:
-            raise self._refusal(candidate, failure.why)
-
-    def _check_retraction(self, target: int) -> None:
-        if not 1 <= target <= len(self.facts):
-            raise InvalidRetraction(
-                f"event version {target} does not exist in this stream "
-                f"(versions 1..{len(self.facts)})",
-                account_id=self.id,
-            )
-        if self.fact(target).type == fold.RETRACTED:
-            raise InvalidRetraction(
-                f"event {target} is itself a retraction; retractions cannot be retracted",
-                account_id=self.id,
-            )
-        by = self.retracted_by().get(target)
-        if by is not None:
-            raise InvalidRetraction(
-                f"event {target} was already retracted by event {by}", account_id=self.id
-            )
-
     # -- changing --------------------------------------------------------------------------------
+
+    def record(self, event_class: type[Recorded], **kwargs: Any) -> None:
+        self.trigger_event(event_class, **kwargs)
+
+
+def office_id(office: str) -> UUID:
+    """An office stream's id: one stream per office key."""
+    return uuid5(NS_OFFICE, office)
+
+
+class Office(Aggregate, _Stream):
+    """An office's stream: its registration and who held it when (the office's tenures)."""
+
+    class Recorded(Aggregate.Event):
+        """Fields every office event carries, as an account event's (`Account.Recorded`)."""
+
+        effective_at: datetime
+        actor: str
+        reason: str
+        evidence: list[dict[str, Any]]
+        data: dict[str, Any]
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.facts.append(to_fact(self))
+
+    class Registered(Aggregate.Created, Recorded):
+        pass
+
+    class HolderAssigned(Recorded):
+        pass
+
+    class HolderReleased(Recorded):
+        pass
+
+    class EventRetracted(Recorded):
+        pass
+
+    rules = office_fold
+
+    def __init__(self) -> None:
+        self.facts: list[Fact] = []
+
+    def _missing(self) -> NotFound:
+        return OfficeNotFound(self.key)
+
+    @property
+    def key(self) -> str:
+        return str(self.facts[0].data["office"])
+
+    @classmethod
+    def register(
+        cls,
+        *,
+        recorded_at: datetime,
+        effective_at: datetime,
+        actor: str,
+        reason: str,
+        evidence: list[dict[str, Any]],
+        data: dict[str, Any],
+    ) -> Office:
+        return cls._create(
+            cls.Registered,
+            id=office_id(data["office"]),
+            timestamp=recorded_at,
+            effective_at=effective_at,
+            actor=actor,
+            reason=reason,
+            evidence=evidence,
+            data=data,
+        )
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Office:
+        copy = object.__new__(Office)
+        copy.__dict__.update(self.__dict__)
+        copy.facts = list(self.facts)
+        copy._pending_events = list(self._pending_events)
+        return copy
 
     def record(self, event_class: type[Recorded], **kwargs: Any) -> None:
         self.trigger_event(event_class, **kwargs)
@@ -245,13 +362,28 @@ EVENT_CLASSES: dict[str, type[Account.Recorded]] = {
     fold.TRANSFERRED: Account.OfficeTransferred,
     fold.CLOSED: Account.Closed,
     fold.RETRACTED: Account.EventRetracted,
+    fold.OWNERSHIP_CHANGED: Account.OwnershipChanged,
+    fold.USE_STARTED: Account.OfficialUseStarted,
+    fold.USE_ENDED: Account.OfficialUseEnded,
+    fold.AUDIENCE: Account.AudienceObserved,
 }
-TYPE_OF: dict[type[Any], str] = {cls: name for name, cls in EVENT_CLASSES.items()}
-# The topics of custody events in the log (not tokens, not the ledger's index streams).
-CUSTODY_TOPICS: tuple[str, ...] = tuple(get_topic(cls) for cls in EVENT_CLASSES.values())
+OFFICE_EVENT_CLASSES: dict[str, type[Office.Recorded]] = {
+    office_fold.REGISTERED: Office.Registered,
+    fold.ASSIGNED: Office.HolderAssigned,
+    fold.RELEASED: Office.HolderReleased,
+    fold.RETRACTED: Office.EventRetracted,
+}
+TYPE_OF: dict[type[Any], str] = {
+    cls: name for name, cls in (*EVENT_CLASSES.items(), *OFFICE_EVENT_CLASSES.items())
+}
+# The topics of custody events in the log, account and office streams (not tokens, not the
+# ledger's index streams): what the read models, the export and the verifiable log take.
+CUSTODY_TOPICS: tuple[str, ...] = tuple(
+    get_topic(cls) for cls in (*EVENT_CLASSES.values(), *OFFICE_EVENT_CLASSES.values())
+)
 
 
-def to_fact(event: Account.Recorded) -> Fact:
+def to_fact(event: Account.Recorded | Office.Recorded) -> Fact:
     """The fold's view of a custody event; UnreadableEvent, naming it, if a stored event
     decoded without one of its fields (bytes that are JSON, but not this event's): an
     append to its stream, or a read of it, then says where instead of failing blindly."""
@@ -265,6 +397,7 @@ def to_fact(event: Account.Recorded) -> Fact:
             reason=event.reason,
             evidence=tuple(event.evidence),
             data=event.data,
+            kind="office" if isinstance(event, Office.Recorded) else "account",
         )
     except (AttributeError, KeyError, TypeError) as e:
         raise UnreadableEvent(

@@ -71,6 +71,14 @@ class HandleNotFound(NotFound):
         self.handle = handle
 
 
+class OfficeNotFound(NotFound):
+    code = "office-not-found"
+
+    def __init__(self, office: str) -> None:
+        super().__init__(f"office {office!r} is not registered")
+        self.office = office
+
+
 class HolderNotFound(NotFound):
     code = "holder-not-found"
 
@@ -99,6 +107,12 @@ class AccountClosed(RuleViolation):
 
 class NoHolder(RuleViolation):
     code = "no-holder"
+
+
+class OwnershipMismatch(RuleViolation):
+    """The event needs a personal account (official use) or an office's (a transfer)."""
+
+    code = "ownership-mismatch"
 
 
 class NoChange(RuleViolation):
@@ -168,6 +182,14 @@ class AccountExists(Conflict):
     def __init__(self, account_id: UUID) -> None:
         super().__init__(f"An account with id {account_id} is already recorded.")
         self.account_id = account_id
+
+
+class OfficeExists(Conflict):
+    code = "office-exists"
+
+    def __init__(self, office: str) -> None:
+        super().__init__(f"office {office!r} is already registered")
+        self.office = office
 
 
 class PlatformAccountIdTaken(Conflict):

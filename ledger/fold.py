@@ -13,10 +13,10 @@ The rule, in one place:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 REGISTERED = "account_registered"
 ASSIGNED = "holder_assigned"
@@ -26,6 +26,18 @@ ARCHIVED = "history_archived"
 TRANSFERRED = "office_transferred"
 CLOSED = "account_closed"
 RETRACTED = "event_retracted"
+OWNERSHIP_CHANGED = "ownership_changed"
+USE_STARTED = "official_use_started"
+USE_ENDED = "official_use_ended"
+AUDIENCE = "audience_observed"
+
+OFFICE_OWNED = "office"
+PERSONAL = "personal"
+# Why a fact about ownership cannot apply: refused with 422 `ownership-mismatch`, not 409.
+NOT_PERSONAL = "the account belongs to an office; only a personal account is put to official use"
+NOT_OFFICE_OWNED = (
+    "a personal account belongs to no office; record ownership_changed, or official use"
+)
 
 ACTIVE = "active"
 CLOSED_STATUS = "closed"
@@ -43,12 +55,23 @@ class Fact:
     reason: str = ""
     evidence: tuple[dict[str, Any], ...] = ()
     data: dict[str, Any] = field(default_factory=dict, hash=False)
+    # "account" or "office": which kind of stream the fact belongs to (the event's class says).
+    kind: str = "account"
 
 
 @dataclass(frozen=True, slots=True)
 class HolderRef:
     id: str
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """The latest audience observation: `followers` seen at `observed_at` (event `version`)."""
+
+    followers: int
+    observed_at: datetime
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +99,8 @@ class AccountState:
     platform: str
     platform_account_id: str | None
     handle: str
-    office: str
+    # The owning office (office-owned), or the office a personal account speaks for (or None).
+    office: str | None
     status: str
     holder: HolderRef | None
     holder_since: datetime | None
@@ -90,6 +114,10 @@ class AccountState:
     office_by: int
     holder_by: int
     status_by: int
+    ownership: str = OFFICE_OWNED
+    owner: HolderRef | None = None
+    audience: Audience | None = None
+    ownership_by: int = 0
 
 
 class _Acc:
@@ -97,6 +125,7 @@ class _Acc:
 
     __slots__ = (
         "archives",
+        "audience",
         "handle",
         "handle_by",
         "holder",
@@ -105,6 +134,9 @@ class _Acc:
         "ineffective",
         "office",
         "office_by",
+        "owner",
+        "ownership",
+        "ownership_by",
         "platform",
         "platform_account_id",
         "registered_at",
@@ -117,7 +149,11 @@ class _Acc:
         self.platform: str = d["platform"]
         self.platform_account_id: str | None = d.get("platform_account_id")
         self.handle: str = d["handle"]
-        self.office: str = d["office"]
+        self.ownership: str = d.get("ownership", OFFICE_OWNED)
+        owner = d.get("owner")
+        self.owner: HolderRef | None = HolderRef(owner["id"], owner["name"]) if owner else None
+        self.office: str | None = d.get("office")
+        self.audience: Audience | None = None
         self.status = ACTIVE
         self.holder: HolderRef | None = None
         self.holder_since: datetime | None = None
@@ -125,6 +161,7 @@ class _Acc:
         self.registered_at = fact.effective_at
         self.ineffective: list[Ineffective] = []
         self.handle_by = self.office_by = self.holder_by = self.status_by = fact.version
+        self.ownership_by = fact.version
 
     def copy(self) -> _Acc:
         twin = object.__new__(_Acc)
@@ -136,7 +173,10 @@ class _Acc:
 
     def snapshot(self, version: int, first: int) -> AccountState:
         established = {first, self.handle_by, self.office_by, self.holder_by, self.status_by}
+        established.add(self.ownership_by)
         established.update(a.version for a in self.archives)
+        if self.audience is not None:
+            established.add(self.audience.version)
         return AccountState(
             platform=self.platform,
             platform_account_id=self.platform_account_id,
@@ -154,6 +194,10 @@ class _Acc:
             office_by=self.office_by,
             holder_by=self.holder_by,
             status_by=self.status_by,
+            ownership=self.ownership,
+            owner=self.owner,
+            audience=self.audience,
+            ownership_by=self.ownership_by,
         )
 
 
@@ -175,8 +219,34 @@ def _premise_failure(acc: _Acc | None, fact: Fact) -> str | None:
     elif fact.type == RENAMED:
         if d["handle"] == acc.handle:
             return f"the account already carries @{acc.handle}"
-    elif fact.type == TRANSFERRED and d["office"] == acc.office:
-        return f"the account already belongs to {acc.office}"
+    elif fact.type == TRANSFERRED:
+        if acc.ownership != OFFICE_OWNED:
+            return NOT_OFFICE_OWNED
+        if d["office"] == acc.office:
+            return f"the account already belongs to {acc.office}"
+    elif fact.type == OWNERSHIP_CHANGED:
+        return _ownership_premise(acc, d)
+    elif fact.type in (USE_STARTED, USE_ENDED):
+        if acc.ownership != PERSONAL:
+            return NOT_PERSONAL
+        if fact.type == USE_ENDED and acc.office is None:
+            return "the account speaks for no office at that instant"
+        if fact.type == USE_STARTED and d["office"] == acc.office:
+            return f"the account already speaks for {acc.office}"
+    return None
+
+
+def _ownership_premise(acc: _Acc, d: dict[str, Any]) -> str | None:
+    if d["ownership"] == OFFICE_OWNED:
+        if acc.ownership == OFFICE_OWNED and d["office"] == acc.office:
+            return f"the account already belongs to {acc.office}"
+    elif (
+        acc.ownership == PERSONAL
+        and acc.owner is not None
+        and acc.owner.id == d["owner"]["id"]
+        and d.get("office") == acc.office
+    ):
+        return f"the account is already {acc.owner.name}'s ({acc.owner.id})"
     return None
 
 
@@ -207,6 +277,17 @@ def apply(acc: _Acc | None, fact: Fact) -> _Acc | None:
         acc.status, acc.status_by = CLOSED_STATUS, v
         if acc.holder is not None:
             acc.holder, acc.holder_since, acc.holder_by = None, None, v
+    elif fact.type == OWNERSHIP_CHANGED:
+        acc.ownership, acc.ownership_by, acc.office_by = d["ownership"], v, v
+        owner = d.get("owner")
+        acc.owner = HolderRef(owner["id"], owner["name"]) if owner else None
+        acc.office = d.get("office")
+    elif fact.type == USE_STARTED:
+        acc.office, acc.office_by = d["office"], v
+    elif fact.type == USE_ENDED:
+        acc.office, acc.office_by = None, v
+    elif fact.type == AUDIENCE:
+        acc.audience = Audience(d["followers"], t, v)
     return acc
 
 
@@ -219,13 +300,78 @@ def believed(facts: Iterable[Fact], known_at: datetime | None = None) -> list[Fa
     return kept
 
 
-def final(facts: Sequence[Fact]) -> tuple[_Acc | None, datetime | None]:
+# The fold's steps, for any kind of stream: `step` applies one kept fact to an accumulator (None
+# before the stream's first fact) and returns it; an accumulator has `ineffective` and
+# `snapshot(version, first)`. Accounts use `apply` below, offices `ledger.office_fold.apply`.
+Step = Callable[[Any, Fact], Any]
+
+
+def final_with(step: Step, facts: Sequence[Fact]) -> tuple[Any, datetime | None]:
     """The accumulator after every kept fact (as known now), and the latest kept effective time."""
-    acc: _Acc | None = None
+    acc: Any = None
     kept = believed(facts)
     for fact in kept:
-        acc = apply(acc, fact)
+        acc = step(acc, fact)
     return acc, (kept[-1].effective_at if kept else None)
+
+
+def fold_with(step: Step, facts: Sequence[Fact], at: datetime, known_at: datetime | None) -> Any:
+    """The state at `at` as known at `known_at`; None if the stream did not exist then."""
+    acc: Any = None
+    first = 0
+    for fact in believed(facts, known_at):
+        if fact.effective_at > at:
+            break
+        acc = step(acc, fact)
+        if acc is not None and not first:
+            first = fact.version
+    if acc is None:
+        return None
+    return acc.snapshot(known_version(facts, known_at), first)
+
+
+def starts_with(
+    step: Step, facts: Sequence[Fact], known_at: datetime | None
+) -> list[tuple[datetime, datetime | None, Any]]:
+    """All of valid time in one pass: (from, to, state) where the state changes."""
+    kept = believed(facts, known_at)
+    version = known_version(facts, known_at)
+    starts: list[tuple[datetime, Any]] = []
+    acc: Any = None
+    first = 0
+    i = 0
+    while i < len(kept):
+        instant = kept[i].effective_at
+        while i < len(kept) and kept[i].effective_at == instant:
+            acc = step(acc, kept[i])
+            if acc is not None and not first:
+                first = kept[i].version
+            i += 1
+        if acc is not None:
+            starts.append((instant, acc.snapshot(version, first)))
+    return [
+        (t, starts[n + 1][0] if n + 1 < len(starts) else None, state)
+        for n, (t, state) in enumerate(starts)
+    ]
+
+
+def ineffective_with(step: Step, facts: Sequence[Fact], known_at: datetime | None) -> set[int]:
+    """Versions of kept facts that have no effect, over all of valid time."""
+    acc: Any = None
+    orphans: set[int] = set()
+    for fact in believed(facts, known_at):
+        before = len(acc.ineffective) if acc is not None else 0
+        after_acc = step(acc, fact)
+        if after_acc is None or (acc is after_acc and len(after_acc.ineffective) > before):
+            orphans.add(fact.version)
+        acc = after_acc
+    return orphans
+
+
+def final(facts: Sequence[Fact]) -> tuple[_Acc | None, datetime | None]:
+    """The accumulator after every kept fact (as known now), and the latest kept effective time."""
+    acc, latest = final_with(apply, facts)
+    return cast(_Acc | None, acc), latest
 
 
 def known_version(facts: Iterable[Fact], known_at: datetime | None = None) -> int:
@@ -239,17 +385,7 @@ def fold(
     facts: Sequence[Fact], at: datetime, known_at: datetime | None = None
 ) -> AccountState | None:
     """The oracle: the account's state at `at` as known at `known_at`; None if not registered then."""
-    acc: _Acc | None = None
-    first = 0
-    for fact in believed(facts, known_at):
-        if fact.effective_at > at:
-            break
-        acc = apply(acc, fact)
-        if acc is not None and not first:
-            first = fact.version
-    if acc is None:
-        return None
-    return acc.snapshot(known_version(facts, known_at), first)
+    return cast(AccountState | None, fold_with(apply, facts, at, known_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,38 +399,12 @@ class Segment:
 
 def timeline(facts: Sequence[Fact], known_at: datetime | None = None) -> list[Segment]:
     """All of valid time in one pass: the state in each segment equals `fold` at any instant in it."""
-    kept = believed(facts, known_at)
-    version = known_version(facts, known_at)
-    starts: list[tuple[datetime, AccountState]] = []
-    acc: _Acc | None = None
-    first = 0
-    i = 0
-    while i < len(kept):
-        instant = kept[i].effective_at
-        while i < len(kept) and kept[i].effective_at == instant:
-            acc = apply(acc, kept[i])
-            if acc is not None and not first:
-                first = kept[i].version
-            i += 1
-        if acc is not None:
-            starts.append((instant, acc.snapshot(version, first)))
-    return [
-        Segment(t, starts[n + 1][0] if n + 1 < len(starts) else None, state)
-        for n, (t, state) in enumerate(starts)
-    ]
+    return [Segment(*start) for start in starts_with(apply, facts, known_at)]
 
 
 def ineffective_versions(facts: Sequence[Fact], known_at: datetime | None = None) -> set[int]:
     """Versions of kept facts that have no effect, over all of valid time."""
-    acc: _Acc | None = None
-    orphans: set[int] = set()
-    for fact in believed(facts, known_at):
-        before = len(acc.ineffective) if acc is not None else 0
-        after_acc = apply(acc, fact)
-        if after_acc is None or (acc is after_acc and len(after_acc.ineffective) > before):
-            orphans.add(fact.version)
-        acc = after_acc
-    return orphans
+    return ineffective_with(apply, facts, known_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,7 +471,9 @@ def custody_intervals(segments: Sequence[Segment]) -> list[CustodyInterval]:
                 valid_from=segments[i].valid_from,
                 valid_to=segments[j - 1].valid_to,
                 handles=tuple(dict.fromkeys(s.state.handle for s in segments[i:j])),
-                offices=tuple(dict.fromkeys(s.state.office for s in segments[i:j])),
+                offices=tuple(
+                    dict.fromkeys(o for s in segments[i:j] if (o := s.state.office) is not None)
+                ),
                 established_by=(last.holder_by, *ended_by),
             )
         )

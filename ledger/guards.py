@@ -16,6 +16,10 @@ from ledger.commands import LINE_CONTROL_RE, Command
 from ledger.errors import InvalidInput
 from ledger.fold import Fact
 
+# Not an office key (OFFICE_RE has no parentheses): the "office" of a personal account that
+# speaks for none, which only recorders for every office may write.
+NO_OFFICE = "(no office)"
+
 
 def check_actor(actor: str, *, restoring: bool = False) -> str:
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 128:
@@ -58,14 +62,15 @@ def offices_touched(facts: list[Fact], command: Command) -> set[str]:
         start = facts[target - 1].effective_at
     before, after = fold.timeline(facts), fold.timeline([*facts, probe])
     instants = sorted({start} | {s.valid_from for s in (*before, *after) if s.valid_from > start})
-    touched: set[str] = set()
+    touched: set[str | None] = set()
     for n, instant in enumerate(instants):
         was, now = _custody_at(before, instant), _custody_at(after, instant)
         if n == 0 or was != now:
             touched |= {state[0] for state in (was, now) if state is not None}
     if not touched and before:  # it takes effect before the registration: the account's office
         touched.add(before[0].state.office)
-    return touched
+    # A personal account speaking for no office is no office's: NO_OFFICE, which no token has.
+    return {NO_OFFICE if office is None else office for office in touched}
 
 
 def _custody_at(segments: Sequence[fold.Segment], instant: datetime) -> tuple[Any, ...] | None:
@@ -74,7 +79,8 @@ def _custody_at(segments: Sequence[fold.Segment], instant: datetime) -> tuple[An
         if s.valid_from <= instant and (s.valid_to is None or instant < s.valid_to):
             state = s.state
             return (state.office, state.status, state.holder, state.holder_since, state.handle,
-                    state.platform_account_id, state.archives)  # fmt: skip
+                    state.platform_account_id, state.archives, state.ownership,
+                    state.owner)  # fmt: skip
     return None
 
 

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Recording
 
-from ledger.domain import Account, to_fact
+from ledger.domain import Account, Office, to_fact
 from ledger.fold import Fact
 
 
@@ -33,6 +33,8 @@ class EventRecord:
     retracted_by: int | None = None
     orphaned: tuple[int, ...] = ()
     replayed: bool = False
+    # The office's key, for an event of an office stream (`account_id` is then that stream's id).
+    office: str | None = None
 
     @classmethod
     def of(cls, account_id: UUID, fact: Fact, position: int | None, **extra: Any) -> EventRecord:
@@ -83,11 +85,11 @@ class RecentFacts:
             known = self._known
             for r in recordings:
                 event = r.domain_event
-                if isinstance(event, Account.Recorded):
+                if isinstance(event, (Account.Recorded, Office.Recorded)):
                     aggregate = aggregates.get(event.originator_id)
                     fact = (
                         aggregate.facts[event.originator_version - 1]
-                        if isinstance(aggregate, Account)
+                        if isinstance(aggregate, (Account, Office))
                         else to_fact(event)
                     )
                     known[r.notification.id] = (event.originator_id, fact)

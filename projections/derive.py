@@ -15,8 +15,9 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from ledger import fold
+from ledger import fold, office_fold
 from ledger.fold import AccountState, Fact
+from ledger.office_fold import OfficeSegment
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 Row = tuple[Any, ...]
@@ -106,7 +107,35 @@ def _segment_row(aid: str, seg: fold.Segment) -> Row:
         dump_seq(s.established_by),
         _ineffective(s),
         to_us(s.registered_at),
+        s.ownership,
+        s.owner.id if s.owner else None,
+        s.owner.name if s.owner else None,
+        s.audience.followers if s.audience else None,
+        opt_us(s.audience.observed_at) if s.audience else None,
+        s.audience.version if s.audience else None,
     )
+
+
+def office_segment_rows(office_id: UUID, segments: Sequence[OfficeSegment]) -> set[Row]:
+    """`office_segments` model: the office's whole state over valid time."""
+    oid = str(office_id)
+    return {
+        (
+            oid,
+            to_us(seg.valid_from),
+            opt_us(seg.valid_to),
+            seg.state.office,
+            seg.state.name,
+            seg.state.jurisdiction,
+            seg.state.holder.id if seg.state.holder else None,
+            seg.state.holder.name if seg.state.holder else None,
+            opt_us(seg.state.holder_since),
+            dump_seq(seg.state.established_by),
+            _ineffective_json(seg.state.ineffective),
+            to_us(seg.state.registered_at),
+        )
+        for seg in segments
+    }
 
 
 def custody_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
@@ -147,8 +176,9 @@ def handle_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
     }
 
 
-def event_row(account_id: UUID, fact: Fact, position: int) -> Row:
-    """`events` model: one immutable event record (its retraction is tracked separately)."""
+def event_row(account_id: UUID, fact: Fact, position: int, office: str | None = None) -> Row:
+    """`events` model: one immutable event record (its retraction is tracked separately);
+    `office`: the office's key, for an event of an office stream."""
     return (
         str(account_id),
         fact.version,
@@ -160,6 +190,7 @@ def event_row(account_id: UUID, fact: Fact, position: int) -> Row:
         fact.reason,
         dumps(list(fact.evidence)),
         dumps(fact.data),
+        office,
         None,
         None,
     )
@@ -175,49 +206,58 @@ class Timeline:
     derived row reads it.) Each push returns a new list; earlier ones stay valid.
     """
 
-    __slots__ = ("_acc", "_first", "_latest", "facts", "segments")
+    __slots__ = ("_acc", "_first", "_latest", "_rules", "_segment", "facts", "kind", "segments")
 
-    def __init__(self) -> None:
+    def __init__(self, kind: str = "account") -> None:
+        self.kind = kind  # the stream's: "account" or "office" (its fold)
+        self._rules: Any = office_fold if kind == "office" else fold
+        self._segment: Any = office_fold.OfficeSegment if kind == "office" else fold.Segment
         self.facts: list[Fact] = []
-        self.segments: list[fold.Segment] = []
+        self.segments: list[Any] = []
         self._acc: Any = None
         self._first = 0
         self._latest: datetime | None = None
 
     @property
+    def key(self) -> str | None:
+        """An office stream's office key (its registration names it); None for an account."""
+        return self.facts[0].data["office"] if self.kind == "office" and self.facts else None
+
+    @property
     def version(self) -> int:
         return len(self.facts)
 
-    def push(self, fact: Fact) -> list[fold.Segment]:
+    def push(self, fact: Fact) -> list[Any]:
         if fact.version != len(self.facts) + 1:
             raise ValueError(f"fact version {fact.version} after version {len(self.facts)}")
         self.facts.append(fact)
         k = len(self.facts)
         latest = self._latest
         if fact.type != fold.RETRACTED and (latest is None or fact.effective_at >= latest):
-            self._acc = acc = fold.apply(self._acc, fact)
+            self._acc = acc = self._rules.apply(self._acc, fact)
             self._latest = fact.effective_at
             if acc is not None:
                 self._first = first = self._first or fact.version
                 state = acc.snapshot(k, first)
                 segments = self.segments
+                make = self._segment
                 if segments and segments[-1].valid_from == fact.effective_at:
-                    segments = [*segments[:-1], fold.Segment(fact.effective_at, None, state)]
+                    segments = [*segments[:-1], make(fact.effective_at, None, state)]
                 else:
                     if segments:
                         tail = segments[-1]
                         segments = [
                             *segments[:-1],
-                            fold.Segment(tail.valid_from, fact.effective_at, tail.state),
+                            make(tail.valid_from, fact.effective_at, tail.state),
                         ]
-                    segments = [*segments, fold.Segment(fact.effective_at, None, state)]
+                    segments = [*segments, make(fact.effective_at, None, state)]
                 self.segments = segments
         else:
-            self.segments = fold.timeline(self.facts)
+            self.segments = self._rules.timeline(self.facts)
             kept = fold.believed(self.facts)
             acc, first = None, 0
             for f in kept:
-                acc = fold.apply(acc, f)
+                acc = self._rules.apply(acc, f)
                 if acc is not None and not first:
                     first = f.version
             self._acc, self._first = acc, first
@@ -235,8 +275,8 @@ def knowledge_ends(facts: Sequence[Fact]) -> list[int]:
     ]
 
 
-def prefix_timelines(facts: Sequence[Fact]) -> list[list[fold.Segment]]:
+def prefix_timelines(facts: Sequence[Fact]) -> list[list[Any]]:
     """For each prefix facts[:k], a timeline whose rows equal those of `fold.timeline(facts[:k])`
-    (used by rebuild)."""
-    timeline = Timeline()
+    (`office_fold.timeline` for an office stream; used by rebuild)."""
+    timeline = Timeline(facts[0].kind if facts else "account")
     return [timeline.push(fact) for fact in facts]

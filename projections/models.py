@@ -25,6 +25,7 @@ INTEGER_COLUMNS = frozenset(
     {
         "valid_from", "valid_to", "known_from", "known_to", "holder_since", "registered_at",
         "effective_at", "recorded_at", "retracted_at", "version", "position", "retracted_by",
+        "followers", "observed_at", "audience_by",
     }
 )  # fmt: skip
 
@@ -87,13 +88,15 @@ the prefixes ending at `derive.knowledge_ends(facts)` (memoised by the caller)."
 
 @dataclass
 class Change:
-    """One custody event, with the account's timeline before and after it (as known then)."""
+    """One custody event, with its stream's timeline before and after it (as known then):
+    account segments (`fold.Segment`), or office segments for an office stream's event."""
 
-    account_id: UUID
+    account_id: UUID  # the stream's id
     fact: Fact
     position: int
-    before: list[fold.Segment]
-    after: list[fold.Segment]
+    before: list[Any]
+    after: list[Any]
+    office: str | None = None  # an office stream's key
 
 
 @dataclass
@@ -122,6 +125,11 @@ class ReadModel:
 
     name: str
     table: Table  # the queries take its name and columns from here
+    # Which streams' events it takes: "account", "office", or "any".
+    kind = "account"
+
+    def takes(self, kind: str) -> bool:
+        return self.kind in ("any", kind)
 
     @property
     def tables(self) -> tuple[Table, ...]:
@@ -151,7 +159,8 @@ class ReadModel:
 class BitemporalModel(ReadModel):
     """Rows derived from the timeline, versioned over record time."""
 
-    rows: Callable[[UUID, Sequence[fold.Segment]], set[Row]]
+    rows: Callable[[UUID, Sequence[Any]], set[Row]]
+    stream_column = "account_id"  # the column holding the stream's id
     # How `rows` groups consecutive segments into one row (fold._runs); None: a row each.
     run_key: Callable[[fold.Segment], Any] | None = None
 
@@ -187,7 +196,7 @@ class BitemporalModel(ReadModel):
         account_id = changes[0].account_id
         opened: dict[Row, int] = {}
         closes: list[Row] = []
-        account = self.table.columns.index("account_id")
+        account = self.table.columns.index(self.stream_column)
         for first, last in knowledge_steps(changes):
             cut = self._cut(first.before, last.after)
             previous = rows(account_id, first.before[cut:])
@@ -213,7 +222,7 @@ class BitemporalModel(ReadModel):
         t = names[self.table.name]
         close = db.sql(
             "UPDATE {t} SET known_to = %s "
-            "WHERE account_id = %s AND row_key = %s AND known_to IS NULL",
+            f"WHERE {self.stream_column} = %s AND row_key = %s AND known_to IS NULL",
             t=t,
         )
         db.executemany(curs, close, pending.closes)
@@ -270,6 +279,14 @@ class Segments(BitemporalModel):
             "established_by",
             "ineffective",
             "registered_at",
+            # Added with offices (issue 18): a store set up before holds NULL here for rows of
+            # accounts that were all the office's, without audience; readers take NULL so.
+            "ownership",
+            "owner_id",
+            "owner_name",
+            "followers",
+            "observed_at",
+            "audience_by",
             *BITEMPORAL,
         ),
         # Listings filter on time in the index itself; the heap is read only for matches.
@@ -359,15 +376,19 @@ class EventLog(ReadModel):
             "reason",
             "evidence",
             "data",
+            "office",
             "retracted_by",
             "retracted_at",
         ),
         indexes=(("position",),),
         primary_key=("account_id", "version"),
     )
+    kind = "any"
 
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
-        pending.inserts.extend(derive.event_row(c.account_id, c.fact, c.position) for c in changes)
+        pending.inserts.extend(
+            derive.event_row(c.account_id, c.fact, c.position, c.office) for c in changes
+        )
         pending.updates.extend(
             (
                 c.fact.version,
@@ -400,9 +421,10 @@ class EventLog(ReadModel):
         rows_for: RowsFor,
     ) -> dict[str, list[Row]]:
         retractions = {f.data["event_version"]: f for f in facts if f.type == fold.RETRACTED}
+        office = facts[0].data["office"] if facts and facts[0].kind == "office" else None
         rows = []
         for fact, position in zip(facts, positions, strict=True):
-            row = derive.event_row(account_id, fact, position)
+            row = derive.event_row(account_id, fact, position, office)
             by = retractions.get(fact.version)
             if by is not None:
                 row = (*row[:-2], by.version, derive.to_us(by.recorded_at))
@@ -410,10 +432,44 @@ class EventLog(ReadModel):
         return {self.table.name: rows}
 
 
+class OfficeSegments(BitemporalModel):
+    """An office's whole state over valid time: its holder at any time, its tenures, listings
+    of offices by jurisdiction."""
+
+    name = "office_segments"
+    kind = "office"
+    stream_column = "office_id"
+    rows = staticmethod(derive.office_segment_rows)
+    table = Table(
+        "rm_office_segments",
+        (
+            "office_id",
+            "valid_from",
+            "valid_to",
+            "office",
+            "name",
+            "jurisdiction",
+            "holder_id",
+            "holder_name",
+            "holder_since",
+            "established_by",
+            "ineffective",
+            "registered_at",
+            *BITEMPORAL,
+        ),
+        indexes=(
+            ("office", "valid_from"),
+            ("jurisdiction", "office", "valid_from", "valid_to", "known_from", "known_to"),
+        ),
+        open_rows=("office_id", "row_key"),
+    )
+
+
 MODELS: tuple[ReadModel, ...] = (
     EventLog(),
     Segments(),
     CustodyIntervals(),
     HandleHistory(),
+    OfficeSegments(),
 )
 BY_NAME: dict[str, ReadModel] = {m.name: m for m in MODELS}

@@ -27,7 +27,7 @@ from ledger.errors import StoreUnavailable, UnreadableEvent, first_line
 from ledger.fold import Fact
 from projections import derive, quarantine
 from projections.db import Db
-from projections.models import MODELS, Change, Pending, ReadModel, Table
+from projections.models import INTEGER_COLUMNS, MODELS, Change, Pending, ReadModel, Table
 from projections.quarantine import QUARANTINE
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ def derive_pending(
                 if after is None
                 else [c for c in account_changes if c.position > after]
             )
-            if mine:
+            if mine and model.takes(mine[0].fact.kind):
                 model.apply(mine, pending)
         yield model.name, pending
 
@@ -142,8 +142,11 @@ class Projector:
                     SQL("SELECT pg_advisory_xact_lock(hashtext(%s))"),
                     (db.schema + ".rm_setup",),
                 )
+            stale: list[str] = []
             for table in (TRACKING, QUARANTINE, *(t for m in self.models for t in m.tables)):
                 db.execute(curs, table.ddl(db, table.name))
+                if _add_missing_columns(db, curs, table) and "row_key" in table.columns:
+                    stale.append(table.name)
                 for statement in table.index_ddl(db, table.name):
                     db.execute(curs, statement)
             insert = db.sql(
@@ -152,6 +155,15 @@ class Projector:
             )
             for model in self.models:
                 db.execute(curs, insert, (model.name,))
+            # A versioned table that gained columns keys its rows differently now: it is
+            # emptied and its model applies the log again from the start.
+            for model in self.models:
+                if any(t.name in stale for t in model.tables):
+                    log.warning("read model %s gained columns: it is built again", model.name)
+                    for t in model.tables:
+                        db.execute(curs, db.sql("DELETE FROM {t}", t=t.name))
+                    reset = db.sql("UPDATE {t} SET position = 0 WHERE name = %s", t=TRACKING.name)
+                    db.execute(curs, reset, (model.name,))
 
     # -- positions -------------------------------------------------------------------------------
 
@@ -392,8 +404,10 @@ class Projector:
         """
         mapper = self.ledger.mapper
         first: dict[UUID, int] = {}
+        kinds: dict[UUID, str] = {}
         for _, aid, fact in decoded:
             first.setdefault(aid, fact.version)
+            kinds.setdefault(aid, fact.kind)
         cache = self._timelines
         timelines: dict[UUID, derive.Timeline] = {}
         missing: dict[UUID, int] = {}
@@ -404,16 +418,16 @@ class Projector:
             if cached is not None and cached.version == version - 1:
                 timelines[aid] = cached
             elif version == 1:
-                timelines[aid] = derive.Timeline()
+                timelines[aid] = derive.Timeline(kinds[aid])
             elif known is not None and aid in known:
-                timeline = timelines[aid] = derive.Timeline()
+                timeline = timelines[aid] = derive.Timeline(kinds[aid])
                 for fact in known[aid][: version - 1]:
                     timeline.push(fact)
             else:
                 missing[aid] = version - 1
         if missing:
             for aid, stored in self.db.streams(missing).items():
-                timeline = timelines[aid] = derive.Timeline()
+                timeline = timelines[aid] = derive.Timeline(kinds[aid])
                 for e in stored:
                     timeline.push(decode_fact(mapper, e)[1])
         changes = []
@@ -421,7 +435,7 @@ class Projector:
             timeline = timelines[aid]
             before = timeline.segments
             after = timeline.push(fact)
-            changes.append(Change(aid, fact, position, before, after))
+            changes.append(Change(aid, fact, position, before, after, timeline.key))
         cache.update(timelines)  # most recently used last
         self._cached_events += sum(t.version for t in timelines.values())
         while cache and (
@@ -429,6 +443,31 @@ class Projector:
         ):
             self._cached_events -= cache.pop(next(iter(cache))).version
         return changes
+
+
+def _add_missing_columns(db: Db, curs: Any, table: Table) -> bool:
+    """Add the columns a newer version gave `table` to a store set up before (NULL in the rows
+    there); True if it added any."""
+    if db.kind == "postgres":
+        db.execute(
+            curs,
+            SQL(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = COALESCE(NULLIF(%s, ''), current_schema()) "
+                "AND table_name = %s"
+            ),
+            (db.schema, table.name),
+        )
+        have = {str(r[0]) for r in curs.fetchall()}
+    else:
+        db.execute(curs, db.sql("SELECT name FROM pragma_table_info(%s)"), (table.name,))
+        have = {str(r[0]) for r in curs.fetchall()}
+    missing = [c for c in table.columns if c not in have]
+    for column in missing:
+        kind = "BIGINT" if column in INTEGER_COLUMNS else "TEXT"
+        assert column.replace("_", "").isalnum(), column
+        db.execute(curs, db.sql(f"ALTER TABLE {{t}} ADD COLUMN {column} {kind}", t=table.name))
+    return bool(missing)
 
 
 def _stream(error: UnreadableEvent) -> UUID:

@@ -174,6 +174,8 @@ class Rebuilder:
                 return memo[rows]
 
             for model in models:
+                if not model.takes(facts[0].kind):
+                    continue
                 for table_name, rows in model.history(
                     account_id, facts, timelines, positions, rows_for
                 ).items():

@@ -11,7 +11,18 @@ from uuid import UUID
 import pytest
 
 from ledger.application import CustodyLedger
-from ledger.commands import RegisterAccount
+from ledger.commands import (
+    AssignHolder,
+    ChangeOwnership,
+    EndOfficialUse,
+    Holder,
+    ObserveAudience,
+    RegisterAccount,
+    RegisterOffice,
+    ReleaseHolder,
+    RetractEvent,
+    StartOfficialUse,
+)
 from ledger.errors import LedgerError
 from ledger.records import EventRecord
 
@@ -78,3 +89,40 @@ def register(
         effective_at=at,
     )
     return ledger.register_account(command, actor=ACTOR, idempotency_key=key)
+
+
+BAJWA = Holder(id="asim-saleem-bajwa", name="Asim Saleem Bajwa")
+GHAFOOR = Holder(id="asif-ghafoor", name="Asif Ghafoor")
+ISPR_FROM = ts("2012-05-01T00:00")
+ISPR_HANDOVER = ts("2016-12-25T00:00")
+
+
+def record_the_office_kinds(ledger: CustodyLedger) -> tuple[UUID, UUID]:
+    """Every event type of offices and personal accounts, on a personal account and an office
+    stream (the DG ISPR story, short): (the account's id, the office stream's id)."""
+    office = ledger.register_office(
+        RegisterOffice(office="pk-dg-ispr", name="Director General, ISPR", jurisdiction="PK",
+                       effective_at=ISPR_FROM),
+        actor=ACTOR,
+    ).account_id  # fmt: skip
+    for command in (
+        AssignHolder(holder=BAJWA, effective_at=ISPR_FROM),
+        AssignHolder(holder=GHAFOOR, effective_at=ISPR_HANDOVER - timedelta(days=9)),
+        RetractEvent(event_version=3, effective_at=LATER, reason="the appointment, not the day"),
+        AssignHolder(holder=GHAFOOR, effective_at=ISPR_HANDOVER),
+        ReleaseHolder(effective_at=LATER),
+    ):
+        ledger.append_office("pk-dg-ispr", command, actor=ACTOR)
+    account = ledger.register_account(
+        RegisterAccount(platform="x", handle="@AsimBajwaISPR", ownership="personal",
+                        owner=BAJWA, office="pk-dg-ispr", effective_at=ISPR_FROM),
+        actor=ACTOR,
+    ).account_id  # fmt: skip
+    for later in (
+        ObserveAudience(followers=3_050_000, effective_at=ISPR_HANDOVER + timedelta(days=1)),
+        EndOfficialUse(effective_at=ISPR_HANDOVER),
+        StartOfficialUse(office="pk-coas", effective_at=LATER - timedelta(days=1)),
+        ChangeOwnership(ownership="office", office="pk-coas", effective_at=LATER),
+    ):
+        ledger.append(account, later, actor=ACTOR)
+    return account, office

@@ -20,7 +20,7 @@ import orjson
 import rfc8785
 from eventsourcing.utils import get_topic
 
-from ledger.domain import EVENT_CLASSES
+from ledger.domain import EVENT_CLASSES, OFFICE_EVENT_CLASSES
 from ledger.fold import Fact
 
 MAX_ENTRY_BYTES = 65_535  # an entry bundle prefixes each entry with its length as a uint16
@@ -38,6 +38,13 @@ FIELDS = frozenset(
         "prev",
     )
 )
+# An office stream's entry names its stream `office_id` instead (the same fields otherwise), so
+# a reader of one entry knows which kind of stream it belongs to.
+OFFICE_FIELDS = (FIELDS - {"account_id"}) | {"office_id"}
+
+
+def stream_key(kind: str) -> str:
+    return "office_id" if kind == "office" else "account_id"
 
 
 class EntryError(ValueError):
@@ -107,7 +114,7 @@ def entry_bytes(stream: UUID, fact: Fact, prev: bytes | None) -> bytes:
     """The entry for `fact` of `stream`, after the entry whose leaf hash is `prev` (None for
     the stream's first). EntryError if it would exceed MAX_ENTRY_BYTES."""
     value: dict[str, Any] = {
-        "account_id": str(stream),
+        stream_key(fact.kind): str(stream),
         "version": fact.version,
         "type": fact.type,
         "effective_at": timestamp(fact.effective_at),
@@ -137,9 +144,10 @@ def entry_from_stored(
     domain event: the same bytes as `entry_bytes` of the decoded fact (a test holds them to
     each other), or None where the shortcut does not apply (a value the transcoder encodes as
     an object of its own, a time not in UTC, bytes that are not such JSON): then decode."""
-    kind = _TOPIC_TYPES.get(topic)
-    if kind is None:
+    known = _TOPIC_TYPES.get(topic)
+    if known is None:
         return None
+    kind, stream_kind = known
     try:
         raw = orjson.loads(state)
         effective = _utc_text(raw["effective_at"])
@@ -159,7 +167,7 @@ def entry_from_stored(
     ):
         return None
     value = {
-        "account_id": str(stream),
+        stream_key(stream_kind): str(stream),
         "version": version,
         "type": kind,
         "effective_at": effective,
@@ -177,7 +185,10 @@ def entry_from_stored(
     return out if len(out) <= MAX_ENTRY_BYTES else None
 
 
-_TOPIC_TYPES = {get_topic(cls): name for name, cls in EVENT_CLASSES.items()}
+_TOPIC_TYPES = {
+    **{get_topic(cls): (name, "account") for name, cls in EVENT_CLASSES.items()},
+    **{get_topic(cls): (name, "office") for name, cls in OFFICE_EVENT_CLASSES.items()},
+}
 
 
 def _utc_text(value: Any) -> str | None:
@@ -198,10 +209,14 @@ def parse_entry(entry: bytes) -> tuple[UUID, Fact, bytes | None]:
         value = json.loads(entry)
     except (UnicodeDecodeError, ValueError) as e:
         raise EntryError(f"not JSON: {e}") from None
-    if not isinstance(value, Mapping) or set(value) != FIELDS:
-        raise EntryError(f"an entry has exactly the fields {sorted(FIELDS)}")
+    if not isinstance(value, Mapping) or set(value) not in (FIELDS, OFFICE_FIELDS):
+        raise EntryError(
+            f"an entry has exactly the fields {sorted(FIELDS)} (office_id for account_id, in "
+            "an office stream's)"
+        )
+    kind = "office" if "office_id" in value else "account"
     try:
-        stream = UUID(value["account_id"])
+        stream = UUID(value[stream_key(kind)])
         prev = None if value["prev"] is None else base64.b64decode(value["prev"], validate=True)
         fact = Fact(
             version=_int(value["version"]),
@@ -212,6 +227,7 @@ def parse_entry(entry: bytes) -> tuple[UUID, Fact, bytes | None]:
             reason=_str(value["reason"]),
             evidence=tuple(_evidence(value["evidence"])),
             data=dict(value["data"]),
+            kind=kind,
         )
     except (TypeError, ValueError, AttributeError) as e:
         raise EntryError(f"a field of the entry is malformed: {e}") from None

@@ -22,7 +22,7 @@ from ledger.commands import (
     RetractEvent,
     TransferOffice,
 )
-from ledger.domain import EVENT_CLASSES, to_fact
+from ledger.domain import EVENT_CLASSES, OFFICE_EVENT_CLASSES, to_fact
 from ledger.errors import (
     AccountClosed,
     AccountRetracted,
@@ -38,6 +38,7 @@ from ledger.errors import (
 )
 from ledger.records import EventRecord
 from ledger.settings import Settings
+from ledger.store import position_of
 from tests.stories import (
     ACTOR,
     ELECTION_CALLED,
@@ -48,6 +49,7 @@ from tests.stories import (
     OPENED,
     US,
     holder,
+    record_the_office_kinds,
     refused,
     register,
 )
@@ -322,16 +324,23 @@ def test_recent_facts_are_the_logs_own_facts_and_only_the_latest_are_kept(
     with refused(ledger, NoChange, potus):
         do(ledger, potus, RenameHandle(handle="@POTUS45", effective_at=LATER))
     do(ledger, potus, CloseAccount(effective_at=LATER))
-    records = ledger.records(potus)
+    personal, office = record_the_office_kinds(ledger)
+    records = [*ledger.records(potus), *ledger.records(personal)]
+    office_facts = ledger.stream_facts(office)
     assert {r.type for r in records} == set(EVENT_CLASSES)  # every type, none refused
+    assert {f.type for f in office_facts} == set(OFFICE_EVENT_CLASSES)
     notes = ledger.recorder.select_notifications(start=1, limit=100)
     decoded = {n.id: ledger.mapper.to_domain_event(n) for n in notes}
     # Every position written is remembered (index events as None), refused writes not at all;
     # so the whole log is known, and a span of it gives the custody facts in log order.
     assert len(recent) == len(notes) == ledger.head()
+    positions = sorted(
+        [r.position or 0 for r in records]
+        + [position_of(ledger.recorder, office, f.version) or 0 for f in office_facts]
+    )
     assert recent.span(0, ledger.head()) == [
-        (r.position, decoded[r.position].originator_id, to_fact(decoded[r.position]))  # type: ignore[index, arg-type]
-        for r in sorted(records, key=lambda r: r.position or 0)
+        (p, decoded[p].originator_id, to_fact(decoded[p]))  # type: ignore[arg-type]
+        for p in positions
     ]
     assert recent.span(0, ledger.head() + 1) is None  # a position it did not record
     for r in records:

@@ -127,6 +127,7 @@ def test_a_registered_account_is_active_with_its_handle_and_office_and_nobody_ho
         office_by=1,
         holder_by=1,
         status_by=1,
+        ownership_by=1,
     )
 
 

@@ -24,12 +24,18 @@ from ledger.commands import (
     Archive,
     ArchiveHistory,
     AssignHolder,
+    ChangeOwnership,
     CloseAccount,
+    EndOfficialUse,
     Evidence,
     Holder,
+    ObserveAudience,
+    RegisterAccount,
+    RegisterOffice,
     ReleaseHolder,
     RenameHandle,
     RetractEvent,
+    StartOfficialUse,
     TransferOffice,
 )
 from ledger.domain import EVENT_CLASSES
@@ -86,13 +92,39 @@ def test_every_kind_of_custody_event_makes_an_entry_that_reads_back_as_the_same_
     ]  # fmt: skip
     for command in commands:
         ledger.append(potus, command, actor=ACTOR)  # type: ignore[arg-type]
+    bajwa = Holder(id="asim-saleem-bajwa", name="Asim Saleem Bajwa")
+    personal = ledger.register_account(
+        RegisterAccount(platform="x", handle="@AsimBajwaISPR", ownership="personal",
+                        owner=bajwa, office="pk-dg-ispr", effective_at=OPENED),
+        actor=ACTOR,
+    ).account_id  # fmt: skip
+    for later in (
+        ObserveAudience(followers=3_050_000, effective_at=INAUGURATION_2017, evidence=(source,)),
+        EndOfficialUse(effective_at=INAUGURATION_2017),
+        StartOfficialUse(office="pk-coas", effective_at=INAUGURATION_2021),
+        ChangeOwnership(ownership="office", office="pk-coas", effective_at=LATER),
+    ):
+        ledger.append(personal, later, actor=ACTOR)
+    office = ledger.register_office(
+        RegisterOffice(office="pk-dg-ispr", name="DG ISPR", jurisdiction="PK", effective_at=OPENED),
+        actor=ACTOR,
+    ).account_id
+    ledger.append_office("pk-dg-ispr", AssignHolder(holder=bajwa, effective_at=OPENED), actor=ACTOR)
+    streams = [(potus, ledger.facts(potus)), (personal, ledger.facts(personal)),
+               (office, ledger.office_facts("pk-dg-ispr"))]  # fmt: skip
+    # every type the ledger has, of both kinds of stream
+    kinds = {(f.kind, f.type) for _, facts in streams for f in facts}
+    assert {t for k, t in kinds if k == "account"} == set(EVENT_CLASSES)
+    assert {t for k, t in kinds if k == "office"} == {"office_registered", "holder_assigned"}
+    for stream, facts in streams:
+        for fact, (entry, prev) in zip(facts, chained(stream, facts), strict=True):
+            assert parse_entry(entry) == (stream, fact, prev), fact.type
+            value = json.loads(entry)
+            assert (value["type"], value["version"]) == (fact.type, fact.version)
+            assert value["prev"] == (None if prev is None else base64.b64encode(prev).decode())
+            # an office's entry names its stream office_id, an account's account_id
+            assert value["office_id" if fact.kind == "office" else "account_id"] == str(stream)
     facts = ledger.facts(potus)
-    assert {f.type for f in facts} == set(EVENT_CLASSES)  # every type the ledger has
-    for fact, (entry, prev) in zip(facts, chained(potus, facts), strict=True):
-        assert parse_entry(entry) == (potus, fact, prev), fact.type
-        value = json.loads(entry)
-        assert (value["type"], value["version"]) == (fact.type, fact.version)
-        assert value["prev"] == (None if prev is None else base64.b64encode(prev).decode())
     assert json.loads(chained(potus, facts)[1][0])["evidence"] == [
         {"url": "https://www.archives.gov/presidential-records", "sha256": "ab" * 32}
     ]
