@@ -2,9 +2,11 @@
 
 One event per line, with the API's request-body fields plus `type` (`account_registered` for a
 registration) and, after a registration, `account_id` or `account: {platform,
-platform_account_id}`. Every line is checked by the ledger's own rules, cross-line ones
-included (a batch stages them against each other and the store); if any line is bad, nothing
-is written and every bad line is named. The parsing lives here; the rules stay in the ledger.
+platform_account_id}`. A line of an office's stream is `office_registered`, or names its
+`office` (and no account) with `holder_assigned`, `holder_released` or `event_retracted`.
+Every line is checked by the ledger's own rules, cross-line ones included (a batch stages them
+against each other and the store); if any line is bad, nothing is written and every bad line is
+named. The parsing lives here; the rules stay in the ledger.
 """
 
 from __future__ import annotations
@@ -13,19 +15,29 @@ import csv
 import io
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
-from ledger import fold
+from ledger import fold, office_fold
 from ledger.application import CustodyLedger
 from ledger.batch import Batch
 from ledger.bulk import collector_paused
-from ledger.commands import Command, RegisterAccount, parse_command, parse_json, require_utc, shown
-from ledger.domain import CUSTODY_TOPICS, decode_fact
+from ledger.commands import (
+    COMMANDS,
+    OFFICE_COMMANDS,
+    Command,
+    RegisterAccount,
+    RegisterOffice,
+    parse_command,
+    parse_json,
+    require_utc,
+    shown,
+)
+from ledger.domain import CUSTODY_TOPICS, decode_fact, office_id
 from ledger.errors import InvalidInput, LedgerError, StoreUnavailable, UnreadableEvent
 
 Progress = Callable[[int, int], None]
@@ -33,9 +45,15 @@ CSV_COLUMNS = (
     "type", "account_id", "account.platform", "account.platform_account_id", "platform",
     "platform_account_id", "handle", "office", "effective_at", "reason", "evidence",
     "holder.id", "holder.name", "archive.ref", "archive.sha256", "archive.items",
-    "event_version", "actor", "recorded_at",
+    "event_version", "actor", "recorded_at", "name", "jurisdiction", "ownership", "owner.id",
+    "owner.name", "followers",
 )  # fmt: skip
+_WHOLE_NUMBER_COLUMNS = ("event_version", "archive.items", "followers")
 _ROUTING = {"account_id", "account", "actor", "recorded_at"}
+_ACCOUNT_REFS = ("account_id", "account")
+_NAME_THE_ACCOUNT = "name the account: account_id, or account: {platform, platform_account_id}"
+# An account line's types, and (for the list an unknown type is told) the office's.
+_IMPORT_COMMANDS = {**COMMANDS, **OFFICE_COMMANDS}
 
 
 @dataclass
@@ -44,6 +62,7 @@ class ImportReport:
     written: int = 0
     errors: list[str] = field(default_factory=list)
     accounts: set[UUID] = field(default_factory=set)
+    offices: set[str] = field(default_factory=set)  # the keys of the office streams written
     # Written, but the read models could not be brought up to date (why): they catch up from
     # the log the next time the projector runs. None when they are up to date.
     behind: str | None = None
@@ -151,7 +170,7 @@ def _csv_lines(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
                 try:
                     if key == "evidence":
                         obj["evidence"] = parse_json(value)
-                    elif key in ("event_version", "archive.items"):
+                    elif key in _WHOLE_NUMBER_COLUMNS:
                         if not _WHOLE_NUMBER.fullmatch(value.strip()):
                             raise ValueError(f"expected a whole number, got {shown(value)}")
                         _put(obj, key, int(value))
@@ -193,7 +212,79 @@ def _account_of(
     if isinstance(ref, dict) and ref.get("platform") and ref.get("platform_account_id"):
         platform, platform_account_id = str(ref["platform"]), str(ref["platform_account_id"])
         return ledger.account_for_platform_id(platform, platform_account_id, batch=batch)
-    raise InvalidInput("name the account: account_id, or account: {platform, platform_account_id}")
+    raise InvalidInput(_NAME_THE_ACCOUNT)
+
+
+def _is_office_line(obj: dict[str, Any]) -> bool:
+    """Whether a line belongs to an office's stream: `office_registered`, or one of the
+    office's events naming its `office` and no account. An account's event that names an
+    office (a registration, a transfer, official use) names its account as well."""
+    kind = obj.get("type")
+    names_account = any(ref in obj for ref in _ACCOUNT_REFS)
+    if kind == office_fold.REGISTERED:
+        if names_account:
+            raise InvalidInput("an office's registration names no account (account_id, account)")
+        return True
+    if "office" not in obj or names_account or kind == fold.REGISTERED:
+        return False
+    if kind in OFFICE_COMMANDS:
+        return True
+    if kind in COMMANDS:
+        raise InvalidInput(
+            f"{_NAME_THE_ACCOUNT} (an office's own stream takes only "
+            f"{', '.join(sorted(OFFICE_COMMANDS))})"
+        )
+    return False  # an unknown type: parsing names it
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A parsed line: its command, who recorded it, its record time (a restore's), and the
+    stream it goes to, an office's (by key) or an account's (by id, when the line gives one)."""
+
+    n: int
+    obj: dict[str, Any]
+    command: Command
+    actor: str
+    recorded_at: datetime | None
+    account_id: UUID | None
+    office: str | None
+
+    @property
+    def stream_id(self) -> UUID | None:
+        return office_id(self.office) if self.office is not None else self.account_id
+
+
+def _parse(obj: dict[str, Any], n: int, *, actor: str, restore: bool, now: datetime) -> _Line:
+    office: str | None = None
+    if _is_office_line(obj):
+        body = {k: v for k, v in obj.items() if k not in ("actor", "recorded_at")}
+        if obj.get("type") != office_fold.REGISTERED:  # here the key routes; not a field
+            office = body.pop("office")
+            if not isinstance(office, str):
+                raise InvalidInput("office: expected an office's key", field="office")
+        command = parse_command(body, restore=restore, commands=OFFICE_COMMANDS)
+        if isinstance(command, RegisterOffice):
+            office = command.office
+    else:
+        body = {k: v for k, v in obj.items() if k not in _ROUTING}
+        command = parse_command(body, restore=restore, commands=_IMPORT_COMMANDS)
+        if "account_id" in obj and "account" in obj:
+            raise InvalidInput("name the account once: account_id or account, not both")
+    who = obj.get("actor", actor)
+    if not isinstance(who, str):
+        raise InvalidInput("actor: expected a string naming who recorded the event")
+    if restore:
+        recorded_at: datetime | None = _restored_at(obj, now)
+    elif "recorded_at" in obj:
+        raise InvalidInput(
+            "recorded_at is set by the ledger when it records an event; only --restore "
+            "(an export into an empty store) keeps it: remove the field, or restore"
+        )
+    else:
+        recorded_at = None
+    account_id = _uuid(obj["account_id"]) if "account_id" in obj else None
+    return _Line(n, obj, command, who, recorded_at, account_id, office)
 
 
 def stage(
@@ -205,61 +296,64 @@ def stage(
     restore: bool,
     report: ImportReport,
     progress: Progress,
+    where: str = "",
 ) -> None:
-    """Stage every line; record a message per bad line and carry on with the next. Lines are
-    parsed first, so the aggregates they will look up can be read in a few queries."""
+    """Stage every line; record a message per bad line (`where` names the file, when there
+    are several) and carry on with the next. Lines are parsed first, so the aggregates they
+    will look up can be read in a few queries."""
     now = ledger.clock()
     errors: list[tuple[int, str]] = []
-    parsed: list[tuple[int, dict[str, Any], Command, str, datetime | None, UUID | None]] = []
+    parsed: list[_Line] = []
     for n, obj in lines:
         if isinstance(obj, str):
             errors.append((n, str(obj)))
             continue
         try:
-            body = {k: v for k, v in obj.items() if k not in _ROUTING}
-            command = parse_command(body, restore=restore)
-            if "account_id" in obj and "account" in obj:
-                raise InvalidInput("name the account once: account_id or account, not both")
-            who = obj.get("actor", actor)
-            if not isinstance(who, str):
-                raise InvalidInput("actor: expected a string naming who recorded the event")
-            if restore:
-                recorded_at = _restored_at(obj, now)
-            elif "recorded_at" in obj:
-                raise InvalidInput(
-                    "recorded_at is set by the ledger when it records an event; only --restore "
-                    "(an export into an empty store) keeps it: remove the field, or restore"
-                )
-            else:
-                recorded_at = None
-            account_id = _uuid(obj["account_id"]) if "account_id" in obj else None
-            parsed.append((n, obj, command, who, recorded_at, account_id))
+            parsed.append(_parse(obj, n, actor=actor, restore=restore, now=now))
         except LedgerError as e:
             errors.append((n, e.detail))
         except (KeyError, ValueError) as e:
             errors.append((n, str(e)))
-    ledger.prefetch(batch, ((account_id, command) for *_, command, _, _, account_id in parsed))
-    for done, (n, obj, command, who, recorded_at, account_id) in enumerate(parsed, 1):
+    ledger.prefetch(batch, ((line.stream_id, line.command) for line in parsed))
+    for done, line in enumerate(parsed, 1):
         progress(done, len(parsed))
         try:
-            if isinstance(command, RegisterAccount):
-                record = ledger.register_account(
-                    command, actor=who, account_id=account_id, batch=batch, recorded_at=recorded_at
-                )
-            else:
-                record = ledger.append(
-                    _account_of(ledger, batch, obj, account_id),
-                    command,  # type: ignore[arg-type]  # parse_command never yields a registration here
-                    actor=who,
-                    batch=batch,
-                    recorded_at=recorded_at,
-                )
-            report.accounts.add(record.account_id)
+            _stage_line(ledger, batch, line, report)
         except LedgerError as e:
-            errors.append((n, e.detail))
+            errors.append((line.n, e.detail))
         except (KeyError, ValueError) as e:
-            errors.append((n, str(e)))
-    report.errors += [f"line {n}: {message}" for n, message in sorted(errors)]
+            errors.append((line.n, str(e)))
+    report.errors += [f"{where}line {n}: {message}" for n, message in sorted(errors)]
+
+
+def _stage_line(ledger: CustodyLedger, batch: Batch, line: _Line, report: ImportReport) -> None:
+    command, who, recorded_at = line.command, line.actor, line.recorded_at
+    if line.office is not None:
+        if isinstance(command, RegisterOffice):
+            ledger.register_office(command, actor=who, batch=batch, recorded_at=recorded_at)
+        else:
+            ledger.append_office(
+                line.office,
+                command,  # type: ignore[arg-type]  # OFFICE_COMMANDS' other types are OfficeCommand
+                actor=who,
+                batch=batch,
+                recorded_at=recorded_at,
+            )
+        report.offices.add(line.office)
+        return
+    if isinstance(command, RegisterAccount):
+        record = ledger.register_account(
+            command, actor=who, account_id=line.account_id, batch=batch, recorded_at=recorded_at
+        )
+    else:
+        record = ledger.append(
+            _account_of(ledger, batch, line.obj, line.account_id),
+            command,  # type: ignore[arg-type]  # an account line is never an office registration
+            actor=who,
+            batch=batch,
+            recorded_at=recorded_at,
+        )
+    report.accounts.add(record.account_id)
 
 
 def _restored_at(obj: dict[str, Any], now: datetime) -> datetime:
@@ -287,20 +381,47 @@ def import_file(
     written; if it fails (or is interrupted), the import returns all the same with
     `report.behind` saying why: the events are in the log, and the read models derive their
     rows from it whenever they next catch up. A caller must check it."""
+    return import_files(
+        ledger, [path], actor=actor, restore=restore, progress=progress, catch_up=catch_up
+    )
+
+
+def import_files(
+    ledger: CustodyLedger,
+    paths: Sequence[Path],
+    *,
+    actor: str,
+    restore: bool = False,
+    progress: Progress = lambda done, total: None,
+    catch_up: Callable[[], object] | None = None,
+) -> ImportReport:
+    """`import_file` for several files read as one, in this order, in one batch (a restore of
+    them into an empty store, as of the demo's files): all of them or nothing. A bad line is
+    named by its file when there are several."""
     if restore and holds_custody_events(ledger):
         raise InvalidInput(
             "--restore keeps record times, so it only loads into an empty store (one without "
             "custody events; tokens may be there already)"
         )
     # The lines read are bulk work too (ledger.bulk): the batch pauses the collector from
-    # staging on, and this pause covers reading the file as well.
+    # staging on, and this pause covers reading the files as well.
     with collector_paused():
-        lines = read_lines(path)
-        report = ImportReport(lines=len(lines))
+        files = [(path, read_lines(path)) for path in paths]
+        report = ImportReport(lines=sum(len(lines) for _, lines in files))
         with ledger.batch() as batch:
-            stage(
-                ledger, batch, lines, actor=actor, restore=restore, report=report, progress=progress
-            )
+            before = 0
+            for path, lines in files:
+                stage(
+                    ledger,
+                    batch,
+                    lines,
+                    actor=actor,
+                    restore=restore,
+                    report=report,
+                    progress=progress if len(files) == 1 else _shifted(progress, before, report),
+                    where=f"{path.name} " if len(files) > 1 else "",
+                )
+                before += len(lines)
             if report.errors:
                 raise ImportRefused(report)
         report.written = len(batch.records)
@@ -317,6 +438,11 @@ def import_file(
                 else:
                     report.behind = f"{type(e).__name__}: {e}"
     return report
+
+
+def _shifted(progress: Progress, before: int, report: ImportReport) -> Progress:
+    """A file's progress as part of all the files' lines."""
+    return lambda done, _: progress(before + done, report.lines)
 
 
 def holds_custody_events(ledger: CustodyLedger) -> bool:
@@ -354,18 +480,33 @@ def export_lines(
     skipped: list[UnreadableEvent] | None = None,
 ) -> Iterable[str]:
     """The whole custody log in log order, as JSON Lines that `import --restore` reads back
-    (`skipped`: see `custody_events`)."""
+    (`skipped`: see `custody_events`). An office's line names its `office`, an account's its
+    `account_id`."""
     head = ledger.head()
-    for position, account_id, fact in custody_events(ledger, skipped):
-        yield json.dumps(_line(account_id, fact), sort_keys=True)
+    offices: dict[UUID, str] = {}  # an office stream's id -> its key, from its registration
+    for position, stream_id, fact in custody_events(ledger, skipped):
+        stream = {"account_id": str(stream_id)}
+        if fact.kind == "office":
+            if fact.type == office_fold.REGISTERED:
+                offices[stream_id] = str(fact.data["office"])
+            if stream_id not in offices:  # its registration was unreadable, and skipped
+                missing = UnreadableEvent(
+                    stream_id, fact.version, position, "the office's registration is unreadable"
+                )
+                if skipped is None:
+                    raise missing
+                skipped.append(missing)
+                continue
+            stream = {"office": offices[stream_id]}
+        yield json.dumps(_line(stream, fact), sort_keys=True)
         progress(position, head)
     progress(head, head)
 
 
-def _line(account_id: UUID, fact: fold.Fact) -> dict[str, Any]:
+def _line(stream: dict[str, str], fact: fold.Fact) -> dict[str, Any]:
     return {
         "type": fact.type,
-        "account_id": str(account_id),
+        **stream,
         "effective_at": fact.effective_at.isoformat(),
         "recorded_at": fact.recorded_at.isoformat(),
         "actor": fact.actor,
