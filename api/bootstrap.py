@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
@@ -16,7 +16,9 @@ from ledger.access import AccessControl
 from ledger.application import Clock, CustodyLedger, utc_now
 from ledger.backfill import custody_events, holds_custody_events, import_file, read_lines
 from ledger.commands import require_utc
+from ledger.domain import office_id
 from ledger.errors import InvalidInput, StoreUnavailable, first_line
+from ledger.oversight import Rules
 from ledger.settings import InvalidSettings, Settings
 from ledger.tlog.keyfile import read_key
 from projections.projector import Projector, ProjectorThread
@@ -77,7 +79,14 @@ def build(settings: Settings | None = None, *, clock: Clock = utc_now) -> Contai
     except BaseException:
         ledger.close()
         raise
-    queries = QueryService(projector, wait_seconds=settings.read_wait_seconds)
+    queries = QueryService(
+        projector,
+        wait_seconds=settings.read_wait_seconds,
+        rules=Rules(
+            audience_window=timedelta(days=settings.audience_window_days),
+            holder_grace=timedelta(days=settings.holder_grace_days),
+        ),
+    )
     container = Container(settings, ledger, projector, queries, AccessControl(ledger))
     if settings.log_enabled:
         try:
@@ -133,7 +142,10 @@ def load_demo(container: Container) -> str:
         report = import_file(
             ledger, DEMO_FILE, actor="demo", restore=True, catch_up=container.projector.catch_up
         )
-        loaded = f"loaded {report.written} demo events for {len(report.accounts)} accounts"
+        loaded = (
+            f"loaded {report.written} demo events for {len(report.accounts)} accounts and "
+            f"{len(report.offices)} offices"
+        )
         if report.behind is not None:
             return f"{loaded}; the read models are behind ({report.behind}) and catch up later"
         return loaded
@@ -153,7 +165,8 @@ def _holds_just_the_demo(ledger: CustodyLedger) -> bool:
     expected: dict[UUID, list[tuple[str, datetime, datetime]]] = {}
     for _, line in read_lines(DEMO_FILE):
         assert isinstance(line, dict), "the demo file is valid JSON Lines"
-        expected.setdefault(UUID(line["account_id"]), []).append(
+        key = UUID(line["account_id"]) if "account_id" in line else office_id(line["office"])
+        expected.setdefault(key, []).append(
             (
                 line["type"],
                 require_utc(line["effective_at"], "effective_at"),

@@ -511,7 +511,10 @@ class CustodyLedger(Application[UUID]):
         return index.account_id  # type: ignore[no-any-return]
 
     def records(self, account_id: UUID) -> list[EventRecord]:
-        facts = self.facts(account_id)
+        """The event records of an account's stream (or an office's, by its stream id)."""
+        facts = self.stream_facts(account_id)
+        if not facts:
+            raise AccountNotFound(account_id)
         retracted = {f.data["event_version"]: f.version for f in facts if f.type == fold.RETRACTED}
         with self._translated():
             return self._records(account_id, facts, retracted)
@@ -519,12 +522,14 @@ class CustodyLedger(Application[UUID]):
     def _records(
         self, account_id: UUID, facts: list[Fact], retracted: dict[int, int]
     ) -> list[EventRecord]:
+        office = facts[0].data["office"] if facts[0].kind == "office" else None
         return [
             EventRecord.of(
                 account_id,
                 f,
                 position_of(self.recorder, account_id, f.version),
                 retracted_by=retracted.get(f.version),
+                office=office,
             )
             for f in facts
         ]

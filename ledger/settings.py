@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     # One event's fields, encoded; at most 64,000, so its log entry stays within 65,535 bytes.
     max_event_bytes: int = Field(default=64_000, ge=1024, le=64_000)
+    # Findings: how far from a handover an audience observation still counts, and how long an
+    # office's account may stay with someone other than the office's holder.
+    audience_window_days: int = Field(default=30, ge=0, le=3650)
+    holder_grace_days: int = Field(default=30, ge=0, le=3650)
     # The verifiable log (docs/adr/0005-verifiable-log.md): custody events become entries of
     # an RFC 6962 Merkle tree; with a signing key, checkpoints are signed (C2SP signed notes)
     # and given to the witnesses ("URL VKEY" each); a checkpoint counts as published once

@@ -133,6 +133,7 @@ def office_segment_rows(office_id: UUID, segments: Sequence[OfficeSegment]) -> s
             dump_seq(seg.state.established_by),
             _ineffective_json(seg.state.ineffective),
             to_us(seg.state.registered_at),
+            seg.state.holder_by,
         )
         for seg in segments
     }

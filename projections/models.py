@@ -25,7 +25,7 @@ INTEGER_COLUMNS = frozenset(
     {
         "valid_from", "valid_to", "known_from", "known_to", "holder_since", "registered_at",
         "effective_at", "recorded_at", "retracted_at", "version", "position", "retracted_by",
-        "followers", "observed_at", "audience_by",
+        "followers", "observed_at", "audience_by", "holder_by",
     }
 )  # fmt: skip
 
@@ -455,6 +455,7 @@ class OfficeSegments(BitemporalModel):
             "established_by",
             "ineffective",
             "registered_at",
+            "holder_by",
             *BITEMPORAL,
         ),
         indexes=(

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -132,3 +133,8 @@ def stored_state(container: Container, account: UUID, version: int, state: bytes
         db.execute(curs, select, (oid, version))
         row = curs.fetchone()
         return bytes(row[0]), int(row[1])
+
+
+# A known history for the tests that need one fixed log (its tree, its sizes): the US
+# presidency's accounts, 43 custody events. The demo itself (api/demo) grows as cases are added.
+US_HISTORY = Path(__file__).with_name("data") / "us_presidency.jsonl"

@@ -49,8 +49,8 @@ def import_(args: argparse.Namespace) -> int:
         print(f"custody: {path} holds no events; nothing was written", file=sys.stderr)
     done = (
         f"imported {plural(report.written, 'event')} for {plural(len(report.accounts), 'account')}"
-        f" from {path} "
-        f"in {time.monotonic() - started:.1f}s"
+        + (f" and {plural(len(report.offices), 'office')}" if report.offices else "")
+        + f" from {path} in {time.monotonic() - started:.1f}s"
     )
     if report.behind is not None:
         print(

@@ -29,6 +29,7 @@ from ledger.access import Principal
 from ledger.application import CustodyLedger
 from ledger.commands import Command, RegisterAccount, parse_json, require_utc, shown
 from ledger.errors import InvalidInput
+from ledger.guards import NO_OFFICE
 from projections.queries import QueryService
 from projections.tlog.service import LogNotFound, LogService
 
@@ -171,7 +172,8 @@ async def new_account(
     container: Container = request.app.state.container
     principal = _may_write(await _principal(container, credentials))
     command = bodies.registration(await _read_json(request))
-    _require_office(principal, command.office, "the new account")
+    # A personal account that speaks for no office is no office's: only for any office.
+    _require_office(principal, command.office or NO_OFFICE, "the new account")
     return NewAccount(container.ledger, principal, command, idempotency_key)
 
 

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from ledger.errors import NotFound
+from ledger.oversight import Rules
 from ledger.records import EventRecord
 from projections import quarantine
 from projections.projector import Progress, Projector
@@ -26,6 +27,7 @@ from projections.queries.common import MAX_PAGE, Reading
 from projections.queries.custody import CustodyQueries
 from projections.queries.events import EventLogQueries
 from projections.queries.handles import HandleQueries
+from projections.queries.offices import OfficeQueries, check_office
 from projections.queries.views import (
     AccountPage,
     AccountSummary,
@@ -62,7 +64,9 @@ __all__ = [
 class QueryService:
     """Read-only answers from the read models; the doors call this and nothing lower."""
 
-    def __init__(self, projector: Projector, *, wait_seconds: float = 5.0) -> None:
+    def __init__(
+        self, projector: Projector, *, wait_seconds: float = 5.0, rules: Rules | None = None
+    ) -> None:
         self.projector = projector
         self.progress = Progress()
         self.reading = Reading(projector, wait_seconds)
@@ -70,6 +74,7 @@ class QueryService:
         self._accounts = AccountQueries(self.reading, self._events)
         self._custody = CustodyQueries(self.reading, self._events)
         self._handles = HandleQueries(self.reading, self._events, self._accounts)
+        self.offices = OfficeQueries(self.reading, self._events, rules or Rules())
 
     # -- accounts (segments) ---------------------------------------------------------------------
 
@@ -153,6 +158,10 @@ class QueryService:
     def events(self, account_id: UUID) -> tuple[EventRecord, ...]:
         """The stream's event records, oldest first."""
         return self._checked(lambda: self._events.events(account_id), account_id)
+
+    def office_events(self, office: str) -> tuple[EventRecord, ...]:
+        """The office stream's event records, oldest first."""
+        return self._events.office_events(check_office(office))
 
     def current_version(self, account_id: UUID) -> int:
         """The stream's version as known now (0 for an unknown account), without reading its

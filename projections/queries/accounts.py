@@ -9,13 +9,20 @@ from typing import Any
 from uuid import UUID
 
 from ledger.errors import InvalidInput
-from ledger.fold import ArchiveEntry, Ineffective
+from ledger.fold import OFFICE_OWNED, ArchiveEntry, HolderRef, Ineffective
 from projections.db import NamedRow
 from projections.derive import from_us, to_us
 from projections.models import Segments
 from projections.queries.common import MAX_PAGE, Reading, known, opt_time, select_list, times, valid
 from projections.queries.events import EVENTS, EventLogQueries
-from projections.queries.views import AccountPage, AccountSummary, AccountView, HolderView
+from projections.queries.views import (
+    AccountPage,
+    AccountSummary,
+    AccountView,
+    AudienceView,
+    HolderView,
+    Provenance,
+)
 
 SEGMENTS = Segments.table
 STATUSES = (None, "active", "closed")
@@ -128,6 +135,7 @@ class AccountQueries:
         )
         if r is None:
             return None
+        established_by = self.events.provenance(c, account_id, json.loads(r["established_by"]))
         return AccountView(
             account_id=account_id,
             platform=r["platform"],
@@ -146,11 +154,22 @@ class AccountQueries:
             version=int(r["known_version"] or 0),
             at=at,
             known_at=known_at,
-            established_by=self.events.provenance(c, account_id, json.loads(r["established_by"])),
+            established_by=established_by,
             ineffective=tuple(
                 Ineffective(i["version"], i["type"], i["why"]) for i in json.loads(r["ineffective"])
             ),
+            ownership=r["ownership"] or OFFICE_OWNED,
+            owner=HolderRef(r["owner_id"], r["owner_name"]) if r["owner_id"] else None,
+            audience=audience(r, established_by),
         )
+
+
+def audience(r: NamedRow, cited: tuple[Provenance, ...]) -> AudienceView | None:
+    """A segment row's audience observation, with its event among `cited` (the row's)."""
+    if r["followers"] is None:
+        return None
+    by = tuple(p for p in cited if p.version == r["audience_by"])
+    return AudienceView(int(r["followers"]), from_us(r["observed_at"]), by)
 
 
 def _holder(r: NamedRow) -> HolderView | None:

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
-from ledger.errors import AccountNotFound, InvalidInput
+from ledger.domain import office_id
+from ledger.errors import AccountNotFound, InvalidInput, OfficeNotFound
 from ledger.records import EventRecord
 from projections.db import NamedRow
 from projections.derive import from_us
@@ -30,7 +31,8 @@ class EventLogQueries:
             "SELECT MAX(version) AS version FROM {t} WHERE account_id = %s", t=EVENTS.name
         )
         self._registered = db.sql(
-            "SELECT 1 FROM {t} WHERE account_id = %s AND version = 1", t=EVENTS.name
+            "SELECT 1 FROM {t} WHERE account_id = %s AND version = 1 AND office IS NULL",
+            t=EVENTS.name,
         )
         self._provenance = (
             "SELECT "
@@ -41,12 +43,34 @@ class EventLogQueries:
         )
 
     def events(self, account_id: UUID) -> tuple[EventRecord, ...]:
-        """The stream's event records, oldest first."""
+        """The account stream's event records, oldest first."""
         with self.reading.cursor() as c:
             rows = self.db.rows(c, self._by_account, (str(account_id),))
-        if not rows:
+        if not rows or rows[0]["office"] is not None:
             raise AccountNotFound(account_id)
         return tuple(_record(r, account_id) for r in rows)
+
+    def office_events(self, office: str) -> tuple[EventRecord, ...]:
+        """The office stream's event records, oldest first."""
+        stream = office_id(office)
+        with self.reading.cursor() as c:
+            rows = self.db.rows(c, self._by_account, (str(stream),))
+        if not rows or rows[0]["office"] is None:
+            raise OfficeNotFound(office)
+        return tuple(_record(r, stream) for r in rows)
+
+    def office_keys(self, c: Any, streams: Sequence[UUID]) -> dict[UUID, str]:
+        """Which of these streams are offices', and their keys."""
+        if not streams:
+            return {}
+        marks = ", ".join(["%s"] * len(streams))
+        query = self.db.sql(
+            f"SELECT account_id, office FROM {{t}} WHERE account_id IN ({marks}) "
+            "AND version = 1 AND office IS NOT NULL",
+            t=EVENTS.name,
+        )
+        ids = {str(s): s for s in streams}
+        return {ids[r["account_id"]]: r["office"] for r in self.db.rows(c, query, tuple(ids))}
 
     def log(self, after: int = 0, limit: int = 100) -> LogPage:
         """The global log of custody events in position order, after an exclusive position."""
@@ -134,4 +158,5 @@ def _record(r: NamedRow, account_id: UUID) -> EventRecord:
         evidence=tuple(json.loads(r["evidence"])),
         data=json.loads(r["data"]),
         retracted_by=r["retracted_by"],
+        office=r["office"],
     )

@@ -36,14 +36,24 @@ class HolderView:
 
 
 @dataclass(frozen=True, slots=True)
+class AudienceView:
+    """The latest audience observation at or before a time, and the event that recorded it."""
+
+    followers: int
+    observed_at: datetime
+    established_by: tuple[Provenance, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AccountView:
-    """An account's state at `at` as known at `known_at` (None: now)."""
+    """An account's state at `at` as known at `known_at` (None: now). `office`: the office that
+    owns it, or, for a personal account, the office it speaks for then (None if none)."""
 
     account_id: UUID
     platform: str
     platform_account_id: str | None
     handle: str
-    office: str
+    office: str | None
     status: str
     holder: HolderView | None
     archives: tuple[ArchiveEntry, ...]
@@ -53,6 +63,9 @@ class AccountView:
     known_at: datetime | None
     established_by: tuple[Provenance, ...]
     ineffective: tuple[Ineffective, ...]
+    ownership: str = "office"
+    owner: HolderRef | None = None
+    audience: AudienceView | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +75,7 @@ class AccountSummary:
     account_id: UUID
     platform: str
     handle: str
-    office: str
+    office: str | None
     status: str
     holder: HolderView | None
 
@@ -133,3 +146,121 @@ class LogPage:
 
     events: tuple[EventRecord, ...]
     next_after: int
+
+
+# -- offices ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Cited:
+    """An event behind an answer drawn from several streams: of an account, or of an office."""
+
+    account_id: UUID | None
+    office: str | None
+    version: int
+    type: str
+    recorded_at: datetime
+    actor: str
+    position: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedView:
+    """An account, with the audience observation that goes with the answer (None if none)."""
+
+    account_id: UUID
+    platform: str
+    handle: str
+    ownership: str
+    owner: HolderRef | None
+    audience: AudienceView | None
+
+
+@dataclass(frozen=True, slots=True)
+class FindingView:
+    kind: str
+    office: str
+    account_id: UUID | None
+    handle: str | None
+    holder: HolderRef | None
+    valid_from: datetime
+    valid_to: datetime | None
+    followers: int | None
+    detail: str
+    established_by: tuple[Cited, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeView:
+    """An office at `at` as known at `known_at`: its holder (`tenure_known` False before its
+    registration, or for an office that accounts name but nobody registered), the accounts
+    speaking for it, and the findings in effect then."""
+
+    office: str
+    registered: bool
+    name: str | None
+    jurisdiction: str | None
+    tenure_known: bool
+    holder: HolderView | None
+    accounts: tuple[ObservedView, ...]
+    findings: tuple[FindingView, ...]
+    at: datetime
+    known_at: datetime | None
+    established_by: tuple[Provenance, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeSummary:
+    office: str
+    name: str
+    jurisdiction: str
+    holder: HolderView | None
+
+
+@dataclass(frozen=True, slots=True)
+class TenureView:
+    holder: HolderRef
+    valid_from: datetime
+    valid_to: datetime | None
+    accounts: tuple[ObservedView, ...]
+    established_by: tuple[Provenance, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Tenures:
+    office: str
+    known_at: datetime | None
+    tenures: tuple[TenureView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SideView:
+    """Accounts on one side of a handover: the sum of their observed followers, and how many
+    had no observation near it."""
+
+    accounts: tuple[ObservedView, ...]
+    followers: int
+    unobserved: int
+
+
+@dataclass(frozen=True, slots=True)
+class HandoverView:
+    at: datetime
+    outgoing: HolderRef | None
+    incoming: HolderRef | None
+    retained: SideView
+    departed: SideView
+    established_by: tuple[Provenance, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Handovers:
+    office: str
+    known_at: datetime | None
+    handovers: tuple[HandoverView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FindingsPage:
+    findings: tuple[FindingView, ...]
+    next_after: str | None

@@ -19,7 +19,6 @@ from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
-from api.demo import DEMO_FILE
 from api.http.app import create_app
 from api.http.routes.log import IMMUTABLE, SHORT
 from ledger.commands import AssignHolder, Holder
@@ -30,7 +29,7 @@ from ledger.tlog.tiles import unbundle
 from projections.tlog.store import LogStore
 from tests.e2e.support import Tokens, assert_problem, bearer, make_container
 from tests.stories import ACTOR, LATER
-from tests.support import CM, POTUS_OBAMA, FakeClock, cli, serving, until
+from tests.support import CM, POTUS_OBAMA, US_HISTORY, FakeClock, cli, serving, until
 
 Capture = pytest.CaptureFixture[str]
 ORIGIN = "records.example.org/custody-log"
@@ -74,7 +73,7 @@ def _open(url: str, key_file: Path, clock: FakeClock, **settings: Any) -> Contai
 
 @pytest.fixture
 def log(store_url: str, tmp_path: Path, clock: FakeClock) -> Iterator[Log]:
-    assert cli(store_url, "import", str(DEMO_FILE), "--restore") == EXIT_OK
+    assert cli(store_url, "import", str(US_HISTORY), "--restore") == EXIT_OK
     key_file = tmp_path / "log.key"
     signer = create_key(key_file, ORIGIN)
     container = _open(store_url, key_file, clock)
@@ -429,7 +428,7 @@ def test_a_monitor_follows_the_published_copy_and_notices_a_fork(
     # Another store, signed with the same key under the same origin, whose history parts
     # from this one after the demo: a fork of the log.
     fork_url = f"sqlite:///{tmp_path}/fork.db"
-    assert cli(fork_url, "import", str(DEMO_FILE), "--restore") == EXIT_OK
+    assert cli(fork_url, "import", str(US_HISTORY), "--restore") == EXIT_OK
     fork = _open(fork_url, log.key_file, clock)
     try:
         sync(fork)

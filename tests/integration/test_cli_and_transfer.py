@@ -13,7 +13,7 @@ from api.bootstrap import DemoRefused, build, load_demo
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE, main
 from api.demo import DEMO_FILE
 from ledger.settings import Settings
-from tests.support import CM, POTUS_OBAMA, cli
+from tests.support import CM, POTUS_OBAMA, US_HISTORY, cli
 
 
 def test_who_answers_for_each_side_of_the_2017_inauguration(
@@ -198,7 +198,7 @@ def test_export_then_restore_gives_identical_answers(
 ) -> None:
     out = tmp_path / "log.jsonl"
     assert cli(demo_url, "export", "--out", str(out)) == EXIT_OK
-    assert len(out.read_text().splitlines()) == len(DEMO_FILE.read_text().splitlines())
+    assert len(out.read_text().splitlines()) == len(US_HISTORY.read_text().splitlines())
     copy = f"sqlite:///{tmp_path}/copy.db"
     assert cli(copy, "import", str(out), "--restore") == EXIT_OK
     original, restored = build(Settings(database_url=demo_url)), build(Settings(database_url=copy))
@@ -265,7 +265,9 @@ def test_the_demo_loads_beside_tokens_and_a_second_start_finds_it_there(
     container = build(Settings(database_url=store_url))
     try:
         demo_lines = len(DEMO_FILE.read_text().splitlines())
-        assert load_demo(container) == f"loaded {demo_lines} demo events for 8 accounts"
+        assert load_demo(container) == (
+            f"loaded {demo_lines} demo events for 13 accounts and 8 offices"
+        )
         head = container.ledger.head()
         assert load_demo(container) == "the store holds the demo already"
         assert container.ledger.head() == head

@@ -14,6 +14,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from api.bootstrap import Container, build
+from api.demo import DEMO_FILE
 from ledger.backfill import (
     ImportRefused,
     custody_events,
@@ -25,7 +26,6 @@ from ledger.domain import office_id
 from ledger.errors import InvalidInput
 from ledger.settings import Settings
 
-DEMO = Path(__file__).parents[2] / "api" / "demo"
 ISPR = "pk-dg-ispr"
 ASIM = {"id": "asim-saleem-bajwa", "name": "Asim Saleem Bajwa"}
 ASIF = {"id": "asif-ghafoor", "name": "Asif Ghafoor"}
@@ -302,7 +302,7 @@ def test_the_export_names_an_office_by_its_key_and_restores_to_the_same_log(
         source.close()
 
 
-DEMO_FILES = [DEMO / "us_offices.jsonl", DEMO / "us_presidency.jsonl", DEMO / "pakistan.jsonl"]
+DEMO_FILES = [DEMO_FILE]
 
 
 def test_the_demo_files_restore_together_in_one_batch_and_export_back_unchanged(
@@ -317,7 +317,7 @@ def test_the_demo_files_restore_together_in_one_batch_and_export_back_unchanged(
     }  # fmt: skip
     assert len(report.accounts) == 13
     text = exported(store)
-    # The export is the three files' events, in their order, with the same record times.
+    # The export is the file's events, in their order, with the same record times.
     given = [json.loads(line) for p in DEMO_FILES for line in p.read_text().splitlines()]
     got = [json.loads(line) for line in text.splitlines()]
     assert [(g["type"], g.get("office") if "account_id" not in g else g["account_id"],
@@ -335,12 +335,10 @@ def test_the_demo_files_restore_together_in_one_batch_and_export_back_unchanged(
         copy.close()
 
 
-def test_a_second_restore_into_the_same_store_is_refused_so_the_demo_files_go_in_together(
-    store: Container,
-) -> None:
-    import_file(store.ledger, DEMO_FILES[0], actor="demo", restore=True)
+def test_a_second_restore_into_the_same_store_is_refused(store: Container) -> None:
+    import_file(store.ledger, DEMO_FILE, actor="demo", restore=True)
     with pytest.raises(InvalidInput, match="only loads into an empty store"):
-        import_file(store.ledger, DEMO_FILES[1], actor="demo", restore=True)
+        import_file(store.ledger, DEMO_FILE, actor="demo", restore=True)
 
 
 def test_a_bad_line_among_several_files_is_named_by_its_file(

@@ -15,14 +15,13 @@ import pytest
 
 from api.bootstrap import Container, build
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
-from api.demo import DEMO_FILE
 from ledger.settings import Settings
 from ledger.tlog.keyfile import create_key
 from ledger.tlog.note import COSIGNATURE_ED25519, Signer, cosign, parse_note
 from projections.tlog.audit import Audit, audit_store
 from projections.tlog.integrate import CheckpointRefused
 from projections.tlog.store import CHECKPOINTS, LEAVES, STATE
-from tests.support import append_only_lifted, cli
+from tests.support import US_HISTORY, append_only_lifted, cli
 
 ORIGIN = "edges.example/log"
 Capture = pytest.CaptureFixture[str]
@@ -68,7 +67,7 @@ def test_a_checkpoint_of_the_empty_tree_signed_first_does_not_hide_the_later_one
     try:
         assert container.integrator is not None and container.checkpointer is not None
         assert container.checkpointer.checkpoint().size == 0
-        assert cli(store_url, "import", str(DEMO_FILE), "--restore") == EXIT_OK
+        assert cli(store_url, "import", str(US_HISTORY), "--restore") == EXIT_OK
         container.integrator.integrate()
         assert container.checkpointer.checkpoint().size == 43
         done = audit(container, signer)

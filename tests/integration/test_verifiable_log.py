@@ -25,7 +25,6 @@ from hypothesis import strategies as st
 
 from api.bootstrap import Container, build
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
-from api.demo import DEMO_FILE
 from ledger.application import CustodyLedger
 from ledger.backfill import custody_events
 from ledger.commands import AssignHolder, Holder
@@ -40,11 +39,11 @@ from projections.tlog.service import LogService
 from projections.tlog.store import CHECKPOINTS, NODES, STRIDE, LogStore, node_key
 from tests.stories import ACTOR, LATER
 from tests.strategies import Applied, Step, command_steps, run_steps
-from tests.support import PG_URL, POTUS_OBAMA, append_only_lifted, cli, stored_state
+from tests.support import PG_URL, POTUS_OBAMA, US_HISTORY, append_only_lifted, cli, stored_state
 
 Capture = pytest.CaptureFixture[str]
 ORIGIN = "records.example.org/custody-log"
-DEMO_EVENTS = len(DEMO_FILE.read_text(encoding="utf-8").splitlines())  # 43 custody events
+DEMO_EVENTS = len(US_HISTORY.read_text(encoding="utf-8").splitlines())  # 43 custody events
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ class Expected:
 
 
 def demo_accounts() -> list[UUID]:
-    lines = DEMO_FILE.read_text(encoding="utf-8").splitlines()
+    lines = US_HISTORY.read_text(encoding="utf-8").splitlines()
     return list(dict.fromkeys(UUID(json.loads(line)["account_id"]) for line in lines))
 
 
@@ -565,7 +564,7 @@ def _custody_events(ledger: CustodyLedger) -> int:
 def test_a_restore_refuses_an_event_too_large_to_be_a_log_entry_and_writes_nothing(
     store_url: str, tmp_path: Path, capsys: Capture
 ) -> None:
-    lines = [json.loads(line) for line in DEMO_FILE.read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in US_HISTORY.read_text(encoding="utf-8").splitlines()]
     lines[1]["reason"] = "x" * 70_000  # older versions accepted it; no entry can hold it
     path = tmp_path / "export.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
@@ -584,7 +583,7 @@ def test_a_restored_count_beyond_what_a_double_holds_is_an_entry_with_the_count_
 ) -> None:
     """Older versions accepted an archive of 2**60 items; RFC 8785 numbers are doubles, so the
     entry writes the count as its decimal string, and the log integrates past it."""
-    lines = [json.loads(line) for line in DEMO_FILE.read_text(encoding="utf-8").splitlines()]
+    lines = [json.loads(line) for line in US_HISTORY.read_text(encoding="utf-8").splitlines()]
     archived = next(line for line in lines if line["type"] == "history_archived")
     archived["archive"]["items"] = 2**60
     path = tmp_path / "export.jsonl"

@@ -1,0 +1,470 @@
+"""Questions about offices, answered from the office and account segments (`rm_office_segments`,
+`rm_segments`) and the handle history: who held an office, which accounts spoke for it, what
+stayed and left at each handover, and the findings. The read side only gathers the histories;
+the answers are `ledger.oversight`'s, the same functions the oracle runs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from ledger import oversight
+from ledger.commands import JURISDICTION_RE, OFFICE_RE, shown
+from ledger.domain import office_id
+from ledger.errors import InvalidInput, OfficeNotFound
+from ledger.fold import OFFICE_OWNED, Audience, HolderRef, Ineffective
+from ledger.office_fold import OfficeSegment, OfficeState
+from ledger.oversight import AccountSpan, Finding, Observed, OfficeRecord, Provenance, Rules
+from projections.db import NamedRow
+from projections.derive import from_us
+from projections.models import HandleHistory, OfficeSegments, Segments
+from projections.queries.common import MAX_PAGE, Reading, known, opt_time, select_list, times, valid
+from projections.queries.events import EventLogQueries
+from projections.queries.views import (
+    AudienceView,
+    Cited,
+    FindingsPage,
+    FindingView,
+    Handovers,
+    HandoverView,
+    HolderView,
+    ObservedView,
+    OfficeSummary,
+    OfficeView,
+    SideView,
+    Tenures,
+    TenureView,
+)
+from projections.queries.views import (
+    Provenance as ProvenanceView,
+)
+
+OFFICES = OfficeSegments.table
+SEGMENTS = Segments.table
+HANDLES = HandleHistory.table
+SPAN_COLUMNS = (
+    "account_id", "valid_from", "valid_to", "platform", "handle", "office", "ownership",
+    "owner_id", "owner_name", "holder_id", "holder_name", "status", "followers", "observed_at",
+    "audience_by", "established_by",
+)  # fmt: skip
+
+
+class OfficeQueries:
+    def __init__(self, reading: Reading, events: EventLogQueries, rules: Rules) -> None:
+        self.reading = reading
+        self.db = reading.db
+        self.events = events
+        self.rules = rules
+        kc = "{k}"
+        self._office = (
+            "SELECT " + select_list(OFFICES) + " FROM {t} WHERE office = %s AND " + kc
+            + " ORDER BY valid_from"
+        )  # fmt: skip
+        spans = "SELECT " + select_list(SEGMENTS, *SPAN_COLUMNS) + " FROM {t} WHERE "
+        self._speakers = (
+            spans + "account_id IN (SELECT account_id FROM {t} WHERE office = %s AND " + kc
+            + ") AND " + kc + " ORDER BY account_id, valid_from"
+        )  # fmt: skip
+        self._carriers = (
+            spans + "account_id IN (SELECT account_id FROM {h} WHERE platform = %s AND "
+            "handle_key = %s AND " + kc + ") AND " + kc + " ORDER BY account_id, valid_from"
+        )  # fmt: skip
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def office_at(
+        self, office: str, at: datetime | None = None, known_at: datetime | None = None
+    ) -> OfficeView:
+        """The office at `at` as known at `known_at`: holder, accounts speaking for it, the
+        findings in effect then. OfficeNotFound if nobody registered it or named it."""
+        office = check_office(office)
+        at, known_at = times(at, known_at)
+        with self.reading.cursor() as c:
+            record, histories = self._gather(c, office, known_at)
+            tenure_known, tenure = record.holder_at(at)
+            speaking = oversight.speaking_at(office, histories, at)
+            found = [f for f in self._findings(c, record, histories, known_at) if f.in_effect(at)]
+            self._check(record, histories)
+            segment = _office_segment_at(self._office_rows(c, office, known_at), at)
+            provenance = (
+                self.events.provenance(c, record.stream, json.loads(segment["established_by"]))
+                if segment is not None and record.stream is not None
+                else ()
+            )
+            return OfficeView(
+                office=office,
+                registered=record.stream is not None,
+                name=record.name,
+                jurisdiction=record.jurisdiction,
+                tenure_known=tenure_known,
+                holder=HolderView(tenure.holder.id, tenure.holder.name, tenure.valid_from)
+                if tenure
+                else None,
+                accounts=tuple(
+                    self._observed(c, oversight.observed(s, s.audience)) for s in speaking
+                ),
+                findings=tuple(self._finding_views(c, found)),
+                at=at,
+                known_at=known_at,
+                established_by=provenance,
+            )
+
+    def offices(
+        self,
+        jurisdiction: str | None = None,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+    ) -> tuple[OfficeSummary, ...]:
+        """The registered offices (of one jurisdiction) at `at` as known at `known_at`."""
+        if jurisdiction is not None:
+            check_jurisdiction(jurisdiction)
+        at, known_at = times(at, known_at)
+        vc, vp = valid(at)
+        kc, kp = known(known_at)
+        where = "" if jurisdiction is None else "jurisdiction = %s AND "
+        query = self.db.sql(
+            "SELECT office, name, jurisdiction, holder_id, holder_name, holder_since FROM {t} "
+            f"WHERE {where}{vc} AND {kc} ORDER BY office",
+            t=OFFICES.name,
+        )
+        params = (*((jurisdiction,) if jurisdiction else ()), *vp, *kp)
+        with self.reading.cursor() as c:
+            rows = self.db.rows(c, query, params)
+        return tuple(
+            OfficeSummary(
+                r["office"],
+                r["name"],
+                r["jurisdiction"],
+                HolderView(r["holder_id"], r["holder_name"], opt_time(r["holder_since"]))
+                if r["holder_id"]
+                else None,
+            )
+            for r in rows
+        )
+
+    def tenures(self, office: str, known_at: datetime | None = None) -> Tenures:
+        """Each tenure of the office with the accounts that spoke for it meanwhile."""
+        office = check_office(office)
+        _, known_at = times(None, known_at)
+        with self.reading.cursor() as c:
+            record, histories = self._gather(c, office, known_at)
+            self._check(record, histories)
+            items = oversight.tenures_with_accounts(record, histories)
+            cited = self._cite(c, [p for t in items for p in t.established_by])
+            return Tenures(
+                office,
+                known_at,
+                tuple(
+                    TenureView(
+                        t.tenure.holder,
+                        t.tenure.valid_from,
+                        t.tenure.valid_to,
+                        tuple(self._observed(c, a) for a in t.accounts),
+                        _plain(cited, t.established_by),
+                    )
+                    for t in items
+                ),
+            )
+
+    def handovers(self, office: str, known_at: datetime | None = None) -> Handovers:
+        """At each change of the office's holder: the accounts retained and departed."""
+        office = check_office(office)
+        _, known_at = times(None, known_at)
+        with self.reading.cursor() as c:
+            record, histories = self._gather(c, office, known_at)
+            self._check(record, histories)
+            items = oversight.handovers(record, histories, self.rules)
+            cited = self._cite(c, [p for h in items for p in h.established_by])
+            return Handovers(
+                office,
+                known_at,
+                tuple(
+                    HandoverView(
+                        h.at,
+                        h.outgoing,
+                        h.incoming,
+                        self._side(c, h.retained),
+                        self._side(c, h.departed),
+                        _plain(cited, h.established_by),
+                    )
+                    for h in items
+                ),
+            )
+
+    def findings(
+        self,
+        *,
+        jurisdiction: str | None = None,
+        office: str | None = None,
+        kind: str | None = None,
+        at: datetime | None = None,
+        known_at: datetime | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> FindingsPage:
+        """The findings (in effect at `at`, if given) as known at `known_at`, office by office
+        in key order, `limit` at a time; `after`: the previous page's `next_after`."""
+        if jurisdiction is not None:
+            check_jurisdiction(jurisdiction)
+        if office is not None:
+            office = check_office(office)
+        if kind is not None and kind not in oversight.KINDS:
+            raise InvalidInput(
+                f"kind {shown(kind)} is not a finding; expected one of: {', '.join(oversight.KINDS)}",
+                field="kind",
+            )
+        if not 1 <= limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
+        start_office, skip = _cursor(after)
+        _, known_at = times(None, known_at)
+        out: list[Finding] = []
+        next_after = None
+        with self.reading.cursor() as c:
+            keys = [office] if office else self._office_keys(c, jurisdiction, known_at)
+            for key in keys:
+                if start_office is not None and key < start_office:
+                    continue
+                record, histories = self._gather(c, key, known_at, must_exist=False)
+                self._check(record, histories)
+                found = [
+                    f
+                    for f in self._findings(c, record, histories, known_at)
+                    if (kind is None or f.kind == kind) and (at is None or f.in_effect(at))
+                ]
+                if key == start_office:
+                    found = found[skip:]
+                    base = skip
+                else:
+                    base = 0
+                room = limit - len(out)
+                out += found[:room]
+                if len(found) > room:
+                    next_after = f"{key}:{base + room}"
+                    break
+            return FindingsPage(tuple(self._finding_views(c, out)), next_after)
+
+    # -- gathering ----------------------------------------------------------------------------
+
+    def _office_rows(self, c: Any, office: str, known_at: datetime | None) -> list[NamedRow]:
+        kc, kp = known(known_at)
+        query = self.db.sql(self._office.replace("{k}", kc), t=OFFICES.name)
+        return self.db.rows(c, query, (office, *kp))
+
+    def _gather(
+        self, c: Any, office: str, known_at: datetime | None, *, must_exist: bool = True
+    ) -> tuple[OfficeRecord, dict[UUID, list[AccountSpan]]]:
+        """The office's record and the histories of every account that ever spoke for it."""
+        rows = self._office_rows(c, office, known_at)
+        stream = office_id(office)
+        record = oversight.office_record(
+            office, stream if rows else None, [_office_segment(r) for r in rows]
+        )
+        kc, kp = known(known_at)
+        query = self.db.sql(self._speakers.replace("{k}", kc), t=SEGMENTS.name)
+        histories = _spans(self.db.rows(c, query, (office, *kp, *kp)))
+        if must_exist and not rows and not histories and not self._named_ever(c, office):
+            raise OfficeNotFound(office)
+        return record, histories
+
+    def _named_ever(self, c: Any, office: str) -> bool:
+        """Whether the office's stream exists at all (registered, maybe later than known_at)."""
+        query = self.db.sql("SELECT 1 FROM {t} WHERE office = %s LIMIT 1", t=OFFICES.name)
+        return self.db.row(c, query, (office,)) is not None
+
+    def _carriers_of(
+        self, c: Any, record: OfficeRecord, histories: dict[UUID, list[AccountSpan]],
+        known_at: datetime | None,
+    ) -> dict[UUID, list[AccountSpan]]:  # fmt: skip
+        """Accounts that ever carried a handle an account of the office carried as its own."""
+        keys = {
+            (s.platform, s.handle.casefold())
+            for spans in histories.values()
+            for s in spans
+            if s.ownership == OFFICE_OWNED and s.speaks_for(record.office)
+        }
+        kc, kp = known(known_at)
+        query = self.db.sql(self._carriers.replace("{k}", kc), t=SEGMENTS.name, h=HANDLES.name)
+        out: dict[UUID, list[AccountSpan]] = {}
+        for platform, key in sorted(keys):
+            for aid, spans in _spans(self.db.rows(c, query, (platform, key, *kp, *kp))).items():
+                if aid not in histories:
+                    out[aid] = spans
+        return out
+
+    def _findings(
+        self, c: Any, record: OfficeRecord, histories: dict[UUID, list[AccountSpan]],
+        known_at: datetime | None,
+    ) -> list[Finding]:  # fmt: skip
+        carriers = self._carriers_of(c, record, histories, known_at)
+        self.reading.check(*carriers)
+        return oversight.findings(record, histories, self.rules, free_handles=carriers)
+
+    def _office_keys(
+        self, c: Any, jurisdiction: str | None, known_at: datetime | None
+    ) -> list[str]:
+        """The offices findings are sought for: registered ones (of the jurisdiction), and,
+        without a jurisdiction, every office an account names."""
+        kc, kp = known(known_at)
+        if jurisdiction is not None:
+            query = self.db.sql(
+                f"SELECT DISTINCT office FROM {{t}} WHERE jurisdiction = %s AND {kc}",
+                t=OFFICES.name,
+            )
+            rows = self.db.all(c, query, (jurisdiction, *kp))
+        else:
+            query = self.db.sql(
+                f"SELECT office FROM {{t}} WHERE {kc} UNION "
+                f"SELECT office FROM {{s}} WHERE office IS NOT NULL AND {kc}",
+                t=OFFICES.name,
+                s=SEGMENTS.name,
+            )
+            rows = self.db.all(c, query, (*kp, *kp))
+        return sorted({str(r[0]) for r in rows})
+
+    def _check(self, record: OfficeRecord, histories: dict[UUID, list[AccountSpan]]) -> None:
+        """UnreadableEvent if a stream behind the answer is set aside."""
+        self.reading.check(*histories, *([record.stream] if record.stream else []))
+
+    # -- views --------------------------------------------------------------------------------
+
+    def _cite(self, c: Any, cited: Iterable[tuple[UUID, int]]) -> dict[tuple[UUID, int], Cited]:
+        wanted: dict[UUID, list[int]] = {}
+        for stream, version in cited:
+            wanted.setdefault(stream, []).append(version)
+        found = self.events.provenance_many(c, wanted)
+        offices = self.events.office_keys(c, list(found))
+        out = {}
+        for stream, items in found.items():
+            office = offices.get(stream)
+            for p in items:
+                out[(stream, p.version)] = Cited(
+                    None if office else stream, office, p.version, p.type, p.recorded_at,
+                    p.actor, p.position,
+                )  # fmt: skip
+        return out
+
+    def _finding_views(self, c: Any, found: Sequence[Finding]) -> list[FindingView]:
+        cited = self._cite(c, [p for f in found for p in f.established_by])
+        return [
+            FindingView(
+                f.kind,
+                f.office,
+                f.account_id,
+                f.handle,
+                f.holder,
+                f.valid_from,
+                f.valid_to,
+                f.followers,
+                f.detail,
+                tuple(cited[p] for p in f.established_by if p in cited),
+            )
+            for f in found
+        ]
+
+    def _observed(self, c: Any, o: Observed) -> ObservedView:
+        audience = None
+        if o.audience is not None:
+            by = self.events.provenance(c, o.account_id, [o.audience.version])
+            audience = AudienceView(o.audience.followers, o.audience.observed_at, by)
+        return ObservedView(o.account_id, o.platform, o.handle, o.ownership, o.owner, audience)
+
+    def _side(self, c: Any, side: oversight.Side) -> SideView:
+        accounts = tuple(self._observed(c, a) for a in side.accounts)
+        return SideView(accounts, side.followers, side.unobserved)
+
+
+def check_office(office: str) -> str:
+    if not isinstance(office, str) or not OFFICE_RE.fullmatch(office):
+        raise InvalidInput(
+            f"office {shown(office)} is not an office key (expected {OFFICE_RE.pattern})",
+            field="office",
+        )
+    return office
+
+
+def check_jurisdiction(value: str) -> str:
+    if not isinstance(value, str) or not JURISDICTION_RE.fullmatch(value):
+        raise InvalidInput(
+            f"jurisdiction {shown(value)} is not an ISO 3166 code such as PK or PK-PB",
+            field="jurisdiction",
+        )
+    return value
+
+
+def _cursor(after: str | None) -> tuple[str | None, int]:
+    if after is None:
+        return None, 0
+    office, _, n = after.rpartition(":")
+    if not OFFICE_RE.fullmatch(office) or not n.isdigit() or len(n) > 9:
+        raise InvalidInput("after is not a cursor this service returned", field="after")
+    return office, int(n)
+
+
+def _plain(
+    cited: dict[tuple[UUID, int], Cited], provenance: Provenance
+) -> tuple[ProvenanceView, ...]:
+    """One stream's citations (an office's) as plain provenance."""
+    return tuple(
+        ProvenanceView(x.version, x.type, x.recorded_at, x.actor, x.position)
+        for p in provenance
+        if (x := cited.get(p)) is not None
+    )
+
+
+def _office_segment(r: NamedRow) -> OfficeSegment:
+    holder = HolderRef(r["holder_id"], r["holder_name"]) if r["holder_id"] else None
+    state = OfficeState(
+        office=r["office"],
+        name=r["name"],
+        jurisdiction=r["jurisdiction"],
+        holder=holder,
+        holder_since=opt_time(r["holder_since"]),
+        registered_at=from_us(r["registered_at"]),
+        version=0,  # not stored: no answer here reads it
+        established_by=tuple(json.loads(r["established_by"])),
+        ineffective=tuple(
+            Ineffective(i["version"], i["type"], i["why"]) for i in json.loads(r["ineffective"])
+        ),
+        holder_by=int(r["holder_by"]),
+    )
+    return OfficeSegment(from_us(r["valid_from"]), opt_time(r["valid_to"]), state)
+
+
+def _office_segment_at(rows: Sequence[NamedRow], at: datetime) -> NamedRow | None:
+    for r in rows:
+        start, end = from_us(r["valid_from"]), opt_time(r["valid_to"])
+        if start <= at and (end is None or at < end):
+            return r
+    return None
+
+
+def _spans(rows: Iterable[NamedRow]) -> dict[UUID, list[AccountSpan]]:
+    out: dict[UUID, list[AccountSpan]] = {}
+    ids: dict[str, UUID] = {}
+    for r in rows:
+        aid = ids.get(r["account_id"]) or ids.setdefault(r["account_id"], UUID(r["account_id"]))
+        audience = (
+            Audience(int(r["followers"]), from_us(r["observed_at"]), int(r["audience_by"]))
+            if r["followers"] is not None
+            else None
+        )
+        out.setdefault(aid, []).append(
+            AccountSpan(
+                aid,
+                from_us(r["valid_from"]),
+                opt_time(r["valid_to"]),
+                r["platform"],
+                r["handle"],
+                r["office"],
+                r["ownership"] or OFFICE_OWNED,
+                HolderRef(r["owner_id"], r["owner_name"]) if r["owner_id"] else None,
+                HolderRef(r["holder_id"], r["holder_name"]) if r["holder_id"] else None,
+                r["status"],
+                audience,
+                tuple(json.loads(r["established_by"])),
+            )
+        )
+    return out
