@@ -8,7 +8,14 @@ from typing import Any, TypeVar
 from pydantic.json_schema import models_json_schema
 
 from api.http.schemas import REF, Problem
-from ledger.commands import COMMANDS, Command, RegisterAccount, parse_command
+from ledger.commands import (
+    COMMANDS,
+    OFFICE_COMMANDS,
+    Command,
+    RegisterAccount,
+    RegisterOffice,
+    parse_command,
+)
 from ledger.errors import InvalidInput
 
 CommandT = TypeVar("CommandT", bound=Command)
@@ -27,6 +34,20 @@ def custody_event(payload: Any) -> Command:
     if cls is None:
         return parse_command(payload)  # raises the ledger's own InvalidInput
     return _validate(cls, {k: v for k, v in payload.items() if k != "type"})
+
+
+def office_registration(payload: Any) -> RegisterOffice:
+    """The office registration a JSON body describes (no `type` field: the route says it)."""
+    return _validate(RegisterOffice, payload)
+
+
+OFFICE_EVENTS = {k: c for k, c in OFFICE_COMMANDS.items() if c is not RegisterOffice}
+
+
+def office_event(payload: Any) -> Command:
+    """The office event a JSON body names by its `type`: holder_assigned, holder_released or
+    event_retracted."""
+    return parse_command(payload, commands=OFFICE_EVENTS)
 
 
 def _validate(cls: type[CommandT], payload: Any) -> CommandT:
@@ -52,6 +73,19 @@ REGISTER_EXAMPLES: dict[str, dict[str, Any]] = {
             "effective_at": "2017-01-20T17:00:00Z",
             "reason": "The President's official account",
             "evidence": [{"url": "https://records.example.gov/potus/2017", "sha256": _SHA}],
+        },
+    }
+}
+
+OFFICE_EXAMPLES: dict[str, dict[str, Any]] = {
+    "office_registered": {
+        "summary": "Register an office",
+        "value": {
+            "office": "pk-dg-ispr",
+            "name": "Director General, Inter-Services Public Relations",
+            "jurisdiction": "PK",
+            "effective_at": "2012-05-01T00:00:00Z",
+            "reason": "The office's record starts with Asim Saleem Bajwa's tenure.",
         },
     }
 }
@@ -95,6 +129,32 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
         "summary": "The account is closed",
         "value": {"type": "account_closed", "effective_at": _WHEN, "reason": "Decommissioned"},
     },
+    "ownership_changed": {
+        "summary": "A personal account passes to the office (or an account becomes personal)",
+        "value": {
+            "type": "ownership_changed",
+            "ownership": "office",
+            "office": "pk-dg-ispr",
+            "effective_at": _WHEN,
+        },
+    },
+    "official_use_started": {
+        "summary": "A personal account starts speaking for an office",
+        "value": {"type": "official_use_started", "office": "pk-dg-ispr", "effective_at": _WHEN},
+    },
+    "official_use_ended": {
+        "summary": "A personal account stops speaking for its office",
+        "value": {"type": "official_use_ended", "effective_at": _WHEN},
+    },
+    "audience_observed": {
+        "summary": "An observation of the account's audience, with its source",
+        "value": {
+            "type": "audience_observed",
+            "followers": 3050000,
+            "effective_at": "2016-12-26T00:00:00Z",
+            "evidence": [{"url": "https://example.org/report-2016-12"}],
+        },
+    },
     "event_retracted": {
         "summary": "Retract an event recorded in error (by its version)",
         "value": {
@@ -109,12 +169,11 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
 
 def request_components() -> dict[str, Any]:
     """Component schemas of every command model, event bodies with their `type` constant."""
-    _, top = models_json_schema(
-        [(cls, "validation") for cls in COMMANDS.values()], ref_template=_REF
-    )
+    every = {**COMMANDS, **OFFICE_COMMANDS}
+    _, top = models_json_schema([(cls, "validation") for cls in every.values()], ref_template=_REF)
     defs: dict[str, Any] = top["$defs"]
-    for kind, cls in COMMANDS.items():
-        if cls is RegisterAccount:
+    for kind, cls in every.items():
+        if cls in (RegisterAccount, RegisterOffice):
             continue
         schema = defs[cls.__name__]
         kind_of = {"const": kind, "type": "string", "description": "The event type.",
@@ -134,11 +193,19 @@ def register_body() -> dict[str, Any]:
     return _body({"$ref": _REF.format(model="RegisterAccount")}, REGISTER_EXAMPLES)
 
 
-def event_body() -> dict[str, Any]:
-    events = {k: c for k, c in COMMANDS.items() if c is not RegisterAccount}
+def office_body() -> dict[str, Any]:
+    return _body({"$ref": _REF.format(model="RegisterOffice")}, OFFICE_EXAMPLES)
+
+
+def office_event_body() -> dict[str, Any]:
+    return event_body(OFFICE_EVENTS)
+
+
+def event_body(commands: dict[str, type[Command]] | None = None) -> dict[str, Any]:
+    events = commands or {k: c for k, c in COMMANDS.items() if c is not RegisterAccount}
     refs = {k: _REF.format(model=c.__name__) for k, c in events.items()}
     schema = {
         "oneOf": [{"$ref": r} for r in refs.values()],
         "discriminator": {"propertyName": "type", "mapping": refs},
     }
-    return _body(schema, EVENT_EXAMPLES)
+    return _body(schema, {k: v for k, v in EVENT_EXAMPLES.items() if k in events})

@@ -193,6 +193,30 @@ async def new_event(
     return NewEvent(container.ledger, principal, command, _version(if_match), idempotency_key)
 
 
+async def new_office(
+    request: Request, credentials: Credentials, idempotency_key: IdempotencyKey = None
+) -> NewEvent:
+    """An office registration from a caller who may record (the ledger checks its offices)."""
+    container: Container = request.app.state.container
+    principal = _may_write(await _principal(container, credentials))
+    command = bodies.office_registration(await _read_json(request))
+    return NewEvent(container.ledger, principal, command, None, idempotency_key)
+
+
+async def new_office_event(
+    request: Request,
+    credentials: Credentials,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> NewEvent:
+    """An office event (a holder assigned or released, a retraction) from a caller who may
+    record (the ledger checks its offices)."""
+    container: Container = request.app.state.container
+    principal = _may_write(await _principal(container, credentials))
+    command = bodies.office_event(await _read_json(request))
+    return NewEvent(container.ledger, principal, command, _version(if_match), idempotency_key)
+
+
 async def _read_json(request: Request) -> Any:
     """The body parsed as JSON (400 if it is not); read only after the caller is known."""
     media = request.headers.get("content-type", "application/json").partition(";")[0]

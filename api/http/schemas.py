@@ -12,7 +12,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from uuid import UUID
 
 from fastapi import Response
-from pydantic import AliasPath, BaseModel, ConfigDict, Field
+from pydantic import AliasPath, BaseModel, ConfigDict, Field, model_validator
 
 from api.http.errors import PROBLEM_JSON
 from ledger import fold
@@ -80,6 +80,11 @@ _INEFFECTIVE = {
     "why": "nobody holds the account at that instant",
 }
 _EVIDENCE = {"url": "https://records.example.gov/potus/2015", "sha256": _SHA256}
+_AUDIENCE = {
+    "followers": 3050000,
+    "observed_at": "2016-12-26T00:00:00Z",
+    "established_by": [{**_PROVENANCE, "type": "audience_observed"}],
+}
 # FastAPI drops null members of objects when it writes the document, so the objects below
 # avoid nulls that would leave a required field out of the example.
 _EVENT = {  # the demo's retracted handover of @CMRuritania (see the README's Concepts)
@@ -184,7 +189,23 @@ class EventRecordOut(Out):
     """One recorded custody event."""
 
     view = EventRecord
-    account_id: UUID = Field(description=_ACCOUNT_ID_TEXT, examples=[_ACCOUNT_ID])
+    account_id: UUID | None = Field(
+        description=_ACCOUNT_ID_TEXT + " Null for an event of an office's stream.",
+        examples=[_ACCOUNT_ID],
+    )
+    office: str | None = Field(
+        default=None,
+        description="The office's key, for an event of an office's stream "
+        "(`/v1/offices/{office}/events`); null for an account's.",
+        examples=[None, "pk-dg-ispr"],
+    )
+
+    @model_validator(mode="after")
+    def _stream(self) -> EventRecordOut:
+        if self.office is not None:  # an office's stream: its key names it, not its uuid
+            self.account_id = None
+        return self
+
     version: int = Field(
         description="The event's version in its account stream (from 1).", examples=[2]
     )
@@ -302,6 +323,21 @@ class IneffectiveOut(Out):
     )
 
 
+class AudienceOut(Out):
+    """An observation of an account's audience."""
+
+    view = views.AudienceView
+    followers: int = Field(description="Followers observed.", examples=[3050000])
+    observed_at: datetime = Field(
+        description="Valid time of the observation (RFC 3339, UTC).",
+        examples=["2016-12-26T00:00:00Z"],
+    )
+    established_by: list[ProvenanceOut] = Field(
+        description="The event that recorded the observation (its evidence names the source).",
+        examples=[[_PROVENANCE]],
+    )
+
+
 # An account's facets at `at`, as the state and the listing both give them.
 HandleAt = Annotated[
     str,
@@ -310,7 +346,12 @@ HandleAt = Annotated[
     ),
 ]
 OfficeAt = Annotated[
-    str, Field(description="The office the account belonged to at `at`.", examples=["us-president"])
+    str | None,
+    Field(
+        description="The office the account belonged to at `at`; for a personal account, the "
+        "office it spoke for then (null when none).",
+        examples=["us-president"],
+    ),
 ]
 StatusAt = Annotated[
     Literal["active", "closed"], Field(description=_ACCOUNT_STATUS_TEXT, examples=["active"])
@@ -352,6 +393,20 @@ class AccountOut(Out):
     ineffective: list[IneffectiveOut] = Field(
         description="Recorded events that have no effect on this answer, and why.",
         examples=[[], [_INEFFECTIVE]],
+    )
+    ownership: Literal["office", "personal"] = Field(
+        description='"office": the account belongs to its office and passes to successors; '
+        '"personal": it belongs to `owner` and leaves with them.',
+        examples=["office"],
+    )
+    owner: HolderRef | None = Field(
+        description="The person a personal account belongs to; null for an office's.",
+        examples=[None, {"id": "asim-saleem-bajwa", "name": "Asim Saleem Bajwa"}],
+    )
+    audience: AudienceOut | None = Field(
+        description="The latest audience observation at or before `at`, as known at "
+        "`known_at`; null if none.",
+        examples=[None, _AUDIENCE],
     )
 
 

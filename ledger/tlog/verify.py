@@ -231,6 +231,10 @@ ACCOUNT_FIELDS = frozenset(
         "ineffective",
     )
 )
+# An account answer of a version before offices (issue 18) has no ownership facets: a proof
+# saved then still verifies, on the fields it has.
+ACCOUNT_FIELDS_BEFORE_OFFICES = ACCOUNT_FIELDS
+ACCOUNT_FIELDS = ACCOUNT_FIELDS | {"ownership", "owner", "audience"}
 HANDLE_FIELDS = frozenset(
     ("platform", "handle", "at", "known_at", "account_id", "office", "holder", "established_by")
 )
@@ -259,7 +263,7 @@ def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise VerifyError(f"not an answer saved with proof=true: {e!r}") from None
     fields = set(answer) - {"proof"}
-    if fields not in (ACCOUNT_FIELDS, HANDLE_FIELDS):
+    if fields not in (ACCOUNT_FIELDS, ACCOUNT_FIELDS_BEFORE_OFFICES, HANDLE_FIELDS):
         raise VerifyError(f"not an account or handle answer: its fields are {sorted(fields)}")
     checkpoint, cosigned = check_checkpoint(note, policy)
     for index, entry, hashes in items:
@@ -276,9 +280,15 @@ def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
     if state is None:
         raise VerifyError("the fold says the account did not exist at `at` as known then")
     by_version = {f.version: f for f in facts}
-    if fields == ACCOUNT_FIELDS:
+    if fields != HANDLE_FIELDS:
         cited = state.established_by
         expected = _account_fields(state)
+        audience = state.audience
+        expected["audience"] = None if audience is None else {
+            "followers": audience.followers,
+            "observed_at": timestamp(audience.observed_at),
+            "established_by": [_provenance(by_version[audience.version])],
+        }  # fmt: skip
     else:
         cited = _handle_provenance(facts, state, at, known_at)
         expected = {k: v for k, v in _account_fields(state).items() if k in HANDLE_FIELDS}
@@ -289,16 +299,23 @@ def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
         "established_by": [_provenance(by_version[v]) for v in cited],
     }
     said = {k: answer[k] for k in fields}
-    if isinstance(said["established_by"], list):  # positions are the server's to number
-        said["established_by"] = [
-            {k: v for k, v in p.items() if k != "position"} if isinstance(p, dict) else p
-            for p in said["established_by"]
-        ]
+    said["established_by"] = _unplaced(said["established_by"])
+    if isinstance(said.get("audience"), dict):
+        said["audience"] = {**said["audience"]}
+        said["audience"]["established_by"] = _unplaced(said["audience"].get("established_by"))
     differ = sorted(k for k in fields if expected[k] != said[k])
     if differ:
         shown = "; ".join(f"{k}: answer {said[k]!r}, fold {expected[k]!r}" for k in differ)
         raise VerifyError(f"the answer is not what its entries say: {shown}")
     return AnswerCheck(account_id, len(items), checkpoint, cosigned)
+
+
+def _unplaced(cited: Any) -> Any:
+    """Provenance without log positions (the server's to number)."""
+    if not isinstance(cited, list):
+        return cited
+    return [{k: v for k, v in p.items() if k != "position"} if isinstance(p, dict) else p
+            for p in cited]  # fmt: skip
 
 
 def _account_fields(state: AccountState) -> dict[str, Any]:
@@ -326,6 +343,8 @@ def _account_fields(state: AccountState) -> dict[str, Any]:
             for a in state.archives
         ],
         "version": state.version,
+        "ownership": state.ownership,
+        "owner": None if state.owner is None else {"id": state.owner.id, "name": state.owner.name},
         "ineffective": [
             {"version": i.version, "type": i.type, "why": i.why} for i in state.ineffective
         ],

@@ -124,13 +124,13 @@ class OfficeQueries:
         at, known_at = times(at, known_at)
         vc, vp = valid(at)
         kc, kp = known(known_at)
-        where = "" if jurisdiction is None else "jurisdiction = %s AND "
+        where, jp = _in_jurisdiction(jurisdiction)
         query = self.db.sql(
             "SELECT office, name, jurisdiction, holder_id, holder_name, holder_since FROM {t} "
             f"WHERE {where}{vc} AND {kc} ORDER BY office",
             t=OFFICES.name,
         )
-        params = (*((jurisdiction,) if jurisdiction else ()), *vp, *kp)
+        params = (*jp, *vp, *kp)
         with self.reading.cursor() as c:
             rows = self.db.rows(c, query, params)
         return tuple(
@@ -309,11 +309,11 @@ class OfficeQueries:
         without a jurisdiction, every office an account names."""
         kc, kp = known(known_at)
         if jurisdiction is not None:
+            where, jp = _in_jurisdiction(jurisdiction)
             query = self.db.sql(
-                f"SELECT DISTINCT office FROM {{t}} WHERE jurisdiction = %s AND {kc}",
-                t=OFFICES.name,
+                f"SELECT DISTINCT office FROM {{t}} WHERE {where}{kc}", t=OFFICES.name
             )
-            rows = self.db.all(c, query, (jurisdiction, *kp))
+            rows = self.db.all(c, query, (*jp, *kp))
         else:
             query = self.db.sql(
                 f"SELECT office FROM {{t}} WHERE {kc} UNION "
@@ -392,6 +392,16 @@ def check_jurisdiction(value: str) -> str:
             field="jurisdiction",
         )
     return value
+
+
+def _in_jurisdiction(jurisdiction: str | None) -> tuple[str, tuple[str, ...]]:
+    """SQL condition (with its trailing AND) and parameters: offices of the jurisdiction, a
+    country's taking in its subdivisions (PK: PK and PK-PB)."""
+    if jurisdiction is None:
+        return "", ()
+    if "-" in jurisdiction:
+        return "jurisdiction = %s AND ", (jurisdiction,)
+    return "(jurisdiction = %s OR jurisdiction LIKE %s) AND ", (jurisdiction, jurisdiction + "-%")
 
 
 def _cursor(after: str | None) -> tuple[str | None, int]:

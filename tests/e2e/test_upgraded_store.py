@@ -41,12 +41,65 @@ def test_the_current_model_of_an_earlier_version_is_left_alone_and_holds_nothing
 
             assert read.status_code == 200, read.text
             assert read.json()["holder"]["id"] == "trump-45"
-            assert set(health["read_models"]) == {"events", "segments", "custody", "handles"}
+            assert set(health["read_models"]) == {
+                "events", "segments", "custody", "handles", "office_segments",
+            }  # fmt: skip
             assert health["lag"] == 0
             db = container.projector.db
             kept = db.fetchall(db.sql("SELECT account_id FROM {t}", t="rm_current"))
             tracking = "SELECT position FROM {t} WHERE name = %s"
             assert kept == [("kept",)]
             assert db.fetchone(db.sql(tracking, t="rm_tracking"), ("current",)) == (0,)
+    finally:
+        container.close()
+
+
+NEW_SEGMENT_COLUMNS = ("ownership", "owner_id", "owner_name", "followers", "observed_at",
+                       "audience_by")  # fmt: skip
+
+
+def test_segments_written_before_offices_gain_their_columns_and_are_built_again(
+    store_url: str, clock: FakeClock
+) -> None:
+    """Before issue 18 `rm_segments` had no ownership or audience columns, and `rm_events` no
+    `office`. A store written then gets the columns on start; the segments, whose rows are
+    keyed by all their columns, are built again from the log, so a later event closes the
+    rows it replaces instead of leaving the old ones open beside them."""
+    container = make_container(store_url, clock)
+    db = container.projector.db
+    try:
+        tokens = Tokens.issue(container)
+        app = create_app(container=container, run_worker=False)
+        with TestClient(app, headers=bearer(tokens.admin)) as client:
+            account_id = client.post("/v1/accounts", json=registration()).json()["account_id"]
+            assert client.get(f"/v1/accounts/{account_id}").status_code == 200
+            with db.transaction() as curs:  # as the earlier version left them
+                for column in NEW_SEGMENT_COLUMNS:
+                    drop = f"ALTER TABLE {{t}} DROP COLUMN {column}"
+                    db.execute(curs, db.sql(drop, t="rm_segments"))
+                db.execute(curs, db.sql("ALTER TABLE {t} DROP COLUMN office", t="rm_events"))
+    finally:
+        container.close()
+
+    container = make_container(store_url, clock)
+    db = container.projector.db
+    try:
+        app = create_app(container=container, run_worker=False)
+        with TestClient(app, headers=bearer(tokens.admin)) as client:
+            assert client.post(f"/v1/accounts/{account_id}/events", json=assignment()).is_success
+            read = client.get(f"/v1/accounts/{account_id}")
+            assert read.status_code == 200, read.text
+            body = read.json()
+            assert (body["holder"]["id"], body["ownership"], body["owner"], body["audience"]) == (
+                "trump-45", "office", None, None,
+            )  # fmt: skip
+            events = client.get(f"/v1/accounts/{account_id}/events").json()
+            assert [(e["version"], e["office"]) for e in events] == [(1, None), (2, None)]
+            open_rows = db.fetchall(
+                db.sql("SELECT COUNT(*) FROM {t} WHERE account_id = %s AND known_to IS NULL",
+                       t="rm_segments"),
+                (account_id,),
+            )  # fmt: skip
+            assert open_rows == [(1,)]  # one segment, held since registration: none left over
     finally:
         container.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.http.routes import accounts, events, handles, health, holders, log
+from api.http.routes import accounts, events, findings, handles, health, holders, log, offices
 
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
@@ -13,4 +13,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     holders.router,
     health.router,
     log.router,
+    offices.router,
+    findings.router,
 )

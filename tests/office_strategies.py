@@ -1,0 +1,309 @@
+"""Hypothesis strategies for offices and the accounts that speak for them: small histories that
+the oversight answers (tenures, handovers, findings) are checked on.
+
+A history is a list of `Op`s: commands for an office slot (a key of `KEYS`) or for an account
+slot, fed to a `CustodyLedger` by `run_history`, which skips what the ledger refuses. Values come
+from small pools so that the findings happen: three people who hold offices and own accounts
+(the owner often holds the office), four handles (one freed by an office's account is soon
+taken by another), a grid of days around the 2016 ISPR handover whose steps straddle the
+30-day windows, one office key accounts name but nobody registers, and retractions.
+
+Office keys, jurisdictions and the platform are placeholders until `run_history` puts them in
+a `Scope`: each example gets keys and a platform of its own, so examples sharing one store never
+see each other's offices or handles.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from hypothesis import strategies as st
+
+from ledger.application import CustodyLedger
+from ledger.commands import (
+    AssignHolder,
+    ChangeOwnership,
+    CloseAccount,
+    Command,
+    EndOfficialUse,
+    Holder,
+    ObserveAudience,
+    RegisterAccount,
+    RegisterOffice,
+    ReleaseHolder,
+    RenameHandle,
+    RetractEvent,
+    StartOfficialUse,
+    TransferOffice,
+)
+from ledger.domain import office_id
+from ledger.errors import Conflict, NotFound, RuleViolation
+from tests.strategies import replace_command
+
+BASE = datetime(2016, 12, 25, tzinfo=UTC)
+"""The day Asif Ghafoor took charge as DG ISPR: the centre of every generated history."""
+
+KEYS = ("ispr", "cm", "pm", "coas")
+"""Office slots; the last is named by accounts but never registered."""
+REGISTERED = KEYS[:3]
+NAMED = (*KEYS[:1] * 3, *KEYS[1:])  # what accounts name: mostly the office always registered
+JURISDICTIONS = ("PK", "PK-PB", "PK-IS")
+PEOPLE = (
+    ("asim-saleem-bajwa", "Asim Saleem Bajwa"),
+    ("asif-ghafoor", "Asif Ghafoor"),
+    ("shahbaz-sharif", "Shahbaz Sharif"),
+)
+HANDLES = ("ISPR_Official", "OfficialDGISPR", "CMShehbaz", "AsimBajwaISPR")
+# Days from BASE: ties at 0, and steps of 29, 30, 31 days (the audience window and the grace).
+DAYS = (-31, -30, -1, 0, 0, 0, 1, 29, 30, 31, 61, 400)
+STARTS = (-400, -40, -40, 0, 30)  # when offices and accounts are registered
+
+REFUSALS = (RuleViolation, NotFound, Conflict)
+"""What the ledger may refuse a generated command with (an office not registered, a handle
+taken, a premise that does not hold...); anything else propagates."""
+
+
+def day(n: int) -> datetime:
+    return BASE + timedelta(days=n)
+
+
+@dataclass(frozen=True)
+class Op:
+    """One command: for the office `KEYS[slot]` when `office`, else for the account in `slot`
+    (modulo the accounts opened so far; a registration opens the next). A `RetractEvent`'s
+    `event_version` counts back from the stream's version then (1: its latest event)."""
+
+    office: bool
+    slot: int
+    command: Command
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One example's names: office keys `prefix + KEYS[i]`, its jurisdictions, its platform.
+    Prefixes count down, so an example's offices sort before those of every earlier example
+    in the same store (a listing from its start reads the newest example's first)."""
+
+    prefix: str
+    platform: str
+
+    def key(self, slot_key: str) -> str:
+        return self.prefix + slot_key
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.key(k) for k in KEYS)
+
+    def mine(self, office: str) -> bool:
+        return office.startswith(self.prefix)
+
+
+_scopes = itertools.count()
+
+
+def new_scope() -> Scope:
+    n = next(_scopes)
+    return Scope(prefix=f"o{99_999 - n:05d}-", platform=f"q{n}")
+
+
+@dataclass
+class Ran:
+    """What `run_history` wrote: account ids in slot order, office streams by key, how many
+    commands were refused."""
+
+    accounts: list[UUID] = field(default_factory=list)
+    offices: dict[str, UUID] = field(default_factory=dict)
+    refused: int = 0
+
+    @property
+    def streams(self) -> list[UUID]:
+        return [*self.offices.values(), *self.accounts]
+
+
+def people() -> st.SearchStrategy[Holder]:
+    return st.sampled_from(PEOPLE).map(lambda p: Holder(id=p[0], name=p[1]))
+
+
+def days() -> st.SearchStrategy[datetime]:
+    return st.sampled_from(DAYS).map(day)
+
+
+def office_registration(slot: int) -> st.SearchStrategy[Op]:
+    return st.builds(
+        lambda j, at: Op(
+            True,
+            slot,
+            RegisterOffice(
+                office=KEYS[slot], name=f"Office {KEYS[slot]}", jurisdiction=j, effective_at=at
+            ),
+        ),
+        st.sampled_from(JURISDICTIONS),
+        st.sampled_from(STARTS).map(day),
+    )
+
+
+@st.composite
+def account_registration(draw: st.DrawFn) -> Op:
+    handle = draw(st.sampled_from(HANDLES))
+    at = day(draw(st.sampled_from(STARTS)))
+    if draw(st.booleans()):
+        office = draw(st.sampled_from(NAMED))
+        command = RegisterAccount(platform="x", handle=handle, office=office, effective_at=at)
+    else:
+        command = RegisterAccount(
+            platform="x",
+            handle=handle,
+            ownership="personal",
+            owner=draw(people()),
+            office=draw(st.sampled_from((None, *NAMED))),
+            effective_at=at,
+        )
+    return Op(False, 0, command)
+
+
+def office_commands() -> st.SearchStrategy[Command]:
+    return st.one_of(
+        st.builds(lambda h, at: AssignHolder(holder=h, effective_at=at), people(), days()),
+        st.builds(lambda h, at: AssignHolder(holder=h, effective_at=at), people(), days()),
+        st.builds(lambda at: ReleaseHolder(effective_at=at), days()),
+        st.builds(
+            lambda v, at: RetractEvent(event_version=v, effective_at=at), st.integers(1, 3), days()
+        ),
+    )
+
+
+def account_commands() -> st.SearchStrategy[Command]:
+    keys = st.sampled_from(NAMED)
+    assign = st.builds(lambda h, at: AssignHolder(holder=h, effective_at=at), people(), days())
+    to_office = st.builds(
+        lambda o, at: ChangeOwnership(ownership="office", office=o, effective_at=at), keys, days()
+    )
+    to_person = st.builds(
+        lambda p, o, at: ChangeOwnership(ownership="personal", owner=p, office=o, effective_at=at),
+        people(),
+        st.sampled_from((None, *NAMED)),
+        days(),
+    )
+    return st.one_of(
+        assign,
+        assign,
+        st.builds(lambda at: ReleaseHolder(effective_at=at), days()),
+        st.builds(lambda o, at: StartOfficialUse(office=o, effective_at=at), keys, days()),
+        st.builds(lambda o, at: StartOfficialUse(office=o, effective_at=at), keys, days()),
+        st.builds(lambda at: EndOfficialUse(effective_at=at), days()),
+        to_office,
+        to_person,
+        st.builds(
+            lambda n, at: ObserveAudience(followers=n, effective_at=at),
+            st.sampled_from((0, 17_000, 3_050_000)),
+            days(),
+        ),
+        st.builds(
+            lambda n, at: ObserveAudience(followers=n, effective_at=at),
+            st.integers(0, 10**6),
+            days(),
+        ),
+        st.builds(
+            lambda h, at: RenameHandle(handle=h, effective_at=at), st.sampled_from(HANDLES), days()
+        ),
+        st.builds(
+            lambda h, at: RenameHandle(handle=h, effective_at=at), st.sampled_from(HANDLES), days()
+        ),
+        st.builds(lambda o, at: TransferOffice(office=o, effective_at=at), keys, days()),
+        st.builds(
+            lambda v, at: RetractEvent(event_version=v, effective_at=at), st.integers(1, 3), days()
+        ),
+        st.builds(lambda at: CloseAccount(effective_at=at), days()),
+    )
+
+
+@st.composite
+def office_histories(draw: st.DrawFn, max_ops: int = 24, max_accounts: int = 5) -> list[Op]:
+    """1-3 offices and 2-5 accounts, their registrations among the other commands (an office
+    may be registered after accounts name it); then holders, releases, ownership changes,
+    official use, audience observations, renames and retractions at random days."""
+    # The first office always, the others or not, in any order.
+    registered = draw(st.permutations([0, *draw(st.sets(st.sampled_from((1, 2))))]))
+    accounts = draw(st.integers(2, max_accounts))
+    openings = [draw(office_registration(s)) for s in registered]
+    openings += [draw(account_registration()) for _ in range(accounts)]
+    n = draw(st.integers(0, max_ops))
+    others = [
+        Op(True, draw(st.sampled_from((0, *registered))), draw(office_commands()))
+        if draw(st.integers(0, 4)) < 2
+        else Op(False, draw(st.integers(0, max_accounts - 1)), draw(account_commands()))
+        for _ in range(n)
+    ]
+    # An account first (someone names an office); every other registration at a drawn place,
+    # mostly early, sometimes late (an office may be registered after accounts name it).
+    ops = [openings.pop(len(registered)), *others]
+    for op in openings:
+        ops.insert(draw(st.integers(1, min(3, len(ops))) | st.integers(1, len(ops))), op)
+    return ops
+
+
+def _scoped(command: Command, scope: Scope) -> Command:
+    changes: dict[str, object] = {}
+    if isinstance(command, RegisterAccount):
+        changes["platform"] = scope.platform
+    office = getattr(command, "office", None)
+    if office is not None:
+        changes["office"] = scope.key(office)
+    return replace_command(command, **changes) if changes else command
+
+
+def run_history(ledger: CustodyLedger, ops: list[Op], scope: Scope) -> Ran:
+    """Apply `ops` under `scope`'s names, in order, skipping the commands the ledger refuses."""
+    ran = Ran()
+    versions: dict[UUID, int] = {}
+    for op in ops:
+        command = _scoped(op.command, scope)
+        try:
+            if op.office:
+                key = scope.key(KEYS[op.slot])
+                stream = office_id(key)
+                if isinstance(command, RegisterOffice):
+                    record = ledger.register_office(command, actor="records-office")
+                    ran.offices[key] = stream
+                else:
+                    if isinstance(command, RetractEvent) and stream in versions:
+                        command = _back(command, versions[stream])
+                    record = ledger.append_office(key, command, actor="records-office")  # type: ignore[arg-type]
+            elif isinstance(command, RegisterAccount):
+                record = ledger.register_account(command, actor="records-office")
+                ran.accounts.append(record.account_id)
+            else:
+                if not ran.accounts:
+                    continue
+                aid = ran.accounts[op.slot % len(ran.accounts)]
+                if isinstance(command, RetractEvent):
+                    command = _back(command, versions[aid])
+                record = ledger.append(aid, command, actor="records-office")  # type: ignore[arg-type]
+        except REFUSALS:
+            ran.refused += 1
+            continue
+        versions[record.account_id] = record.version
+    return ran
+
+
+def _back(command: RetractEvent, latest: int) -> Command:
+    """The retraction of the event `event_version - 1` before the stream's latest."""
+    return replace_command(command, event_version=latest - (command.event_version - 1) % latest)
+
+
+__all__ = [
+    "BASE",
+    "JURISDICTIONS",
+    "KEYS",
+    "PEOPLE",
+    "Op",
+    "Ran",
+    "Scope",
+    "day",
+    "new_scope",
+    "office_histories",
+    "run_history",
+]
