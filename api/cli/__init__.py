@@ -18,7 +18,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from api.cli import backfill, log, read, serve, tokens, witness, write
+from api.cli import backfill, log, offices, read, serve, tokens, witness, write
 from api.cli.common import (
     EXIT_BEHIND,
     EXIT_OK,
@@ -53,7 +53,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--database-url", help="override CUSTODY_DATABASE_URL for this command")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (serve, read, write, backfill, tokens, log, witness):
+    for group in (serve, read, offices, write, backfill, tokens, log, witness):
         group.add_commands(sub)
     return p
 

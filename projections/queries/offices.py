@@ -313,7 +313,7 @@ class OfficeQueries:
             query = self.db.sql(
                 f"SELECT DISTINCT office FROM {{t}} WHERE {where}{kc}", t=OFFICES.name
             )
-            rows = self.db.all(c, query, (*jp, *kp))
+            rows = self.db.rows(c, query, (*jp, *kp))
         else:
             query = self.db.sql(
                 f"SELECT office FROM {{t}} WHERE {kc} UNION "
@@ -321,8 +321,8 @@ class OfficeQueries:
                 t=OFFICES.name,
                 s=SEGMENTS.name,
             )
-            rows = self.db.all(c, query, (*kp, *kp))
-        return sorted({str(r[0]) for r in rows})
+            rows = self.db.rows(c, query, (*kp, *kp))
+        return sorted({str(r["office"]) for r in rows})
 
     def _check(self, record: OfficeRecord, histories: dict[UUID, list[AccountSpan]]) -> None:
         """UnreadableEvent if a stream behind the answer is set aside."""

@@ -266,7 +266,7 @@ def test_the_demo_loads_beside_tokens_and_a_second_start_finds_it_there(
     try:
         demo_lines = len(DEMO_FILE.read_text().splitlines())
         assert load_demo(container) == (
-            f"loaded {demo_lines} demo events for 13 accounts and 8 offices"
+            f"loaded {demo_lines} demo events for 12 accounts and 8 offices"
         )
         head = container.ledger.head()
         assert load_demo(container) == "the store holds the demo already"

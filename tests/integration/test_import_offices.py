@@ -315,7 +315,7 @@ def test_the_demo_files_restore_together_in_one_batch_and_export_back_unchanged(
         "us-president", "us-white-house", "us-nara", "us-president-elect",
         "us-presidential-transition", "pk-pb-chief-minister", "pk-dg-ispr", "pk-prime-minister",
     }  # fmt: skip
-    assert len(report.accounts) == 13
+    assert len(report.accounts) == 12
     text = exported(store)
     # The export is the file's events, in their order, with the same record times.
     given = [json.loads(line) for p in DEMO_FILES for line in p.read_text().splitlines()]
