@@ -45,11 +45,25 @@ __all__ = [
 ]
 
 
+EXIT_CODES = """exit codes:
+  0  done
+  1  refused or not found (or stdout's reader left first: custody export | head -1)
+  2  bad usage: an argument, setting or output that is not valid
+  3  store unavailable
+  4  import wrote every event but the read models are not up to date yet (they catch up
+     from the log; do not import again)
+  5  serve cannot listen on its host and port
+  6  a stored event cannot be decoded: the message names its stream, version and log
+     position (export --skip-unreadable saves the rest; repair the bytes, then rebuild)"""
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="custody",
         description="Custody ledger for official social-media accounts. "
         "Store: CUSTODY_DATABASE_URL (default sqlite:///custody.db).",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--database-url", help="override CUSTODY_DATABASE_URL for this command")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
