@@ -83,12 +83,12 @@ class OfficeQueries:
         office = check_office(office)
         at, known_at = times(at, known_at)
         with self.reading.cursor() as c:
-            record, histories = self._gather(c, office, known_at)
+            record, histories, rows = self._gather_rows(c, office, known_at)
             tenure_known, tenure = record.holder_at(at)
             speaking = oversight.speaking_at(office, histories, at)
             found = [f for f in self._findings(c, record, histories, known_at) if f.in_effect(at)]
             self._check(record, histories)
-            segment = _office_segment_at(self._office_rows(c, office, known_at), at)
+            segment = _office_segment_at(rows, at)
             provenance = (
                 self.events.provenance(c, record.stream, json.loads(segment["established_by"]))
                 if segment is not None and record.stream is not None
@@ -103,8 +103,8 @@ class OfficeQueries:
                 holder=HolderView(tenure.holder.id, tenure.holder.name, tenure.valid_from)
                 if tenure
                 else None,
-                accounts=tuple(
-                    self._observed(c, oversight.observed(s, s.audience)) for s in speaking
+                accounts=self._observed_all(
+                    c, [oversight.observed(s, s.audience) for s in speaking]
                 ),
                 findings=tuple(self._finding_views(c, found)),
                 at=at,
@@ -162,7 +162,7 @@ class OfficeQueries:
                         t.tenure.holder,
                         t.tenure.valid_from,
                         t.tenure.valid_to,
-                        tuple(self._observed(c, a) for a in t.accounts),
+                        self._observed_all(c, t.accounts),
                         _plain(cited, t.established_by),
                     )
                     for t in items
@@ -257,6 +257,13 @@ class OfficeQueries:
         self, c: Any, office: str, known_at: datetime | None, *, must_exist: bool = True
     ) -> tuple[OfficeRecord, dict[UUID, list[AccountSpan]]]:
         """The office's record and the histories of every account that ever spoke for it."""
+        record, histories, _ = self._gather_rows(c, office, known_at, must_exist=must_exist)
+        return record, histories
+
+    def _gather_rows(
+        self, c: Any, office: str, known_at: datetime | None, *, must_exist: bool = True
+    ) -> tuple[OfficeRecord, dict[UUID, list[AccountSpan]], list[NamedRow]]:
+        """`_gather`, and the office's segment rows."""
         rows = self._office_rows(c, office, known_at)
         stream = office_id(office)
         record = oversight.office_record(
@@ -267,7 +274,7 @@ class OfficeQueries:
         histories = _spans(self.db.rows(c, query, (office, *kp, *kp)))
         if must_exist and not rows and not histories and not self._named_ever(c, office):
             raise OfficeNotFound(office)
-        return record, histories
+        return record, histories, rows
 
     def _named_ever(self, c: Any, office: str) -> bool:
         """Whether the office's stream exists at all (registered, maybe later than known_at)."""
@@ -364,16 +371,26 @@ class OfficeQueries:
             for f in found
         ]
 
-    def _observed(self, c: Any, o: Observed) -> ObservedView:
-        audience = None
-        if o.audience is not None:
-            by = self.events.provenance(c, o.account_id, [o.audience.version])
-            audience = AudienceView(o.audience.followers, o.audience.observed_at, by)
-        return ObservedView(o.account_id, o.platform, o.handle, o.ownership, o.owner, audience)
+    def _observed_all(self, c: Any, accounts: Sequence[Observed]) -> tuple[ObservedView, ...]:
+        """The accounts as views, the events behind their observations read in one query."""
+        found = self.events.provenance_many(
+            c, {o.account_id: [o.audience.version] for o in accounts if o.audience is not None}
+        )
+        out = []
+        for o in accounts:
+            audience = None
+            if o.audience is not None:
+                by = tuple(
+                    p for p in found.get(o.account_id, ()) if p.version == o.audience.version
+                )
+                audience = AudienceView(o.audience.followers, o.audience.observed_at, by)
+            out.append(
+                ObservedView(o.account_id, o.platform, o.handle, o.ownership, o.owner, audience)
+            )
+        return tuple(out)
 
     def _side(self, c: Any, side: oversight.Side) -> SideView:
-        accounts = tuple(self._observed(c, a) for a in side.accounts)
-        return SideView(accounts, side.followers, side.unobserved)
+        return SideView(self._observed_all(c, side.accounts), side.followers, side.unobserved)
 
 
 def check_office(office: str) -> str:
