@@ -438,7 +438,12 @@ class CustodyLedger(Application[UUID]):
         """The fact `command` would add to `stream`, recorded now (record times of a stream
         only move forward), if the stream is at `expected_version`."""
         if expected_version is not None and stream.version != expected_version:
-            raise StaleVersion(stream.id, expected_version, stream.version)
+            raise StaleVersion(
+                stream.id,
+                expected_version,
+                stream.version,
+                stream=f"Office {stream.key}" if isinstance(stream, Office) else None,
+            )
         kind = "office" if isinstance(stream, Office) else "account"
         now, last = self._now(writing), stream.last_recorded_at()
         if last > now and writing.restoring:

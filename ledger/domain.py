@@ -153,6 +153,12 @@ class _Stream:
             raise self._refusal(candidate, failure.why)
 
     def _check_retraction(self, target: int) -> None:
+        if target == 1 and self.facts[0].kind == "office":
+            raise InvalidRetraction(
+                "an office's registration is not retracted: its key names the office for "
+                "good; correct its holders' events instead",
+                account_id=self.id,
+            )
         if not 1 <= target <= len(self.facts):
             raise InvalidRetraction(
                 f"event version {target} does not exist in this stream "

@@ -212,10 +212,12 @@ class ConcurrencyConflict(Conflict):
 class StaleVersion(LedgerError):
     code = "stale-version"
 
-    def __init__(self, account_id: UUID, expected: int, actual: int) -> None:
+    def __init__(
+        self, account_id: UUID, expected: int, actual: int, *, stream: str | None = None
+    ) -> None:
         super().__init__(
-            f"Account {account_id} is at version {actual}, not the expected {expected}; "
-            "read it again and retry."
+            f"{stream or f'Account {account_id}'} is at version {actual}, not the expected "
+            f"{expected}; read it again and retry."
         )
         self.account_id = account_id
         self.expected = expected

@@ -69,8 +69,11 @@ def offices_touched(facts: list[Fact], command: Command) -> set[str]:
             touched |= {state[0] for state in (was, now) if state is not None}
     if not touched and before:  # it takes effect before the registration: the account's office
         touched.add(before[0].state.office)
-    # A personal account speaking for no office is no office's: NO_OFFICE, which no token has.
-    return {NO_OFFICE if office is None else office for office in touched}
+    # A personal account speaking for no office is no office's: a change that reaches no
+    # office's time (an observation of such an account, say) is NO_OFFICE's, which no token
+    # has; one that reaches an office's (official use for it starting) is that office's.
+    offices = {office for office in touched if office is not None}
+    return offices or {NO_OFFICE}
 
 
 def _custody_at(segments: Sequence[fold.Segment], instant: datetime) -> tuple[Any, ...] | None:

@@ -280,6 +280,13 @@ def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
     if state is None:
         raise VerifyError("the fold says the account did not exist at `at` as known then")
     by_version = {f.version: f for f in facts}
+    if fields == ACCOUNT_FIELDS_BEFORE_OFFICES and (
+        state.ownership != "office" or state.owner is not None or state.audience is not None
+    ):
+        raise VerifyError(
+            "the answer leaves out the account's ownership and audience, which its entries "
+            "record (ownership, owner, audience)"
+        )
     if fields != HANDLE_FIELDS:
         cited = state.established_by
         expected = _account_fields(state)
