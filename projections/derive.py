@@ -134,6 +134,7 @@ def office_segment_rows(office_id: UUID, segments: Sequence[OfficeSegment]) -> s
             _ineffective_json(seg.state.ineffective),
             to_us(seg.state.registered_at),
             seg.state.holder_by,
+            seg.state.jurisdiction.partition("-")[0],
         )
         for seg in segments
     }

@@ -456,11 +456,13 @@ class OfficeSegments(BitemporalModel):
             "ineffective",
             "registered_at",
             "holder_by",
+            "country",  # the jurisdiction's ISO 3166-1 part: a country takes in its subdivisions
             *BITEMPORAL,
         ),
         indexes=(
             ("office", "valid_from"),
             ("jurisdiction", "office", "valid_from", "valid_to", "known_from", "known_to"),
+            ("country", "office", "valid_from", "valid_to", "known_from", "known_to"),
         ),
         open_rows=("office_id", "row_key"),
     )

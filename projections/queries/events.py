@@ -59,19 +59,6 @@ class EventLogQueries:
             raise OfficeNotFound(office)
         return tuple(_record(r, stream) for r in rows)
 
-    def office_keys(self, c: Any, streams: Sequence[UUID]) -> dict[UUID, str]:
-        """Which of these streams are offices', and their keys."""
-        if not streams:
-            return {}
-        marks = ", ".join(["%s"] * len(streams))
-        query = self.db.sql(
-            f"SELECT account_id, office FROM {{t}} WHERE account_id IN ({marks}) "
-            "AND version = 1 AND office IS NOT NULL",
-            t=EVENTS.name,
-        )
-        ids = {str(s): s for s in streams}
-        return {ids[r["account_id"]]: r["office"] for r in self.db.rows(c, query, tuple(ids))}
-
     def log(self, after: int = 0, limit: int = 100) -> LogPage:
         """The global log of custody events in position order, after an exclusive position."""
         if after < 0:

@@ -6,7 +6,7 @@ the answers are `ledger.oversight`'s, the same functions the oracle runs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,7 +20,7 @@ from ledger.office_fold import OfficeSegment, OfficeState
 from ledger.oversight import AccountSpan, Finding, Observed, OfficeRecord, Provenance, Rules
 from projections.db import NamedRow
 from projections.derive import from_us
-from projections.models import HandleHistory, OfficeSegments, Segments
+from projections.models import EventLog, HandleHistory, OfficeSegments, Segments
 from projections.queries.common import MAX_PAGE, Reading, known, opt_time, select_list, times, valid
 from projections.queries.events import EventLogQueries
 from projections.queries.views import (
@@ -43,8 +43,10 @@ from projections.queries.views import (
 )
 
 OFFICES = OfficeSegments.table
+CHUNK = 16  # offices a findings page gathers at once
 SEGMENTS = Segments.table
 HANDLES = HandleHistory.table
+EVENTS = EventLog.table
 SPAN_COLUMNS = (
     "account_id", "valid_from", "valid_to", "platform", "handle", "office", "ownership",
     "owner_id", "owner_name", "holder_id", "holder_name", "status", "followers", "observed_at",
@@ -64,13 +66,30 @@ class OfficeQueries:
             + " ORDER BY valid_from"
         )  # fmt: skip
         spans = "SELECT " + select_list(SEGMENTS, *SPAN_COLUMNS) + " FROM {t} WHERE "
+        # An office has a few accounts; PostgreSQL's planner guesses many for `IN (SELECT`
+        # and scans the table when it is small, so it is handed the ids as an array.
+        postgres = self.db.kind == "postgres"
+        among, end = ("account_id = ANY(ARRAY(", "))") if postgres else ("account_id IN (", ")")
         self._speakers = (
-            spans + "account_id IN (SELECT account_id FROM {t} WHERE office = %s AND " + kc
-            + ") AND " + kc + " ORDER BY account_id, valid_from"
+            spans + among + "SELECT account_id FROM {t} WHERE office = %s AND " + kc + end
+            + " AND " + kc + " ORDER BY account_id, valid_from"
         )  # fmt: skip
         self._carriers = (
-            spans + "account_id IN (SELECT account_id FROM {h} WHERE platform = %s AND "
-            "handle_key = %s AND " + kc + ") AND " + kc + " ORDER BY account_id, valid_from"
+            spans + among + "SELECT account_id FROM {h} WHERE ({pairs}) AND " + kc + end
+            + " AND " + kc + " ORDER BY account_id, valid_from"
+        )  # fmt: skip
+        self._offices = (
+            "SELECT " + select_list(OFFICES) + " FROM {t} WHERE office IN ({in}) AND " + kc
+            + " ORDER BY office, valid_from"
+        )  # fmt: skip
+        self._speakers_of = (
+            spans + among + "SELECT account_id FROM {t} WHERE office IN ({in}) AND " + kc + end
+            + " AND " + kc + " ORDER BY account_id, valid_from"
+        )  # fmt: skip
+        self._cited = (
+            "SELECT " + select_list(EVENTS, "account_id", "version", "type", "recorded_at",
+                                     "actor", "position", "office")
+            + " FROM {t} WHERE account_id IN ("
         )  # fmt: skip
 
     # -- answers ------------------------------------------------------------------------------
@@ -89,10 +108,13 @@ class OfficeQueries:
             found = [f for f in self._findings(c, record, histories, known_at) if f.in_effect(at)]
             self._check(record, histories)
             segment = _office_segment_at(rows, at)
-            provenance = (
-                self.events.provenance(c, record.stream, json.loads(segment["established_by"]))
-                if segment is not None and record.stream is not None
-                else ()
+            mine: Provenance = ()
+            if segment is not None and record.stream is not None:
+                mine = tuple((record.stream, v) for v in json.loads(segment["established_by"]))
+            observed = [oversight.observed(s, s.audience) for s in speaking]
+            cited = self._cite(
+                c,
+                [*mine, *(p for f in found for p in f.established_by), *_audiences(observed)],
             )
             return OfficeView(
                 office=office,
@@ -103,13 +125,11 @@ class OfficeQueries:
                 holder=HolderView(tenure.holder.id, tenure.holder.name, tenure.valid_from)
                 if tenure
                 else None,
-                accounts=self._observed_all(
-                    c, [oversight.observed(s, s.audience) for s in speaking]
-                ),
-                findings=tuple(self._finding_views(c, found)),
+                accounts=_observed_views(observed, cited),
+                findings=_finding_views(found, cited),
                 at=at,
                 known_at=known_at,
-                established_by=provenance,
+                established_by=_plain(cited, mine),
             )
 
     def offices(
@@ -153,7 +173,13 @@ class OfficeQueries:
             record, histories = self._gather(c, office, known_at)
             self._check(record, histories)
             items = oversight.tenures_with_accounts(record, histories)
-            cited = self._cite(c, [p for t in items for p in t.established_by])
+            cited = self._cite(
+                c,
+                [
+                    *(p for t in items for p in t.established_by),
+                    *(p for t in items for p in _audiences(t.accounts)),
+                ],
+            )
             return Tenures(
                 office,
                 known_at,
@@ -162,7 +188,7 @@ class OfficeQueries:
                         t.tenure.holder,
                         t.tenure.valid_from,
                         t.tenure.valid_to,
-                        self._observed_all(c, t.accounts),
+                        _observed_views(t.accounts, cited),
                         _plain(cited, t.established_by),
                     )
                     for t in items
@@ -177,7 +203,14 @@ class OfficeQueries:
             record, histories = self._gather(c, office, known_at)
             self._check(record, histories)
             items = oversight.handovers(record, histories, self.rules)
-            cited = self._cite(c, [p for h in items for p in h.established_by])
+            sides = [side for h in items for side in (h.retained, h.departed)]
+            cited = self._cite(
+                c,
+                [
+                    *(p for h in items for p in h.established_by),
+                    *(p for side in sides for p in _audiences(side.accounts)),
+                ],
+            )
             return Handovers(
                 office,
                 known_at,
@@ -186,8 +219,8 @@ class OfficeQueries:
                         h.at,
                         h.outgoing,
                         h.incoming,
-                        self._side(c, h.retained),
-                        self._side(c, h.departed),
+                        _side(h.retained, cited),
+                        _side(h.departed, cited),
                         _plain(cited, h.established_by),
                     )
                     for h in items
@@ -224,14 +257,11 @@ class OfficeQueries:
         next_after = None
         with self.reading.cursor() as c:
             keys = [office] if office else self._office_keys(c, jurisdiction, known_at)
-            for key in keys:
-                if start_office is not None and key < start_office:
-                    continue
-                record, histories = self._gather(c, key, known_at, must_exist=False)
-                self._check(record, histories)
+            keys = [k for k in keys if start_office is None or k >= start_office]
+            for key, found_all in self._findings_of(c, keys, known_at):
                 found = [
                     f
-                    for f in self._findings(c, record, histories, known_at)
+                    for f in found_all
                     if (kind is None or f.kind == kind) and (at is None or f.in_effect(at))
                 ]
                 if key == start_office:
@@ -244,7 +274,8 @@ class OfficeQueries:
                 if len(found) > room:
                     next_after = f"{key}:{base + room}"
                     break
-            return FindingsPage(tuple(self._finding_views(c, out)), next_after)
+            cited = self._cite(c, [p for f in out for p in f.established_by])
+            return FindingsPage(_finding_views(out, cited), next_after)
 
     # -- gathering ----------------------------------------------------------------------------
 
@@ -282,30 +313,71 @@ class OfficeQueries:
         return self.db.row(c, query, (office,)) is not None
 
     def _carriers_of(
-        self, c: Any, record: OfficeRecord, histories: dict[UUID, list[AccountSpan]],
+        self, c: Any, records: Iterable[OfficeRecord], histories: dict[UUID, list[AccountSpan]],
         known_at: datetime | None,
     ) -> dict[UUID, list[AccountSpan]]:  # fmt: skip
-        """Accounts that ever carried a handle an account of the office carried as its own."""
+        """Accounts that ever carried a handle an account of the offices carried as theirs."""
+        offices = {r.office for r in records}
         keys = {
             (s.platform, s.handle.casefold())
             for spans in histories.values()
             for s in spans
-            if s.ownership == OFFICE_OWNED and s.speaks_for(record.office)
+            if s.ownership == OFFICE_OWNED and s.status == "active" and s.office in offices
         }
+        if not keys:
+            return {}
         kc, kp = known(known_at)
-        query = self.db.sql(self._carriers.replace("{k}", kc), t=SEGMENTS.name, h=HANDLES.name)
-        out: dict[UUID, list[AccountSpan]] = {}
-        for platform, key in sorted(keys):
-            for aid, spans in _spans(self.db.rows(c, query, (platform, key, *kp, *kp))).items():
-                if aid not in histories:
-                    out[aid] = spans
-        return out
+        pairs = " OR ".join(["(platform = %s AND handle_key = %s)"] * len(keys))
+        template = self._carriers.replace("{k}", kc).replace("{pairs}", pairs)
+        query = self.db.sql(template, t=SEGMENTS.name, h=HANDLES.name)
+        params = [v for pair in sorted(keys) for v in pair]
+        found = _spans(self.db.rows(c, query, (*params, *kp, *kp)))
+        return {aid: spans for aid, spans in found.items() if aid not in histories}
+
+    def _findings_of(
+        self, c: Any, keys: Sequence[str], known_at: datetime | None
+    ) -> Iterator[tuple[str, list[Finding]]]:
+        """Each office's findings, in the order of `keys`, gathered `CHUNK` offices at a time:
+        their rows, and every account that spoke for any of them or carried a handle their own
+        accounts carried, in three queries (more accounts than an office's change nothing in
+        its answers)."""
+        kc, kp = known(known_at)
+        for begin in range(0, len(keys), CHUNK):
+            chunk = keys[begin : begin + CHUNK]
+            marks = ", ".join(["%s"] * len(chunk))
+            rows = self.db.rows(
+                c,
+                self.db.sql(
+                    self._offices.replace("{k}", kc).replace("{in}", marks), t=OFFICES.name
+                ),
+                (*chunk, *kp),
+            )
+            by_office: dict[str, list[NamedRow]] = {}
+            for r in rows:
+                by_office.setdefault(r["office"], []).append(r)
+            speakers = self.db.sql(
+                self._speakers_of.replace("{k}", kc).replace("{in}", marks), t=SEGMENTS.name
+            )
+            histories = _spans(self.db.rows(c, speakers, (*chunk, *kp, *kp)))
+            records = {
+                key: oversight.office_record(
+                    key,
+                    office_id(key) if key in by_office else None,
+                    [_office_segment(r) for r in by_office.get(key, ())],
+                )
+                for key in chunk
+            }
+            carriers = self._carriers_of(c, records.values(), histories, known_at)
+            everyone = {**histories, **carriers}
+            self.reading.check(*everyone, *(r.stream for r in records.values() if r.stream))
+            for key in chunk:
+                yield key, oversight.findings(records[key], everyone, self.rules)
 
     def _findings(
         self, c: Any, record: OfficeRecord, histories: dict[UUID, list[AccountSpan]],
         known_at: datetime | None,
     ) -> list[Finding]:  # fmt: skip
-        carriers = self._carriers_of(c, record, histories, known_at)
+        carriers = self._carriers_of(c, [record], histories, known_at)
         self.reading.check(*carriers)
         return oversight.findings(record, histories, self.rules, free_handles=carriers)
 
@@ -338,59 +410,66 @@ class OfficeQueries:
     # -- views --------------------------------------------------------------------------------
 
     def _cite(self, c: Any, cited: Iterable[tuple[UUID, int]]) -> dict[tuple[UUID, int], Cited]:
-        wanted: dict[UUID, list[int]] = {}
+        """The events behind answers, of any streams, in one query."""
+        wanted: dict[UUID, set[int]] = {}
         for stream, version in cited:
-            wanted.setdefault(stream, []).append(version)
-        found = self.events.provenance_many(c, wanted)
-        offices = self.events.office_keys(c, list(found))
+            wanted.setdefault(stream, set()).add(version)
+        if not wanted:
+            return {}
+        ids = {str(s): s for s in wanted}
+        marks = ", ".join(["%s"] * len(ids))
+        query = self.db.sql(self._cited + marks + ")", t=EVENTS.name)
         out = {}
-        for stream, items in found.items():
-            office = offices.get(stream)
-            for p in items:
-                out[(stream, p.version)] = Cited(
-                    None if office else stream, office, p.version, p.type, p.recorded_at,
-                    p.actor, p.position,
+        for r in self.db.rows(c, query, tuple(ids)):
+            stream = ids[r["account_id"]]
+            if r["version"] in wanted[stream]:
+                office = r["office"]
+                out[(stream, r["version"])] = Cited(
+                    None if office else stream, office, r["version"], r["type"],
+                    from_us(r["recorded_at"]), r["actor"], r["position"],
                 )  # fmt: skip
         return out
 
-    def _finding_views(self, c: Any, found: Sequence[Finding]) -> list[FindingView]:
-        cited = self._cite(c, [p for f in found for p in f.established_by])
-        return [
-            FindingView(
-                f.kind,
-                f.office,
-                f.account_id,
-                f.handle,
-                f.holder,
-                f.valid_from,
-                f.valid_to,
-                f.followers,
-                f.detail,
-                tuple(cited[p] for p in f.established_by if p in cited),
-            )
-            for f in found
-        ]
 
-    def _observed_all(self, c: Any, accounts: Sequence[Observed]) -> tuple[ObservedView, ...]:
-        """The accounts as views, the events behind their observations read in one query."""
-        found = self.events.provenance_many(
-            c, {o.account_id: [o.audience.version] for o in accounts if o.audience is not None}
+def _audiences(accounts: Iterable[Observed]) -> list[tuple[UUID, int]]:
+    return [(o.account_id, o.audience.version) for o in accounts if o.audience is not None]
+
+
+def _observed_views(
+    accounts: Iterable[Observed], cited: dict[tuple[UUID, int], Cited]
+) -> tuple[ObservedView, ...]:
+    out = []
+    for o in accounts:
+        audience = None
+        if o.audience is not None:
+            by = _plain(cited, ((o.account_id, o.audience.version),))
+            audience = AudienceView(o.audience.followers, o.audience.observed_at, by)
+        out.append(ObservedView(o.account_id, o.platform, o.handle, o.ownership, o.owner, audience))
+    return tuple(out)
+
+
+def _side(side: oversight.Side, cited: dict[tuple[UUID, int], Cited]) -> SideView:
+    return SideView(_observed_views(side.accounts, cited), side.followers, side.unobserved)
+
+
+def _finding_views(
+    found: Sequence[Finding], cited: dict[tuple[UUID, int], Cited]
+) -> tuple[FindingView, ...]:
+    return tuple(
+        FindingView(
+            f.kind,
+            f.office,
+            f.account_id,
+            f.handle,
+            f.holder,
+            f.valid_from,
+            f.valid_to,
+            f.followers,
+            f.detail,
+            tuple(cited[p] for p in f.established_by if p in cited),
         )
-        out = []
-        for o in accounts:
-            audience = None
-            if o.audience is not None:
-                by = tuple(
-                    p for p in found.get(o.account_id, ()) if p.version == o.audience.version
-                )
-                audience = AudienceView(o.audience.followers, o.audience.observed_at, by)
-            out.append(
-                ObservedView(o.account_id, o.platform, o.handle, o.ownership, o.owner, audience)
-            )
-        return tuple(out)
-
-    def _side(self, c: Any, side: oversight.Side) -> SideView:
-        return SideView(self._observed_all(c, side.accounts), side.followers, side.unobserved)
+        for f in found
+    )
 
 
 def check_office(office: str) -> str:
@@ -418,7 +497,7 @@ def _in_jurisdiction(jurisdiction: str | None) -> tuple[str, tuple[str, ...]]:
         return "", ()
     if "-" in jurisdiction:
         return "jurisdiction = %s AND ", (jurisdiction,)
-    return "(jurisdiction = %s OR jurisdiction LIKE %s) AND ", (jurisdiction, jurisdiction + "-%")
+    return "country = %s AND ", (jurisdiction,)
 
 
 def _cursor(after: str | None) -> tuple[str | None, int]:
