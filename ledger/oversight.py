@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from ledger import fold, office_fold
@@ -171,9 +172,11 @@ class Finding:
     def in_effect(self, at: datetime) -> bool:
         return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
 
-    def sort_key(self) -> tuple[str, datetime, str, str, str]:
+    def sort_key(self) -> tuple[Any, ...]:
+        """A total order: no two findings of one office share all of these."""
         return (self.office, self.valid_from, self.kind, str(self.account_id or ""),
-                (self.handle or "").casefold())  # fmt: skip
+                (self.handle or "").casefold(), self.valid_to or datetime.max.replace(tzinfo=UTC),
+                tuple((str(s), v) for s, v in self.established_by), self.detail)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,8 +327,10 @@ def _personal_use(record: OfficeRecord, histories: Histories) -> list[Finding]:
             first = run[0]
             assert first.owner is not None
             start, end = first.valid_from, run[-1].valid_to
+            ended = _ended_by(aid, spans, run[-1])
             for piece_from, piece_to, known, tenure in _by_tenure(record, start, end):
                 detail = _whose(first.owner, known, tenure)
+                cited = _provenance(aid, first, record, tenure)
                 out.append(
                     Finding(
                         "personal-account-in-official-use",
@@ -338,7 +343,7 @@ def _personal_use(record: OfficeRecord, histories: Histories) -> list[Finding]:
                         _latest_followers(spans, piece_from, piece_to),
                         f"@{first.handle}, {first.owner.name}'s own account, speaks for the "
                         f"office; {detail}",
-                        _provenance(aid, first, record, tenure),
+                        _merge_provenance(cited, ended) if piece_to == end else cited,
                     )
                 )
     return out
@@ -425,19 +430,26 @@ def _handles_taken(record: OfficeRecord, histories: Histories, rules: Rules) -> 
     def owned(s: AccountSpan) -> bool:
         return s.ownership == OFFICE_OWNED and s.speaks_for(record.office)
 
-    freed: list[tuple[str, str, datetime, UUID, AccountSpan]] = []  # platform, key, when
+    # (platform, handle key) -> when the office's own account freed it, and what freed it
+    freed: dict[tuple[str, str], list[tuple[datetime, Provenance]]] = {}
     for aid, spans in histories.items():
         for run in _runs(spans, lambda s: s.handle.casefold() if owned(s) else None):
             end = run[-1].valid_to
-            if end is not None:
-                freed.append((run[0].platform, run[0].handle.casefold(), end, aid, run[-1]))
+            why = _ended_by(aid, spans, run[-1])
+            if end is None or not why:
+                continue
+            freed.setdefault((run[0].platform, run[0].handle.casefold()), []).append((end, why))
     out: list[Finding] = []
-    for platform, key, when, owner_id, last in freed:
+    for (platform, key), times in freed.items():
+        times.sort(key=lambda t: t[0])
         for aid, spans in histories.items():
             for run in _runs(spans, lambda s, p=platform, k=key: _taken_key(s, p, k, owned)):
                 start = run[0].valid_from
-                if not when <= start < when + rules.handle_watch:
+                # Measured from the latest freeing before the taking: one finding per taking.
+                latest = [t for t in times if t[0] <= start]
+                if not latest or start >= latest[-1][0] + rules.handle_watch:
                     continue
+                when, why = latest[-1]
                 out.append(
                     Finding(
                         "office-handle-taken",
@@ -451,16 +463,22 @@ def _handles_taken(record: OfficeRecord, histories: Histories, rules: Rules) -> 
                         f"@{run[0].handle} was the office's until {when.date()}; "
                         f"{_whose_account(run[0])} carries it "
                         f"{(start - when).days} days later",
-                        _merge_provenance(
-                            tuple((aid, v) for v in run[0].established_by),
-                            tuple((owner_id, v) for v in last.established_by),
-                        ),
+                        _merge_provenance(tuple((aid, v) for v in run[0].established_by), why),
                     )
                 )
     return out
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _ended_by(aid: UUID, spans: Sequence[AccountSpan], last: AccountSpan) -> Provenance:
+    """The facts that changed the account when `last` ended (a rename, a closure, a transfer,
+    an official use ended...): those the next span rests on and `last` did not."""
+    after = next((s for s in spans if s.valid_from == last.valid_to), None)
+    if last.valid_to is None or after is None:
+        return ()
+    return tuple((aid, v) for v in sorted(set(after.established_by) - set(last.established_by)))
 
 
 def _taken_key(

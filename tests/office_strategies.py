@@ -4,18 +4,20 @@ the oversight answers (tenures, handovers, findings) are checked on.
 A history is a list of `Op`s: commands for an office slot (a key of `KEYS`) or for an account
 slot, fed to a `CustodyLedger` by `run_history`, which skips what the ledger refuses. Values come
 from small pools so that the findings happen: three people who hold offices and own accounts
-(the owner often holds the office), four handles (one freed by an office's account is soon
-taken by another), a grid of days around the 2016 ISPR handover whose steps straddle the
-30-day windows, one office key accounts name but nobody registers, and retractions.
+(the owner often holds the office), five handles to rename to (one freed by an office's
+account is soon taken by another), a grid of days around the 2016 ISPR handover whose steps
+straddle the 30-day windows, one office key accounts name but nobody registers, and
+retractions (of registrations too).
 
-Office keys, jurisdictions and the platform are placeholders until `run_history` puts them in
-a `Scope`: each example gets keys and a platform of its own, so examples sharing one store never
-see each other's offices or handles.
+Office keys, jurisdictions and platforms are placeholders until `run_history` puts them in
+a `Scope`: each example gets keys, jurisdictions and platforms of its own, so examples sharing
+one store never see each other's offices or handles.
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -23,6 +25,7 @@ from uuid import UUID
 from hypothesis import strategies as st
 
 from ledger.application import CustodyLedger
+from ledger.batch import Batch
 from ledger.commands import (
     AssignHolder,
     ChangeOwnership,
@@ -48,7 +51,6 @@ BASE = datetime(2016, 12, 25, tzinfo=UTC)
 
 KEYS = ("ispr", "cm", "pm", "coas")
 """Office slots; the last is named by accounts but never registered."""
-REGISTERED = KEYS[:3]
 NAMED = (*KEYS[:1] * 3, *KEYS[1:])  # what accounts name: mostly the office always registered
 JURISDICTIONS = ("PK", "PK-PB", "PK-IS")
 PEOPLE = (
@@ -57,9 +59,18 @@ PEOPLE = (
     ("shahbaz-sharif", "Shahbaz Sharif"),
 )
 HANDLES = ("ISPR_Official", "OfficialDGISPR", "CMShehbaz", "AsimBajwaISPR")
+"""What accounts are registered with (account i with `HANDLES[i % 4]`, or a spare)."""
+RENAMES = (*HANDLES, "ispr_official")
+"""What accounts are renamed to: few, one differing from another only in case, so that a
+handle one account frees is soon taken by another."""
+SPARE_HANDLES = ("DGISPR", "PMShehbaz", "ShehbazSharif", "BajwaAsim", "ISPR")
+"""Account i's other handle to register with, so that most registrations go through."""
 # Days from BASE: ties at 0, and steps of 29, 30, 31 days (the audience window and the grace).
 DAYS = (-31, -30, -1, 0, 0, 0, 1, 29, 30, 31, 61, 400)
 STARTS = (-400, -40, -40, 0, 30)  # when offices and accounts are registered
+
+RETRACTED = st.sampled_from((1, 1, 1, 2, 3))
+"""A retraction's target, counting back from the stream's latest event (1: the latest)."""
 
 REFUSALS = (RuleViolation, NotFound, Conflict)
 """What the ledger may refuse a generated command with (an office not registered, a handle
@@ -83,12 +94,27 @@ class Op:
 
 @dataclass(frozen=True)
 class Scope:
-    """One example's names: office keys `prefix + KEYS[i]`, its jurisdictions, its platform.
-    Prefixes count down, so an example's offices sort before those of every earlier example
-    in the same store (a listing from its start reads the newest example's first)."""
+    """One example's names: office keys `prefix + KEYS[i]`, jurisdictions, platforms.
 
-    prefix: str
-    platform: str
+    Prefixes count up, so an example's offices sort after those of every earlier example in
+    the same store: a listing resumed at `start` lists this example's offices and nothing
+    else. Jurisdictions are the example's own too (the country's code repeats every 676
+    examples; its subdivisions' codes do not, for 24,336)."""
+
+    n: int
+
+    @property
+    def prefix(self) -> str:
+        return f"o{self.n:05d}-"
+
+    def platform(self, placeholder: str) -> str:
+        """`x` and `y` as the example's two platforms."""
+        return f"{placeholder}{self.n}"
+
+    @property
+    def start(self) -> str:
+        """A listing's cursor just before this example's first office."""
+        return f"{self.prefix}:0"
 
     def key(self, slot_key: str) -> str:
         return self.prefix + slot_key
@@ -100,13 +126,25 @@ class Scope:
     def mine(self, office: str) -> bool:
         return office.startswith(self.prefix)
 
+    def jurisdiction(self, placeholder: str) -> str:
+        """`PK` as the example's country, `PK-PB` as one of its subdivisions."""
+        letters = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        digits = "0123456789" + letters
+        country = letters[self.n // 26 % 26] + letters[self.n % 26]
+        if "-" not in placeholder:
+            return country
+        return f"{country}-{placeholder[3:5]}{digits[self.n // 676 % 36]}"
+
+    @property
+    def jurisdictions(self) -> tuple[str, ...]:
+        return tuple(self.jurisdiction(j) for j in JURISDICTIONS)
+
 
 _scopes = itertools.count()
 
 
 def new_scope() -> Scope:
-    n = next(_scopes)
-    return Scope(prefix=f"o{99_999 - n:05d}-", platform=f"q{n}")
+    return Scope(next(_scopes))
 
 
 @dataclass
@@ -124,54 +162,63 @@ class Ran:
 
 
 def people() -> st.SearchStrategy[Holder]:
-    return st.sampled_from(PEOPLE).map(lambda p: Holder(id=p[0], name=p[1]))
+    """Mostly the first two: the owner of an account often holds, or held, the office."""
+    return st.sampled_from((*PEOPLE[:2], *PEOPLE)).map(lambda p: Holder(id=p[0], name=p[1]))
 
 
 def days() -> st.SearchStrategy[datetime]:
     return st.sampled_from(DAYS).map(day)
 
 
-def office_registration(slot: int) -> st.SearchStrategy[Op]:
-    return st.builds(
-        lambda j, at: Op(
-            True,
-            slot,
-            RegisterOffice(
-                office=KEYS[slot], name=f"Office {KEYS[slot]}", jurisdiction=j, effective_at=at
-            ),
-        ),
-        st.sampled_from(JURISDICTIONS),
-        st.sampled_from(STARTS).map(day),
-    )
+@st.composite
+def office_opening(draw: st.DrawFn, slot: int) -> list[Op]:
+    """The office's registration, and often its first holder from then on."""
+    at = day(draw(st.sampled_from(STARTS)))
+    key = KEYS[slot]
+    jurisdiction = draw(st.sampled_from(JURISDICTIONS))
+    ops = [Op(True, slot, RegisterOffice(office=key, name=f"Office {key}",
+                                         jurisdiction=jurisdiction, effective_at=at))]  # fmt: skip
+    if draw(st.booleans()):
+        ops.append(Op(True, slot, AssignHolder(holder=draw(people()), effective_at=at)))
+    return ops
 
 
 @st.composite
-def account_registration(draw: st.DrawFn) -> Op:
-    handle = draw(st.sampled_from(HANDLES))
+def account_opening(draw: st.DrawFn, i: int) -> list[Op]:
+    """The i-th account's registration (owned by an office, or personal), and often its
+    first holder (a personal account's, its owner) from then on."""
+    handle = draw(st.sampled_from((HANDLES[i % 4], SPARE_HANDLES[i % len(SPARE_HANDLES)])))
     at = day(draw(st.sampled_from(STARTS)))
+    owner = draw(people())
+    platform = draw(st.sampled_from(("x", "x", "x", "y")))
     if draw(st.booleans()):
         office = draw(st.sampled_from(NAMED))
-        command = RegisterAccount(platform="x", handle=handle, office=office, effective_at=at)
+        command = RegisterAccount(platform=platform, handle=handle, office=office, effective_at=at)
+        holder = draw(people())
     else:
         command = RegisterAccount(
-            platform="x",
+            platform=platform,
             handle=handle,
             ownership="personal",
-            owner=draw(people()),
-            office=draw(st.sampled_from((None, *NAMED))),
+            owner=owner,
+            office=draw(st.sampled_from(NAMED)),
             effective_at=at,
         )
-    return Op(False, 0, command)
+        holder = owner
+    ops = [Op(False, 0, command)]
+    if draw(st.booleans()):  # slot -1: the account opened last
+        ops.append(Op(False, -1, AssignHolder(holder=holder, effective_at=at)))
+    return ops
 
 
 def office_commands() -> st.SearchStrategy[Command]:
     return st.one_of(
         st.builds(lambda h, at: AssignHolder(holder=h, effective_at=at), people(), days()),
         st.builds(lambda h, at: AssignHolder(holder=h, effective_at=at), people(), days()),
+        st.builds(lambda h, at: AssignHolder(holder=h, effective_at=at), people(), days()),
         st.builds(lambda at: ReleaseHolder(effective_at=at), days()),
-        st.builds(
-            lambda v, at: RetractEvent(event_version=v, effective_at=at), st.integers(1, 3), days()
-        ),
+        st.builds(lambda at: ReleaseHolder(effective_at=at), days()),
+        st.builds(lambda v, at: RetractEvent(event_version=v, effective_at=at), RETRACTED, days()),
     )
 
 
@@ -207,15 +254,13 @@ def account_commands() -> st.SearchStrategy[Command]:
             days(),
         ),
         st.builds(
-            lambda h, at: RenameHandle(handle=h, effective_at=at), st.sampled_from(HANDLES), days()
+            lambda h, at: RenameHandle(handle=h, effective_at=at), st.sampled_from(RENAMES), days()
         ),
         st.builds(
-            lambda h, at: RenameHandle(handle=h, effective_at=at), st.sampled_from(HANDLES), days()
+            lambda h, at: RenameHandle(handle=h, effective_at=at), st.sampled_from(RENAMES), days()
         ),
         st.builds(lambda o, at: TransferOffice(office=o, effective_at=at), keys, days()),
-        st.builds(
-            lambda v, at: RetractEvent(event_version=v, effective_at=at), st.integers(1, 3), days()
-        ),
+        st.builds(lambda v, at: RetractEvent(event_version=v, effective_at=at), RETRACTED, days()),
         st.builds(lambda at: CloseAccount(effective_at=at), days()),
     )
 
@@ -227,37 +272,49 @@ def office_histories(draw: st.DrawFn, max_ops: int = 24, max_accounts: int = 5) 
     official use, audience observations, renames and retractions at random days."""
     # The first office always, the others or not, in any order.
     registered = draw(st.permutations([0, *draw(st.sets(st.sampled_from((1, 2))))]))
-    accounts = draw(st.integers(2, max_accounts))
-    openings = [draw(office_registration(s)) for s in registered]
-    openings += [draw(account_registration()) for _ in range(accounts)]
-    n = draw(st.integers(0, max_ops))
+    offices = [draw(office_opening(slot)) for slot in registered]
+    accounts = [draw(account_opening(i)) for i in range(draw(st.integers(2, max_accounts)))]
     others = [
         Op(True, draw(st.sampled_from((0, *registered))), draw(office_commands()))
         if draw(st.integers(0, 4)) < 2
         else Op(False, draw(st.integers(0, max_accounts - 1)), draw(account_commands()))
-        for _ in range(n)
+        for _ in range(draw(st.integers(0, max_ops)))
     ]
-    # An account first (someone names an office); every other registration at a drawn place,
+    # An account first (someone names an office); the other openings each at a drawn place,
     # mostly early, sometimes late (an office may be registered after accounts name it).
-    ops = [openings.pop(len(registered)), *others]
-    for op in openings:
-        ops.insert(draw(st.integers(1, min(3, len(ops))) | st.integers(1, len(ops))), op)
+    ops = [*accounts[0], *others]
+    first = len(accounts[0])
+    for opening in [*accounts[1:], *offices]:  # offices last: they go in earliest
+        late = draw(st.integers(0, 3)) == 0
+        at = draw(st.integers(first, len(ops) if late else min(first + 2, len(ops))))
+        ops[at:at] = opening
     return ops
 
 
 def _scoped(command: Command, scope: Scope) -> Command:
     changes: dict[str, object] = {}
     if isinstance(command, RegisterAccount):
-        changes["platform"] = scope.platform
+        changes["platform"] = scope.platform(command.platform)
     office = getattr(command, "office", None)
     if office is not None:
         changes["office"] = scope.key(office)
+    if isinstance(command, RegisterOffice):
+        changes["jurisdiction"] = scope.jurisdiction(command.jurisdiction)
     return replace_command(command, **changes) if changes else command
 
 
-def run_history(ledger: CustodyLedger, ops: list[Op], scope: Scope) -> Ran:
-    """Apply `ops` under `scope`'s names, in order, skipping the commands the ledger refuses."""
+def run_history(
+    ledger: CustodyLedger,
+    ops: list[Op],
+    scope: Scope,
+    *,
+    after_write: Callable[[], object] | None = None,
+    batch: Batch | None = None,
+) -> Ran:
+    """Apply `ops` under `scope`'s names, in order, skipping the commands the ledger refuses;
+    `after_write` is called after each write. Given a `batch`, the commands are staged in it."""
     ran = Ran()
+    actor = "records-office"
     versions: dict[UUID, int] = {}
     for op in ops:
         command = _scoped(op.command, scope)
@@ -266,14 +323,14 @@ def run_history(ledger: CustodyLedger, ops: list[Op], scope: Scope) -> Ran:
                 key = scope.key(KEYS[op.slot])
                 stream = office_id(key)
                 if isinstance(command, RegisterOffice):
-                    record = ledger.register_office(command, actor="records-office")
+                    record = ledger.register_office(command, actor=actor, batch=batch)
                     ran.offices[key] = stream
                 else:
                     if isinstance(command, RetractEvent) and stream in versions:
                         command = _back(command, versions[stream])
-                    record = ledger.append_office(key, command, actor="records-office")  # type: ignore[arg-type]
+                    record = ledger.append_office(key, command, actor=actor, batch=batch)  # type: ignore[arg-type]
             elif isinstance(command, RegisterAccount):
-                record = ledger.register_account(command, actor="records-office")
+                record = ledger.register_account(command, actor=actor, batch=batch)
                 ran.accounts.append(record.account_id)
             else:
                 if not ran.accounts:
@@ -281,16 +338,18 @@ def run_history(ledger: CustodyLedger, ops: list[Op], scope: Scope) -> Ran:
                 aid = ran.accounts[op.slot % len(ran.accounts)]
                 if isinstance(command, RetractEvent):
                     command = _back(command, versions[aid])
-                record = ledger.append(aid, command, actor="records-office")  # type: ignore[arg-type]
+                record = ledger.append(aid, command, actor=actor, batch=batch)  # type: ignore[arg-type]
         except REFUSALS:
             ran.refused += 1
             continue
         versions[record.account_id] = record.version
+        if after_write is not None:
+            after_write()
     return ran
 
 
 def _back(command: RetractEvent, latest: int) -> Command:
-    """The retraction of the event `event_version - 1` before the stream's latest."""
+    """The retraction aimed at a real event: `event_version` counts back from `latest`."""
     return replace_command(command, event_version=latest - (command.event_version - 1) % latest)
 
 

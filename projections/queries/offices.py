@@ -317,13 +317,7 @@ class OfficeQueries:
         known_at: datetime | None,
     ) -> dict[UUID, list[AccountSpan]]:  # fmt: skip
         """Accounts that ever carried a handle an account of the offices carried as theirs."""
-        offices = {r.office for r in records}
-        keys = {
-            (s.platform, s.handle.casefold())
-            for spans in histories.values()
-            for s in spans
-            if s.ownership == OFFICE_OWNED and s.status == "active" and s.office in offices
-        }
+        keys = {key for r in records for key in _own_handles(r.office, histories)}
         if not keys:
             return {}
         kc, kp = known(known_at)
@@ -368,10 +362,24 @@ class OfficeQueries:
                 for key in chunk
             }
             carriers = self._carriers_of(c, records.values(), histories, known_at)
-            everyone = {**histories, **carriers}
-            self.reading.check(*everyone, *(r.stream for r in records.values() if r.stream))
+            self.reading.check(
+                *histories, *carriers, *(r.stream for r in records.values() if r.stream)
+            )
+            speaking: dict[str, dict[UUID, list[AccountSpan]]] = {key: {} for key in chunk}
+            for aid, spans in histories.items():
+                for office in {s.office for s in spans} & speaking.keys():
+                    speaking[office][aid] = spans  # type: ignore[index]
             for key in chunk:
-                yield key, oversight.findings(records[key], everyone, self.rules)
+                # Each office's own accounts, and the carriers of its handles (the rest would
+                # change nothing, and cost as much again for each office of the chunk).
+                mine = speaking[key]
+                handles = _own_handles(key, mine)
+                theirs = {
+                    aid: spans
+                    for aid, spans in carriers.items()
+                    if any((s.platform, s.handle.casefold()) in handles for s in spans)
+                }
+                yield key, oversight.findings(records[key], mine, self.rules, free_handles=theirs)
 
     def _findings(
         self, c: Any, record: OfficeRecord, histories: dict[UUID, list[AccountSpan]],
@@ -429,6 +437,16 @@ class OfficeQueries:
                     from_us(r["recorded_at"]), r["actor"], r["position"],
                 )  # fmt: skip
         return out
+
+
+def _own_handles(office: str, histories: dict[UUID, list[AccountSpan]]) -> set[tuple[str, str]]:
+    """(platform, handle key) of every handle the office's own accounts carried."""
+    return {
+        (s.platform, s.handle.casefold())
+        for spans in histories.values()
+        for s in spans
+        if s.ownership == OFFICE_OWNED and s.speaks_for(office)
+    }
 
 
 def _audiences(accounts: Iterable[Observed]) -> list[tuple[UUID, int]]:
