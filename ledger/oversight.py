@@ -244,9 +244,9 @@ def handovers(record: OfficeRecord, histories: Histories, rules: Rules) -> list[
             elif outgoing is not None and _left_with(spans, record, outgoing, now):
                 last = next(s for s in reversed(spans) if s.valid_from < at)
                 departed.append(observed(last, _nearest(spans, at, rules.audience_window)))
-        versions = [
+        versions = [  # the outgoing tenure, begun and ended; the start of the incoming one
             *(outgoing.established_by if outgoing else ()),
-            *(incoming.established_by if incoming else ()),
+            *(incoming.established_by[:1] if incoming else ()),
         ]
         out.append(
             Handover(
