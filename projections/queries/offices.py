@@ -256,7 +256,11 @@ class OfficeQueries:
         out: list[Finding] = []
         next_after = None
         with self.reading.cursor() as c:
-            keys = [office] if office else self._office_keys(c, jurisdiction, known_at)
+            if office is not None and jurisdiction is None:
+                keys = [office]  # registered or only named by accounts
+            else:  # an office of another jurisdiction (or of none known) has none here
+                keys = self._office_keys(c, jurisdiction, known_at)
+                keys = [k for k in keys if office is None or k == office]
             keys = [k for k in keys if start_office is None or k >= start_office]
             for key, found_all in self._findings_of(c, keys, known_at):
                 found = [

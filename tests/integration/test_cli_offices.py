@@ -106,3 +106,19 @@ def test_the_office_answer_as_json_is_the_apis_with_its_handovers(
         ("2016-12-25", 3_050_000),
         ("2020-02-01", 0),
     ]
+
+
+def test_an_office_of_another_jurisdiction_has_no_findings_there(
+    seed_url: str, capsys: Capture
+) -> None:
+    code, out, _ = run(
+        seed_url, capsys, "findings", "--jurisdiction", "US", "--office", "pk-dg-ispr", "--json"
+    )
+    assert (code, json.loads(out)) == (EXIT_OK, [])
+    code, out, _ = run(
+        seed_url, capsys, "findings", "--jurisdiction", "PK", "--office", "pk-dg-ispr", "--json"
+    )
+    assert [f["kind"] for f in json.loads(out)] == [
+        "personal-account-in-official-use",
+        "audience-departed",
+    ]
