@@ -6,10 +6,12 @@ the answers are `ledger.oversight`'s, the same functions the oracle runs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+
+import orjson
 
 from ledger import oversight
 from ledger.commands import JURISDICTION_RE, OFFICE_RE, shown
@@ -329,8 +331,8 @@ class OfficeQueries:
         template = self._carriers.replace("{k}", kc).replace("{pairs}", pairs)
         query = self.db.sql(template, t=SEGMENTS.name, h=HANDLES.name)
         params = [v for pair in sorted(keys) for v in pair]
-        found = _spans(self.db.rows(c, query, (*params, *kp, *kp)))
-        return {aid: spans for aid, spans in found.items() if aid not in histories}
+        # The office's own accounts carried its handles too: they are decoded once, not twice.
+        return _spans(self.db.rows(c, query, (*params, *kp, *kp)), skip=histories)
 
     def _findings_of(
         self, c: Any, keys: Sequence[str], known_at: datetime | None
@@ -378,10 +380,11 @@ class OfficeQueries:
                 # change nothing, and cost as much again for each office of the chunk).
                 mine = speaking[key]
                 handles = _own_handles(key, mine)
-                theirs = {
+                theirs = {  # an account of another office of the chunk may carry them too
                     aid: spans
-                    for aid, spans in carriers.items()
-                    if any((s.platform, s.handle.casefold()) in handles for s in spans)
+                    for aid, spans in (*histories.items(), *carriers.items())
+                    if aid not in mine
+                    and any((s.platform, s.handle.casefold()) in handles for s in spans)
                 }
                 yield key, oversight.findings(records[key], mine, self.rules, free_handles=theirs)
 
@@ -569,11 +572,20 @@ def _office_segment_at(rows: Sequence[NamedRow], at: datetime) -> NamedRow | Non
     return None
 
 
-def _spans(rows: Iterable[NamedRow]) -> dict[UUID, list[AccountSpan]]:
+def _spans(
+    rows: Iterable[NamedRow], skip: Container[UUID] = frozenset()
+) -> dict[UUID, list[AccountSpan]]:
+    """Each account's spans from its segment rows (in valid-time order), but for `skip`'s."""
     out: dict[UUID, list[AccountSpan]] = {}
-    ids: dict[str, UUID] = {}
+    ids: dict[str, UUID | None] = {}
     for r in rows:
-        aid = ids.get(r["account_id"]) or ids.setdefault(r["account_id"], UUID(r["account_id"]))
+        text = r["account_id"]
+        if text not in ids:
+            parsed = UUID(text)
+            ids[text] = None if parsed in skip else parsed
+        aid = ids[text]
+        if aid is None:
+            continue
         audience = (
             Audience(int(r["followers"]), from_us(r["observed_at"]), int(r["audience_by"]))
             if r["followers"] is not None
@@ -592,7 +604,7 @@ def _spans(rows: Iterable[NamedRow]) -> dict[UUID, list[AccountSpan]]:
                 HolderRef(r["holder_id"], r["holder_name"]) if r["holder_id"] else None,
                 r["status"],
                 audience,
-                tuple(json.loads(r["established_by"])),
+                tuple(orjson.loads(r["established_by"])),
             )
         )
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,8 @@ from api.demo import DEMO_FILE
 from tests.support import cli
 
 Capture = pytest.CaptureFixture[str]
+FREED = "0b0f6d5e-8a5e-4c1e-9d3f-7a1e2b3c4d5e"
+TAKER = "6c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f"
 
 
 @pytest.fixture
@@ -122,3 +125,34 @@ def test_an_office_of_another_jurisdiction_has_no_findings_there(
         "personal-account-in-official-use",
         "audience-departed",
     ]
+
+
+def test_a_handle_freed_by_one_office_and_taken_by_anothers_account_is_found_in_the_listing(
+    store_url: str, tmp_path: Path, capsys: Capture
+) -> None:
+    """The listing gathers offices sixteen at a time: an account that speaks for one office of
+    the batch and takes a handle another office of it freed is still found for that other."""
+    lines = [
+        {"type": "office_registered", "office": "xa-press", "name": "Press Office",
+         "jurisdiction": "XA", "effective_at": "2020-01-01T00:00:00Z"},
+        {"type": "office_registered", "office": "xa-spokes", "name": "Spokesperson",
+         "jurisdiction": "XA", "effective_at": "2020-01-01T00:00:00Z"},
+        {"type": "account_registered", "account_id": FREED, "platform": "x",
+         "handle": "@XAnews", "office": "xa-spokes", "effective_at": "2020-01-01T00:00:00Z"},
+        {"type": "handle_renamed", "account_id": FREED, "handle": "@XAnewsOld",
+         "effective_at": "2021-01-01T00:00:00Z"},
+        {"type": "account_registered", "account_id": TAKER, "platform": "x",
+         "handle": "@XApress", "office": "xa-press", "effective_at": "2020-01-01T00:00:00Z"},
+        {"type": "handle_renamed", "account_id": TAKER, "handle": "@XAnews",
+         "effective_at": "2021-03-01T00:00:00Z"},
+    ]  # fmt: skip
+    path = tmp_path / "offices.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    assert cli(store_url, "import", str(path)) == EXIT_OK
+    listed = {}
+    for args in (("--jurisdiction", "XA"), ("--office", "xa-spokes")):
+        code, out, _ = run(store_url, capsys, "findings", *args, "--kind",
+                           "office-handle-taken", "--json")  # fmt: skip
+        assert code == EXIT_OK
+        listed[args[0]] = [(f["office"], f["account_id"], f["from"][:10]) for f in json.loads(out)]
+    assert listed["--jurisdiction"] == listed["--office"] == [("xa-spokes", TAKER, "2021-03-01")]
