@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 from uuid import NAMESPACE_URL, UUID, uuid4, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -39,6 +39,21 @@ NS_OFFICE = uuid5(NAMESPACE_URL, "custody-ledger:office")
 Interval = tuple[datetime, datetime | None]
 
 
+class StreamEvent(Aggregate.Event):
+    """Fields every event of an account or office stream carries. `timestamp` is
+    `recorded_at`, set by the ledger. Stored events name their own classes (`Account.…`,
+    `Office.…`), never this one."""
+
+    effective_at: datetime
+    actor: str
+    reason: str
+    evidence: list[dict[str, Any]]
+    data: dict[str, Any]
+
+    def apply(self, aggregate: Any) -> None:
+        aggregate.facts.append(to_fact(self))
+
+
 class _Stream:
     """What account and office streams share: their facts, and the decision whether a new fact
     applies (by the stream's fold, `rules`). Not an aggregate: a base beside `Aggregate`."""
@@ -49,6 +64,17 @@ class _Stream:
     @property
     def id(self) -> UUID:  # the aggregate's (Aggregate comes first in a stream's bases)
         raise NotImplementedError
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        # Facts are immutable, so a copy of the list is a full copy of the state.
+        copy: Any = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.facts = list(self.facts)
+        copy._pending_events = list(cast(Any, self)._pending_events)
+        return copy
+
+    def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
+        cast(Any, self).trigger_event(event_class, **kwargs)
 
     def exists(self) -> bool:
         """False once the registration (always version 1) has been retracted."""
@@ -180,17 +206,8 @@ class _Stream:
 class Account(Aggregate, _Stream):
     """An official account's custody stream. Its state is the list of facts; the fold reads it."""
 
-    class Recorded(Aggregate.Event):
-        """Fields every custody event carries. `timestamp` is `recorded_at`, set by the ledger."""
-
-        effective_at: datetime
-        actor: str
-        reason: str
-        evidence: list[dict[str, Any]]
-        data: dict[str, Any]
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.facts.append(to_fact(self))
+    class Recorded(StreamEvent):
+        """An account's custody event."""
 
     class Registered(Aggregate.Created, Recorded):
         pass
@@ -261,14 +278,6 @@ class Account(Aggregate, _Stream):
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Account:
-        # Facts are immutable, so a copy of the list is a full copy of the state.
-        copy = object.__new__(Account)
-        copy.__dict__.update(self.__dict__)
-        copy.facts = list(self.facts)
-        copy._pending_events = list(self._pending_events)
-        return copy
-
     def handle_intervals(self) -> dict[str, tuple[str, list[Interval]]]:
         """As known now: handle key -> (display handle, valid-time intervals it is carried)."""
         out: dict[str, tuple[str, list[Interval]]] = {}
@@ -277,9 +286,6 @@ class Account(Aggregate, _Stream):
         return out
 
     # -- changing --------------------------------------------------------------------------------
-
-    def record(self, event_class: type[Recorded], **kwargs: Any) -> None:
-        self.trigger_event(event_class, **kwargs)
 
 
 def office_id(office: str) -> UUID:
@@ -290,17 +296,8 @@ def office_id(office: str) -> UUID:
 class Office(Aggregate, _Stream):
     """An office's stream: its registration and who held it when (the office's tenures)."""
 
-    class Recorded(Aggregate.Event):
-        """Fields every office event carries, as an account event's (`Account.Recorded`)."""
-
-        effective_at: datetime
-        actor: str
-        reason: str
-        evidence: list[dict[str, Any]]
-        data: dict[str, Any]
-
-        def apply(self, aggregate: Any) -> None:
-            aggregate.facts.append(to_fact(self))
+    class Recorded(StreamEvent):
+        """An office's event."""
 
     class Registered(Aggregate.Created, Recorded):
         pass
@@ -348,16 +345,6 @@ class Office(Aggregate, _Stream):
             data=data,
         )
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> Office:
-        copy = object.__new__(Office)
-        copy.__dict__.update(self.__dict__)
-        copy.facts = list(self.facts)
-        copy._pending_events = list(self._pending_events)
-        return copy
-
-    def record(self, event_class: type[Recorded], **kwargs: Any) -> None:
-        self.trigger_event(event_class, **kwargs)
-
 
 EVENT_CLASSES: dict[str, type[Account.Recorded]] = {
     fold.REGISTERED: Account.Registered,
@@ -389,7 +376,7 @@ CUSTODY_TOPICS: tuple[str, ...] = tuple(
 )
 
 
-def to_fact(event: Account.Recorded | Office.Recorded) -> Fact:
+def to_fact(event: StreamEvent) -> Fact:
     """The fold's view of a custody event; UnreadableEvent, naming it, if a stored event
     decoded without one of its fields (bytes that are JSON, but not this event's): an
     append to its stream, or a read of it, then says where instead of failing blindly."""

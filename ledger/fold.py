@@ -430,8 +430,9 @@ class HandleInterval:
     established_by: tuple[int, ...]
 
 
-def _runs(segments: Sequence[Segment], key: Any) -> list[tuple[int, int]]:
-    """Index ranges [i, j) of consecutive segments sharing a non-None key."""
+def runs(segments: Sequence[Any], key: Any) -> list[tuple[int, int]]:
+    """Index ranges [i, j) of adjacent segments (anything with `valid_from` and `valid_to`:
+    an account's, an office's, spans) sharing a non-None `key(segment)`."""
     runs: list[tuple[int, int]] = []
     i = 0
     while i < len(segments):
@@ -461,7 +462,7 @@ def handle_run_key(s: Segment) -> Any:
 
 def custody_intervals(segments: Sequence[Segment]) -> list[CustodyInterval]:
     out = []
-    for i, j in _runs(segments, holder_run_key):
+    for i, j in runs(segments, holder_run_key):
         first, last = segments[i].state, segments[j - 1].state
         assert first.holder is not None
         ended_by = (segments[j].state.holder_by,) if j < len(segments) else ()
@@ -482,7 +483,7 @@ def custody_intervals(segments: Sequence[Segment]) -> list[CustodyInterval]:
 
 def handle_intervals(segments: Sequence[Segment]) -> list[HandleInterval]:
     out = []
-    for i, j in _runs(segments, handle_run_key):
+    for i, j in runs(segments, handle_run_key):
         first = segments[i].state
         if j < len(segments):
             nxt = segments[j].state

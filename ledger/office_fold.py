@@ -23,7 +23,9 @@ from ledger.fold import (
     Ineffective,
     final_with,
     fold_with,
+    holder_run_key,
     ineffective_with,
+    runs,
     starts_with,
 )
 
@@ -173,23 +175,13 @@ def ineffective_versions(facts: Sequence[Fact], known_at: datetime | None = None
 def tenures(segments: Sequence[OfficeSegment]) -> list[Tenure]:
     """The holders' tenures over valid time: runs of segments with one holder since one time.
     A tenure's provenance is the fact that began it and the one that ended it."""
-    out: list[Tenure] = []
-    i = 0
-    while i < len(segments):
-        st = segments[i].state
-        j = i + 1
-        while (
-            j < len(segments)
-            and segments[j].valid_from == segments[j - 1].valid_to
-            and (segments[j].state.holder, segments[j].state.holder_since)
-            == (st.holder, st.holder_since)
-        ):
-            j += 1
-        if st.holder is not None:
-            ended_by = (segments[j].state.holder_by,) if j < len(segments) else ()
-            out.append(
-                Tenure(st.holder, segments[i].valid_from, segments[j - 1].valid_to,
-                       (segments[j - 1].state.holder_by, *ended_by))
-            )  # fmt: skip
-        i = j
+    out = []
+    for i, j in runs(segments, holder_run_key):
+        holder = segments[i].state.holder
+        assert holder is not None
+        ended_by = (segments[j].state.holder_by,) if j < len(segments) else ()
+        out.append(
+            Tenure(holder, segments[i].valid_from, segments[j - 1].valid_to,
+                   (segments[j - 1].state.holder_by, *ended_by))
+        )  # fmt: skip
     return out

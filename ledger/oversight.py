@@ -502,18 +502,9 @@ def _overlaps(s: AccountSpan, t: Tenure) -> bool:
     )
 
 
-def _runs(spans: Sequence[AccountSpan], key: object) -> list[list[AccountSpan]]:
-    """Runs of adjacent spans sharing a non-None `key(span)`."""
-    out: list[list[AccountSpan]] = []
-    previous: object = None
-    for s in spans:
-        k = key(s)  # type: ignore[operator]
-        if k is not None and out and previous == k and out[-1][-1].valid_to == s.valid_from:
-            out[-1].append(s)
-        elif k is not None:
-            out.append([s])
-        previous = k
-    return out
+def _runs(spans: Sequence[AccountSpan], key: Any) -> list[list[AccountSpan]]:
+    """Runs of adjacent spans sharing a non-None `key(span)` (the fold's grouping)."""
+    return [list(spans[i:j]) for i, j in fold.runs(spans, key)]
 
 
 def _merge(

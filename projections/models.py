@@ -161,7 +161,7 @@ class BitemporalModel(ReadModel):
 
     rows: Callable[[UUID, Sequence[Any]], set[Row]]
     stream_column = "account_id"  # the column holding the stream's id
-    # How `rows` groups consecutive segments into one row (fold._runs); None: a row each.
+    # How `rows` groups consecutive segments into one row (fold.runs); None: a row each.
     run_key: Callable[[fold.Segment], Any] | None = None
 
     def _cut(self, before: Sequence[fold.Segment], after: Sequence[fold.Segment]) -> int:

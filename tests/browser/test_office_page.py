@@ -3,11 +3,8 @@ DG ISPR's holders, the accounts that spoke for the office, what left at each han
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,62 +12,16 @@ from typing import Any
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from api.bootstrap import build, load_demo
-from ledger.settings import Settings
-from tests.support import serving
+from tests.browser.support import SCREENSHOTS, serve_demo
 
-CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
-REQUIRE = os.environ.get("CUSTODY_REQUIRE_BROWSER", "") not in ("", "0", "no", "false")
-# A folder for the README's pictures (office.png): `CUSTODY_SCREENSHOTS=docs`.
-SCREENSHOTS = os.environ.get("CUSTODY_SCREENSHOTS")
 # The page's "now", where open tenures end: fixed, so that the picture is the same every run.
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 DG_ISPR = "Director General, Inter-Services Public Relations"
 
-sync_api = (
-    pytest.importorskip("playwright.sync_api")
-    if not REQUIRE
-    else __import__("playwright.sync_api", fromlist=["sync_playwright"])
-)
-if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-    if REQUIRE:
-        raise RuntimeError(f"CUSTODY_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
-    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@contextmanager
-def _serve(tmp_path: Path) -> Iterator[str]:
-    """The demo on a new SQLite file, served with public reads on a loopback port: its URL."""
-    container = build(Settings(database_url=f"sqlite:///{tmp_path}/demo.db", public_reads=True))
-    try:
-        load_demo(container)
-        with serving(container) as (host, port):
-            yield f"http://{host}:{port}"
-    finally:
-        container.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
-
 
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[str]:
-    with _serve(tmp_path) as url:
+    with serve_demo(tmp_path, public=True) as (url, _):
         yield url
 
 

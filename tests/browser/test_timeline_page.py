@@ -2,70 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from api.bootstrap import Container, build, load_demo
-from ledger.settings import Settings
-from tests.support import serving
+from tests.browser.support import SCREENSHOTS, serve_demo
 
-CHROMIUM = os.environ.get("CUSTODY_CHROMIUM", "/usr/bin/chromium")
-REQUIRE = os.environ.get("CUSTODY_REQUIRE_BROWSER", "") not in ("", "0", "no", "false")
-# A folder for the README's pictures (handle.png, phone.png): `CUSTODY_SCREENSHOTS=docs`.
-SCREENSHOTS = os.environ.get("CUSTODY_SCREENSHOTS")
 WIDTHS = [1280, 390]  # a desktop and a phone
-
-sync_api = (
-    pytest.importorskip("playwright.sync_api")
-    if not REQUIRE
-    else __import__("playwright.sync_api", fromlist=["sync_playwright"])
-)
-if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
-    if REQUIRE:
-        raise RuntimeError(f"CUSTODY_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
-    pytest.skip(f"no Chromium at {CHROMIUM}", allow_module_level=True)
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-@contextmanager
-def _serve(tmp_path: Path, public: bool) -> Iterator[tuple[str, Container]]:
-    """The demo on a new SQLite file, served on a loopback port: its URL and container."""
-    container = build(Settings(database_url=f"sqlite:///{tmp_path}/demo.db", public_reads=public))
-    try:
-        load_demo(container)
-        with serving(container) as (host, port):
-            yield f"http://{host}:{port}", container
-    finally:
-        container.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
 def public_site(tmp_path: Path) -> Iterator[str]:
-    with _serve(tmp_path, public=True) as (url, _):
+    with serve_demo(tmp_path, public=True) as (url, _):
         yield url
 
 
@@ -126,7 +77,7 @@ def test_an_unknown_handle_gets_a_clear_message(browser: Any, public_site: str) 
 def test_without_public_reads_the_page_asks_for_a_reader_token(
     browser: Any, tmp_path: Path
 ) -> None:
-    with _serve(tmp_path, public=False) as (url, container):
+    with serve_demo(tmp_path, public=False) as (url, container):
         secret = container.access.issue("page-reader", "reader")
         page = browser.new_page()
         page.goto(f"{url}/?q=@POTUS&platform=x&at=2016-12-14")
