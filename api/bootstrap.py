@@ -74,18 +74,19 @@ def build(settings: Settings | None = None, *, clock: Clock = utc_now) -> Contai
     # Embedded: a reader that finds the read models behind applies the log itself, in-process.
     # Otherwise (PostgreSQL with a separate `custody project` worker) it waits, bounded.
     embedded = store.kind == "sqlite" or settings.embedded_projections
+    rules = Rules(
+        audience_window=timedelta(days=settings.audience_window_days),
+        holder_grace=timedelta(days=settings.holder_grace_days),
+    )
     try:
-        projector = Projector(ledger, embedded=embedded)
+        projector = Projector(ledger, embedded=embedded, rules=rules)
     except BaseException:
         ledger.close()
         raise
     queries = QueryService(
         projector,
         wait_seconds=settings.read_wait_seconds,
-        rules=Rules(
-            audience_window=timedelta(days=settings.audience_window_days),
-            holder_grace=timedelta(days=settings.holder_grace_days),
-        ),
+        rules=rules,
     )
     container = Container(settings, ledger, projector, queries, AccessControl(ledger))
     if settings.log_enabled:

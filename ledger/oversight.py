@@ -11,9 +11,11 @@ that needs the holder says so instead of guessing.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -172,11 +174,21 @@ class Finding:
     def in_effect(self, at: datetime) -> bool:
         return self.valid_from <= at and (self.valid_to is None or at < self.valid_to)
 
+    def ident(self) -> str:
+        """What tells the finding from the office's others of the same kind that start at the
+        same time: a digest of the rest of it but `followers` (a figure, not an identity)."""
+        parts = (
+            str(self.account_id or ""), (self.handle or "").casefold(),
+            "" if self.valid_to is None else self.valid_to.isoformat(),
+            [[str(s), v] for s, v in self.established_by], self.detail,
+        )  # fmt: skip
+        text = json.dumps(parts, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
     def sort_key(self) -> tuple[Any, ...]:
-        """A total order: no two findings of one office share all of these."""
-        return (self.office, self.valid_from, self.kind, str(self.account_id or ""),
-                (self.handle or "").casefold(), self.valid_to or datetime.max.replace(tzinfo=UTC),
-                tuple((str(s), v) for s, v in self.established_by), self.detail)  # fmt: skip
+        """A total order, the listings' (the read model sorts by the same columns): office,
+        start, kind, then `ident`, which no two findings of an office share."""
+        return (self.office, self.valid_from, self.kind, self.ident())
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,16 +39,24 @@ class Table:
     # Bitemporal tables: a partial index over the rows still believed (known_to IS NULL), by
     # which the projector finds the rows an event withdraws, however long the history.
     open_rows: tuple[str, ...] = ()
+    # Text columns compared byte by byte (PostgreSQL's `COLLATE "C"`), so that SQL orders them
+    # as Python does whatever the database's collation; SQLite compares so already.
+    binary: tuple[str, ...] = ()
 
     def index_names(self) -> list[str]:
         names = [f"{self.name}_i{i}" for i in range(len(self.indexes))]
         return names + ([f"{self.name}_open"] if self.open_rows else [])
 
     def ddl(self, db: Db, physical: str) -> Any:
-        cols = [f"{c} {'BIGINT' if c in INTEGER_COLUMNS else 'TEXT'}" for c in self.columns]
+        cols = [f"{c} {self._type(db, c)}" for c in self.columns]
         if self.primary_key:
             cols.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
         return db.sql("CREATE TABLE IF NOT EXISTS {t} (" + ", ".join(cols) + ")", t=physical)
+
+    def _type(self, db: Db, column: str) -> str:
+        if column in INTEGER_COLUMNS:
+            return "BIGINT"
+        return 'TEXT COLLATE "C"' if column in self.binary and db.kind == "postgres" else "TEXT"
 
     def index_ddl(self, db: Db, physical: str, suffix: str = "") -> list[Any]:
         out = []
@@ -468,11 +476,11 @@ class OfficeSegments(BitemporalModel):
     )
 
 
-MODELS: tuple[ReadModel, ...] = (
+STREAM_MODELS: tuple[ReadModel, ...] = (
     EventLog(),
     Segments(),
     CustodyIntervals(),
     HandleHistory(),
     OfficeSegments(),
 )
-BY_NAME: dict[str, ReadModel] = {m.name: m for m in MODELS}
+"""The models derived stream by stream; `projections.catalogue.MODELS` adds the findings."""

@@ -25,9 +25,12 @@ from ledger.bulk import collector_paused
 from ledger.domain import CUSTODY_TOPICS, decode_fact
 from ledger.errors import StoreUnavailable, UnreadableEvent, first_line
 from ledger.fold import Fact
+from ledger.oversight import Rules
 from projections import derive, quarantine
+from projections.catalogue import MODELS
 from projections.db import Db
-from projections.models import INTEGER_COLUMNS, MODELS, Change, Pending, ReadModel, Table
+from projections.findings import SETTINGS, FindingsModel, rules_changed
+from projections.models import INTEGER_COLUMNS, Change, Pending, ReadModel, Table
 from projections.quarantine import QUARANTINE
 
 log = logging.getLogger(__name__)
@@ -106,10 +109,16 @@ class Projector:
         cache_accounts: int = 4096,
         cache_events: int = 200_000,
         recent_facts: int = 50_000,
+        rules: Rules | None = None,
     ) -> None:
         self.ledger = ledger
         self.db = Db(ledger.recorder)
-        self.models = tuple(models)
+        # The findings model evaluates under the settings' rules (`rules`; default: the
+        # defaults): findings are kept, not computed per query.
+        self.models = tuple(
+            FindingsModel(rules) if isinstance(m, FindingsModel) and rules is not None else m
+            for m in models
+        )
         self.batch_size = batch_size
         self.max_batch = max(max_batch, batch_size)
         self.embedded = embedded  # catch up in the caller's thread when a reader waits
@@ -143,7 +152,8 @@ class Projector:
                     (db.schema + ".rm_setup",),
                 )
             stale: list[str] = []
-            for table in (TRACKING, QUARANTINE, *(t for m in self.models for t in m.tables)):
+            tables = (TRACKING, QUARANTINE, SETTINGS, *(t for m in self.models for t in m.tables))
+            for table in tables:
                 db.execute(curs, table.ddl(db, table.name))
                 if _add_missing_columns(db, curs, table) and "row_key" in table.columns:
                     stale.append(table.name)
@@ -164,6 +174,29 @@ class Projector:
                         db.execute(curs, db.sql("DELETE FROM {t}", t=t.name))
                     reset = db.sql("UPDATE {t} SET position = 0 WHERE name = %s", t=TRACKING.name)
                     db.execute(curs, reset, (model.name,))
+        self._setup_findings()
+
+    def _setup_findings(self) -> None:
+        """Build the findings again, from the other models' tables, when they were built under
+        other rules or never (a store set up before the model existed): one transaction, which
+        takes the tracking rows' lock, so only one process builds them."""
+        findings = next((m for m in self.models if isinstance(m, FindingsModel)), None)
+        if findings is None:
+            return
+        db = self.db
+        names = {t.name: t.name for m in self.models for t in m.tables}
+        with db.transaction() as curs:
+            lock_positions(db, curs, [m.name for m in self.models])
+            if not rules_changed(db, curs, findings.rules):
+                return
+            rows = db.all(curs, db.sql("SELECT name, position FROM {t}", t=TRACKING.name))
+            mine = {m.name for m in self.models} - {findings.name}
+            others = [int(p) for n, p in rows if n in mine]
+            db.execute(curs, db.sql("DELETE FROM {t}", t=findings.table.name))
+            if findings.rebuild(db, curs, names):
+                log.warning("read model findings: built again, for the rules in the settings")
+            update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t=TRACKING.name)
+            db.execute(curs, update, (min(others, default=0), findings.name))
 
     # -- positions -------------------------------------------------------------------------------
 

@@ -24,7 +24,8 @@ from ledger.errors import StoreUnavailable, UnreadableEvent
 from ledger.fold import Fact
 from projections import derive, quarantine
 from projections.db import Db
-from projections.models import BY_NAME, ReadModel, Table
+from projections.findings import FindingsModel
+from projections.models import ReadModel, Table
 from projections.projector import ACCOUNT_TOPICS, TRACKING, Projector, lock_positions
 
 Progress = Callable[[int, int], None]
@@ -121,7 +122,8 @@ class Rebuilder:
         On PostgreSQL the streams are split by account id between `workers` processes (default:
         one per CPU), each writing its share of the shadow tables; SQLite has one writer.
         """
-        models = [BY_NAME[n] for n in names] if names else list(self.projector.models)
+        by_name = {m.name: m for m in self.projector.models}
+        models = [by_name[n] for n in names] if names else list(self.projector.models)
         db = self.db
         upto = self.projector.ledger.head()
         total = _count(db, upto)
@@ -135,9 +137,26 @@ class Rebuilder:
             )
         else:
             self._build_in_processes([m.name for m in models], upto, n, total, progress)
+        self._build_findings(models, tables)
         progress(total, total)
         self._switch(models, tables, upto)
         return upto
+
+    def _build_findings(self, models: Sequence[ReadModel], tables: Sequence[Table]) -> None:
+        """The findings, last: they are read from the other models' tables (the new ones where
+        those are rebuilt too)."""
+        findings = [m for m in models if isinstance(m, FindingsModel)]
+        if not findings:
+            return
+        shadowed = {t.name for t in tables}
+        names = {
+            t.name: t.name + SHADOW if t.name in shadowed else t.name
+            for m in self.projector.models
+            for t in m.tables
+        }
+        with self.db.transaction() as curs:
+            for model in findings:
+                model.rebuild(self.db, curs, names)
 
     def create_shadow(self, tables: Sequence[Table]) -> None:
         db = self.db
@@ -155,7 +174,8 @@ class Rebuilder:
         report: Callable[[int], None],
     ) -> int:
         """Derive and write the shadow rows of every stream with lo <= id < hi (None: open)."""
-        models = [BY_NAME[n] for n in names]
+        by_name = {m.name: m for m in self.projector.models}
+        models = [by_name[n] for n in names]
         tables = [t for m in models for t in m.tables]
         buffers: dict[str, list[tuple[Any, ...]]] = {t.name: [] for t in tables}
         done = 0

@@ -44,6 +44,7 @@ from ledger.commands import (
 )
 from ledger.domain import office_id
 from ledger.errors import Conflict, NotFound, RuleViolation
+from ledger.oversight import KINDS
 from tests.strategies import replace_command
 
 BASE = datetime(2016, 12, 25, tzinfo=UTC)
@@ -113,8 +114,9 @@ class Scope:
 
     @property
     def start(self) -> str:
-        """A listing's cursor just before this example's first office."""
-        return f"{self.prefix}:0"
+        """A listing's cursor just before this example's first office (a key no office has,
+        sorting before theirs)."""
+        return f"{self.prefix}/0/{KINDS[0]}/{'0' * 32}"
 
     def key(self, slot_key: str) -> str:
         return self.prefix + slot_key

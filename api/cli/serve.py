@@ -20,7 +20,7 @@ from api.cli.common import (
     progress,
     settings_of,
 )
-from projections.models import BY_NAME
+from projections.catalogue import BY_NAME
 from projections.rebuild import Rebuilder
 
 

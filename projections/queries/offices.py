@@ -6,22 +6,21 @@ the answers are `ledger.oversight`'s, the same functions the oracle runs."""
 from __future__ import annotations
 
 import json
-from collections.abc import Container, Iterable, Iterator, Sequence
+import re
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
-
 from ledger import oversight
-from ledger.commands import JURISDICTION_RE, OFFICE_RE, shown
+from ledger.commands import JURISDICTION_RE, OFFICE_RE, require_utc, shown
 from ledger.domain import office_id
 from ledger.errors import InvalidInput, OfficeNotFound
-from ledger.fold import OFFICE_OWNED, Audience, HolderRef, Ineffective
-from ledger.office_fold import OfficeSegment, OfficeState
+from ledger.fold import OFFICE_OWNED
 from ledger.oversight import AccountSpan, Finding, Observed, OfficeRecord, Provenance, Rules
 from projections.db import NamedRow
-from projections.derive import from_us
+from projections.derive import from_us, to_us
+from projections.findings import FINDINGS, finding_from_row, office_segment, spans_from_rows
 from projections.models import EventLog, HandleHistory, OfficeSegments, Segments
 from projections.queries.common import MAX_PAGE, Reading, known, opt_time, select_list, times, valid
 from projections.queries.events import EventLogQueries
@@ -45,7 +44,8 @@ from projections.queries.views import (
 )
 
 OFFICES = OfficeSegments.table
-CHUNK = 16  # offices a findings page gathers at once
+FINDING_COLUMNS = "office, kind, ident, valid_from, valid_to, body"
+IDENT_RE = re.compile(r"^[0-9a-f]{32}$")
 SEGMENTS = Segments.table
 HANDLES = HandleHistory.table
 EVENTS = EventLog.table
@@ -76,18 +76,11 @@ class OfficeQueries:
             spans + among + "SELECT account_id FROM {t} WHERE office = %s AND " + kc + end
             + " AND " + kc + " ORDER BY account_id, valid_from"
         )  # fmt: skip
-        self._carriers = (
-            spans + among + "SELECT account_id FROM {h} WHERE ({pairs}) AND " + kc + end
-            + " AND " + kc + " ORDER BY account_id, valid_from"
-        )  # fmt: skip
-        self._offices = (
-            "SELECT " + select_list(OFFICES) + " FROM {t} WHERE office IN ({in}) AND " + kc
-            + " ORDER BY office, valid_from"
-        )  # fmt: skip
-        self._speakers_of = (
-            spans + among + "SELECT account_id FROM {t} WHERE office IN ({in}) AND " + kc + end
-            + " AND " + kc + " ORDER BY account_id, valid_from"
-        )  # fmt: skip
+        # The office answer needs each account's span at `at` only (an account with daily
+        # audience observations has a span a day).
+        self._speakers_at = self._speakers.replace(
+            " ORDER BY", " AND valid_from <= %s AND (valid_to IS NULL OR valid_to > %s) ORDER BY"
+        )
         self._cited = (
             "SELECT " + select_list(EVENTS, "account_id", "version", "type", "recorded_at",
                                      "actor", "position", "office")
@@ -104,10 +97,10 @@ class OfficeQueries:
         office = check_office(office)
         at, known_at = times(at, known_at)
         with self.reading.cursor() as c:
-            record, histories, rows = self._gather_rows(c, office, known_at)
+            record, histories, rows = self._gather_rows(c, office, known_at, at=at)
             tenure_known, tenure = record.holder_at(at)
             speaking = oversight.speaking_at(office, histories, at)
-            found = [f for f in self._findings(c, record, histories, known_at) if f.in_effect(at)]
+            found = self._office_findings(c, office, at, known_at)
             self._check(record, histories)
             segment = _office_segment_at(rows, at)
             mine: Provenance = ()
@@ -253,35 +246,61 @@ class OfficeQueries:
             )
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
-        start_office, skip = _cursor(after)
+        conditions: list[str] = []
+        params: list[Any] = []
+        if jurisdiction is not None:
+            column = "jurisdiction" if "-" in jurisdiction else "country"
+            conditions.append(f"{column} = %s")
+            params.append(jurisdiction)
+        if office is not None:
+            conditions.append("office = %s")
+            params.append(office)
+        if kind is not None:
+            conditions.append("kind = %s")
+            params.append(kind)
+        if at is not None:
+            vc, vp = valid(require_utc(at, "at"))
+            conditions.append(vc)
+            params += vp
         _, known_at = times(None, known_at)
-        out: list[Finding] = []
-        next_after = None
+        kc, kp = known(known_at)
+        conditions.append(kc)
+        params += kp
+        if after is not None:
+            conditions.append("(office, valid_from, kind, ident) > (%s, %s, %s, %s)")
+            params += _cursor(after)
+        query = self.db.sql(
+            f"SELECT {FINDING_COLUMNS} FROM {{t}} WHERE {' AND '.join(conditions)} "
+            "ORDER BY office, valid_from, kind, ident LIMIT %s",
+            t=FINDINGS.name,
+        )
         with self.reading.cursor() as c:
-            if office is not None and jurisdiction is None:
-                keys = [office]  # registered or only named by accounts
-            else:  # an office of another jurisdiction (or of none known) has none here
-                keys = self._office_keys(c, jurisdiction, known_at)
-                keys = [k for k in keys if office is None or k == office]
-            keys = [k for k in keys if start_office is None or k >= start_office]
-            for key, found_all in self._findings_of(c, keys, known_at):
-                found = [
-                    f
-                    for f in found_all
-                    if (kind is None or f.kind == kind) and (at is None or f.in_effect(at))
-                ]
-                if key == start_office:
-                    found = found[skip:]
-                    base = skip
-                else:
-                    base = 0
-                room = limit - len(out)
-                out += found[:room]
-                if len(found) > room:
-                    next_after = f"{key}:{base + room}"
-                    break
-            cited = self._cite(c, [p for f in out for p in f.established_by])
-            return FindingsPage(_finding_views(out, cited), next_after)
+            rows = self.db.rows(c, query, (*params, limit + 1))
+            more = len(rows) > limit
+            rows = rows[:limit]
+            found = [finding_from_row(r) for r in rows]
+            self.reading.check(*{s for f in found for s, _ in f.established_by})
+            cited = self._cite(c, [p for f in found for p in f.established_by])
+            last = rows[-1] if more else None
+            next_after = (
+                f"{last['office']}/{last['valid_from']}/{last['kind']}/{last['ident']}"
+                if last is not None
+                else None
+            )
+            return FindingsPage(_finding_views(found, cited), next_after)
+
+    def _office_findings(
+        self, c: Any, office: str, at: datetime, known_at: datetime | None
+    ) -> list[Finding]:
+        """The office's findings in effect at `at`, as known at `known_at`."""
+        vc, vp = valid(at)
+        kc, kp = known(known_at)
+        query = self.db.sql(
+            f"SELECT {FINDING_COLUMNS} FROM {{t}} WHERE office = %s AND {vc} AND {kc} "
+            "ORDER BY valid_from, kind, ident",
+            t=FINDINGS.name,
+        )
+        return [finding_from_row(r) for r in self.db.rows(c, query, (office, *vp, *kp))]
 
     # -- gathering ----------------------------------------------------------------------------
 
@@ -298,125 +317,51 @@ class OfficeQueries:
         return record, histories
 
     def _gather_rows(
-        self, c: Any, office: str, known_at: datetime | None, *, must_exist: bool = True
+        self,
+        c: Any,
+        office: str,
+        known_at: datetime | None,
+        *,
+        must_exist: bool = True,
+        at: datetime | None = None,
     ) -> tuple[OfficeRecord, dict[UUID, list[AccountSpan]], list[NamedRow]]:
-        """`_gather`, and the office's segment rows."""
+        """`_gather`, and the office's segment rows; given `at`, each account's span at `at`
+        only."""
         rows = self._office_rows(c, office, known_at)
         stream = office_id(office)
         record = oversight.office_record(
-            office, stream if rows else None, [_office_segment(r) for r in rows]
+            office, stream if rows else None, [office_segment(r) for r in rows]
         )
         kc, kp = known(known_at)
-        query = self.db.sql(self._speakers.replace("{k}", kc), t=SEGMENTS.name)
-        histories = _spans(self.db.rows(c, query, (office, *kp, *kp)))
-        if must_exist and not rows and not histories and not self._named_ever(c, office):
+        if at is None:
+            query = self.db.sql(self._speakers.replace("{k}", kc), t=SEGMENTS.name)
+            params: tuple[Any, ...] = (office, *kp, *kp)
+        else:
+            query = self.db.sql(self._speakers_at.replace("{k}", kc), t=SEGMENTS.name)
+            params = (office, *kp, *kp, to_us(at), to_us(at))
+        histories = spans_from_rows(self.db.rows(c, query, params))
+        if (
+            must_exist
+            and not rows
+            and not histories
+            and not self._named_ever(c, office)
+            and not (at is not None and self._named_by_accounts(c, office, known_at))
+        ):
             raise OfficeNotFound(office)
         return record, histories, rows
+
+    def _named_by_accounts(self, c: Any, office: str, known_at: datetime | None) -> bool:
+        """Whether an account names the office at any valid time, as known at `known_at`."""
+        kc, kp = known(known_at)
+        query = self.db.sql(
+            f"SELECT 1 FROM {{t}} WHERE office = %s AND {kc} LIMIT 1", t=SEGMENTS.name
+        )
+        return self.db.row(c, query, (office, *kp)) is not None
 
     def _named_ever(self, c: Any, office: str) -> bool:
         """Whether the office's stream exists at all (registered, maybe later than known_at)."""
         query = self.db.sql("SELECT 1 FROM {t} WHERE office = %s LIMIT 1", t=OFFICES.name)
         return self.db.row(c, query, (office,)) is not None
-
-    def _carriers_of(
-        self, c: Any, records: Iterable[OfficeRecord], histories: dict[UUID, list[AccountSpan]],
-        known_at: datetime | None,
-    ) -> dict[UUID, list[AccountSpan]]:  # fmt: skip
-        """Accounts that ever carried a handle an account of the offices carried as theirs."""
-        keys = {key for r in records for key in _own_handles(r.office, histories)}
-        if not keys:
-            return {}
-        kc, kp = known(known_at)
-        pairs = " OR ".join(["(platform = %s AND handle_key = %s)"] * len(keys))
-        template = self._carriers.replace("{k}", kc).replace("{pairs}", pairs)
-        query = self.db.sql(template, t=SEGMENTS.name, h=HANDLES.name)
-        params = [v for pair in sorted(keys) for v in pair]
-        # The office's own accounts carried its handles too: they are decoded once, not twice.
-        return _spans(self.db.rows(c, query, (*params, *kp, *kp)), skip=histories)
-
-    def _findings_of(
-        self, c: Any, keys: Sequence[str], known_at: datetime | None
-    ) -> Iterator[tuple[str, list[Finding]]]:
-        """Each office's findings, in the order of `keys`, gathered `CHUNK` offices at a time:
-        their rows, and every account that spoke for any of them or carried a handle their own
-        accounts carried, in three queries (more accounts than an office's change nothing in
-        its answers)."""
-        kc, kp = known(known_at)
-        for begin in range(0, len(keys), CHUNK):
-            chunk = keys[begin : begin + CHUNK]
-            marks = ", ".join(["%s"] * len(chunk))
-            rows = self.db.rows(
-                c,
-                self.db.sql(
-                    self._offices.replace("{k}", kc).replace("{in}", marks), t=OFFICES.name
-                ),
-                (*chunk, *kp),
-            )
-            by_office: dict[str, list[NamedRow]] = {}
-            for r in rows:
-                by_office.setdefault(r["office"], []).append(r)
-            speakers = self.db.sql(
-                self._speakers_of.replace("{k}", kc).replace("{in}", marks), t=SEGMENTS.name
-            )
-            histories = _spans(self.db.rows(c, speakers, (*chunk, *kp, *kp)))
-            records = {
-                key: oversight.office_record(
-                    key,
-                    office_id(key) if key in by_office else None,
-                    [_office_segment(r) for r in by_office.get(key, ())],
-                )
-                for key in chunk
-            }
-            carriers = self._carriers_of(c, records.values(), histories, known_at)
-            self.reading.check(
-                *histories, *carriers, *(r.stream for r in records.values() if r.stream)
-            )
-            speaking: dict[str, dict[UUID, list[AccountSpan]]] = {key: {} for key in chunk}
-            for aid, spans in histories.items():
-                for office in {s.office for s in spans} & speaking.keys():
-                    speaking[office][aid] = spans  # type: ignore[index]
-            for key in chunk:
-                # Each office's own accounts, and the carriers of its handles (the rest would
-                # change nothing, and cost as much again for each office of the chunk).
-                mine = speaking[key]
-                handles = _own_handles(key, mine)
-                theirs = {  # an account of another office of the chunk may carry them too
-                    aid: spans
-                    for aid, spans in (*histories.items(), *carriers.items())
-                    if aid not in mine
-                    and any((s.platform, s.handle.casefold()) in handles for s in spans)
-                }
-                yield key, oversight.findings(records[key], mine, self.rules, free_handles=theirs)
-
-    def _findings(
-        self, c: Any, record: OfficeRecord, histories: dict[UUID, list[AccountSpan]],
-        known_at: datetime | None,
-    ) -> list[Finding]:  # fmt: skip
-        carriers = self._carriers_of(c, [record], histories, known_at)
-        self.reading.check(*carriers)
-        return oversight.findings(record, histories, self.rules, free_handles=carriers)
-
-    def _office_keys(
-        self, c: Any, jurisdiction: str | None, known_at: datetime | None
-    ) -> list[str]:
-        """The offices findings are sought for: registered ones (of the jurisdiction), and,
-        without a jurisdiction, every office an account names."""
-        kc, kp = known(known_at)
-        if jurisdiction is not None:
-            where, jp = _in_jurisdiction(jurisdiction)
-            query = self.db.sql(
-                f"SELECT DISTINCT office FROM {{t}} WHERE {where}{kc}", t=OFFICES.name
-            )
-            rows = self.db.rows(c, query, (*jp, *kp))
-        else:
-            query = self.db.sql(
-                f"SELECT office FROM {{t}} WHERE {kc} UNION "
-                f"SELECT office FROM {{s}} WHERE office IS NOT NULL AND {kc}",
-                t=OFFICES.name,
-                s=SEGMENTS.name,
-            )
-            rows = self.db.rows(c, query, (*kp, *kp))
-        return sorted({str(r["office"]) for r in rows})
 
     def _check(self, record: OfficeRecord, histories: dict[UUID, list[AccountSpan]]) -> None:
         """UnreadableEvent if a stream behind the answer is set aside."""
@@ -525,13 +470,19 @@ def _in_jurisdiction(jurisdiction: str | None) -> tuple[str, tuple[str, ...]]:
     return "country = %s AND ", (jurisdiction,)
 
 
-def _cursor(after: str | None) -> tuple[str | None, int]:
-    if after is None:
-        return None, 0
-    office, _, n = after.rpartition(":")
-    if not OFFICE_RE.fullmatch(office) or not n.isdigit() or len(n) > 9:
+def _cursor(after: str) -> tuple[str, int, str, str]:
+    """(office, valid_from, kind, ident) of the last finding of the previous page."""
+    parts = after.split("/")
+    if (
+        len(parts) != 4
+        or not OFFICE_RE.fullmatch(parts[0])
+        or not parts[1].lstrip("-").isdigit()
+        or len(parts[1]) > 20
+        or parts[2] not in oversight.KINDS
+        or not IDENT_RE.fullmatch(parts[3])
+    ):
         raise InvalidInput("after is not a cursor this service returned", field="after")
-    return office, int(n)
+    return parts[0], int(parts[1]), parts[2], parts[3]
 
 
 def _plain(
@@ -545,66 +496,9 @@ def _plain(
     )
 
 
-def _office_segment(r: NamedRow) -> OfficeSegment:
-    holder = HolderRef(r["holder_id"], r["holder_name"]) if r["holder_id"] else None
-    state = OfficeState(
-        office=r["office"],
-        name=r["name"],
-        jurisdiction=r["jurisdiction"],
-        holder=holder,
-        holder_since=opt_time(r["holder_since"]),
-        registered_at=from_us(r["registered_at"]),
-        version=0,  # not stored: no answer here reads it
-        established_by=tuple(json.loads(r["established_by"])),
-        ineffective=tuple(
-            Ineffective(i["version"], i["type"], i["why"]) for i in json.loads(r["ineffective"])
-        ),
-        holder_by=int(r["holder_by"]),
-    )
-    return OfficeSegment(from_us(r["valid_from"]), opt_time(r["valid_to"]), state)
-
-
 def _office_segment_at(rows: Sequence[NamedRow], at: datetime) -> NamedRow | None:
     for r in rows:
         start, end = from_us(r["valid_from"]), opt_time(r["valid_to"])
         if start <= at and (end is None or at < end):
             return r
     return None
-
-
-def _spans(
-    rows: Iterable[NamedRow], skip: Container[UUID] = frozenset()
-) -> dict[UUID, list[AccountSpan]]:
-    """Each account's spans from its segment rows (in valid-time order), but for `skip`'s."""
-    out: dict[UUID, list[AccountSpan]] = {}
-    ids: dict[str, UUID | None] = {}
-    for r in rows:
-        text = r["account_id"]
-        if text not in ids:
-            parsed = UUID(text)
-            ids[text] = None if parsed in skip else parsed
-        aid = ids[text]
-        if aid is None:
-            continue
-        audience = (
-            Audience(int(r["followers"]), from_us(r["observed_at"]), int(r["audience_by"]))
-            if r["followers"] is not None
-            else None
-        )
-        out.setdefault(aid, []).append(
-            AccountSpan(
-                aid,
-                from_us(r["valid_from"]),
-                opt_time(r["valid_to"]),
-                r["platform"],
-                r["handle"],
-                r["office"],
-                r["ownership"] or OFFICE_OWNED,
-                HolderRef(r["owner_id"], r["owner_name"]) if r["owner_id"] else None,
-                HolderRef(r["holder_id"], r["holder_name"]) if r["holder_id"] else None,
-                r["status"],
-                audience,
-                tuple(orjson.loads(r["established_by"])),
-            )
-        )
-    return out

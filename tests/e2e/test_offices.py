@@ -828,6 +828,10 @@ def test_findings_refuse_a_query_they_cannot_answer_naming_the_parameter(
     for params, loc in (
         ({"after": "not a cursor"}, ["after"]),
         ({"after": "pk-dg-ispr:x"}, ["after"]),
+        ({"after": "pk-dg-ispr:50"}, ["after"]),  # the cursor of the version before
+        ({"after": "pk-dg-ispr/1/audience-departed/" + "g" * 32}, ["after"]),
+        ({"after": "pk-dg-ispr/x/audience-departed/" + "0" * 32}, ["after"]),
+        ({"after": "pk-dg-ispr/1/hidden-account/" + "0" * 32}, ["after"]),
         ({"kind": "hidden-account"}, ["query", "kind"]),
         ({"jurisdiction": "PAK"}, ["query", "jurisdiction"]),
         ({"office": "PK-DG-ISPR"}, ["query", "office"]),

@@ -21,7 +21,7 @@ from ledger import fold
 from ledger.commands import AssignHolder, Holder, RegisterAccount, handle_key
 from ledger.errors import HandleNotFound, UnreadableEvent
 from ledger.settings import Settings
-from projections.models import MODELS
+from projections.catalogue import MODELS
 from projections.rebuild import Rebuilder, digest
 from tests.stories import US
 from tests.strategies import BASE, HANDLES, OFFICES, Step, command_steps, replace_command, run_steps

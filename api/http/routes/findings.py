@@ -43,9 +43,11 @@ def findings(
     after: Annotated[
         str | None,
         Query(
-            max_length=100,
+            max_length=200,
             description="`next_after` of the previous page; leave out for the first.",
-            examples=["pk-dg-ispr:50"],
+            examples=[
+                "pk-dg-ispr/1479945600000000/audience-departed/5f0c9d1e2b3a4c5d6e7f8091a2b3c4d5"
+            ],
         ),
     ] = None,
     limit: Annotated[

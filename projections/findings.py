@@ -1,0 +1,546 @@
+"""The findings read model (`rm_findings`): every finding about every office, kept over record
+time like the other bitemporal models, so that a findings page is one indexed range read.
+
+A finding rests on several streams (the office's, the accounts that spoke for it, the accounts
+that carried its handles), so it is not derived from one stream's timeline as the other models'
+rows are. When a batch's events touch an office, the model reads the office's inputs back from
+the tables the batch has just written, as known at each record time of the batch (they are
+bitemporal), runs `ledger.oversight.findings` at each of those times, and writes what changed.
+A rebuild runs the same evaluation at every record time at which an office's inputs changed, so
+both ways hold the same rows. The rules (settings) are part of the model: when they change, the
+model is built again (`Projector.setup`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import orjson
+
+from ledger import fold, oversight
+from ledger.domain import office_id
+from ledger.fold import OFFICE_OWNED, Audience, HolderRef, Ineffective
+from ledger.office_fold import OfficeSegment, OfficeState
+from ledger.oversight import AccountSpan, Finding, Rules
+from projections.db import Db, NamedRow
+from projections.derive import from_us, opt_us, to_us
+from projections.models import BITEMPORAL, Change, Pending, ReadModel, RowsFor, Table, row_key
+
+log = logging.getLogger(__name__)
+
+FINDINGS = Table(
+    "rm_findings",
+    (
+        "office",
+        "country",
+        "jurisdiction",
+        "kind",
+        "ident",
+        "valid_from",
+        "valid_to",
+        "body",
+        *BITEMPORAL,
+    ),
+    # A page is read in (office, valid_from, kind, ident) order, within a country, a
+    # subdivision, or all offices.
+    indexes=(
+        ("office", "valid_from", "kind", "ident"),
+        ("country", "office", "valid_from", "kind", "ident"),
+        ("jurisdiction", "office", "valid_from", "kind", "ident"),
+    ),
+    open_rows=("office", "row_key"),
+    binary=("office", "country", "jurisdiction", "kind", "ident"),
+)
+SETTINGS = Table("rm_settings", ("name", "value"), (), primary_key=("name",))
+RULES_SETTING = "findings.rules"
+CHUNK = 32  # offices evaluated together (their inputs in a few queries)
+PAIRS = 200  # (platform, handle) pairs looked up at once
+
+SPAN_COLUMNS = (
+    "account_id", "valid_from", "valid_to", "platform", "handle", "office", "ownership",
+    "owner_id", "owner_name", "holder_id", "holder_name", "status", "followers", "observed_at",
+    "audience_by", "established_by",
+)  # fmt: skip
+OFFICE_COLUMNS = (
+    "office", "valid_from", "valid_to", "name", "jurisdiction", "holder_id", "holder_name",
+    "holder_since", "established_by", "ineffective", "registered_at", "holder_by",
+)  # fmt: skip
+
+
+# -- rows to the oracle's values (the query service reads the same rows) --------------------
+
+
+def account_span(r: NamedRow, aid: UUID) -> AccountSpan:
+    audience = (
+        Audience(int(r["followers"]), from_us(r["observed_at"]), int(r["audience_by"]))
+        if r["followers"] is not None
+        else None
+    )
+    return AccountSpan(
+        aid,
+        from_us(r["valid_from"]),
+        None if r["valid_to"] is None else from_us(r["valid_to"]),
+        r["platform"],
+        r["handle"],
+        r["office"],
+        r["ownership"] or OFFICE_OWNED,
+        HolderRef(r["owner_id"], r["owner_name"]) if r["owner_id"] else None,
+        HolderRef(r["holder_id"], r["holder_name"]) if r["holder_id"] else None,
+        r["status"],
+        audience,
+        tuple(orjson.loads(r["established_by"])),
+    )
+
+
+def spans_from_rows(
+    rows: Iterable[NamedRow], skip: Container[UUID] = frozenset()
+) -> dict[UUID, list[AccountSpan]]:
+    """Each account's spans from its segment rows (in valid-time order), but for `skip`'s."""
+    out: dict[UUID, list[AccountSpan]] = {}
+    ids: dict[str, UUID | None] = {}
+    for r in rows:
+        text = r["account_id"]
+        if text not in ids:
+            parsed = UUID(text)
+            ids[text] = None if parsed in skip else parsed
+        aid = ids[text]
+        if aid is not None:
+            out.setdefault(aid, []).append(account_span(r, aid))
+    return out
+
+
+def office_segment(r: NamedRow) -> OfficeSegment:
+    holder = HolderRef(r["holder_id"], r["holder_name"]) if r["holder_id"] else None
+    state = OfficeState(
+        office=r["office"],
+        name=r["name"],
+        jurisdiction=r["jurisdiction"],
+        holder=holder,
+        holder_since=None if r["holder_since"] is None else from_us(r["holder_since"]),
+        registered_at=from_us(r["registered_at"]),
+        version=0,  # not stored: no answer here reads it
+        established_by=tuple(json.loads(r["established_by"])),
+        ineffective=tuple(
+            Ineffective(i["version"], i["type"], i["why"]) for i in json.loads(r["ineffective"])
+        ),
+        holder_by=int(r["holder_by"]),
+    )
+    return OfficeSegment(
+        from_us(r["valid_from"]),
+        None if r["valid_to"] is None else from_us(r["valid_to"]),
+        state,
+    )
+
+
+def finding_row(f: Finding, jurisdiction: str | None) -> tuple[Any, ...]:
+    """The row of a finding (without its belief range)."""
+    body = orjson.dumps(
+        {
+            "account_id": str(f.account_id) if f.account_id else None,
+            "handle": f.handle,
+            "holder": [f.holder.id, f.holder.name] if f.holder else None,
+            "followers": f.followers,
+            "detail": f.detail,
+            "established_by": [[str(s), v] for s, v in f.established_by],
+        },
+        option=orjson.OPT_SORT_KEYS,
+    ).decode()
+    return (
+        f.office, jurisdiction.partition("-")[0] if jurisdiction else None, jurisdiction, f.kind,
+        f.ident(), to_us(f.valid_from), opt_us(f.valid_to), body,
+    )  # fmt: skip
+
+
+def finding_from_row(r: NamedRow) -> Finding:
+    body = orjson.loads(r["body"])
+    holder = body["holder"]
+    return Finding(
+        r["kind"],
+        r["office"],
+        UUID(body["account_id"]) if body["account_id"] else None,
+        body["handle"],
+        HolderRef(holder[0], holder[1]) if holder else None,
+        from_us(r["valid_from"]),
+        None if r["valid_to"] is None else from_us(r["valid_to"]),
+        body["followers"],
+        body["detail"],
+        tuple((UUID(s), int(v)) for s, v in body["established_by"]),
+    )
+
+
+def rules_text(rules: Rules) -> str:
+    return json.dumps(
+        {
+            "audience_window_us": rules.audience_window // oversight.US,
+            "holder_grace_us": rules.holder_grace // oversight.US,
+            "handle_watch_us": rules.handle_watch // oversight.US,
+        },
+        sort_keys=True,
+    )
+
+
+# -- the inputs of some offices, over record time ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """A row's belief range [known_from, known_to) (microseconds; None: still believed)."""
+
+    known_from: int
+    known_to: int | None
+
+    def at(self, t: int) -> bool:
+        return self.known_from <= t and (self.known_to is None or t < self.known_to)
+
+
+@dataclass
+class Inputs:
+    """What the findings of some offices rest on, every version believed since a record time:
+    the offices' segments, and the segments of every account that spoke for one of them or
+    carried a handle one of their own accounts carried."""
+
+    offices: dict[str, list[tuple[_Known, OfficeSegment]]] = field(default_factory=dict)
+    accounts: dict[UUID, list[tuple[_Known, AccountSpan]]] = field(default_factory=dict)
+
+    def relevant(self, key: str) -> tuple[set[UUID], set[UUID]]:
+        """The accounts that ever spoke for `key` (as any record time believed), and those,
+        others, that ever carried a handle one of its own accounts carried."""
+        speakers = {
+            aid for aid, rows in self.accounts.items() if any(s.office == key for _, s in rows)
+        }
+        own = {
+            (s.platform, s.handle.casefold())
+            for aid in speakers
+            for _, s in self.accounts[aid]
+            if s.ownership == OFFICE_OWNED and s.office == key
+        }
+        carriers = {
+            aid
+            for aid, rows in self.accounts.items()
+            if aid not in speakers
+            and any((s.platform, s.handle.casefold()) in own for _, s in rows)
+        }
+        return speakers, carriers
+
+    def times(self, key: str, speakers: set[UUID], carriers: set[UUID]) -> list[int]:
+        """Every record time at which something the office's findings rest on changed."""
+        out: set[int] = set()
+        for k, _ in self.offices.get(key, ()):
+            out.add(k.known_from)
+            if k.known_to is not None:
+                out.add(k.known_to)
+        for aid in speakers | carriers:
+            for k, _ in self.accounts[aid]:
+                out.add(k.known_from)
+                if k.known_to is not None:
+                    out.add(k.known_to)
+        return sorted(out)
+
+    def findings_at(
+        self, key: str, speakers: set[UUID], carriers: set[UUID], t: int, rules: Rules
+    ) -> tuple[str | None, list[Finding]]:
+        """The office's jurisdiction and findings as known at record time `t`."""
+        segments = [s for k, s in self.offices.get(key, ()) if k.at(t)]
+        record = oversight.office_record(key, office_id(key) if segments else None, segments)
+        mine = _known_at(self.accounts, speakers, t)
+        theirs = _known_at(self.accounts, carriers, t)
+        return record.jurisdiction, oversight.findings(record, mine, rules, free_handles=theirs)
+
+
+def _known_at(
+    accounts: Mapping[UUID, Sequence[tuple[_Known, AccountSpan]]], ids: set[UUID], t: int
+) -> dict[UUID, list[AccountSpan]]:
+    out = {}
+    for aid in ids:
+        spans = [s for k, s in accounts[aid] if k.at(t)]
+        if spans:
+            out[aid] = spans
+    return out
+
+
+class Gatherer:
+    """Reads `Inputs` from the tables named in `names` (live tables, or a rebuild's shadows),
+    through a transaction's cursor."""
+
+    def __init__(self, db: Db, names: Mapping[str, str]) -> None:
+        self.db = db
+        self.offices_table = names["rm_office_segments"]
+        self.segments_table = names["rm_segments"]
+        self.handles_table = names["rm_handles"]
+        postgres = db.kind == "postgres"
+        # An office has a few accounts; PostgreSQL's planner guesses many for `IN (SELECT` and
+        # scans the table when it is small, so it is handed the ids as an array.
+        self._among = ("account_id = ANY(ARRAY(", "))") if postgres else ("account_id IN (", ")")
+
+    def gather(self, curs: Any, keys: Sequence[str], since: int | None) -> Inputs:
+        """The inputs of the offices `keys`, every row believed at or after `since` (None:
+        every row ever)."""
+        db = self.db
+        belief = "" if since is None else " AND (known_to IS NULL OR known_to > %s)"
+        bp: tuple[Any, ...] = () if since is None else (since,)
+        marks = ", ".join(["%s"] * len(keys))
+        inputs = Inputs()
+        cols = (*OFFICE_COLUMNS, "known_from", "known_to")
+        query = db.sql(
+            f"SELECT {', '.join(cols)} FROM {{t}} WHERE office IN ({marks}){belief} "
+            "ORDER BY office, valid_from",
+            t=self.offices_table,
+        )
+        for row in db.all(curs, query, (*keys, *bp)):
+            r = dict(zip(cols, row, strict=True))
+            inputs.offices.setdefault(r["office"], []).append(
+                (_Known(r["known_from"], r["known_to"]), office_segment(r))
+            )
+        self._accounts(
+            curs,
+            inputs,
+            f"SELECT account_id FROM {{t}} WHERE office IN ({marks}){belief}",
+            (*keys, *bp),
+            belief,
+            bp,
+        )
+        own = sorted(
+            {
+                (s.platform, s.handle.casefold())
+                for rows in inputs.accounts.values()
+                for _, s in rows
+                if s.ownership == OFFICE_OWNED and s.office in keys
+            }
+        )
+        for begin in range(0, len(own), PAIRS):
+            pairs = own[begin : begin + PAIRS]
+            where = " OR ".join(["(platform = %s AND handle_key = %s)"] * len(pairs))
+            self._accounts(
+                curs,
+                inputs,
+                f"SELECT account_id FROM {{h}} WHERE ({where}){belief}",
+                (*(v for p in pairs for v in p), *bp),
+                belief,
+                bp,
+            )
+        return inputs
+
+    def _accounts(
+        self, curs: Any, inputs: Inputs, ids: str, ids_params: tuple[Any, ...], belief: str,
+        bp: tuple[Any, ...],
+    ) -> None:  # fmt: skip
+        """Add the segments of the accounts `ids` selects that `inputs` does not hold yet."""
+        db = self.db
+        among, end = self._among
+        cols = (*SPAN_COLUMNS, "known_from", "known_to")
+        query = db.sql(
+            f"SELECT {', '.join(cols)} FROM {{t}} WHERE {among}{ids}{end}{belief} "
+            "ORDER BY account_id, valid_from",
+            t=self.segments_table,
+            h=self.handles_table,
+        )
+        added: dict[UUID, list[tuple[_Known, AccountSpan]]] = {}
+        seen: dict[str, UUID | None] = {}
+        for row in db.all(curs, query, (*ids_params, *bp)):
+            r = dict(zip(cols, row, strict=True))
+            text = r["account_id"]
+            if text not in seen:
+                aid = UUID(text)
+                seen[text] = None if aid in inputs.accounts else aid
+            held = seen[text]
+            if held is not None:
+                added.setdefault(held, []).append(
+                    (_Known(r["known_from"], r["known_to"]), account_span(r, held))
+                )
+        inputs.accounts.update(added)
+
+
+# -- the model ------------------------------------------------------------------------------
+
+
+class FindingsModel(ReadModel):
+    """`rm_findings`: see the module's docstring. `apply` notes which offices (and handles) a
+    batch touches, at which record times; `flush`, after the per-stream models have written
+    the batch, evaluates and writes (so it must come last in `MODELS`)."""
+
+    name = "findings"
+    kind = "any"
+    table = FINDINGS
+
+    def __init__(self, rules: Rules | None = None) -> None:
+        self.rules = rules or Rules()
+
+    def apply(self, changes: Sequence[Change], pending: Pending) -> None:
+        # Touches go in `pending.updates`: ("office", key, t) or ("handle", platform, key, t).
+        times = sorted({to_us(c.fact.recorded_at) for c in changes})
+        first = changes[0]
+        if first.office is not None:
+            pending.updates.extend(("office", first.office, t) for t in times)
+            return
+        offices: set[str] = set()
+        handles: set[tuple[str, str]] = set()
+        segments: list[Iterable[fold.Segment]] = [first.before, changes[-1].after]
+        segments += [_tail(c.before, c.after) for c in changes[:-1]]
+        for part in segments:
+            for seg in part:
+                s = seg.state
+                if s.office is not None:
+                    offices.add(s.office)
+                handles.add((s.platform, s.handle.casefold()))
+        pending.updates.extend(("office", key, t) for key in offices for t in times)
+        pending.updates.extend(("handle", p, k, t) for p, k in handles for t in times)
+
+    def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
+        touched: dict[str, set[int]] = {}
+        by_handle: dict[tuple[str, str], set[int]] = {}
+        for touch in pending.updates:
+            if touch[0] == "office":
+                touched.setdefault(touch[1], set()).add(touch[2])
+            else:
+                by_handle.setdefault((touch[1], touch[2]), set()).add(touch[3])
+        for key, times in _handle_owners(db, curs, names, by_handle).items():
+            touched.setdefault(key, set()).update(times)
+        if touched:
+            write(db, curs, names, self.rules, touched)
+
+    def history(
+        self,
+        account_id: UUID,
+        facts: Sequence[fold.Fact],
+        timelines: Sequence[list[fold.Segment]],
+        positions: Sequence[int],
+        rows_for: RowsFor,
+    ) -> dict[str, list[tuple[Any, ...]]]:
+        return {}  # a rebuild builds the findings after the other models: `rebuild`
+
+    def rebuild(self, db: Db, curs: Any, names: Mapping[str, str]) -> int:
+        """Every finding of every office over record time into `names`' tables (empty); the
+        number of offices."""
+        keys = _all_offices(db, curs, names)
+        write(db, curs, names, self.rules, {k: None for k in keys})
+        return len(keys)
+
+
+def _tail(before: Sequence[Any], after: Sequence[Any]) -> Sequence[Any]:
+    """`after` but for the head it shares with `before` (Timeline.push keeps its objects)."""
+    n = min(len(before), len(after))
+    p = 0
+    while p < n and before[p] is after[p]:
+        p += 1
+    return after[p:]
+
+
+def _handle_owners(
+    db: Db, curs: Any, names: Mapping[str, str], by_handle: dict[tuple[str, str], set[int]]
+) -> dict[str, set[int]]:
+    """The offices whose own accounts ever carried one of the handles, with the handles'
+    record times: a batch that touches a handle may touch their `office-handle-taken`."""
+    out: dict[str, set[int]] = {}
+    pairs = sorted(by_handle)
+    for begin in range(0, len(pairs), PAIRS):
+        chunk = pairs[begin : begin + PAIRS]
+        where = " OR ".join(["(platform = %s AND handle_key = %s)"] * len(chunk))
+        query = db.sql(
+            "SELECT DISTINCT office, platform, handle_key FROM {t} WHERE office IS NOT NULL "
+            "AND (ownership IS NULL OR ownership = %s) AND account_id IN "
+            f"(SELECT account_id FROM {{h}} WHERE {where})",
+            t=names["rm_segments"],
+            h=names["rm_handles"],
+        )
+        params = (OFFICE_OWNED, *(v for p in chunk for v in p))
+        for office, platform, key in db.all(curs, query, params):
+            times = by_handle.get((platform, key))
+            if times:
+                out.setdefault(office, set()).update(times)
+    return out
+
+
+def _all_offices(db: Db, curs: Any, names: Mapping[str, str]) -> list[str]:
+    query = db.sql(
+        "SELECT office FROM {o} UNION SELECT office FROM {s} WHERE office IS NOT NULL",
+        o=names["rm_office_segments"],
+        s=names["rm_segments"],
+    )
+    return sorted({str(r[0]) for r in db.all(curs, query)})
+
+
+def write(
+    db: Db,
+    curs: Any,
+    names: Mapping[str, str],
+    rules: Rules,
+    touched: Mapping[str, set[int] | None],
+) -> None:
+    """Evaluate each touched office's findings at its record times (None: at every record time
+    its inputs changed, from an empty table) and write the rows that open and close."""
+    gatherer = Gatherer(db, names)
+    table = names[FINDINGS.name]
+    keys = sorted(touched)
+    close = db.sql(
+        "UPDATE {t} SET known_to = %s WHERE office = %s AND row_key = %s AND known_to IS NULL",
+        t=table,
+    )
+    for chunk in _chunks(keys, CHUNK):
+        given = [touched[k] for k in chunk]
+        since = None if any(t is None for t in given) else min(min(t) for t in given if t)
+        inputs = gatherer.gather(curs, chunk, since)
+        believed = _open_rows(db, curs, table, chunk) if since is not None else {}
+        closes: list[tuple[Any, ...]] = []
+        inserts: list[tuple[Any, ...]] = []
+        for key in chunk:
+            speakers, carriers = inputs.relevant(key)
+            times = touched[key]
+            at = sorted(times) if times is not None else inputs.times(key, speakers, carriers)
+            current: dict[str, tuple[Any, ...]] = dict.fromkeys(believed.get(key, ()), ())
+            opened: dict[str, tuple[tuple[Any, ...], int]] = {}
+            for t in at:
+                jurisdiction, found = inputs.findings_at(key, speakers, carriers, t, rules)
+                rows = {}
+                for f in found:
+                    row = finding_row(f, jurisdiction)
+                    rows[row_key(row)] = row
+                for k in current.keys() - rows.keys():
+                    if k in opened:
+                        row, since_t = opened.pop(k)
+                        inserts.append((*row, k, since_t, t))
+                    else:
+                        closes.append((t, key, k))
+                for k in rows.keys() - current.keys():
+                    opened[k] = (rows[k], t)
+                current = rows
+            inserts += [(*row, k, since_t, None) for k, (row, since_t) in opened.items()]
+        db.executemany(curs, close, closes)
+        db.insert_rows(curs, table, FINDINGS.columns, inserts)
+
+
+def _open_rows(db: Db, curs: Any, table: str, keys: Sequence[str]) -> dict[str, set[str]]:
+    marks = ", ".join(["%s"] * len(keys))
+    query = db.sql(
+        f"SELECT office, row_key FROM {{t}} WHERE office IN ({marks}) AND known_to IS NULL",
+        t=table,
+    )
+    out: dict[str, set[str]] = {}
+    for office, key in db.all(curs, query, tuple(keys)):
+        out.setdefault(office, set()).add(key)
+    return out
+
+
+def _chunks(keys: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for begin in range(0, len(keys), size):
+        yield keys[begin : begin + size]
+
+
+def rules_changed(db: Db, curs: Any, rules: Rules) -> bool:
+    """Whether the findings were built under other rules (or never), noting these as theirs."""
+    query = db.sql("SELECT value FROM {t} WHERE name = %s", t=SETTINGS.name)
+    row = db.one(curs, query, (RULES_SETTING,))
+    text = rules_text(rules)
+    if row is not None and row[0] == text:
+        return False
+    if row is None:
+        insert = db.sql("INSERT INTO {t} (name, value) VALUES (%s, %s)", t=SETTINGS.name)
+        db.execute(curs, insert, (RULES_SETTING, text))
+    else:
+        update = db.sql("UPDATE {t} SET value = %s WHERE name = %s", t=SETTINGS.name)
+        db.execute(curs, update, (text, RULES_SETTING))
+    return True

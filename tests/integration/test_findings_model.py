@@ -1,0 +1,132 @@
+"""The findings read model over its life: kept event by event, built by a rebuild, built on the
+first start of a store set up before it existed, and built again when the rules change. The
+answers themselves are held to the oracle in `test_offices_oracle.py`; here the ways of
+building the table are held to each other, on both stores."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from itertools import count
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from api.bootstrap import Container, build
+from api.demo import DEMO_FILE as DEMO
+from ledger.backfill import import_files
+from ledger.settings import Settings
+from projections.findings import FINDINGS, SETTINGS
+from projections.rebuild import Rebuilder, digest
+from tests.office_strategies import Op, new_scope, office_histories, run_history
+from tests.support import FakeClock
+
+_rounds = count()
+
+
+@pytest.fixture
+def container(store_url: str) -> Iterator[Container]:
+    c = build(Settings(database_url=store_url), clock=FakeClock())
+    yield c
+    c.close()
+
+
+def _listing(c: Container, **filters: Any) -> list[tuple[Any, ...]]:
+    """Every finding, every page, as plain values."""
+    out: list[tuple[Any, ...]] = []
+    after = None
+    while True:
+        page = c.queries.offices.findings(after=after, limit=7, **filters)
+        out += [
+            (f.kind, f.office, f.account_id, f.valid_from, f.valid_to, f.followers, f.detail,
+             tuple((x.account_id or x.office, x.version) for x in f.established_by))
+            for f in page.findings
+        ]  # fmt: skip
+        if page.next_after is None:
+            return out
+        after = page.next_after
+
+
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(ops=office_histories(), one_by_one=st.booleans())
+def test_a_rebuild_writes_the_findings_the_projector_kept(
+    container: Container, ops: list[Op], one_by_one: bool
+) -> None:
+    """Applied after each write (one record time a batch) or all at once (every record time of
+    the history in one batch): the same rows as a rebuild, which evaluates each office at
+    every record time its inputs changed."""
+    projector = container.projector
+    after = projector.catch_up if one_by_one else None
+    run_history(container.ledger, ops, new_scope(), after_write=after)
+    projector.catch_up()
+    kept = digest(projector.db, FINDINGS)
+    Rebuilder(projector).rebuild(["findings"])
+    assert digest(projector.db, FINDINGS) == kept
+    Rebuilder(projector).rebuild()  # with every model: read from the new tables
+    assert digest(projector.db, FINDINGS) == kept
+
+
+def _demo_store(url: str, **options: Any) -> Container:
+    c = build(Settings(database_url=url, **options), clock=FakeClock())
+    import_files(c.ledger, [DEMO], actor="demo", restore=True)
+    c.projector.catch_up()
+    return c
+
+
+def test_a_store_set_up_before_the_findings_model_builds_it_on_its_first_start(
+    store_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    c = _demo_store(store_url)
+    try:
+        before = _listing(c)
+        assert len({f[0] for f in before}) == 3, "the demo's findings are of three kinds"
+        db = c.projector.db
+        with db.transaction() as curs:  # what a store of the version before holds
+            for table in (FINDINGS, SETTINGS):
+                db.execute(curs, db.sql("DROP TABLE {t}", t=table.name))
+            db.execute(curs, db.sql("DELETE FROM {t} WHERE name = 'findings'", t="rm_tracking"))
+    finally:
+        c.close()
+    with caplog.at_level(logging.WARNING, logger="projections.projector"):
+        c = build(Settings(database_url=store_url), clock=FakeClock())
+    try:
+        assert "read model findings: built again" in caplog.text
+        assert c.projector.lag() == 0
+        assert _listing(c) == before
+        assert _listing(c, jurisdiction="PK") == [f for f in before if f[1].startswith("pk-")]
+    finally:
+        c.close()
+
+
+def test_changed_rules_build_the_findings_again_as_a_store_kept_under_them_from_the_start(
+    store_url: str, tmp_path: Path
+) -> None:
+    c = _demo_store(store_url)
+    try:
+        default = _listing(c)
+    finally:
+        c.close()
+    c = build(Settings(database_url=store_url, audience_window_days=0), clock=FakeClock())
+    try:
+        changed = _listing(c)
+    finally:
+        c.close()
+    fresh = _demo_store(f"sqlite:///{tmp_path}/fresh.db", audience_window_days=0)
+    try:
+        assert changed == _listing(fresh)
+    finally:
+        fresh.close()
+    assert changed != default, "no observation is nearer a handover than 0 days"
+    # Started again under the same rules, nothing is built again.
+    c = build(Settings(database_url=store_url, audience_window_days=0), clock=FakeClock())
+    try:
+        assert _listing(c) == changed
+    finally:
+        c.close()
