@@ -85,6 +85,7 @@ from ledger.commands import (
     StartOfficialUse,
 )
 from ledger.domain import office_id
+from ledger.oversight import KINDS
 from ledger.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -396,7 +397,7 @@ class Store:
             c = rng.randrange(self.countries)
             first_half = by_country[c][: max(len(by_country[c]) // 2, 1)]
             start = office_key(rng.choice(first_half))
-            out.append(("findings", {"jurisdiction": COUNTRIES[c], "after": f"{start}:0"}))
+            out.append(("findings", {"jurisdiction": COUNTRIES[c], "after": first_of(start)}))
         return out
 
     def call(self, query: str, a: dict[str, Any]) -> int:
@@ -428,6 +429,11 @@ class Store:
         if status != 200:
             raise RuntimeError(f"{self.label}: GET {path}: {status} {body[:300]!r}")
         return len(body)
+
+
+def first_of(office: str) -> str:
+    """A findings cursor just before the office's first finding."""
+    return f"{office}/0/{KINDS[0]}/{'0' * 32}"
 
 
 def measure(stores: list[Store], args: argparse.Namespace) -> dict[str, Any]:

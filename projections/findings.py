@@ -272,10 +272,7 @@ class Gatherer:
         self.offices_table = names["rm_office_segments"]
         self.segments_table = names["rm_segments"]
         self.handles_table = names["rm_handles"]
-        postgres = db.kind == "postgres"
-        # An office has a few accounts; PostgreSQL's planner guesses many for `IN (SELECT` and
-        # scans the table when it is small, so it is handed the ids as an array.
-        self._among = ("account_id = ANY(ARRAY(", "))") if postgres else ("account_id IN (", ")")
+        self._among = _among(db)
 
     def gather(self, curs: Any, keys: Sequence[str], since: int | None) -> Inputs:
         """The inputs of the offices `keys`, every row believed at or after `since` (None:
@@ -421,6 +418,15 @@ class FindingsModel(ReadModel):
         return len(keys)
 
 
+def _among(db: Db) -> tuple[str, str]:
+    """How a query restricts to the accounts a subquery selects. There are a few; PostgreSQL's
+    planner guesses many for `IN (SELECT` and scans the whole table, so on PostgreSQL the ids
+    are handed over as an array."""
+    if db.kind == "postgres":
+        return "account_id = ANY(ARRAY(", "))"
+    return "account_id IN (", ")"
+
+
 def _tail(before: Sequence[Any], after: Sequence[Any]) -> Sequence[Any]:
     """`after` but for the head it shares with `before` (Timeline.push keeps its objects)."""
     n = min(len(before), len(after))
@@ -440,10 +446,11 @@ def _handle_owners(
     for begin in range(0, len(pairs), PAIRS):
         chunk = pairs[begin : begin + PAIRS]
         where = " OR ".join(["(platform = %s AND handle_key = %s)"] * len(chunk))
+        among, end = _among(db)
         query = db.sql(
             "SELECT DISTINCT office, platform, handle_key FROM {t} WHERE office IS NOT NULL "
-            "AND (ownership IS NULL OR ownership = %s) AND account_id IN "
-            f"(SELECT account_id FROM {{h}} WHERE {where})",
+            f"AND (ownership IS NULL OR ownership = %s) AND {among}"
+            f"SELECT account_id FROM {{h}} WHERE {where}{end}",
             t=names["rm_segments"],
             h=names["rm_handles"],
         )
