@@ -58,8 +58,9 @@ FINDINGS = Table(
 )
 SETTINGS = Table("rm_settings", ("name", "value"), (), primary_key=("name",))
 RULES_SETTING = "findings.rules"
-CHUNK = 32  # offices evaluated together (their inputs in a few queries)
+CHUNK = 128  # offices evaluated together (their inputs in a few queries)
 PAIRS = 200  # (platform, handle) pairs looked up at once
+OPEN = 2**63 - 1  # a belief's end while it is still held (known_to NULL)
 
 SPAN_COLUMNS = (
     "account_id", "valid_from", "valid_to", "platform", "handle", "office", "ownership",
@@ -206,25 +207,16 @@ class Inputs:
 
     offices: dict[str, list[tuple[_Known, OfficeSegment]]] = field(default_factory=dict)
     accounts: dict[UUID, list[tuple[_Known, AccountSpan]]] = field(default_factory=dict)
+    _index: _Index | None = None  # built on first use, once every account is in
 
     def relevant(self, key: str) -> tuple[set[UUID], set[UUID]]:
         """The accounts that ever spoke for `key` (as any record time believed), and those,
         others, that ever carried a handle one of its own accounts carried."""
-        speakers = {
-            aid for aid, rows in self.accounts.items() if any(s.office == key for _, s in rows)
-        }
-        own = {
-            (s.platform, s.handle.casefold())
-            for aid in speakers
-            for _, s in self.accounts[aid]
-            if s.ownership == OFFICE_OWNED and s.office == key
-        }
-        carriers = {
-            aid
-            for aid, rows in self.accounts.items()
-            if aid not in speakers
-            and any((s.platform, s.handle.casefold()) in own for _, s in rows)
-        }
+        if self._index is None:
+            self._index = _index(self.accounts)
+        speaking, owned, carrying = self._index
+        speakers = speaking.get(key, set())
+        carriers = {aid for h in owned.get(key, ()) for aid in carrying[h]} - speakers
         return speakers, carriers
 
     def times(self, key: str, speakers: set[UUID], carriers: set[UUID]) -> list[int]:
@@ -250,6 +242,27 @@ class Inputs:
         mine = _known_at(self.accounts, speakers, t)
         theirs = _known_at(self.accounts, carriers, t)
         return record.jurisdiction, oversight.findings(record, mine, rules, free_handles=theirs)
+
+
+Handle = tuple[str, str]  # (platform, handle key)
+_Index = tuple[dict[str, set[UUID]], dict[str, set[Handle]], dict[Handle, set[UUID]]]
+
+
+def _index(accounts: Mapping[UUID, Sequence[tuple[_Known, AccountSpan]]]) -> _Index:
+    """In one pass over every row: the accounts naming each office, the handles each office's
+    own accounts carried, and the accounts carrying each handle."""
+    speaking: dict[str, set[UUID]] = {}
+    owned: dict[str, set[Handle]] = {}
+    carrying: dict[Handle, set[UUID]] = {}
+    for aid, rows in accounts.items():
+        for _, s in rows:
+            handle = (s.platform, s.handle.casefold())
+            carrying.setdefault(handle, set()).add(aid)
+            if s.office is not None:
+                speaking.setdefault(s.office, set()).add(aid)
+                if s.ownership == OFFICE_OWNED:
+                    owned.setdefault(s.office, set()).add(handle)
+    return speaking, owned, carrying
 
 
 def _known_at(
@@ -278,26 +291,30 @@ class Gatherer:
         """The inputs of the offices `keys`, every row believed at or after `since` (None:
         every row ever)."""
         db = self.db
-        belief = "" if since is None else " AND (known_to IS NULL OR known_to > %s)"
+        # Written so that no planner takes `known_to IS NULL` alone to an index of every open
+        # row (PostgreSQL did, with `known_to IS NULL OR known_to > %s`, and scanned them all).
+        belief = "" if since is None else f" AND COALESCE(known_to, {OPEN}) > %s"
         bp: tuple[Any, ...] = () if since is None else (since,)
-        marks = ", ".join(["%s"] * len(keys))
+        offices, op = _one_of(db, "office", keys)
         inputs = Inputs()
         cols = (*OFFICE_COLUMNS, "known_from", "known_to")
         query = db.sql(
-            f"SELECT {', '.join(cols)} FROM {{t}} WHERE office IN ({marks}){belief} "
+            f"SELECT {', '.join(cols)} FROM {{t}} WHERE {offices}{belief} "
             "ORDER BY office, valid_from",
             t=self.offices_table,
         )
-        for row in db.all(curs, query, (*keys, *bp)):
+        for row in db.all(curs, query, (*op, *bp)):
             r = dict(zip(cols, row, strict=True))
             inputs.offices.setdefault(r["office"], []).append(
                 (_Known(r["known_from"], r["known_to"]), office_segment(r))
             )
+        among, end = self._among
         self._accounts(
             curs,
             inputs,
-            f"SELECT account_id FROM {{t}} WHERE office IN ({marks}){belief}",
-            (*keys, *bp),
+            # Every account that ever named one (more accounts change no finding).
+            f"{among}SELECT DISTINCT account_id FROM {{t}} WHERE {offices}{end}",
+            op,
             belief,
             bp,
         )
@@ -309,32 +326,34 @@ class Gatherer:
                 if s.ownership == OFFICE_OWNED and s.office in keys
             }
         )
+        # The carriers of those handles: usually the offices' own accounts, held already, so
+        # their ids are read first and only the others' segments after.
+        held = {str(aid) for aid in inputs.accounts}
+        others: set[str] = set()
         for begin in range(0, len(own), PAIRS):
-            pairs = own[begin : begin + PAIRS]
-            where = " OR ".join(["(platform = %s AND handle_key = %s)"] * len(pairs))
-            self._accounts(
-                curs,
-                inputs,
-                f"SELECT account_id FROM {{h}} WHERE ({where}){belief}",
-                (*(v for p in pairs for v in p), *bp),
-                belief,
-                bp,
+            where, pp = _pairs(db, own[begin : begin + PAIRS])
+            query = db.sql(
+                f"SELECT DISTINCT account_id FROM {{h}} WHERE {where}", h=self.handles_table
             )
+            others |= {str(r[0]) for r in db.all(curs, query, pp)} - held
+        ids = sorted(others)
+        for begin in range(0, len(ids), PAIRS):
+            which, ip = _one_of(db, "account_id", ids[begin : begin + PAIRS])
+            self._accounts(curs, inputs, which, ip, belief, bp)
         return inputs
 
     def _accounts(
-        self, curs: Any, inputs: Inputs, ids: str, ids_params: tuple[Any, ...], belief: str,
+        self, curs: Any, inputs: Inputs, which: str, ids_params: tuple[Any, ...], belief: str,
         bp: tuple[Any, ...],
     ) -> None:  # fmt: skip
-        """Add the segments of the accounts `ids` selects that `inputs` does not hold yet."""
+        """Add the segments of the accounts `which` (a condition) selects that `inputs` does not
+        hold yet."""
         db = self.db
-        among, end = self._among
         cols = (*SPAN_COLUMNS, "known_from", "known_to")
         query = db.sql(
-            f"SELECT {', '.join(cols)} FROM {{t}} WHERE {among}{ids}{end}{belief} "
+            f"SELECT {', '.join(cols)} FROM {{t}} WHERE {which}{belief} "
             "ORDER BY account_id, valid_from",
             t=self.segments_table,
-            h=self.handles_table,
         )
         added: dict[UUID, list[tuple[_Known, AccountSpan]]] = {}
         seen: dict[str, UUID | None] = {}
@@ -427,6 +446,26 @@ def _among(db: Db) -> tuple[str, str]:
     return "account_id IN (", ")"
 
 
+def _one_of(db: Db, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
+    """`column` is one of `values`: one array parameter on PostgreSQL (one statement, prepared
+    once, whatever the count), a list of them on SQLite."""
+    if db.kind == "postgres":
+        return f"{column} = ANY(%s)", (list(values),)
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", tuple(values)
+
+
+def _pairs(db: Db, pairs: Sequence[Handle]) -> tuple[str, tuple[Any, ...]]:
+    """(platform, handle_key) is one of `pairs`. On PostgreSQL two arrays: a long OR list costs
+    more to plan than to run, and is a new statement for every count."""
+    if db.kind == "postgres":
+        return (
+            "(platform, handle_key) IN (SELECT * FROM unnest(%s::text[], %s::text[]))",
+            ([p for p, _ in pairs], [k for _, k in pairs]),
+        )
+    where = " OR ".join(["(platform = %s AND handle_key = %s)"] * len(pairs))
+    return f"({where})", tuple(v for p in pairs for v in p)
+
+
 def _tail(before: Sequence[Any], after: Sequence[Any]) -> Sequence[Any]:
     """`after` but for the head it shares with `before` (Timeline.push keeps its objects)."""
     n = min(len(before), len(after))
@@ -444,8 +483,7 @@ def _handle_owners(
     out: dict[str, set[int]] = {}
     pairs = sorted(by_handle)
     for begin in range(0, len(pairs), PAIRS):
-        chunk = pairs[begin : begin + PAIRS]
-        where = " OR ".join(["(platform = %s AND handle_key = %s)"] * len(chunk))
+        where, pp = _pairs(db, pairs[begin : begin + PAIRS])
         among, end = _among(db)
         query = db.sql(
             "SELECT DISTINCT office, platform, handle_key FROM {t} WHERE office IS NOT NULL "
@@ -454,7 +492,7 @@ def _handle_owners(
             t=names["rm_segments"],
             h=names["rm_handles"],
         )
-        params = (OFFICE_OWNED, *(v for p in chunk for v in p))
+        params = (OFFICE_OWNED, *pp)
         for office, platform, key in db.all(curs, query, params):
             times = by_handle.get((platform, key))
             if times:
@@ -521,13 +559,12 @@ def write(
 
 
 def _open_rows(db: Db, curs: Any, table: str, keys: Sequence[str]) -> dict[str, set[str]]:
-    marks = ", ".join(["%s"] * len(keys))
+    offices, op = _one_of(db, "office", keys)
     query = db.sql(
-        f"SELECT office, row_key FROM {{t}} WHERE office IN ({marks}) AND known_to IS NULL",
-        t=table,
+        f"SELECT office, row_key FROM {{t}} WHERE {offices} AND known_to IS NULL", t=table
     )
     out: dict[str, set[str]] = {}
-    for office, key in db.all(curs, query, tuple(keys)):
+    for office, key in db.all(curs, query, op):
         out.setdefault(office, set()).add(key)
     return out
 
