@@ -29,7 +29,16 @@ from ledger.office_fold import OfficeSegment, OfficeState
 from ledger.oversight import AccountSpan, Finding, Rules
 from projections.db import Db, NamedRow
 from projections.derive import from_us, opt_us, to_us
-from projections.models import BITEMPORAL, Change, Pending, ReadModel, RowsFor, Table, row_key
+from projections.models import (
+    BITEMPORAL,
+    Change,
+    Pending,
+    ReadModel,
+    RowsFor,
+    Table,
+    knowledge_steps,
+    row_key,
+)
 
 log = logging.getLogger(__name__)
 
@@ -245,6 +254,27 @@ class Inputs:
 
 
 Handle = tuple[str, str]  # (platform, handle key)
+Timelines = dict[UUID, tuple[Sequence[fold.Segment], list[tuple[int, Sequence[fold.Segment]]]]]
+"""A batch's accounts: each one's timeline before the batch, and after each step of knowledge
+of the batch (its record time, its timeline then)."""
+NEVER = -(2**63)  # a belief's start, before any record time
+
+
+def _versions(
+    aid: UUID, before: Sequence[fold.Segment], steps: list[tuple[int, Sequence[fold.Segment]]]
+) -> list[tuple[_Known, AccountSpan]]:
+    """An account's spans as `Inputs` holds them: before the batch, and after each step."""
+    out: list[tuple[_Known, AccountSpan]] = []
+    starts = [NEVER, *(t for t, _ in steps)]
+    ends: list[int | None] = [t for t, _ in steps]
+    ends.append(None)
+    timelines = [before, *(segments for _, segments in steps)]
+    for start, end, segments in zip(starts, ends, timelines, strict=True):
+        known = _Known(start, end)
+        out += [(known, span) for span in oversight.account_spans(aid, segments)]
+    return out
+
+
 _Index = tuple[dict[str, set[UUID]], dict[str, set[Handle]], dict[Handle, set[UUID]]]
 
 
@@ -287,9 +317,12 @@ class Gatherer:
         self.handles_table = names["rm_handles"]
         self._among = _among(db)
 
-    def gather(self, curs: Any, keys: Sequence[str], since: int | None) -> Inputs:
+    def gather(
+        self, curs: Any, keys: Sequence[str], since: int | None, batch: Timelines | None = None
+    ) -> Inputs:
         """The inputs of the offices `keys`, every row believed at or after `since` (None:
-        every row ever)."""
+        every row ever); with `batch`, those accounts from their timelines and the others'
+        open rows (what they believe at every time of the batch)."""
         db = self.db
         # Written so that no planner takes `known_to IS NULL` alone to an index of every open
         # row (PostgreSQL did, with `known_to IS NULL OR known_to > %s`, and scanned them all).
@@ -308,16 +341,22 @@ class Gatherer:
             inputs.offices.setdefault(r["office"], []).append(
                 (_Known(r["known_from"], r["known_to"]), office_segment(r))
             )
-        among, end = self._among
-        self._accounts(
-            curs,
-            inputs,
-            # Every account that ever named one (more accounts change no finding).
-            f"{among}SELECT DISTINCT account_id FROM {{t}} WHERE {offices}{end}",
-            op,
-            belief,
-            bp,
-        )
+        if batch is None:
+            among, end = self._among
+            self._accounts(
+                curs,
+                inputs,
+                # Every account that ever named one (more accounts change no finding).
+                f"{among}SELECT DISTINCT account_id FROM {{t}} WHERE {offices}{end}",
+                op,
+                belief,
+                bp,
+            )
+        else:
+            query = db.sql(
+                f"SELECT DISTINCT account_id FROM {{t}} WHERE {offices}", t=self.segments_table
+            )
+            self._from_batch(curs, inputs, [str(r[0]) for r in db.all(curs, query, op)], batch)
         own = sorted(
             {
                 (s.platform, s.handle.casefold())
@@ -337,10 +376,28 @@ class Gatherer:
             )
             others |= {str(r[0]) for r in db.all(curs, query, pp)} - held
         ids = sorted(others)
+        if batch is not None:
+            self._from_batch(curs, inputs, ids, batch)
+            return inputs
         for begin in range(0, len(ids), PAIRS):
             which, ip = _one_of(db, "account_id", ids[begin : begin + PAIRS])
             self._accounts(curs, inputs, which, ip, belief, bp)
         return inputs
+
+    def _from_batch(self, curs: Any, inputs: Inputs, ids: Sequence[str], batch: Timelines) -> None:
+        """Add the accounts `ids`: the batch's from their timelines, the others' open rows."""
+        rest = []
+        for text in ids:
+            aid = UUID(text)
+            if aid in inputs.accounts:
+                continue
+            if aid in batch:
+                inputs.accounts[aid] = _versions(aid, *batch[aid])
+            else:
+                rest.append(text)
+        for begin in range(0, len(rest), PAIRS):
+            which, ip = _one_of(self.db, "account_id", rest[begin : begin + PAIRS])
+            self._accounts(curs, inputs, which, ip, " AND known_to IS NULL", ())
 
     def _accounts(
         self, curs: Any, inputs: Inputs, which: str, ids_params: tuple[Any, ...], belief: str,
@@ -405,19 +462,27 @@ class FindingsModel(ReadModel):
                 handles.add((s.platform, s.handle.casefold()))
         pending.updates.extend(("office", key, t) for key in offices for t in times)
         pending.updates.extend(("handle", p, k, t) for p, k in handles for t in times)
+        # The account's timeline before the batch and after each of its steps of knowledge:
+        # the evaluation reads these instead of the rows just written (`Timelines`).
+        steps = [(to_us(last.fact.recorded_at), last.after) for _, last in knowledge_steps(changes)]
+        pending.updates.append(("stream", first.account_id, first.before, steps))
 
     def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
         touched: dict[str, set[int]] = {}
         by_handle: dict[tuple[str, str], set[int]] = {}
+        timelines: Timelines = {}
         for touch in pending.updates:
             if touch[0] == "office":
                 touched.setdefault(touch[1], set()).add(touch[2])
-            else:
+            elif touch[0] == "handle":
                 by_handle.setdefault((touch[1], touch[2]), set()).add(touch[3])
-        for key, times in _handle_owners(db, curs, names, by_handle).items():
+            else:
+                timelines[touch[1]] = (touch[2], touch[3])
+        batch = timelines if _level(db, curs, self.name) else None
+        for key, times in _handle_owners(db, curs, names, by_handle, batch).items():
             touched.setdefault(key, set()).update(times)
         if touched:
-            write(db, curs, names, self.rules, touched)
+            write(db, curs, names, self.rules, touched, batch)
 
     def history(
         self,
@@ -435,6 +500,16 @@ class FindingsModel(ReadModel):
         keys = _all_offices(db, curs, names)
         write(db, curs, names, self.rules, {k: None for k in keys})
         return len(keys)
+
+
+def _level(db: Db, curs: Any, name: str) -> bool:
+    """Whether the findings model is where every other model is: then the rows of an account
+    the batch does not touch are its open ones, at every record time of the batch. (A model
+    behind the others, after a rebuild of it alone, reads them as known at each time.)"""
+    query = db.sql("SELECT name, position FROM {t}", t="rm_tracking")
+    positions = dict(db.all(curs, query))
+    mine = positions.get(name)
+    return all(p <= mine for n, p in positions.items() if n != name) if mine is not None else False
 
 
 def _among(db: Db) -> tuple[str, str]:
@@ -476,27 +551,54 @@ def _tail(before: Sequence[Any], after: Sequence[Any]) -> Sequence[Any]:
 
 
 def _handle_owners(
-    db: Db, curs: Any, names: Mapping[str, str], by_handle: dict[tuple[str, str], set[int]]
+    db: Db,
+    curs: Any,
+    names: Mapping[str, str],
+    by_handle: dict[Handle, set[int]],
+    batch: Timelines | None,
 ) -> dict[str, set[int]]:
     """The offices whose own accounts ever carried one of the handles, with the handles'
-    record times: a batch that touches a handle may touch their `office-handle-taken`."""
+    record times: a batch that touches a handle may touch their `office-handle-taken`. The
+    carriers come from `rm_handles`; the batch's own accounts' offices from their timelines,
+    the others' from their segments."""
     out: dict[str, set[int]] = {}
+    carried: dict[str, set[Handle]] = {}  # account id -> the handles it carried
     pairs = sorted(by_handle)
     for begin in range(0, len(pairs), PAIRS):
         where, pp = _pairs(db, pairs[begin : begin + PAIRS])
-        among, end = _among(db)
         query = db.sql(
-            "SELECT DISTINCT office, platform, handle_key FROM {t} WHERE office IS NOT NULL "
-            f"AND (ownership IS NULL OR ownership = %s) AND {among}"
-            f"SELECT account_id FROM {{h}} WHERE {where}{end}",
-            t=names["rm_segments"],
+            f"SELECT DISTINCT account_id, platform, handle_key FROM {{h}} WHERE {where}",
             h=names["rm_handles"],
         )
-        params = (OFFICE_OWNED, *pp)
-        for office, platform, key in db.all(curs, query, params):
-            times = by_handle.get((platform, key))
-            if times:
-                out.setdefault(office, set()).update(times)
+        for aid, platform, key in db.all(curs, query, pp):
+            carried.setdefault(str(aid), set()).add((platform, key))
+
+    def owned(office: str | None, ownership: str | None, handle: Handle, aid: str) -> None:
+        if office is None or (ownership or OFFICE_OWNED) != OFFICE_OWNED:
+            return
+        if handle in carried[aid]:
+            out.setdefault(office, set()).update(by_handle[handle])
+
+    rest = []
+    for aid in carried:
+        timeline = batch.get(UUID(aid)) if batch is not None else None
+        if timeline is None:
+            rest.append(aid)
+            continue
+        before, steps = timeline
+        for segments in (before, *(segments for _, segments in steps)):
+            for seg in segments:
+                st = seg.state
+                owned(st.office, st.ownership, (st.platform, st.handle.casefold()), aid)
+    for begin in range(0, len(rest), PAIRS):
+        which, ip = _one_of(db, "account_id", rest[begin : begin + PAIRS])
+        query = db.sql(
+            "SELECT DISTINCT account_id, office, ownership, platform, handle_key FROM {t} "
+            f"WHERE {which} AND office IS NOT NULL",
+            t=names["rm_segments"],
+        )
+        for aid, office, ownership, platform, key in db.all(curs, query, ip):
+            owned(office, ownership, (platform, key), str(aid))
     return out
 
 
@@ -515,9 +617,11 @@ def write(
     names: Mapping[str, str],
     rules: Rules,
     touched: Mapping[str, set[int] | None],
+    timelines: Timelines | None = None,
 ) -> None:
     """Evaluate each touched office's findings at its record times (None: at every record time
-    its inputs changed, from an empty table) and write the rows that open and close."""
+    its inputs changed, from an empty table) and write the rows that open and close. Given the
+    batch's `timelines`, its accounts are read from them and the others' open rows only."""
     gatherer = Gatherer(db, names)
     table = names[FINDINGS.name]
     keys = sorted(touched)
@@ -528,7 +632,7 @@ def write(
     for chunk in _chunks(keys, CHUNK):
         given = [touched[k] for k in chunk]
         since = None if any(t is None for t in given) else min(min(t) for t in given if t)
-        inputs = gatherer.gather(curs, chunk, since)
+        inputs = gatherer.gather(curs, chunk, since, timelines)
         believed = _open_rows(db, curs, table, chunk) if since is not None else {}
         closes: list[tuple[Any, ...]] = []
         inserts: list[tuple[Any, ...]] = []

@@ -51,7 +51,7 @@ def _listing(c: Container, **filters: Any) -> list[tuple[Any, ...]]:
 
 
 @settings(
-    max_examples=8,
+    max_examples=15,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
