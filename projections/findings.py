@@ -3,9 +3,9 @@ time like the other bitemporal models, so that a findings page is one indexed ra
 
 A finding rests on several streams (the office's, the accounts that spoke for it, the accounts
 that carried its handles), so it is not derived from one stream's timeline as the other models'
-rows are. When a batch's events touch an office, the model reads the office's inputs back from
-the tables the batch has just written, as known at each record time of the batch (they are
-bitemporal), runs `ledger.oversight.findings` at each of those times, and writes what changed.
+rows are. When a batch's events touch an office, the model reads the office's inputs from the
+batch's timelines (the batch's accounts) and tables (the rest), as known at each record time of
+the batch, runs `ledger.oversight.findings` at each of those times, and writes what changed.
 A rebuild runs the same evaluation at every record time at which an office's inputs changed, so
 both ways hold the same rows. The rules (settings) are part of the model: when they change, the
 model is built again (`Projector.setup`).
