@@ -67,6 +67,8 @@ FINDINGS = Table(
 )
 SETTINGS = Table("rm_settings", ("name", "value"), (), primary_key=("name",))
 RULES_SETTING = "findings.rules"
+SEEN_SETTING = "findings.seen"  # the latest record time of an event the findings have applied
+INPUTS = ("segments", "handles", "office_segments")  # the models the findings read
 CHUNK = 128  # offices evaluated together (their inputs in a few queries)
 PAIRS = 200  # (platform, handle) pairs looked up at once
 OPEN = 2**63 - 1  # a belief's end while it is still held (known_to NULL)
@@ -471,17 +473,35 @@ class FindingsModel(ReadModel):
         touched: dict[str, set[int]] = {}
         by_handle: dict[tuple[str, str], set[int]] = {}
         timelines: Timelines = {}
+        latest: int | None = None  # the batch's latest record time
         for touch in pending.updates:
             if touch[0] == "office":
                 touched.setdefault(touch[1], set()).add(touch[2])
+                latest = touch[2] if latest is None else max(latest, touch[2])
             elif touch[0] == "handle":
                 by_handle.setdefault((touch[1], touch[2]), set()).add(touch[3])
             else:
                 timelines[touch[1]] = (touch[2], touch[3])
+                last = touch[3][-1][0]  # its last step's record time
+                latest = last if latest is None else max(latest, last)
         batch = timelines if _level(db, curs, self.name) else None
         for key, times in _handle_owners(db, curs, names, by_handle, batch).items():
             touched.setdefault(key, set()).update(times)
-        if touched:
+        seen = _seen(db, curs)
+        _see(db, curs, latest, seen)  # every event's, touching an office or not
+        if not touched:
+            return
+        first = min(min(times) for times in touched.values())
+        if seen is not None and first < seen:
+            # Recorded before what the findings already hold (a restore whose log order is
+            # not its record times' order, a clock stepped back): the rows of these offices
+            # from that time on rested on less than was known then. Their whole history is
+            # evaluated again, from every input row.
+            offices, op = _one_of(db, "office", sorted(touched))
+            delete = db.sql(f"DELETE FROM {{t}} WHERE {offices}", t=names[FINDINGS.name])
+            db.execute(curs, delete, op)
+            write(db, curs, names, self.rules, dict.fromkeys(touched))
+        else:
             write(db, curs, names, self.rules, touched, batch)
 
     def history(
@@ -498,18 +518,47 @@ class FindingsModel(ReadModel):
         """Every finding of every office over record time into `names`' tables (empty); the
         number of offices."""
         keys = _all_offices(db, curs, names)
-        write(db, curs, names, self.rules, {k: None for k in keys})
+        write(db, curs, names, self.rules, dict.fromkeys(keys))
+        query = db.sql(
+            "SELECT MAX(known_from) FROM {s} UNION ALL SELECT MAX(known_from) FROM {o}",
+            s=names["rm_segments"],
+            o=names["rm_office_segments"],
+        )
+        _see(
+            db,
+            curs,
+            max((int(r[0]) for r in db.all(curs, query) if r[0] is not None), default=None),
+        )
         return len(keys)
+
+    def rebuild_in_place(self, db: Db, curs: Any, names: Mapping[str, str]) -> int:
+        """In a transaction holding the tracking rows' lock: rebuild the findings from the
+        live tables of the models they read and move the findings to those models' position,
+        or, when those are at different positions (one rebuilt from 0 meanwhile), empty them
+        to be kept again from the start of the log. Returns the offices built."""
+        positions = dict(db.all(curs, db.sql("SELECT name, position FROM {t}", t="rm_tracking")))
+        db.execute(curs, db.sql("DELETE FROM {t}", t=FINDINGS.name))
+        db.execute(
+            curs, db.sql("DELETE FROM {t} WHERE name = %s", t=SETTINGS.name), (SEEN_SETTING,)
+        )
+        at = {positions.get(n) for n in INPUTS}
+        position, built = 0, 0
+        if len(at) == 1 and None not in at:
+            built = self.rebuild(db, curs, names)
+            position = int(at.pop() or 0)
+        update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t="rm_tracking")
+        db.execute(curs, update, (position, self.name))
+        return built
 
 
 def _level(db: Db, curs: Any, name: str) -> bool:
-    """Whether the findings model is where every other model is: then the rows of an account
-    the batch does not touch are its open ones, at every record time of the batch. (A model
-    behind the others, after a rebuild of it alone, reads them as known at each time.)"""
+    """Whether the findings model is where the models it reads are: then the rows of an account
+    the batch does not touch are its open ones, at every record time of the batch. (Behind them,
+    as while it is kept again from the start, it reads them as known at each time.)"""
     query = db.sql("SELECT name, position FROM {t}", t="rm_tracking")
     positions = dict(db.all(curs, query))
     mine = positions.get(name)
-    return all(p <= mine for n, p in positions.items() if n != name) if mine is not None else False
+    return mine is not None and all(positions.get(n) == mine for n in INPUTS)
 
 
 def _among(db: Db) -> tuple[str, str]:
@@ -618,10 +667,12 @@ def write(
     rules: Rules,
     touched: Mapping[str, set[int] | None],
     timelines: Timelines | None = None,
-) -> None:
+) -> int | None:
     """Evaluate each touched office's findings at its record times (None: at every record time
     its inputs changed, from an empty table) and write the rows that open and close. Given the
-    batch's `timelines`, its accounts are read from them and the others' open rows only."""
+    batch's `timelines`, its accounts are read from them and the others' open rows only.
+    Returns the latest record time evaluated (None: none)."""
+    latest: int | None = None
     gatherer = Gatherer(db, names)
     table = names[FINDINGS.name]
     keys = sorted(touched)
@@ -642,6 +693,8 @@ def write(
             at = sorted(times) if times is not None else inputs.times(key, speakers, carriers)
             current: dict[str, tuple[Any, ...]] = dict.fromkeys(believed.get(key, ()), ())
             opened: dict[str, tuple[tuple[Any, ...], int]] = {}
+            if at:
+                latest = at[-1] if latest is None else max(latest, at[-1])
             for t in at:
                 jurisdiction, found = inputs.findings_at(key, speakers, carriers, t, rules)
                 rows = {}
@@ -659,7 +712,14 @@ def write(
                 current = rows
             inserts += [(*row, k, since_t, None) for k, (row, since_t) in opened.items()]
         db.executemany(curs, close, closes)
+        if closes:
+            # A row opened and closed at one record time (two transactions sharing it) was
+            # never believed: a rebuild does not write it, nor is it kept.
+            offices, op = _one_of(db, "office", chunk)
+            empty = db.sql(f"DELETE FROM {{t}} WHERE {offices} AND known_from = known_to", t=table)
+            db.execute(curs, empty, op)
         db.insert_rows(curs, table, FINDINGS.columns, inserts)
+    return latest
 
 
 def _open_rows(db: Db, curs: Any, table: str, keys: Sequence[str]) -> dict[str, set[str]]:
@@ -678,17 +738,37 @@ def _chunks(keys: Sequence[str], size: int) -> Iterator[Sequence[str]]:
         yield keys[begin : begin + size]
 
 
+def _setting(db: Db, curs: Any, name: str) -> str | None:
+    row = db.one(curs, db.sql("SELECT value FROM {t} WHERE name = %s", t=SETTINGS.name), (name,))
+    return None if row is None else str(row[0])
+
+
+def _set(db: Db, curs: Any, name: str, value: str) -> None:
+    upsert = db.sql(
+        "INSERT INTO {t} (name, value) VALUES (%s, %s) "
+        "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        t=SETTINGS.name,
+    )
+    db.execute(curs, upsert, (name, value))
+
+
 def rules_changed(db: Db, curs: Any, rules: Rules) -> bool:
     """Whether the findings were built under other rules (or never), noting these as theirs."""
-    query = db.sql("SELECT value FROM {t} WHERE name = %s", t=SETTINGS.name)
-    row = db.one(curs, query, (RULES_SETTING,))
     text = rules_text(rules)
-    if row is not None and row[0] == text:
+    if _setting(db, curs, RULES_SETTING) == text:
         return False
-    if row is None:
-        insert = db.sql("INSERT INTO {t} (name, value) VALUES (%s, %s)", t=SETTINGS.name)
-        db.execute(curs, insert, (RULES_SETTING, text))
-    else:
-        update = db.sql("UPDATE {t} SET value = %s WHERE name = %s", t=SETTINGS.name)
-        db.execute(curs, update, (text, RULES_SETTING))
+    _set(db, curs, RULES_SETTING, text)
     return True
+
+
+def _seen(db: Db, curs: Any) -> int | None:
+    value = _setting(db, curs, SEEN_SETTING)
+    return None if value is None else int(value)
+
+
+def _see(db: Db, curs: Any, t: int | None, seen: int | None = None) -> None:
+    """Note `t` as the latest record time applied, if it is later than the one noted (`seen`,
+    when the caller has just read it)."""
+    seen = _seen(db, curs) if seen is None else seen
+    if t is not None and (seen is None or t > seen):
+        _set(db, curs, SEEN_SETTING, str(t))

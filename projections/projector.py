@@ -189,14 +189,8 @@ class Projector:
             lock_positions(db, curs, [m.name for m in self.models])
             if not rules_changed(db, curs, findings.rules):
                 return
-            rows = db.all(curs, db.sql("SELECT name, position FROM {t}", t=TRACKING.name))
-            mine = {m.name for m in self.models} - {findings.name}
-            others = [int(p) for n, p in rows if n in mine]
-            db.execute(curs, db.sql("DELETE FROM {t}", t=findings.table.name))
-            if findings.rebuild(db, curs, names):
+            if findings.rebuild_in_place(db, curs, names):
                 log.warning("read model findings: built again, for the rules in the settings")
-            update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t=TRACKING.name)
-            db.execute(curs, update, (min(others, default=0), findings.name))
 
     # -- positions -------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from ledger.errors import StoreUnavailable, UnreadableEvent
 from ledger.fold import Fact
 from projections import derive, quarantine
 from projections.db import Db
-from projections.findings import FindingsModel
+from projections.findings import INPUTS, FindingsModel
 from projections.models import ReadModel, Table
 from projections.projector import ACCOUNT_TOPICS, TRACKING, Projector, lock_positions
 
@@ -124,30 +124,42 @@ class Rebuilder:
         """
         by_name = {m.name: m for m in self.projector.models}
         models = [by_name[n] for n in names] if names else list(self.projector.models)
+        # The findings read the other models' tables: rebuilt with them, from their new tables
+        # (before the switch); rebuilt without them, from the live ones, in place.
+        findings = [m for m in models if isinstance(m, FindingsModel)]
+        in_place = bool(findings) and not set(INPUTS) <= {m.name for m in models}
+        if in_place:
+            models = [m for m in models if not isinstance(m, FindingsModel)]
         db = self.db
         upto = self.projector.ledger.head()
         total = _count(db, upto)
         tables = [t for m in models for t in m.tables]
-        self.create_shadow(tables)
-        progress(0, total)
-        n = workers if workers is not None else (os.cpu_count() or 1)
-        if db.kind != "postgres" or n <= 1:
-            self.build_range(
-                [m.name for m in models], upto, None, None, lambda d: progress(d, total)
-            )
-        else:
-            self._build_in_processes([m.name for m in models], upto, n, total, progress)
-        self._build_findings(models, tables)
-        progress(total, total)
-        self._switch(models, tables, upto)
+        if models:
+            self.create_shadow(tables)
+            progress(0, total)
+            n = workers if workers is not None else (os.cpu_count() or 1)
+            streamed = [m.name for m in models if not isinstance(m, FindingsModel)]
+            if db.kind != "postgres" or n <= 1:
+                self.build_range(streamed, upto, None, None, lambda d: progress(d, total))
+            else:
+                self._build_in_processes(streamed, upto, n, total, progress)
+            if findings and not in_place:
+                self._index_shadows(tables)
+                self._build_findings(findings, tables)
+            progress(total, total)
+            self._switch(models, tables, upto)
+        if in_place:
+            everything = [m.name for m in self.projector.models]
+            with db.transaction() as curs:
+                lock_positions(db, curs, everything)
+                names_now = {t.name: t.name for m in self.projector.models for t in m.tables}
+                for model in findings:
+                    assert isinstance(model, FindingsModel)
+                    model.rebuild_in_place(db, curs, names_now)
         return upto
 
-    def _build_findings(self, models: Sequence[ReadModel], tables: Sequence[Table]) -> None:
-        """The findings, last: they are read from the other models' tables (the new ones where
-        those are rebuilt too)."""
-        findings = [m for m in models if isinstance(m, FindingsModel)]
-        if not findings:
-            return
+    def _build_findings(self, findings: Sequence[ReadModel], tables: Sequence[Table]) -> None:
+        """The findings, last: read from the other models' new tables."""
         shadowed = {t.name for t in tables}
         names = {
             t.name: t.name + SHADOW if t.name in shadowed else t.name
@@ -156,7 +168,16 @@ class Rebuilder:
         }
         with self.db.transaction() as curs:
             for model in findings:
+                assert isinstance(model, FindingsModel)
                 model.rebuild(self.db, curs, names)
+
+    def _index_shadows(self, tables: Sequence[Table]) -> None:
+        """The new tables' indexes (named with the shadow suffix), before the findings read
+        them; `_switch` renames them on PostgreSQL and replaces them on SQLite."""
+        with self.db.transaction() as curs:
+            for table in tables:
+                for statement in table.index_ddl(self.db, table.name + SHADOW, suffix=SHADOW):
+                    self.db.execute(curs, statement)
 
     def create_shadow(self, tables: Sequence[Table]) -> None:
         db = self.db
@@ -274,6 +295,8 @@ class Rebuilder:
                         )
                 else:
                     curs.execute(f'ALTER TABLE "{table.name}{SHADOW}" RENAME TO "{table.name}"')
+                    for name in table.index_names():  # made for the findings, if any
+                        curs.execute(f'DROP INDEX IF EXISTS "{name}{SHADOW}"')
                     for statement in table.index_ddl(db, table.name):
                         db.execute(curs, statement)
             update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t=TRACKING.name)

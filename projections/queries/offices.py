@@ -16,12 +16,17 @@ from ledger import oversight
 from ledger.commands import JURISDICTION_RE, OFFICE_RE, require_utc, shown
 from ledger.domain import office_id
 from ledger.errors import InvalidInput, OfficeNotFound
-from ledger.fold import OFFICE_OWNED
 from ledger.oversight import AccountSpan, Finding, Observed, OfficeRecord, Provenance, Rules
 from projections.db import NamedRow
 from projections.derive import from_us, to_us
-from projections.findings import FINDINGS, finding_from_row, office_segment, spans_from_rows
-from projections.models import EventLog, HandleHistory, OfficeSegments, Segments
+from projections.findings import (
+    FINDINGS,
+    SPAN_COLUMNS,
+    finding_from_row,
+    office_segment,
+    spans_from_rows,
+)
+from projections.models import EventLog, OfficeSegments, Segments
 from projections.queries.common import MAX_PAGE, Reading, known, opt_time, select_list, times, valid
 from projections.queries.events import EventLogQueries
 from projections.queries.views import (
@@ -46,14 +51,9 @@ from projections.queries.views import (
 OFFICES = OfficeSegments.table
 FINDING_COLUMNS = "office, kind, ident, valid_from, valid_to, body"
 IDENT_RE = re.compile(r"^[0-9a-f]{32}$")
+TIME_RE = re.compile(r"^-?[0-9]{1,19}$")
 SEGMENTS = Segments.table
-HANDLES = HandleHistory.table
 EVENTS = EventLog.table
-SPAN_COLUMNS = (
-    "account_id", "valid_from", "valid_to", "platform", "handle", "office", "ownership",
-    "owner_id", "owner_name", "holder_id", "holder_name", "status", "followers", "observed_at",
-    "audience_by", "established_by",
-)  # fmt: skip
 
 
 class OfficeQueries:
@@ -102,6 +102,7 @@ class OfficeQueries:
             speaking = oversight.speaking_at(office, histories, at)
             found = self._office_findings(c, office, at, known_at)
             self._check(record, histories)
+            self.reading.check(*{s for f in found for s, _ in f.established_by})
             segment = _office_segment_at(rows, at)
             mine: Provenance = ()
             if segment is not None and record.stream is not None:
@@ -391,16 +392,6 @@ class OfficeQueries:
         return out
 
 
-def _own_handles(office: str, histories: dict[UUID, list[AccountSpan]]) -> set[tuple[str, str]]:
-    """(platform, handle key) of every handle the office's own accounts carried."""
-    return {
-        (s.platform, s.handle.casefold())
-        for spans in histories.values()
-        for s in spans
-        if s.ownership == OFFICE_OWNED and s.speaks_for(office)
-    }
-
-
 def _audiences(accounts: Iterable[Observed]) -> list[tuple[UUID, int]]:
     return [(o.account_id, o.audience.version) for o in accounts if o.audience is not None]
 
@@ -476,8 +467,8 @@ def _cursor(after: str) -> tuple[str, int, str, str]:
     if (
         len(parts) != 4
         or not OFFICE_RE.fullmatch(parts[0])
-        or not parts[1].lstrip("-").isdigit()
-        or len(parts[1]) > 20
+        or not TIME_RE.fullmatch(parts[1])
+        or not -(2**63) <= int(parts[1]) < 2**63
         or parts[2] not in oversight.KINDS
         or not IDENT_RE.fullmatch(parts[3])
     ):
