@@ -497,9 +497,10 @@ class FindingsModel(ReadModel):
             # not its record times' order, a clock stepped back): the rows of these offices
             # from that time on rested on less than was known then. Their whole history is
             # evaluated again, from every input row.
-            offices, op = _one_of(db, "office", sorted(touched))
-            delete = db.sql(f"DELETE FROM {{t}} WHERE {offices}", t=names[FINDINGS.name])
-            db.execute(curs, delete, op)
+            for chunk in _chunks(sorted(touched), CHUNK):
+                offices, op = _one_of(db, "office", chunk)
+                delete = db.sql(f"DELETE FROM {{t}} WHERE {offices}", t=names[FINDINGS.name])
+                db.execute(curs, delete, op)
             write(db, curs, names, self.rules, dict.fromkeys(touched))
         else:
             write(db, curs, names, self.rules, touched, batch)
