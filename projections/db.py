@@ -172,6 +172,14 @@ class Db:
         with self.reader() as curs:
             return self.one(curs, query, params)
 
+    def among(self) -> tuple[str, str]:
+        """The two halves around a subquery selecting account ids: `account_id IN (`...`)`.
+        There are a few; PostgreSQL's planner guesses many for `IN (SELECT` and scans the whole
+        table, so on PostgreSQL the ids are handed over as an array."""
+        if self.kind == "postgres":
+            return "account_id = ANY(ARRAY(", "))"
+        return "account_id IN (", ")"
+
     @property
     def position_column(self) -> str:
         """The log's position column (the library names it differently per store)."""

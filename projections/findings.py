@@ -38,6 +38,7 @@ from projections.models import (
     Table,
     knowledge_steps,
     row_key,
+    shared_head,
 )
 
 log = logging.getLogger(__name__)
@@ -317,7 +318,7 @@ class Gatherer:
         self.offices_table = names["rm_office_segments"]
         self.segments_table = names["rm_segments"]
         self.handles_table = names["rm_handles"]
-        self._among = _among(db)
+        self._among = db.among()
 
     def gather(
         self, curs: Any, keys: Sequence[str], since: int | None, batch: Timelines | None = None
@@ -455,7 +456,7 @@ class FindingsModel(ReadModel):
         offices: set[str] = set()
         handles: set[tuple[str, str]] = set()
         segments: list[Iterable[fold.Segment]] = [first.before, changes[-1].after]
-        segments += [_tail(c.before, c.after) for c in changes[:-1]]
+        segments += [c.after[shared_head(c.before, c.after) :] for c in changes[:-1]]
         for part in segments:
             for seg in part:
                 s = seg.state
@@ -484,10 +485,10 @@ class FindingsModel(ReadModel):
                 timelines[touch[1]] = (touch[2], touch[3])
                 last = touch[3][-1][0]  # its last step's record time
                 latest = last if latest is None else max(latest, last)
-        batch = timelines if _level(db, curs, self.name) else None
+        level, seen = _state(db, curs, self.name)
+        batch = timelines if level else None
         for key, times in _handle_owners(db, curs, names, by_handle, batch).items():
             touched.setdefault(key, set()).update(times)
-        seen = _seen(db, curs)
         _see(db, curs, latest, seen)  # every event's, touching an office or not
         if not touched:
             return
@@ -552,23 +553,22 @@ class FindingsModel(ReadModel):
         return built
 
 
-def _level(db: Db, curs: Any, name: str) -> bool:
-    """Whether the findings model is where the models it reads are: then the rows of an account
-    the batch does not touch are its open ones, at every record time of the batch. (Behind them,
-    as while it is kept again from the start, it reads them as known at each time.)"""
-    query = db.sql("SELECT name, position FROM {t}", t="rm_tracking")
-    positions = dict(db.all(curs, query))
-    mine = positions.get(name)
-    return mine is not None and all(positions.get(n) == mine for n in INPUTS)
-
-
-def _among(db: Db) -> tuple[str, str]:
-    """How a query restricts to the accounts a subquery selects. There are a few; PostgreSQL's
-    planner guesses many for `IN (SELECT` and scans the whole table, so on PostgreSQL the ids
-    are handed over as an array."""
-    if db.kind == "postgres":
-        return "account_id = ANY(ARRAY(", "))"
-    return "account_id IN (", ")"
+def _state(db: Db, curs: Any, name: str) -> tuple[bool, int | None]:
+    """In one read: whether the findings model is where the models it reads are, and the latest
+    record time it applied. Level, the rows of an account the batch does not touch are its open
+    ones at every record time of the batch (behind, as while it is kept again from the start,
+    it reads them as known at each time)."""
+    query = db.sql(
+        "SELECT name, CAST(position AS TEXT) FROM {t} "
+        "UNION ALL SELECT name, value FROM {s} WHERE name = %s",
+        t="rm_tracking",
+        s=SETTINGS.name,
+    )
+    rows = dict(db.all(curs, query, (SEEN_SETTING,)))
+    seen = rows.pop(SEEN_SETTING, None)
+    mine = rows.get(name)
+    level = mine is not None and all(rows.get(n) == mine for n in INPUTS)
+    return level, None if seen is None else int(seen)
 
 
 def _one_of(db: Db, column: str, values: Sequence[Any]) -> tuple[str, tuple[Any, ...]]:
@@ -589,15 +589,6 @@ def _pairs(db: Db, pairs: Sequence[Handle]) -> tuple[str, tuple[Any, ...]]:
         )
     where = " OR ".join(["(platform = %s AND handle_key = %s)"] * len(pairs))
     return f"({where})", tuple(v for p in pairs for v in p)
-
-
-def _tail(before: Sequence[Any], after: Sequence[Any]) -> Sequence[Any]:
-    """`after` but for the head it shares with `before` (Timeline.push keeps its objects)."""
-    n = min(len(before), len(after))
-    p = 0
-    while p < n and before[p] is after[p]:
-        p += 1
-    return after[p:]
 
 
 def _handle_owners(

@@ -128,6 +128,16 @@ def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
     return steps
 
 
+def shared_head(before: Sequence[Any], after: Sequence[Any]) -> int:
+    """How many segments the two timelines begin with in common: `Timeline.push` keeps the
+    unchanged head's segment objects, so the head is found by identity."""
+    n = min(len(before), len(after))
+    p = 0
+    while p < n and before[p] is after[p]:
+        p += 1
+    return p
+
+
 class ReadModel:
     """Base of every read model: a name, its table, and how one event changes it."""
 
@@ -178,10 +188,7 @@ class BitemporalModel(ReadModel):
         tail only. Timeline.push keeps the unchanged head's segment objects, so the shared head
         is found by identity; c steps back from its end to where the model's row grouping
         starts a new run, so every row before c (its ending included) is shared."""
-        n = min(len(before), len(after))
-        p = 0
-        while p < n and before[p] is after[p]:
-            p += 1
+        p = shared_head(before, after)
         if p == 0:
             return 0
         c = p - 1

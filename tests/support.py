@@ -48,6 +48,13 @@ class FakeClock:
         return self.now
 
 
+class HeldClock(FakeClock):
+    """Record time that moves only when the test moves it: consecutive writes share a time."""
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (as of now)."""
     with socket.socket() as s:

@@ -68,10 +68,7 @@ class OfficeQueries:
             + " ORDER BY valid_from"
         )  # fmt: skip
         spans = "SELECT " + select_list(SEGMENTS, *SPAN_COLUMNS) + " FROM {t} WHERE "
-        # An office has a few accounts; PostgreSQL's planner guesses many for `IN (SELECT`
-        # and scans the table when it is small, so it is handed the ids as an array.
-        postgres = self.db.kind == "postgres"
-        among, end = ("account_id = ANY(ARRAY(", "))") if postgres else ("account_id IN (", ")")
+        among, end = self.db.among()
         self._speakers = (
             spans + among + "SELECT account_id FROM {t} WHERE office = %s AND " + kc + end
             + " AND " + kc + " ORDER BY account_id, valid_from"

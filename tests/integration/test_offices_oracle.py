@@ -30,7 +30,7 @@ from ledger.oversight import AccountSpan, Finding, Observed, OfficeRecord, Rules
 from ledger.settings import Settings
 from projections.queries.views import FindingView, ObservedView, OfficeView, SideView
 from tests.office_strategies import Op, Ran, Scope, new_scope, office_histories, run_history
-from tests.support import FakeClock
+from tests.support import FakeClock, HeldClock
 
 US = timedelta(microseconds=1)
 Plain = tuple[Any, ...]
@@ -401,20 +401,6 @@ def test_office_answers_agree_with_the_oracle(container: Container, ops: list[Op
     """Each write at a record time of its own: answers as known now and before corrections."""
     scope = new_scope()
     _check(container, scope, run_history(container.ledger, ops, scope))
-
-
-class HeldClock(FakeClock):
-    """Record time that moves only when the test moves it: consecutive writes share a time."""
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def held(store_url: str) -> Iterator[Container]:
-    c = build(Settings(database_url=store_url), clock=HeldClock())
-    yield c
-    c.close()
 
 
 @examples(10)

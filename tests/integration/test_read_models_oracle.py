@@ -25,7 +25,7 @@ from projections.catalogue import MODELS
 from projections.rebuild import Rebuilder, digest
 from tests.stories import US
 from tests.strategies import BASE, HANDLES, OFFICES, Step, command_steps, replace_command, run_steps
-from tests.support import FakeClock, stored_state
+from tests.support import FakeClock, HeldClock, stored_state
 
 _platforms = itertools.count()
 
@@ -270,20 +270,6 @@ def test_views_projected_event_by_event_equal_rebuilt_ones(
     incremental = {t.name: digest(projector.db, t) for t in tables}
     Rebuilder(projector).rebuild()
     assert {t.name: digest(projector.db, t) for t in tables} == incremental
-
-
-class HeldClock(FakeClock):
-    """Record time that moves only when the test moves it: consecutive writes share a time."""
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@pytest.fixture
-def held(store_url: str) -> Iterator[Container]:
-    c = build(Settings(database_url=store_url), clock=HeldClock())
-    yield c
-    c.close()
 
 
 @examples(12)
