@@ -21,6 +21,7 @@ from ledger.errors import InvalidInput, StoreUnavailable, first_line
 from ledger.oversight import Rules
 from ledger.settings import InvalidSettings, Settings
 from ledger.tlog.keyfile import read_key
+from projections.dossier import DossierService
 from projections.projector import Projector, ProjectorThread
 from projections.queries import QueryService
 from projections.tlog.integrate import Checkpointer, Integrator, LogThread
@@ -42,6 +43,11 @@ class Container:
     log_service: LogService | None = None
     worker: ProjectorThread | None = field(default=None)
     log_worker: LogThread | None = field(default=None)
+
+    @property
+    def dossiers(self) -> DossierService:
+        """Dossiers from this container's read models and verifiable log."""
+        return DossierService(self.queries, self.log_service)
 
     def start_worker(self) -> None:
         """Follow the log in background threads: the read models, and the verifiable log's

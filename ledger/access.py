@@ -23,7 +23,8 @@ from eventsourcing.persistence import IntegrityError, InterfaceError, Operationa
 from ledger.commands import OFFICE_RE
 from ledger.errors import InvalidInput, LedgerError, unreachable
 
-ROLES = ("reader", "recorder", "admin")
+# An adjudicator reads, and resolves disputes (writing their corrections on any account).
+ROLES = ("reader", "recorder", "admin", "adjudicator")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DIRECTORY_ID = uuid5(NAMESPACE_URL, "custody-ledger:access-tokens")
 PREFIX = "cst"

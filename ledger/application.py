@@ -37,13 +37,16 @@ from ledger.commands import (
     RegisterOffice,
     ReleaseHolder,
     RetractEvent,
+    Value,
     handle_key,
 )
 from ledger.compat import mapper_error_origin, save_aggregates
+from ledger.disputes import DisputeLedger
 from ledger.domain import (
     EVENT_CLASSES,
     OFFICE_EVENT_CLASSES,
     Account,
+    Dispute,
     HandleIndex,
     IdempotencyRecord,
     Office,
@@ -128,7 +131,7 @@ def _writing(batch: Batch | None, recorded_at: datetime | None) -> Writing:
     return Writing(batch=batch, restored_at=recorded_at)
 
 
-class CustodyLedger(Application[UUID]):
+class CustodyLedger(DisputeLedger, Application[UUID]):
     """Records custody events; enforces every rule; the only writer of the log."""
 
     name = "custody"
@@ -473,10 +476,13 @@ class CustodyLedger(Application[UUID]):
     # -- reads (from the log, never from the write cache) -----------------------------------------
 
     def stream_facts(self, stream_id: UUID) -> list[Fact]:
-        """Every recorded fact of an account or office stream, in stream order ([] if none)."""
+        """Every recorded fact of an account, office or dispute stream, in stream order ([] if
+        none)."""
         with self._translated():
             events = list(self.events.get(stream_id))
-        if not events or not isinstance(events[0], (Account.Registered, Office.Registered)):
+        if not events or not isinstance(
+            events[0], (Account.Registered, Office.Registered, Dispute.Opened)
+        ):
             return []
         return [to_fact(e) for e in events]  # type: ignore[arg-type]
 
@@ -546,7 +552,7 @@ class CustodyLedger(Application[UUID]):
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _check_size(self, command: Command) -> None:
+    def _check_size(self, command: Value) -> None:
         """An event is at most `max_event_bytes` encoded: the log keeps every event forever,
         and every reader of a stream reads all of it."""
         size = len(command.model_dump_json().encode("utf-8"))

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from uuid import UUID
 
-from ledger import fold, office_fold
+from ledger import dispute_fold, fold, office_fold
 from ledger.application import CustodyLedger
 from ledger.batch import Batch
 from ledger.bulk import collector_paused
@@ -249,13 +249,19 @@ class _Line:
     recorded_at: datetime | None
     account_id: UUID | None
     office: str | None
+    # A dispute's event, restored as recorded (its stream id and fact); `command` is unused.
+    dispute: tuple[UUID, fold.Fact] | None = None
 
     @property
     def stream_id(self) -> UUID | None:
+        if self.dispute is not None:
+            return self.dispute[0]
         return office_id(self.office) if self.office is not None else self.account_id
 
 
 def _parse(obj: dict[str, Any], n: int, *, actor: str, restore: bool, now: datetime) -> _Line:
+    if "dispute_id" in obj:
+        return _dispute_line(obj, n, restore=restore, now=now)
     office: str | None = None
     if _is_office_line(obj):
         body = {k: v for k, v in obj.items() if k not in ("actor", "recorded_at")}
@@ -287,6 +293,53 @@ def _parse(obj: dict[str, Any], n: int, *, actor: str, restore: bool, now: datet
     return _Line(n, obj, command, who, recorded_at, account_id, office)
 
 
+_DISPUTE_FIELDS = {
+    "type",
+    "dispute_id",
+    "effective_at",
+    "recorded_at",
+    "actor",
+    "reason",
+    "evidence",
+}
+
+
+def _dispute_line(obj: dict[str, Any], n: int, *, restore: bool, now: datetime) -> _Line:
+    """A dispute's event from the ledger's own export: only a restore takes one (disputes are
+    opened and resolved over the API, where their rules and roles are checked)."""
+    if not restore:
+        raise InvalidInput(
+            "a dispute's event is only imported by --restore of the ledger's own export; "
+            "open and resolve disputes over the API (POST /v1/disputes)"
+        )
+    kind = obj.get("type")
+    if kind not in dispute_fold.TYPES:
+        raise InvalidInput(
+            f"a dispute's line has type {', '.join(dispute_fold.TYPES)}, not {shown(kind)}",
+            field="type",
+        )
+    recorded_at = _restored_at(obj, now)
+    evidence = obj.get("evidence", [])
+    who, reason = obj.get("actor"), obj.get("reason", "")
+    if not isinstance(who, str) or not isinstance(reason, str) or not isinstance(evidence, list):
+        raise InvalidInput("a dispute's line needs actor, reason and evidence as exported")
+    fact = fold.Fact(
+        version=0,  # the stream's next: the ledger numbers it
+        type=str(kind),
+        effective_at=recorded_at,
+        recorded_at=recorded_at,
+        actor=who,
+        reason=reason,
+        evidence=tuple(evidence),
+        data={k: v for k, v in obj.items() if k not in _DISPUTE_FIELDS},
+        kind="dispute",
+    )
+    placeholder = Command.model_construct(effective_at=recorded_at)
+    return _Line(
+        n, obj, placeholder, who, recorded_at, None, None, (_uuid(obj["dispute_id"]), fact)
+    )
+
+
 def stage(
     ledger: CustodyLedger,
     batch: Batch,
@@ -314,7 +367,9 @@ def stage(
             errors.append((n, e.detail))
         except (KeyError, ValueError) as e:
             errors.append((n, str(e)))
-    ledger.prefetch(batch, ((line.stream_id, line.command) for line in parsed))
+    ledger.prefetch(
+        batch, ((line.stream_id, line.command) for line in parsed if line.dispute is None)
+    )
     for done, line in enumerate(parsed, 1):
         progress(done, len(parsed))
         try:
@@ -328,6 +383,9 @@ def stage(
 
 def _stage_line(ledger: CustodyLedger, batch: Batch, line: _Line, report: ImportReport) -> None:
     command, who, recorded_at = line.command, line.actor, line.recorded_at
+    if line.dispute is not None:
+        ledger.restore_dispute_event(*line.dispute, batch=batch)
+        return
     if line.office is not None:
         if isinstance(command, RegisterOffice):
             ledger.register_office(command, actor=who, batch=batch, recorded_at=recorded_at)
@@ -486,7 +544,9 @@ def export_lines(
     offices: dict[UUID, str] = {}  # an office stream's id -> its key, from its registration
     for position, stream_id, fact in custody_events(ledger, skipped):
         stream = {"account_id": str(stream_id)}
-        if fact.kind == "office":
+        if fact.kind == "dispute":
+            stream = {"dispute_id": str(stream_id)}
+        elif fact.kind == "office":
             if fact.type == office_fold.REGISTERED:
                 offices[stream_id] = str(fact.data["office"])
             if stream_id not in offices:  # its registration was unreadable, and skipped

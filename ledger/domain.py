@@ -12,10 +12,11 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Mapper, MapperDeserialisationError, StoredEvent
 from eventsourcing.utils import get_topic
 
-from ledger import fold, office_fold
+from ledger import dispute_fold, fold, office_fold
 from ledger.errors import (
     AccountClosed,
     AccountNotFound,
+    DisputeNotOpen,
     EffectiveBeforeRegistration,
     HandleTaken,
     InvalidRetraction,
@@ -346,6 +347,75 @@ class Office(Aggregate, _Stream):
         )
 
 
+class Dispute(Aggregate):
+    """A dispute's stream: a party contests what the record says about an account or an office
+    over a window of valid time; a panel resolves it (`ledger.dispute_fold` reads it). Its
+    events are custody events of the log (and entries of the verifiable log), effective when
+    recorded."""
+
+    class Recorded(StreamEvent):
+        """A dispute's event."""
+
+    class Opened(Aggregate.Created, Recorded):
+        pass
+
+    class EvidenceAdded(Recorded):
+        pass
+
+    class Withdrawn(Recorded):
+        pass
+
+    class Resolved(Recorded):
+        pass
+
+    def __init__(self) -> None:
+        self.facts: list[Fact] = []
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Any:
+        copy: Any = object.__new__(type(self))
+        copy.__dict__.update(self.__dict__)
+        copy.facts = list(self.facts)
+        copy._pending_events = list(self._pending_events)
+        return copy
+
+    def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
+        self.trigger_event(event_class, **kwargs)
+
+    def last_recorded_at(self) -> datetime:
+        return self.facts[-1].recorded_at
+
+    def state(self) -> dispute_fold.DisputeState:
+        state = dispute_fold.dispute(self.facts)
+        assert state is not None
+        return state
+
+    def check_append(self, type_: str) -> None:
+        why = dispute_fold.why_refused(self.state(), type_)
+        if why is not None:
+            raise DisputeNotOpen(self.id, why)
+
+    @classmethod
+    def open(
+        cls,
+        *,
+        recorded_at: datetime,
+        actor: str,
+        evidence: list[dict[str, Any]],
+        data: dict[str, Any],
+        dispute_id: UUID | None = None,
+    ) -> Dispute:
+        return cls._create(
+            cls.Opened,
+            id=dispute_id or uuid4(),
+            timestamp=recorded_at,
+            effective_at=recorded_at,
+            actor=actor,
+            reason="",
+            evidence=evidence,
+            data=data,
+        )
+
+
 EVENT_CLASSES: dict[str, type[Account.Recorded]] = {
     fold.REGISTERED: Account.Registered,
     fold.ASSIGNED: Account.HolderAssigned,
@@ -366,13 +436,29 @@ OFFICE_EVENT_CLASSES: dict[str, type[Office.Recorded]] = {
     fold.RELEASED: Office.HolderReleased,
     fold.RETRACTED: Office.EventRetracted,
 }
-TYPE_OF: dict[type[Any], str] = {
-    cls: name for name, cls in (*EVENT_CLASSES.items(), *OFFICE_EVENT_CLASSES.items())
+DISPUTE_EVENT_CLASSES: dict[str, type[Dispute.Recorded]] = {
+    dispute_fold.OPENED: Dispute.Opened,
+    dispute_fold.EVIDENCE_ADDED: Dispute.EvidenceAdded,
+    dispute_fold.WITHDRAWN: Dispute.Withdrawn,
+    dispute_fold.RESOLVED: Dispute.Resolved,
 }
-# The topics of custody events in the log, account and office streams (not tokens, not the
-# ledger's index streams): what the read models, the export and the verifiable log take.
+TYPE_OF: dict[type[Any], str] = {
+    cls: name
+    for name, cls in (
+        *EVENT_CLASSES.items(),
+        *OFFICE_EVENT_CLASSES.items(),
+        *DISPUTE_EVENT_CLASSES.items(),
+    )
+}
+# The topics of custody events in the log, account, office and dispute streams (not tokens,
+# not the ledger's index streams): what the read models, the export and the verifiable log take.
 CUSTODY_TOPICS: tuple[str, ...] = tuple(
-    get_topic(cls) for cls in (*EVENT_CLASSES.values(), *OFFICE_EVENT_CLASSES.values())
+    get_topic(cls)
+    for cls in (
+        *EVENT_CLASSES.values(),
+        *OFFICE_EVENT_CLASSES.values(),
+        *DISPUTE_EVENT_CLASSES.values(),
+    )
 )
 
 
@@ -390,12 +476,19 @@ def to_fact(event: StreamEvent) -> Fact:
             reason=event.reason,
             evidence=tuple(event.evidence),
             data=event.data,
-            kind="office" if isinstance(event, Office.Recorded) else "account",
+            kind=stream_kind(event),
         )
     except (AttributeError, KeyError, TypeError) as e:
         raise UnreadableEvent(
             event.originator_id, event.originator_version, None, first_line(e)
         ) from None
+
+
+def stream_kind(event: Any) -> str:
+    """Which kind of stream an event belongs to: "account", "office" or "dispute"."""
+    if isinstance(event, Office.Recorded):
+        return "office"
+    return "dispute" if isinstance(event, Dispute.Recorded) else "account"
 
 
 @lru_cache(maxsize=4096)  # a registration asks for it three times

@@ -79,6 +79,14 @@ class OfficeNotFound(NotFound):
         self.office = office
 
 
+class DisputeNotFound(NotFound):
+    code = "dispute-not-found"
+
+    def __init__(self, dispute_id: object) -> None:
+        super().__init__(f"No dispute {dispute_id} is recorded in the ledger.")
+        self.dispute_id = dispute_id
+
+
 class HolderNotFound(NotFound):
     code = "holder-not-found"
 
@@ -201,6 +209,16 @@ class PlatformAccountIdTaken(Conflict):
             f"registered as account {account_id}."
         )
         self.account_id = account_id
+
+
+class DisputeNotOpen(Conflict):
+    """An event for a dispute that is withdrawn or resolved already."""
+
+    code = "dispute-not-open"
+
+    def __init__(self, dispute_id: object, why: str) -> None:
+        super().__init__(f"Dispute {dispute_id}: {why}.")
+        self.dispute_id = dispute_id
 
 
 class ConcurrencyConflict(Conflict):

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import Recording
 
-from ledger.domain import Account, Office, to_fact
+from ledger.domain import Account, Dispute, Office, to_fact
 from ledger.fold import Fact
 
 
@@ -85,11 +85,11 @@ class RecentFacts:
             known = self._known
             for r in recordings:
                 event = r.domain_event
-                if isinstance(event, (Account.Recorded, Office.Recorded)):
+                if isinstance(event, (Account.Recorded, Office.Recorded, Dispute.Recorded)):
                     aggregate = aggregates.get(event.originator_id)
                     fact = (
                         aggregate.facts[event.originator_version - 1]
-                        if isinstance(aggregate, (Account, Office))
+                        if isinstance(aggregate, (Account, Office, Dispute))
                         else to_fact(event)
                     )
                     known[r.notification.id] = (event.originator_id, fact)

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     log_key_file: Path = Path("custody-log.key")
     log_witnesses: list[str] = Field(default_factory=list)
     log_witness_quorum: int = Field(default=0, ge=0)
+    # The Chromium that prints a dossier as PDF (`custody dossier --pdf`); None: look on PATH.
+    chromium: str | None = None
     # Set by `custody serve --workers N` for its worker processes, which end with it.
     supervisor_pid: int | None = Field(default=None, ge=1)
 

@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from ledger import fold, office_fold
+from ledger import dispute_fold, fold, office_fold
 from ledger.fold import AccountState, Fact
 from ledger.office_fold import OfficeSegment
 
@@ -140,6 +140,26 @@ def office_segment_rows(office_id: UUID, segments: Sequence[OfficeSegment]) -> s
     }
 
 
+def dispute_rows(dispute_id: UUID, states: Sequence[dispute_fold.DisputeState]) -> set[Row]:
+    """The `disputes` model: a dispute's subject, window and status (one row; a new one when
+    its status changes, not when evidence is added)."""
+    return {
+        (
+            str(dispute_id),
+            d.subject_account,
+            d.subject_office,
+            to_us(d.window_from),
+            to_us(d.window_to),
+            d.claim,
+            d.status,
+            d.outcome,
+            to_us(d.opened_at),
+            d.opened_by,
+        )
+        for d in states
+    }
+
+
 def custody_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
     """The `custody` model: holder intervals with the handles and offices during them."""
     aid = str(account_id)
@@ -211,7 +231,7 @@ class Timeline:
     __slots__ = ("_acc", "_first", "_latest", "_rules", "_segment", "facts", "kind", "segments")
 
     def __init__(self, kind: str = "account") -> None:
-        self.kind = kind  # the stream's: "account" or "office" (its fold)
+        self.kind = kind  # the stream's: "account", "office" or "dispute" (its fold)
         self._rules: Any = office_fold if kind == "office" else fold
         self._segment: Any = office_fold.OfficeSegment if kind == "office" else fold.Segment
         self.facts: list[Fact] = []
@@ -233,6 +253,10 @@ class Timeline:
         if fact.version != len(self.facts) + 1:
             raise ValueError(f"fact version {fact.version} after version {len(self.facts)}")
         self.facts.append(fact)
+        if self.kind == "dispute":
+            # A dispute has no valid time: its "timeline" is its one state, as known now.
+            self.segments = [dispute_fold.apply(self.segments[0] if self.segments else None, fact)]
+            return self.segments
         k = len(self.facts)
         latest = self._latest
         if fact.type != fold.RETRACTED and (latest is None or fact.effective_at >= latest):

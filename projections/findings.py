@@ -446,6 +446,9 @@ class FindingsModel(ReadModel):
     def __init__(self, rules: Rules | None = None) -> None:
         self.rules = rules or Rules()
 
+    def takes(self, kind: str) -> bool:
+        return kind != "dispute"  # accounts' and offices' events; a dispute changes no finding
+
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         # Touches go in `pending.updates`: ("office", key, t) or ("handle", platform, key, t).
         times = sorted({to_us(c.fact.recorded_at) for c in changes})
@@ -504,7 +507,10 @@ class FindingsModel(ReadModel):
                 db.execute(curs, delete, op)
             write(db, curs, names, self.rules, dict.fromkeys(touched))
         else:
-            write(db, curs, names, self.rules, touched, batch)
+            # A batch recorded at the latest time applied (transactions sharing a record time;
+            # a stream's time held when the clock stepped back) evaluates that time again.
+            again = seen if first == seen else None
+            write(db, curs, names, self.rules, touched, batch, again)
 
     def history(
         self,
@@ -521,16 +527,16 @@ class FindingsModel(ReadModel):
         number of offices."""
         keys = _all_offices(db, curs, names)
         write(db, curs, names, self.rules, dict.fromkeys(keys))
+        # The latest record time of the inputs: a belief's end too (a retracted registration
+        # ends rows and starts none), or a batch recorded before it would look in order.
         query = db.sql(
-            "SELECT MAX(known_from) FROM {s} UNION ALL SELECT MAX(known_from) FROM {o}",
+            "SELECT MAX(known_from), MAX(known_to) FROM {s} "
+            "UNION ALL SELECT MAX(known_from), MAX(known_to) FROM {o}",
             s=names["rm_segments"],
             o=names["rm_office_segments"],
         )
-        _see(
-            db,
-            curs,
-            max((int(r[0]) for r in db.all(curs, query) if r[0] is not None), default=None),
-        )
+        times = [int(t) for r in db.all(curs, query) for t in r if t is not None]
+        _see(db, curs, max(times, default=None))
         return len(keys)
 
     def rebuild_in_place(self, db: Db, curs: Any, names: Mapping[str, str]) -> int:
@@ -659,11 +665,15 @@ def write(
     rules: Rules,
     touched: Mapping[str, set[int] | None],
     timelines: Timelines | None = None,
+    again: int | None = None,
 ) -> int | None:
     """Evaluate each touched office's findings at its record times (None: at every record time
     its inputs changed, from an empty table) and write the rows that open and close. Given the
     batch's `timelines`, its accounts are read from them and the others' open rows only.
-    Returns the latest record time evaluated (None: none)."""
+    `again` is a record time the table was evaluated at already: a row an earlier transaction
+    of that time closed and this evaluation finds again is opened again, not started anew (a
+    rebuild, evaluating that time once, sees it believed throughout). Returns the latest
+    record time evaluated (None: none)."""
     latest: int | None = None
     gatherer = Gatherer(db, names)
     table = names[FINDINGS.name]
@@ -672,11 +682,17 @@ def write(
         "UPDATE {t} SET known_to = %s WHERE office = %s AND row_key = %s AND known_to IS NULL",
         t=table,
     )
+    reopen = db.sql(
+        "UPDATE {t} SET known_to = NULL WHERE office = %s AND row_key = %s AND known_to = %s",
+        t=table,
+    )
     for chunk in _chunks(keys, CHUNK):
         given = [touched[k] for k in chunk]
         since = None if any(t is None for t in given) else min(min(t) for t in given if t)
         inputs = gatherer.gather(curs, chunk, since, timelines)
         believed = _open_rows(db, curs, table, chunk) if since is not None else {}
+        ended = _rows_ended(db, curs, table, chunk, again) if again is not None else {}
+        reopens: list[tuple[Any, ...]] = []
         closes: list[tuple[Any, ...]] = []
         inserts: list[tuple[Any, ...]] = []
         for key in chunk:
@@ -700,9 +716,13 @@ def write(
                     else:
                         closes.append((t, key, k))
                 for k in rows.keys() - current.keys():
-                    opened[k] = (rows[k], t)
+                    if t == again and k in ended.get(key, ()):
+                        reopens.append((key, k, t))
+                    else:
+                        opened[k] = (rows[k], t)
                 current = rows
             inserts += [(*row, k, since_t, None) for k, (row, since_t) in opened.items()]
+        db.executemany(curs, reopen, reopens)  # first: a row opened again may close later
         db.executemany(curs, close, closes)
         if closes:
             # A row opened and closed at one record time (two transactions sharing it) was
@@ -721,6 +741,19 @@ def _open_rows(db: Db, curs: Any, table: str, keys: Sequence[str]) -> dict[str, 
     )
     out: dict[str, set[str]] = {}
     for office, key in db.all(curs, query, op):
+        out.setdefault(office, set()).add(key)
+    return out
+
+
+def _rows_ended(db: Db, curs: Any, table: str, keys: Sequence[str], t: int) -> dict[str, set[str]]:
+    """The rows of the offices `keys` believed before record time `t` and not from it on."""
+    offices, op = _one_of(db, "office", keys)
+    query = db.sql(
+        f"SELECT office, row_key FROM {{t}} WHERE {offices} AND known_to = %s AND known_from < %s",
+        t=table,
+    )
+    out: dict[str, set[str]] = {}
+    for office, key in db.all(curs, query, (*op, t, t)):
         out.setdefault(office, set()).add(key)
     return out
 

@@ -25,7 +25,8 @@ INTEGER_COLUMNS = frozenset(
     {
         "valid_from", "valid_to", "known_from", "known_to", "holder_since", "registered_at",
         "effective_at", "recorded_at", "retracted_at", "version", "position", "retracted_by",
-        "followers", "observed_at", "audience_by", "holder_by",
+        "followers", "observed_at", "audience_by", "holder_by", "window_from", "window_to",
+        "opened_at",
     }
 )  # fmt: skip
 
@@ -483,11 +484,44 @@ class OfficeSegments(BitemporalModel):
     )
 
 
+class Disputes(BitemporalModel):
+    """Every dispute's subject, window and status over record time: which disputes were open
+    at `known_at` about an account or an office, listings by status."""
+
+    name = "disputes"
+    kind = "dispute"
+    stream_column = "dispute_id"
+    rows = staticmethod(derive.dispute_rows)
+    table = Table(
+        "rm_disputes",
+        (
+            "dispute_id",
+            "subject_account",
+            "subject_office",
+            "window_from",
+            "window_to",
+            "claim",
+            "status",
+            "outcome",
+            "opened_at",
+            "opened_by",
+            *BITEMPORAL,
+        ),
+        indexes=(
+            ("subject_account", "known_from"),
+            ("subject_office", "known_from"),
+            ("opened_at", "dispute_id"),
+        ),
+        open_rows=("dispute_id", "row_key"),
+    )
+
+
 STREAM_MODELS: tuple[ReadModel, ...] = (
     EventLog(),
     Segments(),
     CustodyIntervals(),
     HandleHistory(),
     OfficeSegments(),
+    Disputes(),
 )
 """The models derived stream by stream; `projections.catalogue.MODELS` adds the findings."""

@@ -18,7 +18,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 
-from api.cli import backfill, log, offices, read, serve, tokens, witness, write
+from api.cli import (
+    backfill,
+    changes,
+    disputes,
+    log,
+    offices,
+    read,
+    serve,
+    tokens,
+    witness,
+    write,
+)
 from api.cli.common import (
     EXIT_BEHIND,
     EXIT_OK,
@@ -67,7 +78,8 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--database-url", help="override CUSTODY_DATABASE_URL for this command")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in (serve, read, offices, write, backfill, tokens, log, witness):
+    groups = (serve, read, changes, offices, write, disputes, backfill, tokens, log, witness)
+    for group in groups:
         group.add_commands(sub)
     return p
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from api.cli.common import EXIT_OK, EXIT_REFUSED, GLOBAL, BadUsage, opened, progress, settings_of
+from ledger.tlog.dossier import DossierCheck, verify_dossier
 from ledger.tlog.keyfile import create_key, read_key
 from ledger.tlog.note import COSIGNATURE_ED25519, NoteError, Verifier
 from ledger.tlog.tiles import TILE_HEIGHT, TILE_WIDTH, TileRef
@@ -99,7 +100,9 @@ def verify(args: argparse.Namespace) -> int:
     """Check the stored log, a receipt, or a published log; exit 1 at the first failure."""
     chosen = [bool(args.store), args.receipt is not None, args.log is not None]
     if sum(chosen) != 1:
-        raise BadUsage("verify one thing: --store, a FILE (receipt or answer), or --log URL")
+        raise BadUsage(
+            "verify one thing: --store, a FILE (receipt, answer or dossier), or --log URL"
+        )
     if args.store:
         return _verify_store(args)
     policy = _policy(args)
@@ -176,6 +179,8 @@ def _verify_receipt(args: argparse.Namespace, policy: Policy) -> int:
             raise VerifyError(f"{args.receipt} is not JSON: {e}") from None
         if not isinstance(answer, dict):
             raise VerifyError(f"{args.receipt} is not an answer (a JSON object)")
+        if "format" in answer:  # a dossier (custody-dossier/v1)
+            return _verified_dossier(verify_dossier(answer, policy))
         proved = verify_answer(answer, policy)
         print(
             f"verified: the answer about account {proved.account_id} is what its "
@@ -187,9 +192,19 @@ def _verify_receipt(args: argparse.Namespace, policy: Policy) -> int:
     fact = check.fact
     print(
         f"verified: entry {check.index} of {check.checkpoint.origin} at size "
-        f"{check.checkpoint.size} ({check.cosigned} cosignature(s)): account {check.stream} "
+        f"{check.checkpoint.size} ({check.cosigned} cosignature(s)): {fact.kind} {check.stream} "
         f"version {fact.version} {fact.type}, effective {fact.effective_at.isoformat()}, "
         f"recorded {fact.recorded_at.isoformat()} by {fact.actor}"
+    )
+    return EXIT_OK
+
+
+def _verified_dossier(check: DossierCheck) -> int:
+    dispute = f", and dispute {check.dispute_id}'s own," if check.dispute_id else ""
+    print(
+        f"verified: the dossier of account {check.account_id} is what its {check.events} "
+        f"entries{dispute} say, in {check.checkpoint.origin} at size {check.checkpoint.size}: "
+        f"{check.answers} answers and {check.versions} changes re-derived by the fold"
     )
     return EXIT_OK
 

@@ -16,6 +16,7 @@ from ledger.commands import (
     RegisterOffice,
     parse_command,
 )
+from ledger.dispute_commands import DISPUTE_COMMANDS, DisputeCommand, OpenDispute
 from ledger.errors import InvalidInput
 
 CommandT = TypeVar("CommandT", bound=Command)
@@ -48,6 +49,29 @@ def office_event(payload: Any) -> Command:
     """The office event a JSON body names by its `type`: holder_assigned, holder_released or
     event_retracted."""
     return parse_command(payload, commands=OFFICE_EVENTS)
+
+
+def dispute_opening(payload: Any) -> OpenDispute:
+    """The dispute a JSON body opens (no `type` field: the route says it)."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    return OpenDispute.parse(payload)
+
+
+def dispute_event(payload: Any) -> DisputeCommand:
+    """The dispute event a JSON body names by its `type`: evidence_added, withdrawn or
+    resolved."""
+    if not isinstance(payload, dict):
+        raise InvalidInput("the request body must be a JSON object")
+    kind = payload.get("type")
+    cls = DISPUTE_COMMANDS.get(kind) if isinstance(kind, str) else None
+    if cls is None:
+        raise InvalidInput(
+            f"unknown dispute event type {kind!r}; expected one of: "
+            + ", ".join(sorted(DISPUTE_COMMANDS)),
+            field="type",
+        )
+    return cls.parse({k: v for k, v in payload.items() if k != "type"})
 
 
 def _validate(cls: type[CommandT], payload: Any) -> CommandT:
@@ -169,8 +193,9 @@ EVENT_EXAMPLES: dict[str, dict[str, Any]] = {
 
 def request_components() -> dict[str, Any]:
     """Component schemas of every command model, event bodies with their `type` constant."""
-    every = {**COMMANDS, **OFFICE_COMMANDS}
-    _, top = models_json_schema([(cls, "validation") for cls in every.values()], ref_template=_REF)
+    every: dict[str, Any] = {**COMMANDS, **OFFICE_COMMANDS, **DISPUTE_COMMANDS}
+    models = [*every.values(), OpenDispute]
+    _, top = models_json_schema([(cls, "validation") for cls in models], ref_template=_REF)
     defs: dict[str, Any] = top["$defs"]
     for kind, cls in every.items():
         if cls in (RegisterAccount, RegisterOffice):
@@ -195,6 +220,60 @@ def register_body() -> dict[str, Any]:
 
 def office_body() -> dict[str, Any]:
     return _body({"$ref": _REF.format(model="RegisterOffice")}, OFFICE_EXAMPLES)
+
+
+def dispute_body() -> dict[str, Any]:
+    return _body({"$ref": _REF.format(model="OpenDispute")}, DISPUTE_EXAMPLES)
+
+
+def dispute_event_body() -> dict[str, Any]:
+    refs = {k: _REF.format(model=c.__name__) for k, c in DISPUTE_COMMANDS.items()}
+    schema = {
+        "oneOf": [{"$ref": r} for r in refs.values()],
+        "discriminator": {"propertyName": "type", "mapping": refs},
+    }
+    return _body(schema, DISPUTE_EVENT_EXAMPLES)
+
+
+_ACCOUNT = "3b6d7be1-b2fa-4ac0-94e3-21774eebbea7"
+DISPUTE_EXAMPLES = {
+    "account": {
+        "summary": "Contest a handover recorded for an account",
+        "value": {
+            "subject": {"account_id": _ACCOUNT},
+            "window": {"from": "2017-01-01T00:00:00Z", "to": "2017-02-01T00:00:00Z"},
+            "claim": "The account was renamed away from the office before the handover.",
+            "contested": [{"account_id": _ACCOUNT, "version": 4}],
+            "evidence": [{"url": "https://www.whitehouse.gov/briefing-room/"}],
+        },
+    }
+}
+DISPUTE_EVENT_EXAMPLES = {
+    "evidence_added": {
+        "summary": "Add evidence",
+        "value": {
+            "type": "evidence_added",
+            "evidence": [{"url": "https://archive.org/details/example"}],
+            "note": "The platform's own notice of the rename.",
+        },
+    },
+    "resolved": {
+        "summary": "Uphold it, with a correction written with the ruling",
+        "value": {
+            "type": "resolved",
+            "outcome": "upheld",
+            "ruling": "The rename was not the office's; it is retracted.",
+            "corrections": [
+                {
+                    "account_id": _ACCOUNT,
+                    "type": "event_retracted",
+                    "event_version": 4,
+                    "effective_at": "2017-01-20T17:00:00Z",
+                }
+            ],
+        },
+    },
+}
 
 
 def office_event_body() -> dict[str, Any]:

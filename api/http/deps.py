@@ -28,12 +28,15 @@ from api.http.errors import ClientGone, Forbidden, MalformedJson, Unauthorized, 
 from ledger.access import Principal
 from ledger.application import CustodyLedger
 from ledger.commands import Command, RegisterAccount, parse_json, require_utc, shown
+from ledger.dispute_commands import DisputeCommand, OpenDispute, Resolve
 from ledger.errors import InvalidInput
 from ledger.guards import NO_OFFICE
+from projections.dossier import DossierService
 from projections.queries import QueryService
 from projections.tlog.service import LogNotFound, LogService
 
 WRITE_ROLES = ("recorder", "admin")
+ADJUDICATOR = "adjudicator"
 VERSION_RE = re.compile(r'(?:"([0-9]{1,18})"|([0-9]{1,18}))')
 
 
@@ -217,6 +220,69 @@ async def new_office_event(
     return NewEvent(container.ledger, principal, command, _version(if_match), idempotency_key)
 
 
+@dataclass(frozen=True)
+class DisputeWrite:
+    """A dispute request, checked: who opens it or adds to it, against which version."""
+
+    ledger: CustodyLedger
+    queries: QueryService
+    principal: Principal
+    command: OpenDispute | DisputeCommand
+    expected_version: int | None
+    idempotency_key: str | None
+
+
+async def new_dispute(
+    request: Request, credentials: Credentials, idempotency_key: IdempotencyKey = None
+) -> DisputeWrite:
+    """A dispute to open, from any recorder (whatever its offices: the party contesting the
+    record is often not the office that wrote it) or admin."""
+    container: Container = request.app.state.container
+    principal = _may_write(await _principal(container, credentials))
+    command = bodies.dispute_opening(await _read_json(request))
+    return DisputeWrite(
+        container.ledger, container.queries, principal, command, None, idempotency_key
+    )
+
+
+async def new_dispute_event(
+    request: Request,
+    credentials: Credentials,
+    if_match: IfMatch = None,
+    idempotency_key: IdempotencyKey = None,
+) -> DisputeWrite:
+    """Evidence or a withdrawal from a recorder or admin; a resolution from an adjudicator
+    (or admin)."""
+    container: Container = request.app.state.container
+    principal = await _principal(container, credentials)
+    if principal is None:
+        _no_token()
+    if principal.role not in (*WRITE_ROLES, ADJUDICATOR):
+        raise Forbidden(
+            f"Token {principal.name!r} has the {principal.role} role; it may not write."
+        )
+    command = bodies.dispute_event(await _read_json(request))
+    if isinstance(command, Resolve):
+        if principal.role not in (ADJUDICATOR, "admin"):
+            raise Forbidden(
+                f"Token {principal.name!r} has the {principal.role} role; resolving a dispute "
+                "needs the adjudicator role."
+            )
+    elif principal.role == ADJUDICATOR:
+        raise Forbidden(
+            f"Token {principal.name!r} is an adjudicator: it resolves disputes; evidence and "
+            "withdrawals come from the parties (a recorder or admin)."
+        )
+    return DisputeWrite(
+        container.ledger,
+        container.queries,
+        principal,
+        command,
+        _version(if_match),
+        idempotency_key,
+    )
+
+
 async def _read_json(request: Request) -> Any:
     """The body parsed as JSON (400 if it is not); read only after the caller is known."""
     media = request.headers.get("content-type", "application/json").partition(";")[0]
@@ -327,7 +393,15 @@ def _time(value: str | None, name: str) -> datetime | None:
     return None if value is None else require_utc(value, name)
 
 
+async def dossier_service(request: Request, credentials: Credentials) -> DossierService:
+    """Dossiers, once the caller is known to be allowed to read (401, 403)."""
+    container: Container = request.app.state.container
+    await _check_reader(container, credentials)
+    return container.dossiers
+
+
 Read = Annotated[Reading, Depends(reading)]
+Dossiers = Annotated[DossierService, Depends(dossier_service)]
 ReadKnownAt = Annotated[Reading, Depends(reading_known_at)]
 ReadAt = Annotated[Reading, Depends(reading_at)]
 

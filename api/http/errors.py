@@ -92,6 +92,11 @@ class ClientGone(ApiProblem):
     code = "client-disconnected"
 
 
+class NotAcceptable(ApiProblem):
+    status = 406
+    code = "not-acceptable"
+
+
 class BodyTooLarge(ApiProblem):
     status = 413
     code = "body-too-large"

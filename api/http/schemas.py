@@ -16,6 +16,7 @@ from pydantic import AliasPath, BaseModel, ConfigDict, Field, model_validator
 
 from api.http.errors import PROBLEM_JSON
 from ledger import fold
+from ledger.dispute_fold import TYPES as DISPUTE_TYPES
 from ledger.records import EventRecord
 from projections.queries import views
 
@@ -190,7 +191,8 @@ class EventRecordOut(Out):
 
     view = EventRecord
     account_id: UUID | None = Field(
-        description=_ACCOUNT_ID_TEXT + " Null for an event of an office's stream.",
+        default=None,
+        description=_ACCOUNT_ID_TEXT + " Null for an event of an office's or a dispute's stream.",
         examples=[_ACCOUNT_ID],
     )
     office: str | None = Field(
@@ -200,10 +202,22 @@ class EventRecordOut(Out):
         examples=[None, "pk-dg-ispr"],
     )
 
+    dispute_id: UUID | None = Field(
+        default=None,
+        validation_alias=AliasPath("account_id"),
+        description="The dispute's id, for an event of a dispute's stream "
+        "(`/v1/disputes/{id}`); null otherwise.",
+        examples=[None],
+    )
+
     @model_validator(mode="after")
     def _stream(self) -> EventRecordOut:
         if self.office is not None:  # an office's stream: its key names it, not its uuid
             self.account_id = None
+        if self.type in DISPUTE_TYPES:  # a dispute's: its id is the dispute's
+            self.account_id = None
+        else:
+            self.dispute_id = None
         return self
 
     version: int = Field(
@@ -237,6 +251,7 @@ class EventRecordOut(Out):
         description="The event type's own fields.", examples=[{"holder": _HOLDER_REF}]
     )
     retracted_by: int | None = Field(
+        default=None,
         description="The version of the event that retracted this one; null if none did.",
         examples=[None, 4],
     )
@@ -362,6 +377,49 @@ HolderAt = Annotated[
 ]
 
 
+_DISPUTE_ID = "0b5e6c1e-2f4a-4d8e-9c3b-7a1f2e3d4c5b"
+_WINDOW = {"from": "2017-01-01T00:00:00Z", "to": "2017-02-01T00:00:00Z"}
+_CLAIM = "The account was renamed away from the office before the handover."
+_OPENED_AT = "2017-01-27T09:00:00Z"
+_DISPUTE_ID_TEXT = "The dispute's id (`GET /v1/disputes/{id}`)."
+_WINDOW_TEXT = "The valid-time window the dispute contests, [from, to)."
+_CLAIM_TEXT = "What the party that opened it says the record gets wrong."
+_OPENED_TEXT = "When the ledger recorded the dispute's opening (record time)."
+
+
+class WindowOut(BaseModel):
+    """A valid-time window [from, to)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    from_: datetime = Field(
+        alias="from", description="Start (inclusive).", examples=[_WINDOW["from"]]
+    )
+    to: datetime = Field(description="End (exclusive).", examples=[_WINDOW["to"]])
+
+
+def _window(value: Any) -> Any:
+    """A view with `window_from`/`window_to` as the body's nested `window`."""
+    if isinstance(value, (BaseModel, dict)):
+        return value
+    fields = {n: getattr(value, n) for n in value.__slots__}
+    fields["window"] = {"from": fields.pop("window_from"), "to": fields.pop("window_to")}
+    return fields
+
+
+class DisputeNoteOut(Out):
+    """A dispute open at the answer's `known_at` about what it answers: the fact is contested."""
+
+    dispute_id: UUID = Field(description=_DISPUTE_ID_TEXT, examples=[_DISPUTE_ID])
+    window: WindowOut = Field(description=_WINDOW_TEXT, examples=[_WINDOW])
+    claim: str = Field(description=_CLAIM_TEXT, examples=[_CLAIM])
+    opened_at: datetime = Field(description=_OPENED_TEXT, examples=[_OPENED_AT])
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_view(cls, value: Any) -> Any:
+        return _window(value)
+
+
 class AccountOut(Out):
     """An account's state at `at` as known at `known_at` (null: as known now)."""
 
@@ -407,6 +465,11 @@ class AccountOut(Out):
         description="The latest audience observation at or before `at`, as known at "
         "`known_at`; null if none.",
         examples=[None, _AUDIENCE],
+    )
+    disputes: list[DisputeNoteOut] = Field(
+        description="Disputes open at `known_at` whose window meets what this answers: the "
+        "record here is contested (`GET /v1/disputes/{id}`).",
+        examples=[[]],
     )
 
 
@@ -486,6 +549,11 @@ class CustodyOut(Out):
         description="The holders' intervals in valid-time order; gaps are vacancies.",
         examples=[[_CUSTODY_INTERVAL]],
     )
+    disputes: list[DisputeNoteOut] = Field(
+        description="Disputes open at `known_at` whose window meets what this answers: the "
+        "record here is contested (`GET /v1/disputes/{id}`).",
+        examples=[[]],
+    )
 
 
 class HoldingOut(Out):
@@ -553,6 +621,11 @@ class HandleOut(Out):
     )
     established_by: list[ProvenanceOut] = Field(
         description=_ESTABLISHED_TEXT, examples=[[_PROVENANCE]]
+    )
+    disputes: list[DisputeNoteOut] = Field(
+        description="Disputes open at `known_at` whose window meets what this answers: the "
+        "record here is contested (`GET /v1/disputes/{id}`).",
+        examples=[[]],
     )
 
 
@@ -771,6 +844,7 @@ _STATUS_TEXT = {
     401: "No valid token (send `Authorization: Bearer <token>`).",
     403: "The token's role or offices do not allow this.",
     404: "Nothing of that name, or not at that time.",
+    406: "`Accept` names no format this answer is served in.",
     409: "Conflicts with other state (a handle or platform account id held elsewhere).",
     412: "`If-Match` names a version that is no longer current.",
     413: "The body is larger than the server accepts.",

@@ -20,7 +20,7 @@ import orjson
 import rfc8785
 from eventsourcing.utils import get_topic
 
-from ledger.domain import EVENT_CLASSES, OFFICE_EVENT_CLASSES
+from ledger.domain import DISPUTE_EVENT_CLASSES, EVENT_CLASSES, OFFICE_EVENT_CLASSES
 from ledger.fold import Fact
 
 MAX_ENTRY_BYTES = 65_535  # an entry bundle prefixes each entry with its length as a uint16
@@ -38,13 +38,16 @@ FIELDS = frozenset(
         "prev",
     )
 )
-# An office stream's entry names its stream `office_id` instead (the same fields otherwise), so
-# a reader of one entry knows which kind of stream it belongs to.
-OFFICE_FIELDS = (FIELDS - {"account_id"}) | {"office_id"}
+# An office stream's entry names its stream `office_id` instead, a dispute's `dispute_id` (the
+# same fields otherwise), so a reader of one entry knows which kind of stream it belongs to.
+STREAM_KEYS = {"account": "account_id", "office": "office_id", "dispute": "dispute_id"}
+KIND_OF_KEY = {key: kind for kind, key in STREAM_KEYS.items()}
+FIELDS_OF_KIND = {kind: (FIELDS - {"account_id"}) | {key} for kind, key in STREAM_KEYS.items()}
+OFFICE_FIELDS = FIELDS_OF_KIND["office"]
 
 
 def stream_key(kind: str) -> str:
-    return "office_id" if kind == "office" else "account_id"
+    return STREAM_KEYS[kind]
 
 
 class EntryError(ValueError):
@@ -188,6 +191,7 @@ def entry_from_stored(
 _TOPIC_TYPES = {
     **{get_topic(cls): (name, "account") for name, cls in EVENT_CLASSES.items()},
     **{get_topic(cls): (name, "office") for name, cls in OFFICE_EVENT_CLASSES.items()},
+    **{get_topic(cls): (name, "dispute") for name, cls in DISPUTE_EVENT_CLASSES.items()},
 }
 
 
@@ -209,12 +213,12 @@ def parse_entry(entry: bytes) -> tuple[UUID, Fact, bytes | None]:
         value = json.loads(entry)
     except (UnicodeDecodeError, ValueError) as e:
         raise EntryError(f"not JSON: {e}") from None
-    if not isinstance(value, Mapping) or set(value) not in (FIELDS, OFFICE_FIELDS):
+    if not isinstance(value, Mapping) or set(value) not in FIELDS_OF_KIND.values():
         raise EntryError(
-            f"an entry has exactly the fields {sorted(FIELDS)} (office_id for account_id, in "
-            "an office stream's)"
+            f"an entry has exactly the fields {sorted(FIELDS)} (office_id or dispute_id for "
+            "account_id, in an office's or a dispute's stream)"
         )
-    kind = "office" if "office_id" in value else "account"
+    kind = next(KIND_OF_KEY[k] for k in value if k in KIND_OF_KEY)
     try:
         stream = UUID(value[stream_key(kind)])
         prev = None if value["prev"] is None else base64.b64decode(value["prev"], validate=True)

@@ -94,6 +94,19 @@ def inclusion_proof(nodes: NodesReader, index: int, size: int) -> list[bytes]:
     return _read_plan(nodes, _inclusion_plan(index, size))
 
 
+def inclusion_proofs(nodes: NodesReader, indexes: Sequence[int], size: int) -> list[list[bytes]]:
+    """`inclusion_proof` of each of `indexes` in one tree, from a single read of the nodes
+    they need (a stream's entries share most of theirs)."""
+    plans = []
+    for index in indexes:
+        if not 0 <= index < size:
+            raise ValueError(f"index {index} is not in a tree of {size}")
+        plans.append(_inclusion_plan(index, size))
+    wanted = list(dict.fromkeys(node for plan in plans for group in plan for node in group))
+    known = dict(zip(wanted, _read(nodes, wanted), strict=True))
+    return [[_fold([known[node] for node in group]) for group in plan] for plan in plans]
+
+
 def consistency_proof(nodes: NodesReader, size1: int, size2: int) -> list[bytes]:
     """RFC 9162 2.1.4.1 PROOF(size1, D[0:size2]), in one read."""
     # The verifier refuses size1 == 0 (nothing to prove), so no proof is made for it either.

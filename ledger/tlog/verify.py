@@ -262,7 +262,8 @@ def verify_answer(answer: dict[str, Any], policy: Policy) -> AnswerCheck:
         note = str(proof["checkpoint"])
     except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise VerifyError(f"not an answer saved with proof=true: {e!r}") from None
-    fields = set(answer) - {"proof"}
+    # The disputes an answer lists live in their own streams, not the account's: not proved.
+    fields = set(answer) - {"proof", "disputes"}
     if fields not in (ACCOUNT_FIELDS, ACCOUNT_FIELDS_BEFORE_OFFICES, HANDLE_FIELDS):
         raise VerifyError(f"not an account or handle answer: its fields are {sorted(fields)}")
     checkpoint, cosigned = check_checkpoint(note, policy)

@@ -13,6 +13,7 @@ frozen dataclasses of `views`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import UUID
@@ -23,8 +24,10 @@ from ledger.records import EventRecord
 from projections import quarantine
 from projections.projector import Progress, Projector
 from projections.queries.accounts import AccountQueries
+from projections.queries.changes import ChangeQueries
 from projections.queries.common import MAX_PAGE, Reading
 from projections.queries.custody import CustodyQueries
+from projections.queries.disputes import DisputeQueries
 from projections.queries.events import EventLogQueries
 from projections.queries.handles import HandleQueries
 from projections.queries.offices import OfficeQueries, check_office
@@ -32,14 +35,18 @@ from projections.queries.views import (
     AccountPage,
     AccountSummary,
     AccountView,
+    CustodyChanges,
     CustodyIntervalView,
     CustodyTimeline,
+    DisputeNote,
     HandleAnswer,
+    HandleChanges,
     HandleIntervalView,
     HolderPortfolio,
     HolderView,
     LogPage,
     Provenance,
+    TenureChanges,
 )
 
 T = TypeVar("T")
@@ -75,16 +82,23 @@ class QueryService:
         self._custody = CustodyQueries(self.reading, self._events)
         self._handles = HandleQueries(self.reading, self._events, self._accounts)
         self.offices = OfficeQueries(self.reading, self._events, rules or Rules())
+        self._changes = ChangeQueries(self.reading, self._events)
+        self.disputes = DisputeQueries(self.reading, self._events)
 
     # -- accounts (segments) ---------------------------------------------------------------------
 
     def account_at(
         self, account_id: UUID, at: datetime | None = None, known_at: datetime | None = None
     ) -> AccountView | None:
-        """The account's state at `at` as known at `known_at`; None if it did not exist then."""
-        return self._checked(
+        """The account's state at `at` as known at `known_at`; None if it did not exist then.
+        It lists the disputes open then whose window holds `at`."""
+        view = self._checked(
             lambda: self._accounts.account_at(account_id, at, known_at), account_id
         )
+        if view is None:
+            return None
+        disputes = self._open_about((account_id,), view.at, view.known_at, view.office)
+        return replace(view, disputes=disputes)
 
     def accounts(
         self,
@@ -111,12 +125,18 @@ class QueryService:
     # -- custody ---------------------------------------------------------------------------------
 
     def custody_timeline(
-        self, account_id: UUID, known_at: datetime | None = None
+        self,
+        account_id: UUID,
+        known_at: datetime | None = None,
+        meeting: tuple[datetime, datetime] | None = None,
     ) -> CustodyTimeline:
-        """The account's holder intervals in valid time, as known at `known_at`."""
-        return self._checked(
-            lambda: self._custody.custody_timeline(account_id, known_at), account_id
+        """The account's holder intervals in valid time, as known at `known_at` (those that
+        meet the range `meeting` only, if given), and the disputes about the account open
+        then."""
+        timeline = self._checked(
+            lambda: self._custody.custody_timeline(account_id, known_at, meeting), account_id
         )
+        return replace(timeline, disputes=self._open_about((account_id,), None, known_at))
 
     def holder_custody(self, holder_id: str, known_at: datetime | None = None) -> HolderPortfolio:
         """Every account the holder held, and when, as known at `known_at`."""
@@ -139,6 +159,18 @@ class QueryService:
         answer = self._handles.handle_at(platform, handle, at, known_at)
         if answer.account is not None:
             self.reading.check(answer.account.account_id)
+            # A dispute about any account that carried the handle may contest who carries it
+            # at `at` (a look-alike that took it): each is listed on the handle's answer.
+            carriers = {
+                i.account_id for i in self._handles.handle_history(platform, handle, known_at)
+            }
+            carriers.add(answer.account.account_id)
+            answer = replace(
+                answer,
+                disputes=self._open_about(
+                    tuple(sorted(carriers, key=str)), answer.at, answer.known_at
+                ),
+            )
         if self.reading.aside:  # rare: a stream set aside may hold a move of this handle
             self.reading.check(
                 *(i.account_id for i in self._handles.handle_history(platform, handle))
@@ -152,6 +184,25 @@ class QueryService:
         answer = self._handles.handle_history(platform, handle, known_at)
         self.reading.check(*{i.account_id for i in answer})
         return answer
+
+    # -- how an answer changed -----------------------------------------------------------------
+
+    def custody_changes(self, account_id: UUID, from_: datetime, to: datetime) -> CustodyChanges:
+        """Each record time at which the account's holder intervals in the valid-time window
+        [from_, to) changed, with the events that changed them, oldest first."""
+        return self._checked(
+            lambda: self._changes.custody_changes(account_id, from_, to), account_id
+        )
+
+    def handle_changes(
+        self, platform: str, handle: str, from_: datetime, to: datetime
+    ) -> HandleChanges:
+        """Each record time at which the accounts carrying the handle in [from_, to) changed."""
+        return self._changes.handle_changes(platform, handle, from_, to)
+
+    def tenure_changes(self, office: str, from_: datetime, to: datetime) -> TenureChanges:
+        """Each record time at which the office's tenures in [from_, to) changed."""
+        return self._changes.tenure_changes(office, from_, to)
 
     # -- the event log ---------------------------------------------------------------------------
 
@@ -171,6 +222,22 @@ class QueryService:
     def log(self, after: int = 0, limit: int = 100) -> LogPage:
         """The global log of custody events in position order, after an exclusive position."""
         return self._events.log(after, limit)
+
+    def _open_about(
+        self,
+        accounts: tuple[UUID, ...],
+        at: datetime | None,
+        known_at: datetime | None,
+        office: str | None = None,
+    ) -> tuple[DisputeNote, ...]:
+        """Disputes open at `known_at` about these accounts (or `office`) whose window holds
+        `at` (None: any window)."""
+        with self.reading.cursor() as c:
+            found = self.disputes.open_about(
+                c, accounts=accounts, office=office, at=at, known_at=known_at
+            )
+        self.reading.check(*(d.dispute_id for d in found))
+        return found
 
     def _checked(self, answer: Callable[[], T], account_id: UUID) -> T:
         """The answer about one account, unless its stream is set aside (then UnreadableEvent,

@@ -12,7 +12,7 @@ from uuid import UUID
 from ledger.errors import HolderNotFound
 from ledger.fold import HolderRef
 from projections.db import NamedRow
-from projections.derive import from_us
+from projections.derive import from_us, to_us
 from projections.models import CustodyIntervals
 from projections.queries.common import Reading, known, opt_time, select_list, times
 from projections.queries.events import EventLogQueries
@@ -30,11 +30,18 @@ class CustodyQueries:
         self._held = self.db.sql("SELECT 1 FROM {t} WHERE holder_id = %s LIMIT 1", t=CUSTODY.name)
 
     def custody_timeline(
-        self, account_id: UUID, known_at: datetime | None = None
+        self,
+        account_id: UUID,
+        known_at: datetime | None = None,
+        meeting: tuple[datetime, datetime] | None = None,
     ) -> CustodyTimeline:
-        """The account's holder intervals in valid time, as known at `known_at`."""
+        """The account's holder intervals in valid time, as known at `known_at` (only those
+        that meet the valid-time range `meeting`, [from, to), if given)."""
         _, known_at = times(None, known_at)
         cond, params = known(known_at)
+        if meeting is not None:
+            cond += " AND valid_from < %s AND (valid_to IS NULL OR valid_to > %s)"
+            params = (*params, to_us(meeting[1]), to_us(meeting[0]))
         query = self.db.sql(
             self._intervals + "account_id = %s AND " + cond + " ORDER BY valid_from",
             t=CUSTODY.name,

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+from ledger import fold
 from ledger.domain import office_id
 from ledger.errors import AccountNotFound, InvalidInput, OfficeNotFound
 from ledger.records import EventRecord
@@ -31,7 +32,7 @@ class EventLogQueries:
             "SELECT MAX(version) AS version FROM {t} WHERE account_id = %s", t=EVENTS.name
         )
         self._registered = db.sql(
-            "SELECT 1 FROM {t} WHERE account_id = %s AND version = 1 AND office IS NULL",
+            "SELECT 1 FROM {t} WHERE account_id = %s AND version = 1 AND type = %s",
             t=EVENTS.name,
         )
         self._provenance = (
@@ -46,9 +47,13 @@ class EventLogQueries:
         """The account stream's event records, oldest first."""
         with self.reading.cursor() as c:
             rows = self.db.rows(c, self._by_account, (str(account_id),))
-        if not rows or rows[0]["office"] is not None:
+        if not rows or rows[0]["type"] != fold.REGISTERED:  # none, an office's or a dispute's
             raise AccountNotFound(account_id)
         return tuple(_record(r, account_id) for r in rows)
+
+    def stream_events(self, c: Any, stream: UUID) -> tuple[EventRecord, ...]:
+        """Any stream's event records, oldest first (on a cursor of `Reading`)."""
+        return tuple(_record(r, stream) for r in self.db.rows(c, self._by_account, (str(stream),)))
 
     def office_events(self, office: str) -> tuple[EventRecord, ...]:
         """The office stream's event records, oldest first."""
@@ -79,7 +84,7 @@ class EventLogQueries:
 
     def require_account(self, c: Any, account_id: UUID) -> None:
         """AccountNotFound unless the account was ever registered."""
-        if self.db.row(c, self._registered, (str(account_id),)) is None:
+        if self.db.row(c, self._registered, (str(account_id), fold.REGISTERED)) is None:
             raise AccountNotFound(account_id)
 
     def provenance(

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
+from ledger.changes import Window
 from ledger.fold import ArchiveEntry, HolderRef, Ineffective
 from ledger.records import EventRecord
 
@@ -66,6 +68,8 @@ class AccountView:
     ownership: str = "office"
     owner: HolderRef | None = None
     audience: AudienceView | None = None
+    # Disputes open at `known_at` about what the answer covers (`DisputeNote`).
+    disputes: tuple[DisputeNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,8 @@ class CustodyTimeline:
     account_id: UUID
     known_at: datetime | None
     intervals: tuple[CustodyIntervalView, ...]
+    # Disputes open at `known_at` about what the answer covers (`DisputeNote`).
+    disputes: tuple[DisputeNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +144,8 @@ class HandleAnswer:
     known_at: datetime | None
     account: AccountView | None
     established_by: tuple[Provenance, ...]
+    # Disputes open at `known_at` about what the answer covers (`DisputeNote`).
+    disputes: tuple[DisputeNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,3 +272,112 @@ class Handovers:
 class FindingsPage:
     findings: tuple[FindingView, ...]
     next_after: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeNote:
+    """A dispute open at the answer's `known_at` whose window meets what the answer covers."""
+
+    dispute_id: UUID
+    window_from: datetime
+    window_to: datetime
+    claim: str
+    opened_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeSummary:
+    """A dispute in a listing: its subject, window, claim and status, as known now."""
+
+    dispute_id: UUID
+    subject_account: UUID | None
+    subject_office: str | None
+    window_from: datetime
+    window_to: datetime
+    claim: str
+    status: str
+    outcome: str | None
+    opened_at: datetime
+    opened_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class DisputePage:
+    disputes: tuple[DisputeSummary, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeView:
+    """A dispute as known at `known_at`: what it contests, its status, and its events."""
+
+    dispute_id: UUID
+    known_at: datetime | None
+    subject_account: UUID | None
+    subject_office: str | None
+    window_from: datetime
+    window_to: datetime
+    claim: str
+    contested: tuple[tuple[str, int], ...]
+    status: str
+    outcome: str | None
+    ruling: str | None
+    opened_at: datetime
+    opened_by: str
+    closed_at: datetime | None
+    corrections: tuple[dict[str, Any], ...]
+    version: int
+    events: tuple[EventRecord, ...]
+
+
+# -- how an answer changed ----------------------------------------------------------------
+
+Interval = TypeVar("Interval")  # an interval view
+
+
+@dataclass(frozen=True, slots=True)
+class TenureSpanView:
+    """One holder's tenure of an office over `[valid_from, valid_to)` in valid time."""
+
+    holder: HolderRef
+    valid_from: datetime
+    valid_to: datetime | None
+    established_by: tuple[Provenance, ...]
+
+
+@dataclass(frozen=True)  # no slots: `ChangeVersion[X](...)` sets `__orig_class__`
+class ChangeVersion(Generic[Interval]):
+    """The answer about a window as known from `known_at` on, its intervals cut to the window,
+    and the event records that made it differ from the answer known just before."""
+
+    known_at: datetime
+    intervals: tuple[Interval, ...]
+    changed_by: tuple[EventRecord, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyChanges:
+    """Each record time at which an account's custody in `window` changed, oldest first."""
+
+    account_id: UUID
+    window: Window
+    versions: tuple[ChangeVersion[CustodyIntervalView], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class HandleChanges:
+    """Each record time at which the accounts carrying a handle in `window` changed."""
+
+    platform: str
+    handle: str
+    window: Window
+    versions: tuple[ChangeVersion[HandleIntervalView], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TenureChanges:
+    """Each record time at which an office's tenures in `window` changed."""
+
+    office: str
+    window: Window
+    versions: tuple[ChangeVersion[TenureSpanView], ...]

@@ -135,20 +135,14 @@ class LogService:
                 f"account {stream}'s events up to version {version} are not all in "
                 "a published checkpoint yet"
             )
+        proofs = merkle.inclusion_proofs(
+            self.store.nodes, [leaf.index for leaf in leaves], checkpoint.size
+        )
         return {
             "checkpoint": checkpoint.cosigned_note,
             "entries": [
-                {
-                    "index": leaf.index,
-                    "entry": b64(leaf.entry),
-                    "hashes": [
-                        b64(h)
-                        for h in merkle.inclusion_proof(
-                            self.store.nodes, leaf.index, checkpoint.size
-                        )
-                    ],
-                }
-                for leaf in leaves
+                {"index": leaf.index, "entry": b64(leaf.entry), "hashes": [b64(h) for h in proof]}
+                for leaf, proof in zip(leaves, proofs, strict=True)
             ],
         }
 

@@ -185,6 +185,7 @@ def test_registering_an_office_returns_201_its_event_record_and_where_it_lives(
     assert record == {
         "account_id": None,
         "office": ISPR,
+        "dispute_id": None,
         "version": 1,
         "type": "office_registered",
         "effective_at": ISPR_FROM,

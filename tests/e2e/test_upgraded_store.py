@@ -42,7 +42,8 @@ def test_the_current_model_of_an_earlier_version_is_left_alone_and_holds_nothing
             assert read.status_code == 200, read.text
             assert read.json()["holder"]["id"] == "trump-45"
             assert set(health["read_models"]) == {
-                "events", "segments", "custody", "handles", "office_segments", "findings",
+                "events", "segments", "custody", "handles", "office_segments", "disputes",
+                "findings",
             }  # fmt: skip
             assert health["lag"] == 0
             db = container.projector.db

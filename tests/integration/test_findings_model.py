@@ -5,9 +5,10 @@ building the table are held to each other, on both stores."""
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,13 @@ from hypothesis import strategies as st
 from api.bootstrap import Container, build
 from api.demo import DEMO_FILE as DEMO
 from ledger.backfill import import_files
+from ledger.commands import AssignHolder, Holder, RegisterAccount, RegisterOffice, RetractEvent
+from ledger.records import EventRecord
 from ledger.settings import Settings
+from projections.derive import to_us
 from projections.findings import FINDINGS, SETTINGS
 from projections.rebuild import Rebuilder, digest
-from tests.office_strategies import Op, new_scope, office_histories, run_history
+from tests.office_strategies import Op, day, new_scope, office_histories, run_history
 from tests.support import FakeClock
 
 _rounds = count()
@@ -159,6 +163,107 @@ def test_writes_recorded_before_what_the_findings_hold_rebuild_the_offices_they_
     kept = digest(projector.db, FINDINGS)
     Rebuilder(projector).rebuild(["findings"])
     assert digest(projector.db, FINDINGS) == kept
+
+
+SHAHBAZ = Holder(id="shahbaz-sharif", name="Shahbaz Sharif")
+ASIF = Holder(id="asif-ghafoor", name="Asif Ghafoor")
+SPEAKS = "@PMShehbaz, Shahbaz Sharif's own account, speaks for the office; "
+VACANT = SPEAKS + "the office is vacant then"
+HELD = SPEAKS + "the owner does not hold the office then (Asif Ghafoor does)"
+NO_ACCOUNT = "Asif Ghafoor holds the office and no account owned by the office speaks for it"
+
+
+def _vacant_office_with_a_personal_account(c: Container, at: datetime) -> EventRecord:
+    """At `at`, the office "pm" registered with nobody holding it, and Shahbaz Sharif's own
+    account speaking for it from the 2016 handover on (both written in order): the account's
+    registration."""
+    clock = c.ledger.clock
+    assert isinstance(clock, FakeClock)
+    clock.set(at)
+    office = RegisterOffice(office="pm", name="PM", jurisdiction="PK", effective_at=day(-400))
+    c.ledger.register_office(office, actor="records-office")
+    account = c.ledger.register_account(
+        RegisterAccount(
+            platform="x", handle="PMShehbaz", ownership="personal", owner=SHAHBAZ, office="pm",
+            effective_at=day(0),
+        ),
+        actor="records-office",
+    )  # fmt: skip
+    c.projector.catch_up()
+    return account
+
+
+def _beliefs(c: Container, office: str) -> list[tuple[str, int, int | None, str]]:
+    """The office's kept findings as (kind, known_from, known_to, detail), in that order."""
+    db = c.projector.db
+    query = db.sql(
+        "SELECT kind, known_from, known_to, body FROM {t} WHERE office = %s", t=FINDINGS.name
+    )
+    rows = [(k, f, t, json.loads(b)["detail"]) for k, f, t, b in db.fetchall(query, (office,))]
+    return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def test_a_holder_assigned_and_retracted_at_one_record_time_leaves_one_row_as_a_rebuild_does(
+    container: Container,
+) -> None:
+    """The office's holder is assigned at noon; the assignment is retracted by a clock stepped
+    back a millisecond, and the office's stream keeps its record time, so both transactions
+    are recorded at noon. Nobody ever believed the office held: the finding that Shahbaz's own
+    account speaks for a vacant office is one row from the account's registration on, as a
+    rebuild writes it, not one closed and another opened at noon."""
+    clock = container.ledger.clock
+    assert isinstance(clock, FakeClock)
+    account = _vacant_office_with_a_personal_account(container, datetime(2026, 3, 1, tzinfo=UTC))
+    since, noon = to_us(account.recorded_at), datetime(2026, 3, 1, 12, tzinfo=UTC)
+    clock.set(noon - timedelta(milliseconds=1))  # each reading moves it on by a millisecond
+    assign = AssignHolder(holder=ASIF, effective_at=day(-400))
+    assigned = container.ledger.append_office("pm", assign, actor="records-office")
+    container.projector.catch_up()
+    assert _beliefs(container, "pm") == [
+        ("no-office-account", to_us(noon), None, NO_ACCOUNT),
+        ("personal-account-in-official-use", since, to_us(noon), VACANT),
+        ("personal-account-in-official-use", to_us(noon), None, HELD),
+    ]
+    clock.set(noon - timedelta(milliseconds=2))  # stepped back
+    retract = RetractEvent(event_version=assigned.version, effective_at=day(-400))
+    retracted = container.ledger.append_office("pm", retract, actor="records-office")
+    assert retracted.recorded_at == noon, "the office's record times do not go back"
+    container.projector.catch_up()
+    assert _beliefs(container, "pm") == [("personal-account-in-official-use", since, None, VACANT)]
+    kept = digest(container.projector.db, FINDINGS)
+    Rebuilder(container.projector).rebuild(["findings"])
+    assert digest(container.projector.db, FINDINGS) == kept
+
+
+def test_findings_rebuilt_alone_after_a_retracted_registration_see_writes_recorded_before_it(
+    container: Container,
+) -> None:
+    """Shahbaz's account is retracted at 10:00, which ends its rows and starts none; the
+    findings are rebuilt alone. A holder assigned to the office by a clock stepped back to
+    09:00 comes before what the findings hold: the finding about the account splits at 09:00,
+    as a rebuild has it, though no input row starts as late as 10:00."""
+    clock = container.ledger.clock
+    assert isinstance(clock, FakeClock)
+    account = _vacant_office_with_a_personal_account(container, datetime(2026, 3, 2, tzinfo=UTC))
+    since = to_us(account.recorded_at)
+    clock.set(datetime(2026, 3, 2, 10, tzinfo=UTC))
+    retract = RetractEvent(event_version=1, effective_at=day(0))
+    retracted = container.ledger.append(account.account_id, retract, actor="registry")
+    container.projector.catch_up()
+    Rebuilder(container.projector).rebuild(["findings"])
+    clock.set(datetime(2026, 3, 2, 9, tzinfo=UTC))
+    assign = AssignHolder(holder=ASIF, effective_at=day(-400))
+    assigned = container.ledger.append_office("pm", assign, actor="records-office")
+    container.projector.catch_up()
+    nine, ten = to_us(assigned.recorded_at), to_us(retracted.recorded_at)
+    assert _beliefs(container, "pm") == [
+        ("no-office-account", nine, None, NO_ACCOUNT),
+        ("personal-account-in-official-use", since, nine, VACANT),
+        ("personal-account-in-official-use", nine, ten, HELD),
+    ]
+    kept = digest(container.projector.db, FINDINGS)
+    Rebuilder(container.projector).rebuild(["findings"])
+    assert digest(container.projector.db, FINDINGS) == kept
 
 
 def test_a_restore_in_small_batches_keeps_the_findings_a_rebuild_writes(store_url: str) -> None:

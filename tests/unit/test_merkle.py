@@ -25,6 +25,7 @@ from ledger.tlog.merkle import (
     ProofError,
     consistency_proof,
     inclusion_proof,
+    inclusion_proofs,
     leaf_hash,
     node_hash,
     root_at,
@@ -552,3 +553,20 @@ def test_what_needs_no_node_reads_none() -> None:
     assert consistency_proof(nodes, 7, 7) == []
     assert Frontier.load(nodes, 0).root() == EMPTY_ROOT
     assert nodes.calls == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(trees(), st.data())
+def test_the_proofs_of_many_leaves_are_each_leafs_proof_from_one_read(
+    hashes: list[bytes], data: st.DataObject
+) -> None:
+    store = build_store(hashes)
+    size = data.draw(st.integers(1, len(hashes)), label="size")
+    indexes = data.draw(st.lists(st.integers(0, size - 1), max_size=12), label="indexes")
+    proofs = inclusion_proofs(reader(store, size), indexes, size)
+    assert proofs == [inclusion_proof(reader(store, size), i, size) for i in indexes]
+    nodes = CountingReader()
+    inclusion_proofs(nodes, indexes, BIG)
+    assert nodes.calls == (1 if indexes else 0)
+    with pytest.raises(ValueError, match="not in a tree"):
+        inclusion_proofs(reader(store, size), [*indexes, size], size)

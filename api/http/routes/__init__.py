@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.http.routes import accounts, events, findings, handles, health, holders, log, offices
+from api.http.routes import (
+    accounts,
+    changes,
+    disputes,
+    dossiers,
+    events,
+    findings,
+    handles,
+    health,
+    holders,
+    log,
+    offices,
+)
 
 ROUTERS: tuple[APIRouter, ...] = (
     accounts.router,
@@ -15,4 +27,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     log.router,
     offices.router,
     findings.router,
+    disputes.router,
+    changes.router,
+    dossiers.router,
 )
