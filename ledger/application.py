@@ -111,7 +111,7 @@ def _record(stream: Account | Office, event_class: Any, fact: Fact) -> None:
 
 
 def _record_of(
-    stream: Account | Office, position: int | None, orphaned: tuple[int, ...]
+    stream: Account | Office | Dispute, position: int | None, orphaned: tuple[int, ...]
 ) -> EventRecord:
     """The record of the stream's latest event."""
     office = stream.key if isinstance(stream, Office) else None
@@ -674,7 +674,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
 
     def _save(
         self,
-        account: Account | Office,
+        account: Account | Office | Dispute,
         others: Sequence[Aggregate],
         actor: str,
         key: str | None,

@@ -65,7 +65,7 @@ class DisputeLedger:
         check_actor(actor)
         check_key(idempotency_key)
         ledger._check_size(command)
-        stamp = fingerprint(dispute_id, command, None) if idempotency_key else ""  # type: ignore[arg-type]
+        stamp = fingerprint(dispute_id, command, None) if idempotency_key else ""
 
         def attempt(touched: list[UUID], writing: Writing) -> EventRecord:
             replay = ledger._replay(actor, idempotency_key, stamp, writing)
@@ -81,7 +81,7 @@ class DisputeLedger:
                 data=command.data(),
                 dispute_id=dispute_id,
             )
-            return ledger._save(dispute, [], actor, idempotency_key, stamp, (), writing)  # type: ignore[arg-type]
+            return ledger._save(dispute, [], actor, idempotency_key, stamp, (), writing)
 
         return ledger._with_retries(attempt, Writing())
 
@@ -100,11 +100,7 @@ class DisputeLedger:
         check_actor(actor)
         check_key(idempotency_key)
         ledger._check_size(command)
-        stamp = (
-            fingerprint(dispute_id, command, expected_version)  # type: ignore[arg-type]
-            if idempotency_key
-            else ""
-        )
+        stamp = fingerprint(dispute_id, command, expected_version) if idempotency_key else ""
         if isinstance(command, Resolve) and command.corrections:
             replay = ledger._replay(actor, idempotency_key, stamp, Writing())
             if replay is not None:
@@ -120,7 +116,7 @@ class DisputeLedger:
             touched.append(dispute_id)
             dispute = _dispute(ledger, dispute_id, expected_version, writing)
             _record(ledger, dispute, command, actor, writing, {})
-            return ledger._save(dispute, [], actor, idempotency_key, stamp, (), writing)  # type: ignore[arg-type]
+            return ledger._save(dispute, [], actor, idempotency_key, stamp, (), writing)
 
         return ledger._with_retries(attempt, Writing()), []
 
@@ -178,7 +174,7 @@ class DisputeLedger:
                 evidence=list(fact.evidence),
                 data=fact.data,
             )
-        return ledger._save(dispute, [], fact.actor, None, "", (), writing)  # type: ignore[arg-type]
+        return ledger._save(dispute, [], fact.actor, None, "", (), writing)
 
 
 def _dispute(
@@ -332,7 +328,7 @@ def _resolve_once(
             for r in batch.records
         ]
         _record(ledger, dispute, command, actor, writing, {"corrections": written})
-        ledger._save(dispute, [], actor, key, stamp, (), writing)  # type: ignore[arg-type]
+        ledger._save(dispute, [], actor, key, stamp, (), writing)
     records = list(batch.records)
     return records[-1], records[:-1]
 

@@ -13,6 +13,7 @@ from uuid import UUID
 
 from ledger import fold
 from ledger.commands import LINE_CONTROL_RE, Command
+from ledger.dispute_commands import DisputeCommand
 from ledger.errors import InvalidInput
 from ledger.fold import Fact
 
@@ -99,7 +100,9 @@ def check_account_id(account_id: UUID | None) -> UUID | None:
     return account_id
 
 
-def fingerprint(account_id: UUID | None, command: Command, expected_version: int | None) -> str:
+def fingerprint(
+    account_id: UUID | None, command: Command | DisputeCommand, expected_version: int | None
+) -> str:
     body = {
         "account_id": str(account_id) if account_id else None,
         "type": command.type,

@@ -20,8 +20,12 @@ from projections.dossier import Dossier
 
 router = APIRouter(tags=["disputes"])
 
-FORMATS = {"json": "application/json", "prov": "application/prov+json", "html": "text/html"}
 Format = Literal["json", "prov", "html"]
+FORMATS: dict[Format, str] = {
+    "json": "application/json",
+    "prov": "application/prov+json",
+    "html": "text/html",
+}
 FormatParam = Annotated[
     Format | None,
     Query(
@@ -97,7 +101,7 @@ def _format(asked: Format | None, accept: str | None) -> Format:
             return "json"
         for name, served in FORMATS.items():
             if media == served or (media == "text/*" and name == "html"):
-                return name  # type: ignore[return-value]
+                return name
     raise NotAcceptable(
         f"A dossier is served as {', '.join(FORMATS.values())}; Accept asks for {accept[:80]!r} "
         "(or pass ?format=json|prov|html)."
