@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from api.cli.common import EXIT_OK, GLOBAL, BadUsage, add_row, opened, show, table
+from ledger.access import ROLES
 from ledger.errors import InvalidInput
 
 
@@ -48,7 +49,7 @@ def add_commands(sub: Any) -> None:
     )
     s = tok.add_parser("create", parents=[GLOBAL], help="create a token and print its secret once")
     s.add_argument("--name", required=True)
-    s.add_argument("--role", required=True, choices=["reader", "recorder", "admin"])
+    s.add_argument("--role", required=True, choices=ROLES)
     s.add_argument("--office", action="append", help="limit a recorder to this office (repeatable)")
     s.set_defaults(func=create)
     s = tok.add_parser("list", parents=[GLOBAL], help="list tokens")

@@ -9,9 +9,11 @@ from pathlib import Path
 from uuid import UUID
 
 import pytest
+from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
 from api.cli import EXIT_OK, EXIT_REFUSED, EXIT_USAGE
+from api.http.app import create_app
 from ledger.settings import Settings
 from tests.dispute_story import HANDOVER, RENAMED, WINDOW, story_in
 from tests.support import HeldClock, cli
@@ -105,3 +107,29 @@ def test_the_terminal_refuses_bad_disputes_and_says_why(
         code, _, err = run(url, capsys, *args)
         assert (code, said in err) == (expected, True), (args, err)
     assert c.ledger.head() == head
+
+
+def test_an_adjudicator_token_made_on_the_command_line_resolves_over_http(
+    story: tuple[str, Container, HeldClock, UUID, UUID], capsys: Capture
+) -> None:
+    url, c, _, office_account, _ = story
+    code, out, err = run(url, capsys, "token", "create", "--name", "appeals-panel",
+                         "--role", "adjudicator")  # fmt: skip
+    assert code == EXIT_OK, err
+    secret = out.strip().splitlines()[-1]
+    code, out, _ = run(url, capsys, "token", "list")
+    assert "appeals-panel" in out and "adjudicator" in out
+    code, out, _ = run(
+        url, capsys, "dispute", "open", "--account", str(office_account), "--from",
+        WINDOW["from"], "--to", WINDOW["to"], "--claim", "Renamed away.", "--json",
+    )  # fmt: skip
+    dispute = json.loads(out)["dispute_id"]
+    app = create_app(container=c, run_worker=False)
+    with TestClient(app, headers={"Authorization": f"Bearer {secret}"}) as client:
+        ruled = client.post(f"/v1/disputes/{dispute}/events",
+                            json={"type": "resolved", "outcome": "rejected", "ruling": "No."})  # fmt: skip
+        assert ruled.status_code == 201, ruled.text
+        assert ruled.json()["event"]["actor"] == "appeals-panel"
+        refused = client.post(f"/v1/accounts/{office_account}/events",
+                              json={"type": "holder_released", "effective_at": WINDOW["from"]})  # fmt: skip
+        assert refused.status_code == 403  # an adjudicator records nothing but rulings
