@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
-from bench_queries import PG, load, rebuild_in_subprocess
+from bench_queries import PG, load, rebuild_in_subprocess, timed
 from psycopg.sql import SQL, Identifier
 
 from api.bootstrap import build
@@ -89,19 +88,7 @@ def measure(url: str, queries: dict[str, Callable[[Any], Any]], samples: int) ->
     out = {}
     for name, ask in queries.items():
         versions = len(ask(c.queries).versions)
-        for _ in range(50):  # warm up caches and prepared statements
-            ask(c.queries)
-        timings = []
-        for _ in range(samples):
-            t = time.perf_counter()
-            ask(c.queries)
-            timings.append((time.perf_counter() - t) * 1000)
-        timings.sort()
-        out[name] = {
-            "versions": versions,
-            "p50_ms": statistics.median(timings),
-            "p99_ms": timings[int(len(timings) * 0.99) - 1],
-        }
+        out[name] = {"versions": versions, **timed(partial(ask, c.queries), samples)}
     c.close()
     return out
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import tempfile
 import time
 import uuid
@@ -27,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from bench_http import Connection, Server, percentile
-from bench_queries import PG, load, rebuild_in_subprocess
+from bench_http import Connection, Server
+from bench_queries import PG, load, rebuild_in_subprocess, timed
 from psycopg.sql import SQL, Identifier
 
 from api.bootstrap import build
@@ -113,7 +112,10 @@ def measure(
     body = dossier_body(c.dossiers.for_dispute(dispute))
     assert len(body["changes"]["versions"]) == VERSIONS, len(body["changes"]["versions"])
     assert len(body["events"]) == EVENTS and body["proof"] is not None
-    out = {f"{name}, service": _timed(ask, samples) for name, ask in service.items()}
+    out = {
+        f"{name}, service": timed(ask, samples, warm=max(samples // 10, 5))
+        for name, ask in service.items()
+    }
     c.close()
     server = Server(str(settings.database_url), Path(tempfile.mktemp(suffix=".log")), 1)
     try:
@@ -130,22 +132,10 @@ def measure(
                     status, _ = http.get(path, params)
                     assert status == 200, status
 
-                out[f"{name}, HTTP"] = _timed(ask, samples)
+                out[f"{name}, HTTP"] = timed(ask, samples, warm=max(samples // 10, 5))
     finally:
         server.stop()
     return out
-
-
-def _timed(ask: Callable[[], Any], samples: int) -> dict[str, float]:
-    for _ in range(max(samples // 10, 5)):  # warm up caches and prepared statements
-        ask()
-    timings = []
-    for _ in range(samples):
-        t = time.perf_counter()
-        ask()
-        timings.append((time.perf_counter() - t) * 1000)
-    timings.sort()
-    return {"p50_ms": statistics.median(timings), "p99_ms": percentile(timings, 0.99)}
 
 
 def main() -> None:

@@ -261,6 +261,11 @@ def _about(
     return any(f.data.get("office") == office for f in stream.facts)
 
 
+# The refusals a correction is named by; any other error (the store, a concurrent writer) is
+# the resolution's, raised as it is.
+REFUSALS = (InvalidInput, RuleViolation, NotFound, StaleVersion, OfficeNotAllowed, Conflict)
+
+
 def _resolve(
     ledger: CustodyLedger,
     dispute_id: UUID,
@@ -270,67 +275,55 @@ def _resolve(
     key: str | None,
     stamp: str,
 ) -> tuple[EventRecord, list[EventRecord]]:
+    """The resolution and its corrections in one batch, retried when another writer wins a
+    race for their streams (a retry first replays the attempt before it, if that won)."""
+
+    def once() -> tuple[EventRecord, list[EventRecord]]:
+        with ledger.batch() as batch:
+            writing = Writing(batch=batch)
+            dispute = _dispute(ledger, dispute_id, expected_version, writing)
+            dispute.check_append(command.type)  # before the corrections: say this first
+            if dispute.last_recorded_at() > batch.recorded_at:
+                # Written after this batch began: its resolution and corrections share one time.
+                raise ConcurrencyConflict(f"dispute {dispute_id} was written meanwhile; retry")
+            refused: list[tuple[tuple[str | int, ...], str]] = []
+            for n, correction in enumerate(command.corrections):
+                try:
+                    _stage_correction(ledger, dispute_id, correction, actor, batch)
+                except ConcurrencyConflict:
+                    raise
+                except REFUSALS as e:
+                    refused.append((("corrections", n), e.detail))
+            if refused:
+                raise InvalidInput(
+                    f"{len(refused)} of the resolution's {len(command.corrections)} "
+                    "corrections are refused; nothing was written: "
+                    + "; ".join(f"corrections.{loc[1]}: {why}" for loc, why in refused),
+                    errors=tuple(refused),
+                )
+            written = [
+                {"stream_id": str(r.account_id), "version": r.version, "type": r.type}
+                | ({"office": r.office} if r.office is not None else {})
+                for r in batch.records
+            ]
+            _record(ledger, dispute, command, actor, writing, {"corrections": written})
+            ledger._save(dispute, [], actor, key, stamp, (), writing)
+        records = list(batch.records)
+        return records[-1], records[:-1]
+
     for attempt in range(RESOLVE_ATTEMPTS):
         try:
             with ledger._translated():
-                if attempt:  # a retry may race its own first attempt: replay it if it won
+                if attempt:
                     replay = ledger._replay(actor, key, stamp, Writing(fresh=True))
                     if replay is not None:
                         return replay, _corrections_of(ledger, replay)
                     ledger._evict([dispute_id])
-                return _resolve_once(ledger, dispute_id, command, actor, expected_version, key,
-                                     stamp)  # fmt: skip
+                return once()
         except ConcurrencyConflict:
             if attempt + 1 == RESOLVE_ATTEMPTS:
                 raise
     raise AssertionError("unreachable")
-
-
-# The refusals a correction is named by; any other error (the store, a concurrent writer) is
-# the resolution's, raised as it is.
-REFUSALS = (InvalidInput, RuleViolation, NotFound, StaleVersion, OfficeNotAllowed, Conflict)
-
-
-def _resolve_once(
-    ledger: CustodyLedger,
-    dispute_id: UUID,
-    command: Resolve,
-    actor: str,
-    expected_version: int | None,
-    key: str | None,
-    stamp: str,
-) -> tuple[EventRecord, list[EventRecord]]:
-    with ledger.batch() as batch:
-        writing = Writing(batch=batch)
-        dispute = _dispute(ledger, dispute_id, expected_version, writing)
-        dispute.check_append(command.type)  # before the corrections: say this first
-        if dispute.last_recorded_at() > batch.recorded_at:
-            # Written after this batch began: its resolution and corrections share one time.
-            raise ConcurrencyConflict(f"dispute {dispute_id} was written meanwhile; retry")
-        refused: list[tuple[tuple[str | int, ...], str]] = []
-        for n, correction in enumerate(command.corrections):
-            try:
-                _stage_correction(ledger, dispute_id, correction, actor, batch)
-            except ConcurrencyConflict:
-                raise
-            except REFUSALS as e:
-                refused.append((("corrections", n), e.detail))
-        if refused:
-            raise InvalidInput(
-                f"{len(refused)} of the resolution's {len(command.corrections)} "
-                "corrections are refused; nothing was written: "
-                + "; ".join(f"corrections.{loc[1]}: {why}" for loc, why in refused),
-                errors=tuple(refused),
-            )
-        written = [
-            {"stream_id": str(r.account_id), "version": r.version, "type": r.type}
-            | ({"office": r.office} if r.office is not None else {})
-            for r in batch.records
-        ]
-        _record(ledger, dispute, command, actor, writing, {"corrections": written})
-        ledger._save(dispute, [], actor, key, stamp, (), writing)
-    records = list(batch.records)
-    return records[-1], records[:-1]
 
 
 def _corrections_of(ledger: CustodyLedger, resolution: EventRecord) -> list[EventRecord]:

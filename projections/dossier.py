@@ -19,7 +19,7 @@ from uuid import UUID
 
 from ledger.changes import Window
 from ledger.domain import office_id
-from ledger.errors import InvalidInput, NotFound, OfficeNotFound, StoreUnavailable
+from ledger.errors import InvalidInput, NotFound, StoreUnavailable
 from ledger.records import EventRecord
 from projections.queries import QueryService
 from projections.queries.views import (
@@ -116,23 +116,24 @@ class DossierService:
                 field="dispute_id",
             )
         window = Window(dispute.window_from, dispute.window_to)
-        return self._consistent(dispute.subject_account, window, dispute_id)
+        return self._consistent(dispute.subject_account, window, dispute)
 
     def for_account(self, account_id: UUID, from_: datetime, to: datetime) -> Dossier:
         """The dossier of an account over the valid-time window [from_, to)."""
         return self._consistent(account_id, Window(from_, to), None)
 
-    def _consistent(self, account_id: UUID, window: Window, dispute_id: UUID | None) -> Dossier:
+    def _consistent(self, account_id: UUID, window: Window, dispute: DisputeView | None) -> Dossier:
         """A dossier read in several queries: built again if the account or the dispute was
         written meanwhile, so that every part of it rests on the same events (`custody verify`
         would refuse a dossier whose answers saw an event its list of events does not hold)."""
+        q = self.queries
         for _ in range(ATTEMPTS):
-            dispute = None if dispute_id is None else self.queries.disputes.dispute(dispute_id)
             dossier = self._build(account_id, window, dispute)
-            moved = self.queries.current_version(account_id) != len(dossier.events) or (
-                dispute is not None
-                and self.queries.disputes.dispute(dispute.dispute_id).version != dispute.version
-            )
+            moved = q.current_version(account_id) != len(dossier.events)
+            if dispute is not None:
+                again = q.disputes.dispute(dispute.dispute_id)
+                moved |= again.version != dispute.version
+                dispute = again
             if not moved:
                 return dossier
         raise DossierBusy(
@@ -224,12 +225,9 @@ class DossierService:
         out = []
         for office in sorted({o for a in answers for iv in a.custody for o in iv.offices}):
             changes = self.queries.tenure_changes(office, window.valid_from, window.valid_to)
-            try:
-                recorded = len(self.queries.office_events(office))
-            except OfficeNotFound:  # named by accounts, never registered: no tenures known
-                out.append(OfficeTenures(changes, None))
-                continue
-            out.append(OfficeTenures(changes, self._proof(office_id(office), recorded)))
+            stream = office_id(office)
+            recorded = self.queries.current_version(stream)  # 0: named by accounts only
+            out.append(OfficeTenures(changes, self._proof(stream, recorded) if recorded else None))
         return tuple(out)
 
     def _disputes_about(self, account_id: UUID) -> list[DisputeSummary]:

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 import uvicorn
+from hypothesis import HealthCheck, settings
 
 from api.bootstrap import Container
 from api.cli import main
@@ -145,3 +146,13 @@ def stored_state(container: Container, account: UUID, version: int, state: bytes
 # A known history for the tests that need one fixed log (its tree, its sizes): the US
 # presidency's accounts, 43 custody events. The demo itself (api/demo) grows as cases are added.
 US_HISTORY = Path(__file__).with_name("data") / "us_presidency.jsonl"
+
+
+def examples(n: int) -> Any:
+    """Hypothesis settings of the oracle tests: n histories, no deadline, a store fixture
+    shared by the examples (each example works on streams of its own)."""
+    return settings(
+        max_examples=n,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )

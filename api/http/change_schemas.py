@@ -16,8 +16,8 @@ from api.http.schemas import (
     HolderRef,
     Out,
     ProvenanceOut,
+    WindowOut,
 )
-from ledger.changes import Window
 from projections.queries import views
 
 # The demo's @CMRuritania (see the README's Concepts): the handover to Boris Kade recorded on
@@ -89,22 +89,6 @@ _VERSIONS_TEXT = (
 )
 
 
-class ChangeWindowOut(Out):
-    """The stretch of valid time asked about, `[from, to)`."""
-
-    view = Window
-    valid_from: datetime = Field(
-        alias="from",
-        description="Valid time the window begins, inclusive (RFC 3339, UTC).",
-        examples=[_WINDOW["from"]],
-    )
-    valid_to: datetime = Field(
-        alias="to",
-        description="Valid time the window ends, exclusive (RFC 3339, UTC).",
-        examples=[_WINDOW["to"]],
-    )
-
-
 class TenureSpanOut(Out):
     """One holder's tenure of the office over `[from, to)`, cut to the window."""
 
@@ -147,7 +131,7 @@ class CustodyChangesOut(Out):
     account_id: UUID = Field(
         description="The account's id, as in `/v1/accounts/{account_id}`.", examples=[_ACCOUNT_ID]
     )
-    window: ChangeWindowOut = Field(description="The window asked about.", examples=[_WINDOW])
+    window: WindowOut = Field(description="The window asked about.", examples=[_WINDOW])
     versions: list[CustodyVersionOut] = Field(
         description=_VERSIONS_TEXT,
         examples=[[{"known_at": _KNOWN_AT, "custody": _CUSTODY, "changed_by": [_RECORD]}]],
@@ -178,7 +162,7 @@ class HandleChangesOut(Out):
     handle: str = Field(
         description="The handle asked about, without the `@`.", examples=["CMRuritania"]
     )
-    window: ChangeWindowOut = Field(description="The window asked about.", examples=[_WINDOW])
+    window: WindowOut = Field(description="The window asked about.", examples=[_WINDOW])
     versions: list[HandleVersionOut] = Field(
         description=_VERSIONS_TEXT,
         examples=[[{"known_at": _KNOWN_AT, "intervals": [_CARRIED], "changed_by": [_RENAMED]}]],
@@ -206,7 +190,7 @@ class TenureChangesOut(Out):
 
     view = views.TenureChanges
     office: str = Field(description="The office's key.", examples=[_OFFICE])
-    window: ChangeWindowOut = Field(description="The window asked about.", examples=[_WINDOW])
+    window: WindowOut = Field(description="The window asked about.", examples=[_WINDOW])
     versions: list[TenureVersionOut] = Field(
         description=_VERSIONS_TEXT,
         examples=[[{"known_at": _KNOWN_AT, "tenures": _TENURES,

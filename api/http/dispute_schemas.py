@@ -20,7 +20,7 @@ from api.http.schemas import (
     EventRecordOut,
     Out,
     WindowOut,
-    _window,
+    nested_window,
 )
 from projections.queries import views
 
@@ -90,7 +90,7 @@ class DisputeSummaryOut(Out):
     @model_validator(mode="before")
     @classmethod
     def _from_view(cls, value: Any) -> Any:
-        return _subject(_window(value))
+        return _subject(nested_window(value))
 
 
 def _subject(fields: Any) -> Any:
@@ -167,7 +167,7 @@ class DisputeOut(DisputeSummaryOut):
     @model_validator(mode="before")
     @classmethod
     def _from_view(cls, value: Any) -> Any:
-        return _contested(_subject(_window(value)))
+        return _contested(_subject(nested_window(value)))
 
 
 def _contested(fields: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from api.http import plain
-from api.http.change_schemas import ChangeWindowOut, CustodyChangesOut, TenureChangesOut
+from api.http.change_schemas import CustodyChangesOut, TenureChangesOut
 from api.http.dispute_schemas import DisputeOut, DisputeSummaryOut
 from api.http.schemas import (
     AccountOut,
@@ -18,6 +18,7 @@ from api.http.schemas import (
     EventRecordOut,
     HandleIntervalOut,
     Out,
+    WindowOut,
 )
 from projections.dossier import FORMAT, Dossier
 
@@ -80,7 +81,7 @@ class DossierOut(Out):
         description="What it is about: `{account_id}`.",
         examples=[{"account_id": "540ac008-9006-47b7-99b2-87d9305174d5"}],
     )
-    window: ChangeWindowOut = Field(description="The valid-time window.", examples=[_WINDOW])
+    window: WindowOut = Field(description="The valid-time window.", examples=[_WINDOW])
     account: AccountOut | None = Field(
         description="The account at the window's last instant, as known now (null if it did "
         "not exist then).",

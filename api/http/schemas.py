@@ -16,6 +16,7 @@ from pydantic import AliasPath, BaseModel, ConfigDict, Field, model_validator
 
 from api.http.errors import PROBLEM_JSON
 from ledger import fold
+from ledger.changes import Window
 from ledger.dispute_fold import TYPES as DISPUTE_TYPES
 from ledger.records import EventRecord
 from projections.queries import views
@@ -387,17 +388,24 @@ _CLAIM_TEXT = "What the party that opened it says the record gets wrong."
 _OPENED_TEXT = "When the ledger recorded the dispute's opening (record time)."
 
 
-class WindowOut(BaseModel):
-    """A valid-time window [from, to)."""
+class WindowOut(Out):
+    """A stretch of valid time, `[from, to)`: asked about (changes, a dossier) or contested (a
+    dispute)."""
 
-    model_config = ConfigDict(populate_by_name=True)
-    from_: datetime = Field(
-        alias="from", description="Start (inclusive).", examples=[_WINDOW["from"]]
+    view = Window
+    valid_from: datetime = Field(
+        alias="from",
+        description="Valid time the window begins, inclusive (RFC 3339, UTC).",
+        examples=[_WINDOW["from"]],
     )
-    to: datetime = Field(description="End (exclusive).", examples=[_WINDOW["to"]])
+    valid_to: datetime = Field(
+        alias="to",
+        description="Valid time the window ends, exclusive (RFC 3339, UTC).",
+        examples=[_WINDOW["to"]],
+    )
 
 
-def _window(value: Any) -> Any:
+def nested_window(value: Any) -> Any:
     """A view with `window_from`/`window_to` as the body's nested `window`."""
     if isinstance(value, (BaseModel, dict)):
         return value
@@ -417,7 +425,7 @@ class DisputeNoteOut(Out):
     @model_validator(mode="before")
     @classmethod
     def _from_view(cls, value: Any) -> Any:
-        return _window(value)
+        return nested_window(value)
 
 
 class AccountOut(Out):

@@ -161,9 +161,7 @@ class QueryService:
             self.reading.check(answer.account.account_id)
             # A dispute about any account that carried the handle may contest who carries it
             # at `at` (a look-alike that took it): each is listed on the handle's answer.
-            carriers = {
-                i.account_id for i in self._handles.handle_history(platform, handle, known_at)
-            }
+            carriers = self._handles.carriers(platform, handle, answer.known_at)
             carriers.add(answer.account.account_id)
             answer = replace(
                 answer,
@@ -232,7 +230,8 @@ class QueryService:
     ) -> tuple[DisputeNote, ...]:
         """Disputes open at `known_at` about these accounts (or `office`) whose window holds
         `at` (None: any window)."""
-        with self.reading.cursor() as c:
+        # The answer it goes with has waited for the read models: read without waiting again.
+        with self.projector.db.reader(by_name=True) as c:
             found = self.disputes.open_about(
                 c, accounts=accounts, office=office, at=at, known_at=known_at
             )

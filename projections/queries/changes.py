@@ -38,7 +38,7 @@ from projections.models import (
     Table,
 )
 from projections.queries.common import Reading, opt_time, select_list
-from projections.queries.events import EventLogQueries, _record
+from projections.queries.events import EventLogQueries, event_record
 from projections.queries.offices import check_office
 from projections.queries.views import (
     ChangeVersion,
@@ -232,7 +232,7 @@ class ChangeQueries:
             record = None
             for at in (r["recorded_at"], r["retracted_at"]):
                 if at in by_time:
-                    record = record or _record(r, stream)
+                    record = record or event_record(r, stream)
                     by_time[at][(stream, version)] = record
             if (stream, version) in wanted:
                 provenance[(stream, version)] = Provenance(

@@ -49,11 +49,13 @@ class EventLogQueries:
             rows = self.db.rows(c, self._by_account, (str(account_id),))
         if not rows or rows[0]["type"] != fold.REGISTERED:  # none, an office's or a dispute's
             raise AccountNotFound(account_id)
-        return tuple(_record(r, account_id) for r in rows)
+        return tuple(event_record(r, account_id) for r in rows)
 
     def stream_events(self, c: Any, stream: UUID) -> tuple[EventRecord, ...]:
         """Any stream's event records, oldest first (on a cursor of `Reading`)."""
-        return tuple(_record(r, stream) for r in self.db.rows(c, self._by_account, (str(stream),)))
+        return tuple(
+            event_record(r, stream) for r in self.db.rows(c, self._by_account, (str(stream),))
+        )
 
     def office_events(self, office: str) -> tuple[EventRecord, ...]:
         """The office stream's event records, oldest first."""
@@ -62,7 +64,7 @@ class EventLogQueries:
             rows = self.db.rows(c, self._by_account, (str(stream),))
         if not rows or rows[0]["office"] is None:
             raise OfficeNotFound(office)
-        return tuple(_record(r, stream) for r in rows)
+        return tuple(event_record(r, stream) for r in rows)
 
     def log(self, after: int = 0, limit: int = 100) -> LogPage:
         """The global log of custody events in position order, after an exclusive position."""
@@ -72,7 +74,7 @@ class EventLogQueries:
             raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}", field="limit")
         with self.reading.cursor() as c:
             rows = self.db.rows(c, self._page, (after, limit))
-        records = tuple(_record(r, UUID(r["account_id"])) for r in rows)
+        records = tuple(event_record(r, UUID(r["account_id"])) for r in rows)
         return LogPage(records, rows[-1]["position"] if rows else after)
 
     def current_version(self, account_id: UUID) -> int:
@@ -136,7 +138,7 @@ class EventLogQueries:
         return {aid: tuple(ps) for aid, ps in out.items()}
 
 
-def _record(r: NamedRow, account_id: UUID) -> EventRecord:
+def event_record(r: NamedRow, account_id: UUID) -> EventRecord:
     """The record a row holds (of `account_id`, known to the caller)."""
     return EventRecord(
         account_id=account_id,

@@ -31,6 +31,18 @@ class HandleQueries:
         self._carried = self.db.sql(
             "SELECT 1 FROM {t} WHERE platform = %s AND handle_key = %s LIMIT 1", t=HANDLES.name
         )
+        self._carriers = (
+            "SELECT DISTINCT account_id FROM {t} WHERE platform = %s AND handle_key = %s AND "
+        )
+
+    def carriers(self, platform: str, handle: str, known_at: datetime | None) -> set[UUID]:
+        """The accounts that carried the handle at any valid time, as known at `known_at`: ids
+        only. Call it after a query that waited for the read models (it does not wait)."""
+        kc, kp = known(known_at)
+        query = self.db.sql(self._carriers + kc, t=HANDLES.name)
+        with self.db.reader(by_name=True) as c:
+            rows = self.db.rows(c, query, (platform, _key(handle), *kp))
+        return {UUID(r["account_id"]) for r in rows}
 
     def handle_at(
         self,

@@ -1,5 +1,6 @@
-"""Integration fixtures, on each store: a store holding a known history (`US_HISTORY`), and a
-ledger whose record time moves only when the test moves it."""
+"""Integration fixtures, on each store: a store holding a known history (`US_HISTORY`), a
+container on a clock under the test's control, and one whose record time moves only when the
+test moves it."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 from api.bootstrap import Container, build
 from api.cli import EXIT_OK
 from ledger.settings import Settings
-from tests.support import US_HISTORY, HeldClock, cli
+from tests.support import US_HISTORY, FakeClock, HeldClock, cli
 
 
 @pytest.fixture
@@ -24,5 +25,13 @@ def demo_url(store_url: str) -> str:
 def held(store_url: str) -> Iterator[Container]:
     """A container on a `HeldClock`: consecutive writes share a record time."""
     c = build(Settings(database_url=store_url), clock=HeldClock())
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def container(store_url: str) -> Iterator[Container]:
+    """A container on a `FakeClock` (each reading a millisecond on)."""
+    c = build(Settings(database_url=store_url), clock=FakeClock())
     yield c
     c.close()

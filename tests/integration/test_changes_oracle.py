@@ -10,23 +10,21 @@ handles or offices.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import given, note
 from hypothesis import strategies as st
 
-from api.bootstrap import Container, build
+from api.bootstrap import Container
 from ledger import changes, fold
 from ledger.changes import Window
 from ledger.commands import AssignHolder, Holder, RegisterAccount
 from ledger.domain import office_id
 from ledger.errors import HandleNotFound, OfficeNotFound
 from ledger.fold import Fact
-from ledger.settings import Settings
 from projections.queries.views import ChangeVersion
 from tests import office_strategies
 from tests.office_strategies import Op, new_scope, office_histories, run_history
@@ -39,27 +37,11 @@ from tests.strategies import (
     replace_command,
     run_steps,
 )
-from tests.support import FakeClock, HeldClock
+from tests.support import HeldClock, examples
 
 Plain = tuple[Any, ...]
 NOT_FOUND = "not-found"
 _platforms = itertools.count()
-
-
-def examples(n: int) -> Any:
-    """n histories, no deadline, the store fixture shared by the examples."""
-    return settings(
-        max_examples=n,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-
-
-@pytest.fixture
-def container(store_url: str) -> Iterator[Container]:
-    c = build(Settings(database_url=store_url), clock=FakeClock())
-    yield c
-    c.close()
 
 
 def windows(centre: datetime, hours: Sequence[int]) -> st.SearchStrategy[list[Window]]:

@@ -241,9 +241,10 @@ def test_a_closed_dispute_takes_nothing_more_and_bad_subjects_are_refused(
         ledger.append_dispute(uuid4(), Withdraw.parse({}), actor="cm-office")
 
 
-def test_disputes_survive_an_export_and_a_restore(
+def _ruled_and_exported(
     story: tuple[Container, HeldClock, UUID, UUID], tmp_path: Path
-) -> None:
+) -> tuple[UUID, Path]:
+    """The story's dispute opened and upheld, and the whole log exported; its id and file."""
     c, clock, office_account, look_alike = story
     dispute = open_dispute(c, clock, office_account)
     clock.set(RULING)
@@ -251,10 +252,22 @@ def test_disputes_survive_an_export_and_a_restore(
     out = tmp_path / "export.jsonl"
     with out.open("w") as f:
         write_export(c.ledger, f, lambda done, total: None)
-    copy = build(
-        Settings(database_url=f"sqlite:///{tmp_path}/copy.db"),
+    return dispute, out
+
+
+def _empty_store(tmp_path: Path, name: str) -> Container:
+    return build(
+        Settings(database_url=f"sqlite:///{tmp_path}/{name}.db"),
         clock=FakeClock(ts("2026-12-01T00:00")),
     )
+
+
+def test_disputes_survive_an_export_and_a_restore(
+    story: tuple[Container, HeldClock, UUID, UUID], tmp_path: Path
+) -> None:
+    c, _, office_account, look_alike = story
+    dispute, out = _ruled_and_exported(story, tmp_path)
+    copy = _empty_store(tmp_path, "copy")
     try:
         report = import_file(copy.ledger, out, actor="restore", restore=True)
         assert report.written == len(out.read_text().splitlines()) == 12
@@ -277,13 +290,7 @@ def _unplaced(records: list[EventRecord]) -> list[EventRecord]:
 def test_a_restore_refuses_dispute_lines_that_are_not_as_exported(
     story: tuple[Container, HeldClock, UUID, UUID], tmp_path: Path
 ) -> None:
-    c, clock, office_account, look_alike = story
-    dispute = open_dispute(c, clock, office_account)
-    clock.set(RULING)
-    c.ledger.append_dispute(dispute, ruling(office_account, look_alike), actor="appeals-panel")
-    out = tmp_path / "export.jsonl"
-    with out.open("w") as f:
-        write_export(c.ledger, f, lambda done, total: None)
+    _, out = _ruled_and_exported(story, tmp_path)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
 
     def without_outcome(line: dict[str, Any]) -> None:
@@ -302,8 +309,7 @@ def test_a_restore_refuses_dispute_lines_that_are_not_as_exported(
             alter(line)
         path = tmp_path / f"bad{n}.jsonl"
         path.write_text("".join(json.dumps(line) + "\n" for line in bad))
-        other = build(Settings(database_url=f"sqlite:///{tmp_path}/bad{n}.db"),
-                      clock=FakeClock(ts("2026-12-01T00:00")))  # fmt: skip
+        other = _empty_store(tmp_path, f"bad{n}")
         try:
             with pytest.raises(ImportRefused) as refused:
                 import_file(other.ledger, path, actor="restore", restore=True)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -30,13 +29,6 @@ from tests.office_strategies import Op, day, new_scope, office_histories, run_hi
 from tests.support import FakeClock
 
 _rounds = count()
-
-
-@pytest.fixture
-def container(store_url: str) -> Iterator[Container]:
-    c = build(Settings(database_url=store_url), clock=FakeClock())
-    yield c
-    c.close()
 
 
 def _listing(c: Container, **filters: Any) -> list[tuple[Any, ...]]:

@@ -11,46 +11,28 @@ the listings across offices are read from the example's first office on (`Scope.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import pytest
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import given, note
 from hypothesis import strategies as st
 
-from api.bootstrap import Container, build
+from api.bootstrap import Container
 from ledger import fold, office_fold, oversight
 from ledger.domain import office_id
 from ledger.errors import OfficeNotFound
 from ledger.fold import Fact, HolderRef
 from ledger.oversight import AccountSpan, Finding, Observed, OfficeRecord, Rules
-from ledger.settings import Settings
 from projections.queries.views import FindingView, ObservedView, OfficeView, SideView
 from tests.office_strategies import Op, Ran, Scope, new_scope, office_histories, run_history
-from tests.support import FakeClock, HeldClock
+from tests.support import HeldClock, examples
 
 US = timedelta(microseconds=1)
 Plain = tuple[Any, ...]
 NOT_FOUND = "office-not-found"
-
-
-def examples(n: int) -> Any:
-    """n histories, no deadline, the store fixture shared by the examples."""
-    return settings(
-        max_examples=n,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-
-
-@pytest.fixture
-def container(store_url: str) -> Iterator[Container]:
-    c = build(Settings(database_url=store_url), clock=FakeClock())
-    yield c
-    c.close()
 
 
 # -- plain values ------------------------------------------------------------------------------

@@ -7,13 +7,11 @@ its own platform key, so examples never see each other's handles or platform ids
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from api.bootstrap import Container, build
@@ -25,26 +23,9 @@ from projections.catalogue import MODELS
 from projections.rebuild import Rebuilder, digest
 from tests.stories import US
 from tests.strategies import BASE, HANDLES, OFFICES, Step, command_steps, replace_command, run_steps
-from tests.support import FakeClock, HeldClock, stored_state
+from tests.support import FakeClock, HeldClock, examples, stored_state
 
 _platforms = itertools.count()
-
-
-def examples(n: int) -> Any:
-    """Hypothesis settings of these tests: n histories, no deadline, a store fixture shared
-    by the examples (each example works on a platform of its own)."""
-    return settings(
-        max_examples=n,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
-
-
-@pytest.fixture
-def container(store_url: str) -> Iterator[Container]:
-    c = build(Settings(database_url=store_url), clock=FakeClock())
-    yield c
-    c.close()
 
 
 def _on_platform(steps: list[Step], platform: str) -> list[Step]:

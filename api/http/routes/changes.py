@@ -52,7 +52,7 @@ ToParam = Annotated[
 def custody_changes(
     account_id: AccountIdParam, read: Read, from_: FromParam, to: ToParam
 ) -> Response:
-    answer = read.queries.custody_changes(account_id, *_window(from_, to))
+    answer = read.queries.custody_changes(account_id, *window_of(from_, to))
     # Fifty versions of a busy window hold thousands of intervals: their values are built
     # directly (`plain`, held to CustodyChangesOut by the tests), not validated one by one.
     return Response(orjson.dumps(plain.custody_changes(answer)), media_type="application/json")
@@ -68,7 +68,7 @@ def custody_changes(
 def handle_changes(
     platform: PlatformKey, handle: HandleParam, read: Read, from_: FromParam, to: ToParam
 ) -> Response:
-    answer = read.queries.handle_changes(platform, handle, *_window(from_, to))
+    answer = read.queries.handle_changes(platform, handle, *window_of(from_, to))
     return HandleChangesOut.model_validate(answer).response()
 
 
@@ -80,11 +80,11 @@ def handle_changes(
     responses=READ_ERRORS,
 )
 def tenure_changes(office: OfficeParam, read: Read, from_: FromParam, to: ToParam) -> Response:
-    answer = read.queries.tenure_changes(office, *_window(from_, to))
+    answer = read.queries.tenure_changes(office, *window_of(from_, to))
     return TenureChangesOut.model_validate(answer).response()
 
 
-def _window(from_: str, to: str) -> tuple[datetime, datetime]:
+def window_of(from_: str, to: str) -> tuple[datetime, datetime]:
     """The window's ends, parsed as every query time is (422 naming the parameter); the query
     service checks that `to` comes after `from`."""
     return require_utc(from_, "from"), require_utc(to, "to")

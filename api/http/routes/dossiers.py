@@ -14,7 +14,7 @@ from api.dossier.prov import prov_json
 from api.http.deps import Dossiers
 from api.http.dossier_schemas import DossierOut, dossier_body
 from api.http.errors import NotAcceptable
-from api.http.routes.changes import FromParam, ToParam, _window
+from api.http.routes.changes import FromParam, ToParam, window_of
 from api.http.schemas import problems
 from projections.dossier import Dossier
 
@@ -83,7 +83,7 @@ def account_dossier(
     format: FormatParam = None,
 ) -> Response:
     chosen = _format(format, request.headers.get("accept"))
-    return _rendered(dossiers.for_account(account_id, *_window(from_, to)), chosen)
+    return _rendered(dossiers.for_account(account_id, *window_of(from_, to)), chosen)
 
 
 def _format(asked: Format | None, accept: str | None) -> Format:
