@@ -158,6 +158,15 @@ class Db:
         row: NamedRow | None = curs.fetchone()
         return row
 
+    def computing(self, curs: Any) -> None:
+        """Let this transaction compute between its statements for as long as it takes: a
+        rebuild evaluates findings in Python while it writes them, longer than the idle bound
+        the connections otherwise keep (eventsourcing's idle-in-transaction timeout, 5 s),
+        and at a million events, or on a busy machine, it was cut off. For that transaction
+        only (SET LOCAL); SQLite has no such bound."""
+        if self.kind == "postgres":
+            curs.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
+
     def execute(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> None:
         if self.kind == "postgres":
             curs.execute(query, params, prepare=True)

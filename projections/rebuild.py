@@ -151,6 +151,7 @@ class Rebuilder:
         if in_place:
             everything = [m.name for m in self.projector.models]
             with db.transaction() as curs:
+                db.computing(curs)
                 lock_positions(db, curs, everything)
                 names_now = {t.name: t.name for m in self.projector.models for t in m.tables}
                 for model in findings:
@@ -167,6 +168,7 @@ class Rebuilder:
             for t in m.tables
         }
         with self.db.transaction() as curs:
+            self.db.computing(curs)
             for model in findings:
                 assert isinstance(model, FindingsModel)
                 model.rebuild(self.db, curs, names)

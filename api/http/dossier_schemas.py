@@ -21,6 +21,7 @@ from api.http.schemas import (
     WindowOut,
 )
 from projections.dossier import FORMAT, Dossier
+from projections.queries.views import CustodyIntervalView
 
 _WINDOW = {"from": "2021-06-01T00:00:00Z", "to": "2021-07-01T00:00:00Z"}
 
@@ -160,6 +161,17 @@ def dossier_body(dossier: Dossier) -> dict[str, Any]:
     def small(model: type[Out], value: Any) -> Any:
         return None if value is None else _dumped(model.model_validate(value))
 
+    changes = plain.custody_changes(dossier.changes)
+    # The answer at each change is that version's custody (the same intervals): built once.
+    built = {
+        id(v.intervals): out["custody"]
+        for v, out in zip(dossier.changes.versions, changes["versions"], strict=True)
+    }
+
+    def custody(intervals: tuple[CustodyIntervalView, ...]) -> list[dict[str, Any]]:
+        found = built.get(id(intervals))
+        return found if found is not None else [plain.interval(iv) for iv in intervals]
+
     return {
         "format": FORMAT,
         "generated_at": plain.timestamp(dossier.generated_at),
@@ -169,7 +181,7 @@ def dossier_body(dossier: Dossier) -> dict[str, Any]:
         "dispute": small(DisputeOut, dossier.dispute),
         "answers": [
             {"known_at": plain.time_text(a.known_at), "label": a.label,
-             "custody": [plain.interval(iv) for iv in a.custody]}
+             "custody": custody(a.custody)}
             for a in dossier.answers
         ],
         "handles": [
@@ -182,7 +194,7 @@ def dossier_body(dossier: Dossier) -> dict[str, Any]:
              "proof": small(AnswerProofOut, o.proof)}
             for o in dossier.offices
         ],
-        "changes": plain.custody_changes(dossier.changes),
+        "changes": changes,
         "events": [plain.record(r) for r in dossier.events],
         "disputes": [_dumped(DisputeSummaryOut.model_validate(d)) for d in dossier.disputes],
         "proof": small(AnswerProofOut, dossier.proof),

@@ -96,15 +96,33 @@ def inclusion_proof(nodes: NodesReader, index: int, size: int) -> list[bytes]:
 
 def inclusion_proofs(nodes: NodesReader, indexes: Sequence[int], size: int) -> list[list[bytes]]:
     """`inclusion_proof` of each of `indexes` in one tree, from a single read of the nodes
-    they need (a stream's entries share most of theirs)."""
-    plans = []
+    they need. The hash a path takes at a level is the sibling of its node there, so it depends
+    only on that node, (level, index >> level): a stream's entries share most of theirs, and
+    each is planned, read and folded once."""
     for index in indexes:
         if not 0 <= index < size:
             raise ValueError(f"index {index} is not in a tree of {size}")
-        plans.append(_inclusion_plan(index, size))
-    wanted = list(dict.fromkeys(node for plan in plans for group in plan for node in group))
+    # Level by level, the nodes on the entries' paths and the plan of each one's sibling (none
+    # where the sibling would start past the last leaf: the node moves up as it is).
+    siblings: list[dict[int, list[tuple[int, int]]]] = []
+    on_paths = list(dict.fromkeys(indexes))
+    for level in range((size - 1).bit_length()):
+        here = {}
+        for node in on_paths:
+            begin = (node ^ 1) << level
+            if begin < size:
+                here[node] = subtree_plan(begin, min(begin + (1 << level), size))
+        siblings.append(here)
+        on_paths = list(dict.fromkeys(node >> 1 for node in on_paths))
+    wanted = list(dict.fromkeys(n for here in siblings for plan in here.values() for n in plan))
     known = dict(zip(wanted, _read(nodes, wanted), strict=True))
-    return [[_fold([known[node] for node in group]) for group in plan] for plan in plans]
+    hashes = [
+        {node: _fold([known[n] for n in plan]) for node, plan in here.items()} for here in siblings
+    ]
+    return [
+        [h for level, here in enumerate(hashes) if (h := here.get(index >> level)) is not None]
+        for index in indexes
+    ]
 
 
 def consistency_proof(nodes: NodesReader, size1: int, size2: int) -> list[bytes]:
@@ -266,15 +284,22 @@ def _inclusion_shape(index: int, size: int) -> tuple[int, int]:
 
 def _inclusion_plan(index: int, size: int) -> _Plan:
     """The nodes of PATH(index, D[0:size]), one group per proof hash, leaf-sibling first."""
-    plan: _Plan = []
-    level = 0
-    while 1 << level < size:  # up to the level whose one node is the whole tree
+    # Below the level where the paths to `index` and to the last leaf meet (`inner`), every
+    # sibling is a complete, aligned subtree (one stored node) except the one at the meeting
+    # level, which holds the last leaf and may be the tree's one incomplete subtree. Above it
+    # the node is on the right edge: a sibling exists, on the left and complete, where the
+    # index has a 1 bit (`_inclusion_shape`).
+    inner = (index ^ (size - 1)).bit_length()
+    plan: _Plan = [[(level, (index >> level) ^ 1)] for level in range(inner - 1)]
+    if inner:
+        level = inner - 1
         begin = ((index >> level) ^ 1) << level
-        # A sibling that would start past the last leaf does not exist: the node moves up as it
-        # is. A sibling that starts before it but ends past it is the one incomplete subtree.
-        if begin < size:
-            plan.append(subtree_plan(begin, min(begin + (1 << level), size)))
-        level += 1
+        plan.append(subtree_plan(begin, min(begin + (1 << level), size)))
+    plan += [
+        [(level, (index >> level) ^ 1)]
+        for level in range(inner, (size - 1).bit_length())
+        if (index >> level) & 1
+    ]
     return plan
 
 

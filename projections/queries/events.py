@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
+import orjson
+
 from ledger import fold
 from ledger.domain import office_id
 from ledger.errors import AccountNotFound, InvalidInput, OfficeNotFound
@@ -119,11 +121,21 @@ class EventLogQueries:
             return {}
         out: dict[UUID, list[Provenance]] = {aid: [] for aid in wanted}
         marks = ", ".join(["%s"] * len(wanted))
+        # Only the versions asked for of any of the accounts (a long stream's other rows stay
+        # in the database); the pairs are matched here.
+        versions_in = (
+            "version = ANY(%s)"
+            if self.db.kind == "postgres"
+            else "version IN (SELECT value FROM json_each(%s))"
+        )
+        every = sorted(set().union(*wanted.values()))
         query = self.db.sql(
-            self._provenance + marks + ") ORDER BY account_id, version", t=EVENTS.name
+            self._provenance + marks + ") AND " + versions_in + " ORDER BY account_id, version",
+            t=EVENTS.name,
         )
         ids = {str(aid): aid for aid in wanted}  # the rows' ids as sent: no parsing per row
-        for r in self.db.rows(c, query, tuple(ids)):
+        every_param: Any = every if self.db.kind == "postgres" else orjson.dumps(every).decode()
+        for r in self.db.rows(c, query, (*ids, every_param)):
             aid = ids[r["account_id"]]
             if r["version"] in wanted[aid]:
                 out[aid].append(
@@ -149,8 +161,17 @@ def event_record(r: NamedRow, account_id: UUID) -> EventRecord:
         recorded_at=from_us(r["recorded_at"]),
         actor=r["actor"],
         reason=r["reason"],
-        evidence=tuple(json.loads(r["evidence"])),
-        data=json.loads(r["data"]),
+        evidence=tuple(_loads(r["evidence"])),
+        data=_loads(r["data"]),
         retracted_by=r["retracted_by"],
         office=r["office"],
     )
+
+
+def _loads(text: str) -> Any:
+    """JSON text as stored; orjson is several times faster, and the standard library reads what
+    orjson refuses (an integer beyond 64 bits, which an event may hold)."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

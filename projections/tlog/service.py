@@ -138,10 +138,16 @@ class LogService:
         proofs = merkle.inclusion_proofs(
             self.store.nodes, [leaf.index for leaf in leaves], checkpoint.size
         )
+        # The proofs share most of their hashes: encode each once.
+        text: dict[bytes, str] = {}
         return {
             "checkpoint": checkpoint.cosigned_note,
             "entries": [
-                {"index": leaf.index, "entry": b64(leaf.entry), "hashes": [b64(h) for h in proof]}
+                {
+                    "index": leaf.index,
+                    "entry": b64(leaf.entry),
+                    "hashes": [text[h] if h in text else text.setdefault(h, b64(h)) for h in proof],
+                }
                 for leaf, proof in zip(leaves, proofs, strict=True)
             ],
         }

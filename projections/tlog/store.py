@@ -196,9 +196,10 @@ class LogStore:
             return []
         keys = [node_key(level, index) for level, index in pairs]
         found: dict[int, bytes] = {}
-        for start in range(0, len(keys), 500):
+        chunk = len(keys) if self.db.kind == "postgres" else 500  # SQLite's parameter limit
+        for start in range(0, len(keys), chunk):
             query, params = self.db.where_in(
-                "SELECT node, hash FROM {t}", "node", keys[start : start + 500], t=NODES
+                "SELECT node, hash FROM {t}", "node", keys[start : start + chunk], t=NODES
             )
             found.update((int(k), bytes(h)) for k, h in self.db.fetchall(query, params))
         missing = [p for p, k in zip(pairs, keys, strict=True) if k not in found]
@@ -239,9 +240,12 @@ class LogStore:
 
     def stream_leaves(self, stream: UUID, upto_index: int | None = None) -> list[Leaf]:
         """The entries of one stream, oldest first (those below `upto_index` if given)."""
+        # `leaf_index + 0`: the bound is checked on the stream's rows, never through the leaf
+        # index's own index (PostgreSQL, at a million leaves, planned a bitmap of every leaf
+        # below the bound to AND with the stream's: 55 ms instead of 0.2).
         query = self.db.sql(
             "SELECT leaf_index, position, stream, version, leaf_hash, entry FROM {t} "
-            "WHERE stream = %s AND leaf_index < %s ORDER BY version",
+            "WHERE stream = %s AND leaf_index + 0 < %s ORDER BY version",
             t=LEAVES,
         )
         limit = upto_index if upto_index is not None else 2**62
