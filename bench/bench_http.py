@@ -12,6 +12,10 @@ three alike, it measures
                its own share of the loaded accounts (the library-level append rate);
   http append  the same count of POST /v1/accounts/{id}/events (holder_assigned) from --clients
                processes at once, each on its own accounts, over one keep-alive connection;
+  raw insert   the same count of single-row INSERT transactions (a row of an append's size,
+               one commit each) from the same client processes, each on a connection of its
+               own: what the database alone does, the baseline issue 22 sets HTTP appends
+               against (target >= 0.5x);
   queries      GET /v1/handles/x/acct{n}?at=&known_at= and GET /v1/accounts/{id}?at= from
                --clients processes at once (closed loop: each sends its next request when the
                last is answered), on random loaded accounts at a valid time where the answer
@@ -66,6 +70,7 @@ LOADED_AT = datetime(2026, 1, 1, tzinfo=UTC)  # bench_queries.load records from 
 LOAD_SEED = 7  # bench_queries.load's default seed
 HORIZON = T0 + timedelta(days=6000)  # bench_queries draws valid times up to here
 TOKEN_NAME = "bench-http"
+RAW_TABLE = "bench_raw_inserts"
 QUERIES = ("handle_at", "account_at")
 PHASE_TIMEOUT = 600.0  # seconds any one phase may take before the run is abandoned
 REQUEST_TIMEOUT = 30.0
@@ -161,9 +166,35 @@ def library_appends(container: Container, appends: Appends, n: int) -> tuple[flo
 # -- the HTTP client processes -----------------------------------------------------------------
 
 
+def raw_inserts(
+    conn: psycopg.Connection[Any], schema: str, appends: Appends, n: int
+) -> dict[str, Any]:
+    """n single-row INSERT transactions (autocommit: a commit each) of the body an HTTP append
+    sends, on a connection of their own."""
+    query = SQL("INSERT INTO {} (account, body) VALUES (%s, %s)").format(
+        Identifier(schema, RAW_TABLE)
+    )
+    work = [(aid, json.dumps(append_body(holder, when))) for aid, holder, when in appends.take(n)]
+    cpu, started = time.process_time(), time.perf_counter()
+    for aid, body in work:
+        conn.execute(query, (aid, body), prepare=True)
+    ended = time.perf_counter()
+    return {"started": started, "ended": ended, "cpu": time.process_time() - cpu, "n": n}
+
+
+def append_body(holder: Holder, when: datetime) -> dict[str, Any]:
+    return {
+        "type": "holder_assigned",
+        "holder": holder.model_dump(mode="json"),
+        "effective_at": when.isoformat(),
+        "reason": "bench",
+    }
+
+
 def client_main(
     index: int,
     base_url: str,
+    database: tuple[str, str],
     token: str,
     own: list[int],
     when: list[tuple[float, float, float]],
@@ -176,7 +207,8 @@ def client_main(
     appends = Appends([account_id(n) for n in own])
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
-    with Connection(base_url, headers) as client:
+    conninfo, schema = database
+    with Connection(base_url, headers) as client, psycopg.connect(conninfo, autocommit=True) as db:
         while True:
             task = tasks.get(timeout=PHASE_TIMEOUT)
             if task is None:
@@ -184,11 +216,12 @@ def client_main(
             kind, n = task
             try:
                 barrier.wait(timeout=PHASE_TIMEOUT)
-                report = (
-                    http_appends(client, appends, n)
-                    if kind == "append"
-                    else http_queries(client, rng, when, n)
-                )
+                if kind == "append":
+                    report = http_appends(client, appends, n)
+                elif kind == "raw":
+                    report = raw_inserts(db, schema, appends, n)
+                else:
+                    report = http_queries(client, rng, when, n)
             except Exception as e:  # reported to the parent, which stops the run
                 report = {"error": f"{type(e).__name__}: {e}"}
             results.put({"client": index, **report})
@@ -276,15 +309,7 @@ class Connection:
 
 def http_appends(client: Connection, appends: Appends, n: int) -> dict[str, Any]:
     work = [
-        (
-            f"/v1/accounts/{aid}/events",
-            {
-                "type": "holder_assigned",
-                "holder": holder.model_dump(mode="json"),
-                "effective_at": when.isoformat(),
-                "reason": "bench",
-            },
-        )
+        (f"/v1/accounts/{aid}/events", append_body(holder, when))
         for aid, holder, when in appends.take(n)
     ]
     cpu, started = time.process_time(), time.perf_counter()
@@ -344,6 +369,7 @@ class Clients:
         self,
         k: int,
         base_url: str,
+        database: tuple[str, str],
         token: str,
         shares: list[list[int]],
         when: list[tuple[float, float, float]],
@@ -359,6 +385,7 @@ class Clients:
                 args=(
                     i,
                     base_url,
+                    database,
                     token,
                     shares[i],
                     when,
@@ -406,13 +433,14 @@ def split(total: int, k: int) -> list[int]:
 class Server:
     """`custody serve` in a subprocess on a free loopback port."""
 
-    def __init__(self, url: str, log: Path, workers: int) -> None:
+    def __init__(self, url: str, log: Path, workers: int | None) -> None:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.log_path = log
         self.log = open(log, "wb")  # noqa: SIM115  # closed in stop()
         command = [sys.executable, "-m", "api.cli", "--database-url", url, "serve"]
-        command += ["--host", "127.0.0.1", "--port", str(self.port), "--workers", str(workers)]
+        command += ["--host", "127.0.0.1", "--port", str(self.port)]
+        command += [] if workers is None else ["--workers", str(workers)]
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
@@ -506,12 +534,23 @@ def measure(args: argparse.Namespace, url: str, token: str, server: Server) -> d
     library = Appends([account_id(n) for n in range(width)])
     shares = [list(range(width + i * per_client, width + (i + 1) * per_client)) for i in range(k)]
     container = build(Settings(database_url=url))
-    clients = Clients(k, server.base_url, token, shares, spans(args.accounts), args.seed)
+    conninfo, schema = url.split("?", 1)[0], container.projector.db.schema
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} (id BIGSERIAL PRIMARY KEY, account UUID NOT NULL, "
+                "body JSONB NOT NULL, recorded_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+            ).format(Identifier(schema, RAW_TABLE))
+        )
+    database = (conninfo, schema)
+    clients = Clients(k, server.base_url, database, token, shares, spans(args.accounts), args.seed)
     try:
         # Warm-up: one pass over every appender's accounts (loads them into the write caches)
         # and a few queries per client (connections, prepared statements).
         library_appends(container, library, width)
         clients.run("append", [per_client] * k)
+        clients.run("raw", [per_client] * k)
+        server.settle()  # reads do not wait for the projection of the warm-up's writes
         clients.run("query", [200] * k)
         server.settle()
         rounds: list[dict[str, Any]] = []
@@ -523,6 +562,14 @@ def measure(args: argparse.Namespace, url: str, token: str, server: Server) -> d
                 "rate": rate,
                 "server_cpu_us": (server.cpu() - cpu) * 1e6 / args.appends,
                 "client_cpu_us": own_cpu * 1e6 / args.appends,
+            }
+
+        def run_raw() -> dict[str, float]:
+            reports = clients.run("raw", split(args.appends, k))
+            seconds = max(r["ended"] for r in reports) - min(r["started"] for r in reports)
+            return {
+                "rate": args.appends / seconds,
+                "client_cpu_us": sum(r["cpu"] for r in reports) * 1e6 / args.appends,
             }
 
         def run_http() -> dict[str, float]:
@@ -555,6 +602,7 @@ def measure(args: argparse.Namespace, url: str, token: str, server: Server) -> d
         phases: dict[str, Callable[[], dict[str, Any]]] = {
             "library": run_library,
             "http": run_http,
+            "raw": run_raw,
             "queries": run_queries,
         }
         names = list(phases)
@@ -573,7 +621,7 @@ def measure(args: argparse.Namespace, url: str, token: str, server: Server) -> d
             q = results["queries"]["latencies"]
             print(
                 f"round {r + 1}: library {results['library']['rate']:.0f}/s, "
-                f"http {results['http']['rate']:.0f}/s, "
+                f"http {results['http']['rate']:.0f}/s, raw {results['raw']['rate']:.0f}/s, "
                 + ", ".join(
                     f"{name} p50 {statistics.median(q[name]):.1f}ms "
                     f"p99 {percentile(sorted(q[name]), 0.99):.1f}ms"
@@ -595,6 +643,7 @@ def summarise(
 
     library = [r["library"]["rate"] for r in rounds]
     http = [r["http"]["rate"] for r in rounds]
+    raw = [r["raw"]["rate"] for r in rounds]
     figures: dict[str, Any] = {
         "events_loaded": args.accounts * EVENTS_PER_ACCOUNT,
         "accounts": args.accounts,
@@ -610,6 +659,12 @@ def summarise(
         "http_min_max": [min(http), max(http)],
         "ratio_http_over_library": statistics.median(http) / statistics.median(library),
         "ratio_paired": statistics.median(h / lib for h, lib in zip(http, library, strict=True)),
+        "raw_inserts_per_s": statistics.median(raw),
+        "raw_min_max": [min(raw), max(raw)],
+        "ratio_http_over_raw": statistics.median(http) / statistics.median(raw),
+        "ratio_http_over_raw_paired": statistics.median(
+            h / w for h, w in zip(http, raw, strict=True)
+        ),
         "server_cpu_us_per_append": {
             "library": median("library", "server_cpu_us"),
             "http": median("http", "server_cpu_us"),
@@ -617,6 +672,7 @@ def summarise(
         "client_cpu_us_per_request": {
             "library_append": median("library", "client_cpu_us"),
             "http_append": median("http", "client_cpu_us"),
+            "raw_insert": median("raw", "client_cpu_us"),
             "query": median("queries", "client_cpu_us"),
         },
         "server_cpu_us_per_query": median("queries", "server_cpu_us"),
@@ -624,7 +680,7 @@ def summarise(
         "read_models_settle_s": {
             "after_library": median("library", "settle_s"),
             "after_http": median("http", "settle_s"),
-            "max": max(r[p]["settle_s"] for r in rounds for p in r),
+            "max": max(r[p]["settle_s"] for r in rounds for p in r if "settle_s" in r[p]),
         },
         "queries": {},
     }
@@ -669,8 +725,16 @@ def show(f: dict[str, Any]) -> None:
         f"{f['http_min_max'][1]:>7.0f}{server['http']:>15.0f}{client['http_append']:>15.0f}"
     )
     print(
+        f"{'raw INSERT (psql)':<22}{f['raw_inserts_per_s']:>10.0f}{f['raw_min_max'][0]:>7.0f}"
+        f"{f['raw_min_max'][1]:>7.0f}{'':>15}{client['raw_insert']:>15.0f}"
+    )
+    print(
         f"HTTP / library: {f['ratio_http_over_library']:.2f} (ratio of medians), "
-        f"{f['ratio_paired']:.2f} (median of per-round ratios); target >= 0.5"
+        f"{f['ratio_paired']:.2f} (median of per-round ratios)"
+    )
+    print(
+        f"HTTP / raw INSERT: {f['ratio_http_over_raw']:.2f} (ratio of medians), "
+        f"{f['ratio_http_over_raw_paired']:.2f} (median of per-round ratios); target >= 0.5"
     )
     print(f"{'query (HTTP)':<22}{'p50':>10}{'p99':>10}{'p99 rounds':>12}{'max':>10}{'samples':>9}")
     for name, q in f["queries"].items():
@@ -705,8 +769,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--workers",
         type=int,
-        default=os.cpu_count() or 1,
-        help="`custody serve --workers`: API processes (default: one per CPU)",
+        default=None,
+        help="`custody serve --workers`: API processes (default: serve's own, one per CPU on "
+        "PostgreSQL)",
     )
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--appends", type=int, default=400, help="appends per round, per target")

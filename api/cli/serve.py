@@ -27,9 +27,10 @@ from projections.rebuild import Rebuilder
 def serve(args: argparse.Namespace) -> int:
     """Run the API (and the read-model worker in-process unless told otherwise).
 
-    With `--workers N` (PostgreSQL only) uvicorn serves from N worker processes and this
-    process supervises them and runs the read-model worker, so projecting never competes with
-    requests for one interpreter lock.
+    With several workers (PostgreSQL only; by default one per CPU there) uvicorn serves from
+    them and this process supervises them and runs the read-model worker, so projecting never
+    competes with requests for one interpreter lock. The embedded SQLite store is served by
+    one process.
     """
     # The web server is imported by the one command that serves: every other command starts
     # without it (a third of a second).
@@ -43,6 +44,9 @@ def serve(args: argparse.Namespace) -> int:
     if args.no_worker:
         overrides["embedded_projections"] = False
     settings = settings_of(args, **overrides)
+    postgres = settings.store().kind == "postgres"
+    if args.workers is None:
+        args.workers = (os.cpu_count() or 1) if postgres else 1
     if args.workers < 1:
         print("custody serve: --workers must be at least 1", file=sys.stderr)
         return EXIT_USAGE
@@ -52,7 +56,7 @@ def serve(args: argparse.Namespace) -> int:
     if args.port and (busy := cannot_listen(args.host, args.port)) is not None:
         print(f"custody serve: {busy}", file=sys.stderr)
         return EXIT_PORT_IN_USE
-    if args.workers > 1 and settings.store().kind != "postgres":
+    if args.workers > 1 and not postgres:
         print(
             "custody serve: --workers > 1 needs PostgreSQL (CUSTODY_DATABASE_URL=postgresql://...);"
             " the embedded SQLite store is served by one process",
@@ -163,9 +167,10 @@ def add_commands(sub: Any) -> None:
     s.add_argument(
         "--workers",
         type=int,
-        default=1,
-        help="API worker processes (PostgreSQL only); the read-model worker then runs in the "
-        "supervising process (default 1: one process serves and projects)",
+        default=None,
+        help="API worker processes; more than one needs PostgreSQL, and the read-model worker "
+        "then runs in the supervising process (default: one per CPU on PostgreSQL, one on "
+        "SQLite, where one process serves and projects)",
     )
     s.set_defaults(func=serve)
 

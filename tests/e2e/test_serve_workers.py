@@ -33,13 +33,15 @@ def call_once(port: int, method: str, path: str, body: Any = None, headers: Any 
         conn.close()
 
 
-def _serve_with_workers(pg_url: str, port: int, *, output: int) -> subprocess.Popen[bytes]:
-    """`custody serve --workers 2` in a process of its own, with no CUSTODY_* settings of this
-    one's (its output, and stderr with it, to `output`)."""
+def _serve_with_workers(
+    pg_url: str, port: int, *, output: int, workers: tuple[str, ...] = ("--workers", "2")
+) -> subprocess.Popen[bytes]:
+    """`custody serve --workers 2` (or with `workers` as its options) in a process of its own,
+    with no CUSTODY_* settings of this one's (its output, and stderr with it, to `output`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CUSTODY_")}
     return subprocess.Popen(
         [sys.executable, "-m", "api.cli", "--database-url", pg_url, "serve",
-         "--port", str(port), "--workers", "2"],
+         "--port", str(port), *workers],
         cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -173,3 +175,30 @@ def _serves(pid: int) -> bool:
     multiprocessing resource tracker)."""
     command = (Path("/proc") / str(pid) / "cmdline").read_bytes()
     return b"resource_tracker" not in command
+
+
+def test_postgresql_is_served_from_one_process_per_cpu_by_default(pg_url: str) -> None:
+    port = free_port()
+    server = _serve_with_workers(pg_url, port, output=subprocess.PIPE, workers=())
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None and time.monotonic() < deadline, "did not start"
+            time.sleep(0.2)
+            with contextlib.suppress(OSError):
+                if call_once(port, "GET", "/livez")[0] == 200:
+                    break
+        deadline = time.monotonic() + 30
+        expected = os.cpu_count() or 1
+        while len({p for p in _children(server.pid) if _serves(p)}) != expected:
+            assert time.monotonic() < deadline, "not one API process per CPU"
+            time.sleep(0.2)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+    said = server.stdout.read().decode()  # type: ignore[union-attr]
+    assert f"({expected} worker processes)" in said, said
