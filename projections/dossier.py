@@ -123,7 +123,7 @@ class Speaking:
 
 @dataclass(frozen=True, slots=True)
 class OfficeDossier:
-    """The dossier of an office: its tenures where the account's has custody, the office
+    """The dossier of an office: its tenures where an account's has custody, the office
     stream's events and proof, and the accounts that spoke for it (to ask their dossiers)."""
 
     generated_at: datetime

@@ -199,7 +199,10 @@ class OfficeQueries:
         office = check_office(office)
         _, known_at = times(None, known_at)
         with self.reading.cursor() as c:
-            record, histories = self._gather(c, office, known_at)
+            # Not known yet at `known_at` is an empty answer; never known at all, not found.
+            record, histories = self._gather(c, office, known_at, must_exist=False)
+            if record.stream is None and not histories and not self._known_ever(c, office):
+                raise OfficeNotFound(office)
             self._check(record, histories)
             tenures = clipped(window, record.tenures)
             cited = self._cite(
@@ -386,6 +389,11 @@ class OfficeQueries:
             f"SELECT 1 FROM {{t}} WHERE office = %s AND {kc} LIMIT 1", t=SEGMENTS.name
         )
         return self.db.row(c, query, (office, *kp)) is not None
+
+    def _known_ever(self, c: Any, office: str) -> bool:
+        """Whether the office was registered, or named by an account, as known at any time."""
+        query = self.db.sql("SELECT 1 FROM {t} WHERE office = %s LIMIT 1", t=SEGMENTS.name)
+        return self._named_ever(c, office) or self.db.row(c, query, (office,)) is not None
 
     def _named_ever(self, c: Any, office: str) -> bool:
         """Whether the office's stream exists at all (registered, maybe later than known_at)."""
