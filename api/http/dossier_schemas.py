@@ -268,8 +268,7 @@ def dossier_body(dossier: Dossier | OfficeDossier) -> dict[str, Any]:
             for h in dossier.handles
         ]  # fmt: skip
         offices = [
-            {"tenures": _dumped(TenureChangesOut.model_validate(o.changes)),
-             "proof": _small(AnswerProofOut, o.proof)}
+            {"tenures": plain.tenure_changes(o.changes), "proof": _small(AnswerProofOut, o.proof)}
             for o in dossier.offices
         ]  # fmt: skip
         accounts, one = [], plain.interval
