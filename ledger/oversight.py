@@ -132,6 +132,21 @@ class Observed:
 
 
 @dataclass(frozen=True, slots=True)
+class Speaker:
+    """An account that spoke for an office over part of `[valid_from, valid_to)`: from its
+    first instant of speaking there to its last, with every handle it spoke under meanwhile
+    (in order) and its ownership at the last."""
+
+    account_id: UUID
+    platform: str
+    handles: tuple[str, ...]
+    ownership: str
+    owner: HolderRef | None
+    valid_from: datetime
+    valid_to: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Side:
     """Accounts on one side of a handover, and their audience: the sum of what was observed,
     and how many had no observation."""
@@ -211,6 +226,28 @@ def speaking_at(office: str, histories: Histories, at: datetime) -> list[Account
         if span is not None and span.speaks_for(office):
             out.append(span)
     return sorted(out, key=lambda s: str(s.account_id))
+
+
+def speakers_in(office: str, histories: Histories, start: datetime, end: datetime) -> list[Speaker]:
+    """The accounts that spoke for `office` at some instant of `[start, end)`, by id, each
+    over its speaking cut to that stretch."""
+    out = []
+    for aid in sorted(histories, key=str):
+        spoke = [
+            s for s in histories[aid]
+            if s.speaks_for(office) and s.valid_from < end
+            and (s.valid_to is None or start < s.valid_to)
+        ]  # fmt: skip
+        if spoke:
+            first, last = spoke[0], spoke[-1]
+            stop = end if last.valid_to is None else min(last.valid_to, end)
+            out.append(
+                Speaker(
+                    aid, last.platform, tuple(dict.fromkeys(s.handle for s in spoke)),
+                    last.ownership, last.owner, max(first.valid_from, start), stop,
+                )
+            )  # fmt: skip
+    return out
 
 
 def observed(span: AccountSpan, audience: Audience | None) -> Observed:

@@ -1,12 +1,13 @@
-"""The dossier: what a dispute panel is handed about an account over a window of valid time.
+"""The dossier: what a dispute panel is handed about an account, or an office, over a window
+of valid time.
 
 It gathers, from the read models, the answers a panel asks for and the record behind them:
-the custody in the window as known at every record time that matters (the complaint's, each
-change's, now), how it changed (`ledger.changes`' rule), every event of the account's stream,
-the dispute and its events, other disputes about the account over the window, and (where the
-verifiable log runs) the proofs: each stream's entries with their inclusion in a signed
-checkpoint. `ledger.tlog.dossier` checks a dossier offline against those proofs, re-running
-the fold. The doors render it (JSON, W3C PROV, a printable page).
+the custody in the window (an office's: its tenures) as known at every record time that
+matters (the complaint's, each change's, now), how it changed (`ledger.changes`' rule), every
+event of the subject's stream, the dispute and its events, other disputes about the subject
+over the window, and (where the verifiable log runs) the proofs: each stream's entries with
+their inclusion in a signed checkpoint. `ledger.tlog.dossier` checks a dossier offline against
+those proofs, re-running the fold. The doors render it (JSON, W3C PROV, a printable page).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID
 
+from ledger import oversight
 from ledger.changes import Window
 from ledger.domain import office_id
-from ledger.errors import InvalidInput, NotFound, StoreUnavailable
+from ledger.errors import NotFound, StoreUnavailable
+from ledger.fold import HolderRef
 from ledger.records import EventRecord
 from projections.queries import QueryService
 from projections.queries.views import (
@@ -30,6 +33,7 @@ from projections.queries.views import (
     DisputeView,
     HandleIntervalView,
     TenureChanges,
+    TenureSpanView,
 )
 from projections.tlog.service import LogNotFound, LogService
 
@@ -38,7 +42,7 @@ ATTEMPTS = 3
 
 
 class DossierBusy(StoreUnavailable):
-    """The account kept being written while its dossier was read: ask again."""
+    """The subject kept being written while its dossier was read: ask again."""
 
     code = "dossier-busy"
 
@@ -92,6 +96,52 @@ class Dossier:
     dispute_proof: dict[str, Any] | None
 
 
+@dataclass(frozen=True, slots=True)
+class TenureAnswer:
+    """The office's tenures in the window as known at `known_at` (None: now), and why it is
+    here."""
+
+    known_at: datetime | None
+    label: str
+    tenures: tuple[TenureSpanView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Speaking:
+    """An account that spoke for the office in the window, as known at `known_at` (None:
+    now): shown, not proved (its stream is not in the office's dossier)."""
+
+    known_at: datetime | None
+    account_id: UUID
+    platform: str
+    handles: tuple[str, ...]
+    ownership: str
+    owner: HolderRef | None
+    valid_from: datetime
+    valid_to: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeDossier:
+    """The dossier of an office: its tenures where an account's has custody, the office
+    stream's events and proof, and the accounts that spoke for it (to ask their dossiers)."""
+
+    generated_at: datetime
+    office: str
+    window: Window
+    dispute: DisputeView | None
+    answers: tuple[TenureAnswer, ...]
+    changes: TenureChanges
+    events: tuple[EventRecord, ...]
+    accounts: tuple[Speaking, ...]
+    disputes: tuple[DisputeSummary, ...]
+    proof: dict[str, Any] | None
+    dispute_proof: dict[str, Any] | None
+
+
+Built = TypeVar("Built", Dossier, OfficeDossier)
+
+
 class DossierService:
     """Builds dossiers from the query service and, when it runs, the verifiable log."""
 
@@ -105,40 +155,46 @@ class DossierService:
         self.log = log
         self.clock = clock
 
-    def for_dispute(self, dispute_id: UUID) -> Dossier:
-        """The dossier of a dispute: its subject over its window, the complaint's date first."""
+    def for_dispute(self, dispute_id: UUID) -> Dossier | OfficeDossier:
+        """The dossier of a dispute: its subject (an account, or an office) over its window,
+        the complaint's date first."""
         dispute = self.queries.disputes.dispute(dispute_id)
-        if dispute.subject_account is None:
-            raise InvalidInput(
-                f"dispute {dispute_id} is about office {dispute.subject_office}: a dossier is "
-                "built about an account (ask for the dossier of each of the office's accounts, "
-                "GET /v1/accounts/{id}/dossier)",
-                field="dispute_id",
-            )
         window = Window(dispute.window_from, dispute.window_to)
-        return self._consistent(dispute.subject_account, window, dispute)
+        office = dispute.subject_office
+        if office is not None:
+            return self._consistent(
+                office_id(office), lambda d: self._build_office(office, window, d), dispute
+            )
+        account_id = dispute.subject_account
+        assert account_id is not None
+        return self._consistent(account_id, lambda d: self._build(account_id, window, d), dispute)
 
     def for_account(self, account_id: UUID, from_: datetime, to: datetime) -> Dossier:
         """The dossier of an account over the valid-time window [from_, to)."""
-        return self._consistent(account_id, Window(from_, to), None)
+        window = Window(from_, to)
+        return self._consistent(account_id, lambda d: self._build(account_id, window, d), None)
 
-    def _consistent(self, account_id: UUID, window: Window, dispute: DisputeView | None) -> Dossier:
-        """A dossier read in several queries: built again if the account or the dispute was
-        written meanwhile, so that every part of it rests on the same events (`custody verify`
-        would refuse a dossier whose answers saw an event its list of events does not hold)."""
+    def _consistent(
+        self,
+        stream: UUID,
+        build: Callable[[DisputeView | None], Built],
+        dispute: DisputeView | None,
+    ) -> Built:
+        """A dossier read in several queries: built again if the subject's stream or the
+        dispute was written meanwhile, so that every part of it rests on the same events
+        (`custody verify` would refuse a dossier whose answers saw an event its list of events
+        does not hold)."""
         q = self.queries
         for _ in range(ATTEMPTS):
-            dossier = self._build(account_id, window, dispute)
-            moved = q.current_version(account_id) != len(dossier.events)
+            dossier = build(dispute)
+            moved = q.current_version(stream) != len(dossier.events)
             if dispute is not None:
                 again = q.disputes.dispute(dispute.dispute_id)
                 moved |= again.version != dispute.version
                 dispute = again
             if not moved:
                 return dossier
-        raise DossierBusy(
-            f"account {account_id} kept being written while its dossier was read; retry"
-        )
+        raise DossierBusy(f"stream {stream} kept being written while its dossier was read; retry")
 
     def _build(self, account_id: UUID, window: Window, dispute: DisputeView | None) -> Dossier:
         q = self.queries
@@ -153,13 +209,7 @@ class DossierService:
         answers.append(Answer(None, NOW, self._custody(account_id, window, None)))
         handles = self._handles(events, window, answers, dispute)
         last = window.valid_to - timedelta(microseconds=1)
-        others = tuple(
-            d
-            for d in self._disputes_about(account_id)
-            if d.window_from < window.valid_to
-            and window.valid_from < d.window_to
-            and (dispute is None or d.dispute_id != dispute.dispute_id)
-        )
+        others = self._others(window, dispute, account_id=account_id)
         proof = self._proof(account_id, len(events))
         dispute_proof = (
             None if dispute is None else self._proof(dispute.dispute_id, dispute.version)
@@ -178,6 +228,36 @@ class DossierService:
             disputes=others,
             proof=proof,
             dispute_proof=dispute_proof,
+        )
+
+    def _build_office(
+        self, office: str, window: Window, dispute: DisputeView | None
+    ) -> OfficeDossier:
+        q = self.queries
+        generated_at = self.clock()
+        events = q.office_events(office)
+        changes = q.tenure_changes(office, window.valid_from, window.valid_to)
+        # As known at the complaint's date and now: the tenures, and who spoke for the office.
+        seen = [q.offices.in_window(office, window, k)
+                for k in ([dispute.opened_at] if dispute else []) + [None]]  # fmt: skip
+        answers = [TenureAnswer(dispute.opened_at, COMPLAINT, seen[0].tenures)] if dispute else []
+        answers += [TenureAnswer(v.known_at, CHANGE, v.intervals) for v in changes.versions]
+        answers.append(TenureAnswer(None, NOW, seen[-1].tenures))
+        stream = office_id(office)
+        return OfficeDossier(
+            generated_at=generated_at,
+            office=office,
+            window=window,
+            dispute=dispute,
+            answers=tuple(answers),
+            changes=changes,
+            events=events,
+            accounts=tuple(_speaking(w.known_at, s) for w in seen for s in w.accounts),
+            disputes=self._others(window, dispute, office=office),
+            proof=self._proof(stream, len(events)),
+            dispute_proof=None
+            if dispute is None
+            else self._proof(dispute.dispute_id, dispute.version),
         )
 
     def _proof(self, stream: UUID, version: int) -> dict[str, Any] | None:
@@ -230,15 +310,41 @@ class DossierService:
             out.append(OfficeTenures(changes, self._proof(stream, recorded) if recorded else None))
         return tuple(out)
 
-    def _disputes_about(self, account_id: UUID) -> list[DisputeSummary]:
+    def _others(
+        self,
+        window: Window,
+        dispute: DisputeView | None,
+        *,
+        account_id: UUID | None = None,
+        office: str | None = None,
+    ) -> tuple[DisputeSummary, ...]:
+        """The other disputes about the subject whose window meets this one."""
+        return tuple(
+            d
+            for d in self._disputes_about(account_id, office)
+            if d.window_from < window.valid_to
+            and window.valid_from < d.window_to
+            and (dispute is None or d.dispute_id != dispute.dispute_id)
+        )
+
+    def _disputes_about(self, account_id: UUID | None, office: str | None) -> list[DisputeSummary]:
         found: list[DisputeSummary] = []
         after: str | None = None
         while True:
-            page = self.queries.disputes.disputes(account_id=account_id, after=after, limit=1000)
+            page = self.queries.disputes.disputes(
+                account_id=account_id, office=office, after=after, limit=1000
+            )
             found += page.disputes
             if page.next_cursor is None:
                 return found
             after = page.next_cursor
+
+
+def _speaking(known_at: datetime | None, s: oversight.Speaker) -> Speaking:
+    return Speaking(
+        known_at, s.account_id, s.platform, s.handles, s.ownership, s.owner, s.valid_from,
+        s.valid_to,
+    )  # fmt: skip
 
 
 Clippable = TypeVar("Clippable", CustodyIntervalView, HandleIntervalView)

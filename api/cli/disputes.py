@@ -286,8 +286,9 @@ def add_commands(sub: Any) -> None:
         "dossier",
         parents=[GLOBAL],
         help="a dispute's dossier, or an account's over a window (JSON, PROV, page, PDF)",
-        description="The dossier a panel is handed: custody in the window as known at the "
-        "complaint, at each change and now; the changes; every event; the dispute; the proofs. "
+        description="The dossier a panel is handed: custody in the window (a dispute about an "
+        "office: the office's tenures) as known at the complaint, at each change and now; the "
+        "changes; every event; the dispute; the proofs. "
         "Examples: custody dossier DISPUTE_ID --out d.json (then custody verify d.json --key "
         "VKEY); custody dossier --account ID --from 2021-06-01 --to 2021-07-01 --pdf d.pdf",
     )

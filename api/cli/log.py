@@ -201,8 +201,9 @@ def _verify_receipt(args: argparse.Namespace, policy: Policy) -> int:
 
 def _verified_dossier(check: DossierCheck) -> int:
     dispute = f", and dispute {check.dispute_id}'s own," if check.dispute_id else ""
+    subject = f"office {check.office}" if check.office else f"account {check.account_id}"
     print(
-        f"verified: the dossier of account {check.account_id} is what its {check.events} "
+        f"verified: the dossier of {subject} is what its {check.events} "
         f"entries{dispute} say, in {check.checkpoint.origin} at size {check.checkpoint.size}: "
         f"{check.answers} answers and {check.versions} changes re-derived by the fold"
     )

@@ -11,7 +11,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from api.dossier.text import esc, handle_text, link, moment, section, subject_text, window_text
+from api.dossier import registration
+from api.dossier.text import (
+    esc,
+    handle_text,
+    intervals_of,
+    link,
+    moment,
+    office_of,
+    section,
+    subject_text,
+    window_text,
+)
 from api.dossier.timeline import timeline
 from ledger.tlog.note import Checkpoint, NoteError, parse_note
 
@@ -68,6 +79,7 @@ def to_html(dossier: Mapping[str, Any]) -> str:
             "<main>",
             timeline(dossier),
             _changes(dossier, cited),
+            _speakers(dossier),
             _offices(dossier.get("offices") or []),
             _dispute_events(dossier, cited),
             section("events", "Every event of the record", _events(dossier.get("events"), cited)),
@@ -102,12 +114,25 @@ def _facts(facts: Iterable[tuple[str, str]]) -> str:
 
 def _header(dossier: Mapping[str, Any]) -> str:
     account, subject = dossier.get("account") or {}, dossier.get("subject") or {}
-    facts = [
-        ("Account", f"<code>{esc(account.get('account_id') or subject.get('account_id'))}</code>"),
-        ("Office", esc(account.get("office") or subject.get("office") or "none")),
-        ("Ownership", esc(account.get("ownership") or "unknown")),
-        ("Window", f"{esc(window_text(dossier.get('window')))} (valid time; all times UTC)"),
-    ]
+    window = ("Window", f"{esc(window_text(dossier.get('window')))} (valid time; all times UTC)")
+    if office_of(dossier) is not None:
+        named = registration(dossier)
+        facts = [
+            ("Office", f"<code>{esc(subject.get('office'))}</code>"),
+            ("Name", esc(named.get("name") or "unknown")),
+            ("Jurisdiction", esc(named.get("jurisdiction") or "unknown")),
+            window,
+        ]
+    else:
+        facts = [
+            (
+                "Account",
+                f"<code>{esc(account.get('account_id') or subject.get('account_id'))}</code>",
+            ),
+            ("Office", esc(account.get("office") or subject.get("office") or "none")),
+            ("Ownership", esc(account.get("ownership") or "unknown")),
+            window,
+        ]
     types = {_key(r): str(r.get("type")) for r in dossier.get("events") or []}
     if isinstance(account.get("owner"), Mapping):
         facts.append(("Owner", esc(account["owner"].get("name") or account["owner"].get("id"))))
@@ -184,6 +209,8 @@ def _what(record: Mapping[str, Any]) -> str:
         return f"{kind}: {archive.get('ref')}{items}"
     if kind == "event_retracted":
         return f"{kind}: v{data.get('event_version')}"
+    if kind == "office_registered":
+        return f"{kind}: {data.get('name')} ({data.get('office')}, {data.get('jurisdiction')})"
     if "handle" in data:
         return f"{kind}: {handle_text(data['handle'])}"
     said = [data[k] for k in ("claim", "note", "outcome", "ruling") if data.get(k)]
@@ -268,13 +295,47 @@ def _change(record: Mapping[str, Any], cited: Mapping[str, _Cited]) -> str:
 def _changes(dossier: Mapping[str, Any], cited: Mapping[str, _Cited]) -> str:
     versions = (dossier.get("changes") or {}).get("versions") or []
     rows = (
-        f"<tr><td>{esc(moment(v.get('known_at'), 'now'))}</td><td>{_custody(v.get('custody') or [])}</td>"
+        f"<tr><td>{esc(moment(v.get('known_at'), 'now'))}</td><td>{_custody(intervals_of(v))}</td>"
         f'<td><ul class="plain">{"".join(_change(r, cited) for r in v.get("changed_by") or [])}'
         "</ul></td></tr>"
         for v in versions
     )
-    table = _table(("Known at", "The custody became", "Changed by"), rows, "No change.")
+    became = "The custody became" if office_of(dossier) is None else "The tenures became"
+    table = _table(("Known at", became, "Changed by"), rows, "No change.")
     return section("changes", "How the record of the window changed", table)
+
+
+def _speakers(dossier: Mapping[str, Any]) -> str:
+    """An office's dossier: the accounts that spoke for it in the window, and how to ask for
+    each one's own dossier (they rest on streams the office's dossier does not prove)."""
+    if office_of(dossier) is None:
+        return ""
+    rows = []
+    for a in dossier.get("accounts") or []:
+        owner = a.get("owner") if isinstance(a.get("owner"), Mapping) else {}
+        whose = str(a.get("ownership") or "")
+        if owner:
+            whose += f" ({owner.get('name') or owner.get('id')})"
+        rows.append(
+            f"<tr><td>{esc(moment(a.get('known_at'), 'now'))}</td>"
+            f"<td><code>{esc(a.get('account_id'))}</code> on {esc(a.get('platform'))}</td>"
+            f"<td>{esc(', '.join(handle_text(h) for h in a.get('handles') or []))}</td>"
+            f"<td>{esc(whose)}</td>"
+            f'<td class="t">{esc(moment(a.get("from")))} to {esc(moment(a.get("to")))}</td></tr>'
+        )
+    table = _table(
+        ("As known at", "Account", "Handles", "Ownership", "Spoke for the office"),
+        rows,
+        "No account spoke for the office in the window.",
+    )
+    window = dossier.get("window") or {}
+    ask = f"GET /v1/accounts/ACCOUNT_ID/dossier?from={window.get('from')}&to={window.get('to')}"
+    note = (
+        '<p class="muted">Shown, not proved: they rest on the accounts\' own streams, which '
+        "this dossier does not hold. Each account's own dossier over the window proves its "
+        f"part: <code>{esc(ask)}</code>.</p>"
+    )
+    return section("accounts", "Accounts that spoke for the office", note + table)
 
 
 def _offices(offices: Sequence[Any]) -> str:

@@ -1,16 +1,18 @@
-"""The dossier as W3C PROV: who held the account for which office, who recorded each event,
-what each event produced and what a retraction invalidated.
+"""The dossier as W3C PROV: who held the account (or the office) for which office, who recorded
+each event, what each event produced and what a retraction invalidated.
 
 Agents: holders (prov:Person), offices (prov:Organization), recorders (one per actor).
 Entities: the account, each handle at a time (`specializationOf` the account), archives
 (`wasDerivedFrom` the account), evidence (`used` by the event citing it) and each event's
-result, the stream as of that version (`wasGeneratedBy` the event).
+result, the stream as of that version (`wasGeneratedBy` the event); in an office's dossier,
+the accounts that spoke for the office (`custody:speaksFor` it; attributed to the office or
+to their owner).
 Activities: each event (start = end = its effective time) `wasAssociatedWith` its recorder,
-and each dispute. A holder `actedOnBehalfOf` an office once per custody interval, with the
-interval's valid times and the record times it was known at. A retraction invalidates the
-retracted event's result at the retraction's record time. Identifiers are made of ids, keys,
-versions and times under the one `custody:` namespace, so the same dossier always gives the
-same document.
+and each dispute. A holder `actedOnBehalfOf` an office once per custody interval (an
+office's dossier: once per tenure), with its valid times and the record times it was known
+at. A retraction invalidates the retracted event's result at the retraction's record time.
+Identifiers are made of ids, keys, versions and times under the one `custody:` namespace, so
+the same dossier always gives the same document.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from prov.constants import PROV
 from prov.identifier import Identifier, Namespace, QualifiedName
 from prov.model import ProvDocument
 
-from api.dossier import when
+from api.dossier import registration, when
 
 PREFIX = "custody"
 NAMESPACE = "https://custody-ledger.example/ns#"
@@ -45,9 +47,15 @@ def to_prov(dossier: Mapping[str, Any]) -> ProvDocument:
     """The dossier as a PROV document (see the module's docstring for the model)."""
     doc = ProvDocument()
     graph = _Graph(doc, doc.add_namespace(PREFIX, NAMESPACE), when(dossier.get("generated_at")))
+    about = dossier.get("subject") or {}
+    office = about.get("office")
+    if office:
+        graph.office(str(office), registration(dossier).get("name"))
     account = dossier.get("account")
     if isinstance(account, Mapping):
         graph.account(account)
+    for speaker in dossier.get("accounts") or []:
+        graph.account({**speaker, "handle": (speaker.get("handles") or [None])[-1]}, office)
     for record in dossier.get("events") or []:
         graph.event(record)
     dispute = dossier.get("dispute")
@@ -55,12 +63,14 @@ def to_prov(dossier: Mapping[str, Any]) -> ProvDocument:
         graph.dispute(dispute)
     for other in dossier.get("disputes") or []:
         graph.dispute(other)
-    subject = (dossier.get("subject") or {}).get("account_id")
+    subject = about.get("account_id")
     changes = dossier.get("changes") or {}
     for view in [*(dossier.get("answers") or []), *(changes.get("versions") or [])]:
         for interval in view.get("custody") or []:
             # An interval of the dossier's custody is of its subject's account.
             graph.custody({"account_id": subject, **interval}, view.get("known_at"))
+        for tenure in view.get("tenures") or []:
+            graph.tenure(str(office), tenure, view.get("known_at"))
     for view in dossier.get("handles") or []:
         for interval in view.get("intervals") or []:
             graph.handle(interval, view.get("known_at"))
@@ -124,10 +134,12 @@ class _Graph:
             self.doc.agent(qn, [(PROV["type"], PROV["Person"]), *label])
         return qn
 
-    def office(self, key: str) -> QualifiedName:
+    def office(self, key: str, name: Any = None) -> QualifiedName:
+        """An office, labelled with its name where the dossier gives it (else its key)."""
         qn = self.id("office", key)
         if self.once(qn):
-            self.doc.agent(qn, [(PROV["type"], PROV["Organization"]), (PROV["label"], key)])
+            label = str(name) if name else key
+            self.doc.agent(qn, [(PROV["type"], PROV["Organization"]), (PROV["label"], label)])
         return qn
 
     def actor(self, actor: Any) -> QualifiedName:
@@ -138,11 +150,12 @@ class _Graph:
 
     # Entities
 
-    def account(self, account: Mapping[str, Any]) -> QualifiedName:
+    def account(self, account: Mapping[str, Any], speaks_for: Any = None) -> QualifiedName:
+        """An account; `speaks_for`: the office it spoke for (in an office's dossier)."""
         qn = self.id("account", account.get("account_id"))
         if not self.once(qn):
             return qn
-        office, owner = account.get("office"), account.get("owner")
+        office, owner = account.get("office") or speaks_for, account.get("owner")
         self.doc.entity(
             qn,
             [
@@ -151,6 +164,7 @@ class _Graph:
                     platform=account.get("platform"),
                     handle=account.get("handle"),
                     ownership=account.get("ownership"),
+                    speaksFor=self.office(str(speaks_for)) if speaks_for else None,
                 ),
             ],
         )
@@ -182,6 +196,16 @@ class _Graph:
             )
             span = _Span(self.holder(holder), self.office(str(office)), attrs)
             self.spans.setdefault(qn, span).knew(when(known_at) or self.generated_at)
+
+    def tenure(self, office: str, tenure: Mapping[str, Any], known_at: Any) -> None:
+        """One tenure of the office: its holder acted for it over the tenure's valid time."""
+        holder = tenure.get("holder") or {}
+        start, end = when(tenure.get("from")), when(tenure.get("to"))
+        qn = self.id("tenure", holder.get("id"), office, start, end or "open")
+        span = _Span(
+            self.holder(holder), self.office(office), self.attrs(validFrom=start, validTo=end)
+        )
+        self.spans.setdefault(qn, span).knew(when(known_at) or self.generated_at)
 
     def handle(self, interval: Mapping[str, Any], known_at: Any) -> None:
         """A handle carried by an account over a valid time: a specialisation of the account."""
@@ -293,7 +317,9 @@ class _Graph:
             target = self.id("record", contested.get("stream"), contested.get("version"))
             self.doc.usage(activity, target, None, None, [(PROV["role"], self.ns["contested"])])
         for correction in dispute.get("corrections") or []:
-            event = self.id("event", correction.get("stream_id"), correction.get("version"))
+            # An office's event is named by the office's key, as its records name it.
+            stream = correction.get("office") or correction.get("stream_id")
+            event = self.id("event", stream, correction.get("version"))
             self.doc.communication(event, activity)
 
     def close(self) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from html import escape
 from typing import Any
 
-from api.dossier import when
+from api.dossier import registration, when
 
 
 def esc(value: Any) -> str:
@@ -32,12 +32,26 @@ def handle_text(handle: Any) -> str:
     return "" if not handle else str(handle) if str(handle).startswith("@") else f"@{handle}"
 
 
+def office_of(dossier: Mapping[str, Any]) -> str | None:
+    """The office an office's dossier is about (None: an account's)."""
+    subject = dossier.get("subject")
+    office = subject.get("office") if isinstance(subject, Mapping) else None
+    return None if office is None else str(office)
+
+
+def intervals_of(view: Mapping[str, Any]) -> list[Any]:
+    """An answer's or a change's intervals: an account's custody, an office's tenures."""
+    return list(view.get("custody") or view.get("tenures") or [])
+
+
 def subject_text(dossier: Mapping[str, Any]) -> str:
     account, subject = dossier.get("account") or {}, dossier.get("subject") or {}
     if account.get("handle"):
         return f"{handle_text(account['handle'])} on {account.get('platform') or 'its platform'}"
     if subject.get("office"):
-        return f"office {subject['office']}"
+        named = registration(dossier)
+        name = f"{named['name']} (office {subject['office']})" if named.get("name") else ""
+        return name or f"office {subject['office']}"
     return f"account {subject.get('account_id') or account.get('account_id')}"
 
 

@@ -1,5 +1,6 @@
-"""The dossier page's picture: custody in the window as an SVG timeline, one lane per record
-time (as known at the complaint, after each change, now), one bar per holder's interval."""
+"""The dossier page's picture: custody in the window (an office's: its tenures) as an SVG
+timeline, one lane per record time (as known at the complaint, after each change, now), one bar
+per holder's interval."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.dossier import when
-from api.dossier.text import esc, moment, section, subject_text, window_text
+from api.dossier.text import (
+    esc,
+    intervals_of,
+    moment,
+    office_of,
+    section,
+    subject_text,
+    window_text,
+)
 
 LANES = {
     "complaint": "As known at the complaint",
@@ -27,11 +36,12 @@ def timeline(dossier: Mapping[str, Any]) -> str:
         when(window.get("from")),
         when(window.get("to")) or when(dossier.get("generated_at")),
     )
+    what = "Custody" if office_of(dossier) is None else "Who held the office"
     if not answers or start is None or end is None or end <= start:
-        return section("timeline", "Custody in the window", '<p class="muted">No picture.</p>')
+        return section("timeline", f"{what} in the window", '<p class="muted">No picture.</p>')
     colours: dict[Any, str] = {}
     for answer in answers:
-        for interval in answer.get("custody") or []:
+        for interval in intervals_of(answer):
             key = (interval.get("holder") or {}).get("id")
             colours.setdefault(key, PALETTE[len(colours) % len(PALETTE)])
 
@@ -45,7 +55,7 @@ def timeline(dossier: Mapping[str, Any]) -> str:
         top = TOP + n * LANE
         label = LANES.get(str(answer.get("label")), str(answer.get("label") or "As known")[:28])
         known = moment(answer.get("known_at"), moment(dossier.get("generated_at"), "now"))
-        bars = [_bar(iv, top, x, colours) for iv in answer.get("custody") or []]
+        bars = [_bar(iv, top, x, colours) for iv in intervals_of(answer)]
         if not bars:
             bars.append(f'<text class="none" x="{LEFT + 6}" y="{top + 30}">Nobody held it</text>')
         lanes.append(
@@ -62,8 +72,9 @@ def timeline(dossier: Mapping[str, Any]) -> str:
         for t, text in _ticks(start, end)
     )
     caption = (
-        f"Custody of {subject_text(dossier)} from {window_text(window)} (valid time, across), "
-        f"as the record stood at {len(answers)} record times (down)"
+        f"{'Custody' if office_of(dossier) is None else 'Tenures'} of {subject_text(dossier)} "
+        f"from {window_text(window)} (valid time, across), as the record stood at "
+        f"{len(answers)} record times (down)"
     )
     svg = (
         f'<svg class="timeline" viewBox="0 0 {WIDTH} {axis + 26}" role="img" '
@@ -72,7 +83,7 @@ def timeline(dossier: Mapping[str, Any]) -> str:
         f'<line class="rule" x1="{LEFT}" x2="{RIGHT}" y1="{axis}" y2="{axis}"/>{ticks}</svg>'
     )
     figure = f"<figure>{svg}<figcaption>{esc(caption)}.</figcaption></figure>"
-    return section("timeline", "Custody in the window, as known then and now", figure)
+    return section("timeline", f"{what} in the window, as known then and now", figure)
 
 
 def _bar(

@@ -17,6 +17,8 @@ from projections.queries.views import (
     CustodyIntervalView,
     HandleIntervalView,
     Provenance,
+    TenureChanges,
+    TenureSpanView,
 )
 
 
@@ -60,6 +62,13 @@ def carried(iv: HandleIntervalView) -> dict[str, Any]:
             "established_by": [cited(p) for p in iv.established_by]}  # fmt: skip
 
 
+def tenure(t: TenureSpanView) -> dict[str, Any]:
+    """`TenureSpanOut`'s values."""
+    return {"holder": {"id": t.holder.id, "name": t.holder.name},
+            "from": timestamp(t.valid_from), "to": time_text(t.valid_to),
+            "established_by": [cited(p) for p in t.established_by]}  # fmt: skip
+
+
 def record(r: EventRecord) -> dict[str, Any]:
     """`EventRecordOut`'s values: a dispute's event names its stream `dispute_id`, an
     office's `office`, an account's `account_id`."""
@@ -88,6 +97,19 @@ def custody_changes(changes: CustodyChanges) -> dict[str, Any]:
         "window": window(changes.window),
         "versions": [
             {"known_at": timestamp(v.known_at), "custody": [interval(iv) for iv in v.intervals],
+             "changed_by": [record(r) for r in v.changed_by]}
+            for v in changes.versions
+        ],
+    }  # fmt: skip
+
+
+def tenure_changes(changes: TenureChanges) -> dict[str, Any]:
+    """`TenureChangesOut`'s values."""
+    return {
+        "office": changes.office,
+        "window": window(changes.window),
+        "versions": [
+            {"known_at": timestamp(v.known_at), "tenures": [tenure(t) for t in v.intervals],
              "changed_by": [record(r) for r in v.changed_by]}
             for v in changes.versions
         ],

@@ -1,24 +1,27 @@
 """Offline check of a dossier (`custody-dossier/v1`): that what it tells a panel is what the
-log it proves says. Pure: the dossier comes in as parsed JSON, the trust as a `Policy`.
+log it proves says. Pure: the dossier comes in as parsed JSON, the trust as a `Policy`. Its
+subject is an account (`subject: {account_id}`) or an office (`subject: {office}`):
 
   1. each proof: its checkpoint signed under the policy, every entry included in it, the
-     entries one stream's hash chain from its first (the account's; the dispute's);
-  2. the dossier's events are exactly the account's entries, field by field;
-  3. the fold run on those entries gives every answer (the custody in the window as known at
-     each record time listed; "now" as known after the last entry), the account's own
-     carrying of its handles, and the changes, with the events that changed them
-     (`ledger.changes`); each office's tenure changes, by the fold of the office's own
-     entries (its proof);
+     entries one stream's hash chain from its first (the subject's; the dispute's);
+  2. the dossier's events are exactly the subject's entries, field by field;
+  3. the fold run on those entries gives every answer (an account's custody, an office's
+     tenures, in the window as known at each record time listed; "now" as known after the
+     last entry) and the changes, with the events that changed them (`ledger.changes`); for
+     an account, also its own carrying of its handles, the account as now, and each office's
+     tenure changes by the fold of the office's own entries (its proof);
   4. the dispute is what its own entries say (subject, window, claim, status, outcome,
-     ruling, its events), it is about this account, and every correction of the account its
-     resolution names is an event of the account recorded with the resolution.
+     ruling, its events), it is about this subject and window, and every correction of the
+     subject's stream its resolution names is an event of it recorded with the resolution.
 The server's log positions (`position`) are the one thing entries cannot show: not compared.
+Nor are what rests on other streams (shown, not proved): other accounts' carrying of a
+handle, the other disputes, an office's accounts that spoke for it.
 """
 
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -28,6 +31,7 @@ from ledger import changes, dispute_fold
 from ledger.commands import handle_key
 from ledger.domain import office_id
 from ledger.fold import RETRACTED, CustodyInterval, Fact, fold
+from ledger.office_fold import Tenure
 from ledger.tlog import merkle
 from ledger.tlog.entry import timestamp
 from ledger.tlog.note import Checkpoint
@@ -44,14 +48,16 @@ FORMAT = "custody-dossier/v1"
 
 @dataclass(frozen=True)
 class DossierCheck:
-    """A verified dossier: whose, how many entries and versions, under which checkpoint."""
+    """A verified dossier: whose (an account's, or an office's), how many entries and
+    versions, under which checkpoint."""
 
-    account_id: UUID
+    account_id: UUID | None
     events: int
     versions: int
     answers: int
     checkpoint: Checkpoint
     dispute_id: UUID | None
+    office: str | None = None
 
 
 def verify_dossier(dossier: dict[str, Any], policy: Policy) -> DossierCheck:
@@ -59,7 +65,9 @@ def verify_dossier(dossier: dict[str, Any], policy: Policy) -> DossierCheck:
     try:
         if dossier["format"] != FORMAT:
             raise VerifyError(f"not a {FORMAT} document (format {dossier['format']!r})")
-        account_id = UUID(dossier["subject"]["account_id"])
+        about = dict(dossier["subject"])
+        office = str(about["office"]) if "office" in about else None
+        account_id = None if office is not None else UUID(about["account_id"])
         window = changes.Window(_time(dossier["window"]["from"]), _time(dossier["window"]["to"]))
         proof, dispute = dossier["proof"], dossier["dispute"]
     except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -67,22 +75,32 @@ def verify_dossier(dossier: dict[str, Any], policy: Policy) -> DossierCheck:
     if proof is None:
         raise VerifyError("the dossier carries no proof (the verifiable log was off)")
     stream, facts, checkpoint = _proved(proof, policy, "proof")
-    if stream != account_id or facts[0].kind != "account":
-        raise VerifyError(f"the proof's entries are of stream {stream}, not account {account_id}")
+    kind, name = ("office", f"office {office}") if office else ("account", f"account {account_id}")
+    if stream != (office_id(office) if office else account_id) or facts[0].kind != kind:
+        raise VerifyError(f"the proof's entries are of stream {stream}, not {name}'s")
     subject = _Stream(stream, facts)
+    answer = TENURES if office else CUSTODY
     dispute_id, opened = None, None
     if dispute is not None:
         dispute_id, opened = _same_dispute(
             dispute, dossier.get("dispute_proof"), policy, subject, window
         )
     _same_events(dossier.get("events"), subject)
-    changed = _same_changes(dossier.get("changes"), subject, window)
+    _changes_of(dossier.get("changes"), office or account_id, window)
+    changed = _same_changes(dossier.get("changes"), subject, window, answer)
     answers = dossier.get("answers")
-    counted = _same_answers(answers, subject, window, opened, changed)
-    _same_handles(dossier.get("handles"), subject, window, answers, opened)
-    _same_offices(dossier.get("offices"), answers, policy, window)
-    _same_account(dossier.get("account"), subject, window)
-    return DossierCheck(account_id, len(facts), len(changed), counted, checkpoint, dispute_id)
+    counted = _same_answers(answers, subject, window, opened, changed, answer)
+    if office is not None:
+        _empty(dossier, {"account": None, "handles": [], "offices": []}, name)
+        _shown_speakers(dossier.get("accounts"), opened)
+    else:
+        _empty(dossier, {"accounts": []}, name)
+        _same_handles(dossier.get("handles"), subject, window, answers, opened)
+        _same_offices(dossier.get("offices"), answers, policy, window)
+        _same_account(dossier.get("account"), subject, window)
+    return DossierCheck(
+        account_id, len(facts), len(changed), counted, checkpoint, dispute_id, office
+    )
 
 
 def _proved(proof: Any, policy: Policy, name: str) -> tuple[UUID, list[Fact], Checkpoint]:
@@ -111,12 +129,15 @@ def _proved(proof: Any, policy: Policy, name: str) -> tuple[UUID, list[Fact], Ch
     return stream, facts, checkpoint
 
 
-def _record(stream: UUID, fact: Fact, retracted: dict[int, int]) -> dict[str, Any]:
-    """The event record the API writes for `fact` (but for its log position), as known now."""
+def _record(
+    stream: UUID, fact: Fact, retracted: dict[int, int], office: str | None
+) -> dict[str, Any]:
+    """The event record the API writes for `fact` (but for its log position), as known now
+    (`office`: the key of an office's stream, which its registration names)."""
     kind = fact.kind
     return {
         "account_id": str(stream) if kind == "account" else None,
-        "office": fact.data.get("office") if kind == "office" else None,
+        "office": office if kind == "office" else None,
         "dispute_id": str(stream) if kind == "dispute" else None,
         "version": fact.version,
         "type": fact.type,
@@ -151,7 +172,9 @@ class _Stream:
         self.stream, self.facts = stream, list(facts)
         self.by_version = {f.version: f for f in facts}
         retracted = {f.data["event_version"]: f.version for f in facts if f.type == RETRACTED}
-        self.records = {f.version: _record(stream, f, retracted) for f in facts}
+        # An office's stream is named by its key, which its registration (version 1) gives.
+        self.office = facts[0].data.get("office") if facts[0].kind == "office" else None
+        self.records = {f.version: _record(stream, f, retracted, self.office) for f in facts}
 
     def cited(self, versions: Sequence[int]) -> list[dict[str, Any]]:
         """Provenance (but for positions) of these versions."""
@@ -183,51 +206,92 @@ def _same_events(records: Any, stream: _Stream) -> None:
             raise VerifyError(f"event {fact.version} is not what its entry says: {shown}")
 
 
-def _intervals(ivs: Sequence[CustodyInterval], stream: _Stream) -> list[tuple[Any, ...]]:
-    return [
-        (iv.holder.id, iv.holder.name, timestamp(iv.valid_from),
-         None if iv.valid_to is None else timestamp(iv.valid_to), list(iv.handles),
-         list(iv.offices), stream.cited(iv.established_by))
-        for iv in ivs
-    ]  # fmt: skip
+def _custody_row(iv: CustodyInterval, stream: _Stream) -> tuple[Any, ...]:
+    return (iv.holder.id, iv.holder.name, timestamp(iv.valid_from),
+            None if iv.valid_to is None else timestamp(iv.valid_to), list(iv.handles),
+            list(iv.offices), stream.cited(iv.established_by))  # fmt: skip
 
 
-def _said_intervals(where: str, ivs: Any) -> list[tuple[Any, ...]]:
-    try:
-        return [
-            (iv["holder"]["id"], iv["holder"]["name"], timestamp(_time(iv["from"])),
-             None if iv["to"] is None else timestamp(_time(iv["to"])), list(iv["handles"]),
-             list(iv["offices"]), _said_cited(iv["established_by"]))
-            for iv in ivs
-        ]  # fmt: skip
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise VerifyError(f"{where}: malformed custody: {e!r}") from None
+def _said_custody_row(iv: Any) -> tuple[Any, ...]:
+    return (iv["holder"]["id"], iv["holder"]["name"], timestamp(_time(iv["from"])),
+            None if iv["to"] is None else timestamp(_time(iv["to"])), list(iv["handles"]),
+            list(iv["offices"]), _said_cited(iv["established_by"]))  # fmt: skip
 
 
-def _same_changes(said: Any, stream: _Stream, window: changes.Window) -> list[datetime]:
-    """The changes, each with its custody and the full records of the events behind it; the
-    record times of the changes."""
-    expected = changes.custody_changes(stream.stream, stream.facts, window)
+def _tenure_row(t: Tenure, stream: _Stream) -> tuple[Any, ...]:
+    return (t.holder.id, t.holder.name, timestamp(t.valid_from),
+            None if t.valid_to is None else timestamp(t.valid_to),
+            stream.cited(t.established_by))  # fmt: skip
+
+
+def _said_tenure_row(t: Any) -> tuple[Any, ...]:
+    return (t["holder"]["id"], t["holder"]["name"], timestamp(_time(t["from"])),
+            None if t["to"] is None else timestamp(_time(t["to"])),
+            _said_cited(t["established_by"]))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """What one kind of subject's answer holds: its key in an answer and a change ("custody",
+    an account's; "tenures", an office's), the fold's answer as known at a time and its
+    changes (`ledger.changes`), and each interval as compared (provenance but positions)."""
+
+    key: str
+    says: str  # "the custody is", "the tenures are"
+    at: Callable[[Sequence[Fact], changes.Window, datetime], Sequence[Any]]
+    changes: Callable[[UUID, Sequence[Fact], changes.Window], Sequence[changes.Version[Any]]]
+    row: Callable[[Any, _Stream], tuple[Any, ...]]
+    said_row: Callable[[Any], tuple[Any, ...]]
+
+    def rows(self, intervals: Sequence[Any], stream: _Stream) -> list[tuple[Any, ...]]:
+        return [self.row(iv, stream) for iv in intervals]
+
+    def said(self, where: str, intervals: Any) -> list[tuple[Any, ...]]:
+        try:
+            return [self.said_row(iv) for iv in intervals]
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise VerifyError(f"{where}: malformed {self.key}: {e!r}") from None
+
+
+CUSTODY = _Answer("custody", "the custody is", changes.custody_at, changes.custody_changes,
+                  _custody_row, _said_custody_row)  # fmt: skip
+TENURES = _Answer("tenures", "the tenures are", changes.tenures_at, changes.tenure_changes,
+                  _tenure_row, _said_tenure_row)  # fmt: skip
+
+
+def _same_changes(
+    said: Any,
+    stream: _Stream,
+    window: changes.Window,
+    answer: _Answer,
+    name: str = "the dossier",
+) -> list[datetime]:
+    """The changes (`name`'s), each with its answer and the full records of the events behind
+    it; the record times of the changes."""
+    expected = answer.changes(stream.stream, stream.facts, window)
+    prefix = "" if name == "the dossier" else f"{name}: "
     try:
         versions = said["versions"]
         if len(versions) != len(expected):
             raise VerifyError(
-                f"the dossier lists {len(versions)} changes; the entries give {len(expected)}"
+                f"{name} lists {len(versions)} changes; the entries give {len(expected)}"
             )
         for n, (version, truth) in enumerate(zip(versions, expected, strict=True)):
-            where = f"change {n + 1} ({version['known_at']})"
+            where = f"{prefix}change {n + 1} ({version['known_at']})"
             if _time(version["known_at"]) != truth.known_at:
                 raise VerifyError(f"{where}: the entries change at {timestamp(truth.known_at)}")
-            if _said_intervals(where, version["custody"]) != _intervals(truth.intervals, stream):
-                raise VerifyError(f"{where}: the custody is not what the entries give")
+            if answer.said(where, version[answer.key]) != answer.rows(truth.intervals, stream):
+                raise VerifyError(f"{where}: {answer.says} not what the entries give")
             named = [_said(r) for r in version["changed_by"]]
             if named != [stream.records[v] for _, v in truth.changed_by]:
                 raise VerifyError(
                     f"{where}: changed by {[r['version'] for r in named]}, which are not the "
                     f"entries' events {[v for _, v in truth.changed_by]} as recorded"
                 )
+    except VerifyError:
+        raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise VerifyError(f"the changes are malformed: {e!r}") from None
+        raise VerifyError(f"{prefix}the changes are malformed: {e!r}") from None
     return [v.known_at for v in expected]
 
 
@@ -237,9 +301,10 @@ def _same_answers(
     window: changes.Window,
     opened: datetime | None,
     changed: list[datetime],
+    answer: _Answer,
 ) -> int:
-    """The answers: the complaint's (a dispute's dossier), one per change, then now; each the
-    custody the entries give as known then. How many."""
+    """The answers: the complaint's (a dispute's dossier), one per change, then now; each what
+    the entries give as known then. How many."""
     expected: list[tuple[str, datetime | None]] = [("complaint", opened)] if opened else []
     expected += [("change", k) for k in changed]
     expected.append(("now", None))
@@ -253,12 +318,15 @@ def _same_answers(
             "the answers are not the complaint's, each change's and now's: "
             + ", ".join(f"{label} {'now' if k is None else timestamp(k)}" for label, k in listed)
         )
-    for n, (answer, (_, known)) in enumerate(zip(answers, expected, strict=True)):
+    for n, (given, (_, known)) in enumerate(zip(answers, expected, strict=True)):
         where = f"answer {n + 1} (as known {'now' if known is None else timestamp(known)})"
         known_at = stream.facts[-1].recorded_at if known is None else known
-        said = _said_intervals(where, answer["custody"])
-        if said != _intervals(changes.custody_at(stream.facts, window, known_at), stream):
-            raise VerifyError(f"{where}: the custody is not what the entries give")
+        try:
+            said = answer.said(where, given[answer.key])
+        except (KeyError, TypeError) as e:
+            raise VerifyError(f"{where}: malformed: {e!r}") from None
+        if said != answer.rows(answer.at(stream.facts, window, known_at), stream):
+            raise VerifyError(f"{where}: {answer.says} not what the entries give")
     return len(answers)
 
 
@@ -309,11 +377,8 @@ def _same_tenures(office: Any, policy: Policy, window: changes.Window) -> None:
     """An office's tenure changes in the window, as its own stream's entries give them (an
     office without a proof, one never registered, has no tenures to show)."""
     try:
-        key, versions, proof = (
-            office["tenures"]["office"],
-            office["tenures"]["versions"],
-            office["proof"],
-        )
+        key, tenures, proof = office["tenures"]["office"], office["tenures"], office["proof"]
+        versions = tenures["versions"]
     except (KeyError, TypeError) as e:
         raise VerifyError(f"an office's tenures are malformed: {e!r}") from None
     if proof is None:
@@ -323,34 +388,15 @@ def _same_tenures(office: Any, policy: Policy, window: changes.Window) -> None:
     stream, facts, _ = _proved(proof, policy, f"office {key}'s proof")
     if stream != office_id(key) or facts[0].kind != "office":
         raise VerifyError(f"office {key}'s proof holds another stream's entries")
-    expected = changes.tenure_changes(stream, facts, window)
-    try:
-        said = [
-            (timestamp(_time(v["known_at"])),
-             [(t["holder"]["id"], t["holder"]["name"], timestamp(_time(t["from"])),
-               timestamp(_time(t["to"]))) for t in v["tenures"]],
-             [r["version"] for r in v["changed_by"]])
-            for v in versions
-        ]  # fmt: skip
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
-        raise VerifyError(f"office {key}'s tenures are malformed: {e!r}") from None
-    truth = [
-        (timestamp(v.known_at),
-         [(t.holder.id, t.holder.name, timestamp(t.valid_from),
-           timestamp(t.valid_to or window.valid_to)) for t in v.intervals],
-         [version for _, version in v.changed_by])
-        for v in expected
-    ]  # fmt: skip
-    if said != truth:
-        raise VerifyError(f"office {key}: the tenures are not what its entries give")
+    _same_changes(tenures, _Stream(stream, facts), window, TENURES, f"office {key}")
 
 
 def _same_dispute(
     dispute: Any, proof: Any, policy: Policy, subject: _Stream, window: changes.Window
 ) -> tuple[UUID, datetime]:
-    """The dispute, every field of it, as its own entries give it; about this account and
-    window; the corrections of this account it names recorded with it. Its id and when it was
-    opened."""
+    """The dispute, every field of it, as its own entries give it; about this subject (an
+    account, an office) and window; the corrections of the subject's stream it names recorded
+    with it. Its id and when it was opened."""
     if proof is None:
         raise VerifyError("the dossier's dispute carries no proof (dispute_proof)")
     stream, facts, _ = _proved(proof, policy, "dispute_proof")
@@ -402,8 +448,10 @@ def _same_dispute(
     differ = sorted(k for k in expected if expected[k] != said[k])
     if differ:
         raise VerifyError(f"the dispute is not what its entries say: {', '.join(differ)}")
-    if state.subject_account != str(subject.stream):
-        raise VerifyError(f"the dispute is about {state.subject}, not account {subject.stream}")
+    office = subject.office
+    about = {"office": office} if office else {"account_id": str(subject.stream)}
+    if state.subject != about:
+        raise VerifyError(f"the dispute is about {state.subject}, not {about}")
     if (state.window_from, state.window_to) != (window.valid_from, window.valid_to):
         raise VerifyError("the dossier's window is not the dispute's")
     # Corrections of other streams (another account's, an office's) are not in this dossier's
@@ -412,8 +460,8 @@ def _same_dispute(
         fact = subject.by_version.get(int(c["version"]))
         if fact is None or fact.type != c["type"] or fact.recorded_at != state.closed_at:
             raise VerifyError(
-                f"the resolution names correction {c}, which is not an event of the account "
-                "recorded with it"
+                f"the resolution names correction {c}, which is not an event of the "
+                f"{'office' if office else 'account'} recorded with it"
             )
     return stream, state.opened_at
 
@@ -450,6 +498,44 @@ def _same_offices(offices: Any, answers: Any, policy: Policy, window: changes.Wi
         raise VerifyError(f"the offices are {listed}, the custody names {named}")
     for office in offices:
         _same_tenures(office, policy, window)
+
+
+def _changes_of(said: Any, subject: UUID | str | None, window: changes.Window) -> None:
+    """The changes are of the dossier's subject (an office's key, an account's id) and window."""
+    try:
+        of = said["office"] if isinstance(subject, str) else UUID(said["account_id"])
+        span = (_time(said["window"]["from"]), _time(said["window"]["to"]))
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise VerifyError(f"the changes are malformed: {e!r}") from None
+    if of != subject or span != (window.valid_from, window.valid_to):
+        raise VerifyError("the changes are not of the dossier's subject and window")
+
+
+def _empty(dossier: dict[str, Any], fields: dict[str, Any], name: str) -> None:
+    """The fields that do not apply to the subject's dossier: null or empty (or, for fields
+    later than the dossier's version, absent)."""
+    for field, empty in fields.items():
+        if dossier.get(field, empty) != empty:
+            raise VerifyError(f"the dossier of {name} gives {field}, which does not apply to it")
+
+
+def _shown_speakers(accounts: Any, opened: datetime | None) -> None:
+    """An office's accounts that spoke for it in the window: shown, not proved (their streams
+    are not in the dossier); each is said as known at the complaint's date or now."""
+    times = ([opened] if opened else []) + [None]
+    try:
+        for account in accounts:
+            UUID(account["account_id"])
+            known = None if account["known_at"] is None else _time(account["known_at"])
+            if known not in times:
+                raise VerifyError(
+                    f"account {account['account_id']} is shown as known at "
+                    f"{account['known_at']}, neither the complaint's date nor now"
+                )
+    except VerifyError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise VerifyError(f"the accounts are malformed: {e!r}") from None
 
 
 def _time(value: Any) -> datetime:

@@ -13,6 +13,7 @@ from typing import Any
 from uuid import UUID
 
 from ledger import oversight
+from ledger.changes import Window, clipped
 from ledger.commands import JURISDICTION_RE, OFFICE_RE, require_utc, shown
 from ledger.domain import office_id
 from ledger.errors import InvalidInput, OfficeNotFound
@@ -40,8 +41,10 @@ from projections.queries.views import (
     ObservedView,
     OfficeSummary,
     OfficeView,
+    OfficeWindow,
     SideView,
     Tenures,
+    TenureSpanView,
     TenureView,
 )
 from projections.queries.views import (
@@ -187,6 +190,37 @@ class OfficeQueries:
                     for t in items
                 ),
             )
+
+    def in_window(
+        self, office: str, window: Window, known_at: datetime | None = None
+    ) -> OfficeWindow:
+        """The office's tenures that meet the window, cut to it, and the accounts that spoke
+        for it there, as known at `known_at` (the tenures as `ledger.changes.tenures_at`)."""
+        office = check_office(office)
+        _, known_at = times(None, known_at)
+        with self.reading.cursor() as c:
+            # Not known yet at `known_at` is an empty answer; never known at all, not found.
+            record, histories = self._gather(c, office, known_at, must_exist=False)
+            if record.stream is None and not histories and not self._known_ever(c, office):
+                raise OfficeNotFound(office)
+            self._check(record, histories)
+            tenures = clipped(window, record.tenures)
+            cited = self._cite(
+                c, [p for t in tenures for p in record.provenance(*t.established_by)]
+            )
+        return OfficeWindow(
+            office,
+            window,
+            known_at,
+            tuple(
+                TenureSpanView(
+                    t.holder, t.valid_from, t.valid_to,
+                    _plain(cited, record.provenance(*t.established_by)),
+                )
+                for t in tenures
+            ),
+            tuple(oversight.speakers_in(office, histories, window.valid_from, window.valid_to)),
+        )  # fmt: skip
 
     def handovers(self, office: str, known_at: datetime | None = None) -> Handovers:
         """At each change of the office's holder: the accounts retained and departed."""
@@ -355,6 +389,11 @@ class OfficeQueries:
             f"SELECT 1 FROM {{t}} WHERE office = %s AND {kc} LIMIT 1", t=SEGMENTS.name
         )
         return self.db.row(c, query, (office, *kp)) is not None
+
+    def _known_ever(self, c: Any, office: str) -> bool:
+        """Whether the office was registered, or named by an account, as known at any time."""
+        query = self.db.sql("SELECT 1 FROM {t} WHERE office = %s LIMIT 1", t=SEGMENTS.name)
+        return self._named_ever(c, office) or self.db.row(c, query, (office,)) is not None
 
     def _named_ever(self, c: Any, office: str) -> bool:
         """Whether the office's stream exists at all (registered, maybe later than known_at)."""

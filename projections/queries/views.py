@@ -14,6 +14,7 @@ from uuid import UUID
 
 from ledger.changes import Window
 from ledger.fold import ArchiveEntry, HolderRef, Ineffective
+from ledger.oversight import Speaker
 from ledger.records import EventRecord
 
 
@@ -372,6 +373,18 @@ class HandleChanges:
     handle: str
     window: Window
     versions: tuple[ChangeVersion[HandleIntervalView], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OfficeWindow:
+    """An office over a window of valid time as known at `known_at` (None: now): its tenures
+    that meet the window, cut to it, and the accounts that spoke for it there."""
+
+    office: str
+    window: Window
+    known_at: datetime | None
+    tenures: tuple[TenureSpanView, ...]
+    accounts: tuple[Speaker, ...]
 
 
 @dataclass(frozen=True, slots=True)

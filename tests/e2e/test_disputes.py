@@ -240,3 +240,80 @@ def test_a_dossier_in_each_format_and_its_refusals(
     assert_problem(client.get(f"/v1/accounts/{UNKNOWN}/dossier", params=WINDOW), 404,
                    "account-not-found")  # fmt: skip
     assert_problem(client.get(f"/v1/disputes/{UNKNOWN}/dossier"), 404, "dispute-not-found")
+
+
+def test_an_office_dispute_has_its_dossier_in_each_format(
+    panel: dict[str, str],
+    client: TestClient,
+    register: Callable[..., dict[str, Any]],
+) -> None:
+    """The office's own record contested: Ben New's tenure entered from 10 February though he
+    took office on 20 January; the panel retracts the entry and records it from the 20th."""
+    office, wrong, right = "ru-chief-minister", "2017-02-10T00:00:00Z", "2017-01-20T12:00:00Z"
+
+    def created(path: str, body: dict[str, Any], headers: Any = None) -> dict[str, Any]:
+        response = client.post(path, json=body, headers=headers)
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    created("/v1/offices", {"office": office, "name": "Chief Minister of Ruritania",
+                            "jurisdiction": "PK", "effective_at": WINDOW["from"]})  # fmt: skip
+    ben = {"id": "ben-new", "name": "Ben New"}
+    events = f"/v1/offices/{office}/events"
+    created(events, {"type": "holder_assigned", "holder": {"id": "anna-old", "name": "Anna Old"},
+                     "effective_at": WINDOW["from"]})  # fmt: skip
+    created(events, {"type": "holder_assigned", "holder": ben, "effective_at": wrong})
+    account = register(handle="@CMRuritania", platform_account_id=None, office=office,
+                       effective_at=WINDOW["from"])["account_id"]  # fmt: skip
+    dispute = created("/v1/disputes", {
+        "subject": {"office": office}, "window": WINDOW,
+        "claim": "Ben New took office on 20 January, not 10 February.",
+        "contested": [{"office": office, "version": 3}],
+    })["dispute_id"]  # fmt: skip
+    created(f"/v1/disputes/{dispute}/events", {
+        "type": "resolved", "outcome": "upheld", "ruling": "Ben New from noon on 20 January.",
+        "corrections": [
+            {"office": office, "type": "event_retracted", "event_version": 3,
+             "effective_at": wrong},
+            {"office": office, "type": "holder_assigned", "holder": ben, "effective_at": right},
+        ],
+    }, headers=panel)  # fmt: skip
+    path = f"/v1/disputes/{dispute}/dossier"
+
+    as_json = client.get(path, headers={"Accept": "application/json"})
+    assert as_json.status_code == 200, as_json.text
+    body = as_json.json()
+    assert (body["subject"], body["window"], body["account"]) == ({"office": office}, WINDOW, None)
+    assert [a["label"] for a in body["answers"]] == ["complaint", "change", "change", "change",
+                                                     "now"]  # fmt: skip
+
+    def held(answer: dict[str, Any]) -> list[tuple[str, str, str]]:
+        return [(t["holder"]["id"], t["from"], t["to"]) for t in answer["tenures"]]
+
+    assert held(body["answers"][0]) == [("anna-old", WINDOW["from"], wrong),
+                                        ("ben-new", wrong, WINDOW["to"])]  # fmt: skip
+    assert held(body["answers"][-1]) == [("anna-old", WINDOW["from"], right),
+                                         ("ben-new", right, WINDOW["to"])]  # fmt: skip
+    assert body["changes"]["office"] == office
+    assert [e["version"] for e in body["events"]] == [1, 2, 3, 4, 5]
+    assert [(a["known_at"], a["account_id"]) for a in body["accounts"]] == [
+        (body["answers"][0]["known_at"], account),
+        (None, account),
+    ]
+    assert body["proof"] is None  # no verifiable log in these tests
+
+    as_prov = client.get(path, headers={"Accept": "application/prov+json"})
+    assert as_prov.headers["content-type"] == "application/prov+json"
+    document = prov.read(io.StringIO(as_prov.text), format="json")
+    assert document is not None
+    delegations = [r for r in document.get_records() if type(r).__name__ == "ProvDelegation"]
+    assert {str(d.get_attribute("prov:responsible").pop()) for d in delegations} == {
+        f"custody:office/{office}"
+    }
+
+    as_html = client.get(path, headers={"Accept": "text/html"})
+    assert as_html.headers["content-type"].startswith("text/html")
+    assert "Who held the office in the window, as known then and now" in as_html.text
+    assert "Accounts that spoke for the office" in as_html.text
+    by_format = client.get(path, params={"format": "html"})
+    assert by_format.headers["content-type"].startswith("text/html")

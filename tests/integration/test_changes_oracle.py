@@ -19,7 +19,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 from api.bootstrap import Container
-from ledger import changes, fold
+from ledger import changes, fold, oversight
 from ledger.changes import Window
 from ledger.commands import AssignHolder, Holder, RegisterAccount
 from ledger.domain import office_id
@@ -225,3 +225,27 @@ def test_tenure_changes_agree_with_the_oracle(
             want = changes.tenure_changes(stream, facts, window)
             assert _read(got.versions, _tenure) == _oracle(want, _tenure), (key, window)
             _check_records(got.versions, {stream: facts})
+            _check_office_window(container, key, facts, accounts, window)
+
+
+def _check_office_window(
+    container: Container,
+    key: str,
+    facts: Sequence[Fact],
+    accounts: Mapping[UUID, Sequence[Fact]],
+    window: Window,
+) -> None:
+    """What an office's dossier reads as known at each record time and now (`in_window`):
+    the tenures are the oracle's (`changes.tenures_at`), the accounts that spoke for the
+    office in the window `oversight.speakers_in` on the fold's spans."""
+    times = changes.record_times([facts, *accounts.values()])
+    for known_at in [*times, None]:
+        got = container.queries.offices.in_window(key, window, known_at)
+        k = known_at or max(times, default=BASE)
+        tenures = [_tenure(t, tuple(p.version for p in t.established_by)) for t in got.tenures]
+        want = changes.tenures_at(facts, window, k)
+        assert tenures == [_tenure(t, tuple(sorted(set(t.established_by)))) for t in want]
+        spans = {aid: oversight.account_spans(aid, fold.timeline(fs, k))
+                 for aid, fs in accounts.items()}  # fmt: skip
+        speakers = oversight.speakers_in(key, spans, window.valid_from, window.valid_to)
+        assert list(got.accounts) == speakers, (key, window, known_at)

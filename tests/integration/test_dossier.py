@@ -115,6 +115,7 @@ def test_the_dispute_dossier_tells_the_story_as_known_then_and_now(story: Story)
     assert [e["version"] for e in body["events"]] == [1, 2, 3, 4, 5]
     assert body["events"][2]["retracted_by"] == 4
     assert body["disputes"] == []
+    assert body["accounts"] == []  # an office's dossier's only
     assert body["proof"] is not None and len(body["proof"]["entries"]) == 5
     assert body["dispute_proof"] is not None and len(body["dispute_proof"]["entries"]) == 3
     assert body["account"]["handle"] == "CMRuritania"
@@ -170,6 +171,8 @@ def test_verify_accepts_the_untouched_dossier_and_names_each_alteration(
         (lambda d: d["handles"].pop(), "the handles are not"),
         (lambda d: d.update(offices=[]), "the offices are"),
         (lambda d: d["window"].update(to="2026-04-01T00:00:00Z"), "window"),
+        # An office dossier's accounts do not apply to an account's.
+        (lambda d: d.update(accounts=[{"known_at": None}]), "does not apply"),
     ]
     for change, said in alterations:
         with pytest.raises(VerifyError) as refused:

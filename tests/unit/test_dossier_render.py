@@ -36,13 +36,20 @@ from api.dossier.pdf import ChromiumMissing, PdfFailed, find_chromium, to_pdf
 from api.dossier.prov import prov_json, to_prov
 
 SAMPLE = Path(__file__).parents[1] / "data" / "dossier_sample.json"
+# The office story's dossier (tests/dispute_story.py), ids fixed: Ben New's tenure entered from
+# 1 February (v3), retracted (v4) and recorded from the handover (v5) by the panel's ruling.
+OFFICE_SAMPLE = SAMPLE.with_name("office_dossier_sample.json")
 ACCOUNT = "11111111-1111-4111-8111-111111111111"
 
 
-def sample() -> dict[str, Any]:
-    with SAMPLE.open(encoding="utf-8") as f:
+def sample(path: Path = SAMPLE) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as f:
         loaded: dict[str, Any] = json.load(f)
     return loaded
+
+
+def office_sample() -> dict[str, Any]:
+    return sample(OFFICE_SAMPLE)
 
 
 def minimal() -> dict[str, Any]:
@@ -190,7 +197,11 @@ def _hostile() -> dict[str, Any]:
     return dossier
 
 
-@pytest.mark.parametrize("make", [sample, minimal, _hostile], ids=["sample", "minimal", "hostile"])
+@pytest.mark.parametrize(
+    "make",
+    [sample, minimal, _hostile, office_sample],
+    ids=["sample", "minimal", "hostile", "office"],
+)
 def test_prov_validates(make: Any) -> None:
     doc = strict(lambda: to_prov(make()))
     # The PROV-JSON schema, as prov ships it.

@@ -16,7 +16,7 @@ from api.http.dossier_schemas import DossierOut, dossier_body
 from api.http.errors import NotAcceptable
 from api.http.routes.changes import FromParam, ToParam, window_of
 from api.http.schemas import problems
-from projections.dossier import Dossier
+from projections.dossier import Dossier, OfficeDossier
 
 router = APIRouter(tags=["disputes"])
 
@@ -108,7 +108,7 @@ def _format(asked: Format | None, accept: str | None) -> Format:
     )
 
 
-def _rendered(dossier: Dossier, chosen: Format) -> Response:
+def _rendered(dossier: Dossier | OfficeDossier, chosen: Format) -> Response:
     body = dossier_body(dossier)
     if chosen == "json":
         return Response(orjson.dumps(body), media_type="application/json")
