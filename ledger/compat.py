@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 from uuid import UUID
 
+import psycopg.errors
 from eventsourcing.application import Application, ProcessingEvent
 from eventsourcing.persistence import Recording
 from psycopg import Connection
@@ -86,3 +87,26 @@ def mapper_error_origin(error: BaseException) -> tuple[str, int] | None:
     message does not say them."""
     found = _ORIGIN.search(str(error))
     return (found["stream"], int(found["version"])) if found else None
+
+
+# psycopg's wait functions raise this private exception when the timeout they were given
+# expires (`Connection.wait(gen, interval, timeout)`); `ledger.pgbounds` turns it into NoAnswer.
+WAIT_TIMEOUT: type[Exception] = psycopg.errors._WaitTimeout
+
+
+def bound_pool(
+    pool: ConnectionPool[Any],
+    *,
+    connection_class: type[Connection[Any]],
+    kwargs: Mapping[str, Any],
+    reconnect_timeout: float,
+) -> None:
+    """Change, before it opens, how a pool eventsourcing built makes connections: of
+    `connection_class`, with `kwargs` added to its connection parameters, and giving up
+    reconnecting after `reconnect_timeout`. psycopg_pool takes these as constructor arguments
+    only; it reads them, as the attributes `connection_class`, `kwargs` and
+    `reconnect_timeout`, each time it connects."""
+    assert isinstance(pool.kwargs, dict), "eventsourcing passes the pool a dict of kwargs"
+    pool.connection_class = connection_class
+    pool.kwargs.update(kwargs)
+    pool.reconnect_timeout = reconnect_timeout

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import select
 from collections.abc import Sequence
+from contextlib import nullcontext
 from typing import Any
 
-from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.utils import retry
 from psycopg import Connection
 from psycopg.rows import tuple_row
 from psycopg.sql import SQL, Identifier, Literal
@@ -35,6 +35,7 @@ from psycopg.types.numeric import Int8
 from psycopg_pool import ConnectionPool
 
 from ledger.compat import replace_pool_check, undecorated
+from ledger.pgbounds import SECONDS_PER_EVENT, longer_statements, retry_lost_connections
 
 
 def ping_if_readable(conn: Connection[Any]) -> None:
@@ -58,7 +59,7 @@ def lighten_pre_ping(datastore: PostgresDatastore) -> bool:
     )
 
 
-FEW_RETRIES = retry((InterfaceError, OperationalError), max_attempts=3, wait=0.1)
+FEW_RETRIES = retry_lost_connections(attempts=3, wait=0.1)
 
 
 class LedgerPostgresRecorder(PostgresApplicationRecorder):
@@ -166,7 +167,7 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
 
     # The library retries 10 times, each waiting up to the pool timeout: close to a minute before
     # a caller learns the database is down. Three quick attempts still ride over a dropped
-    # connection, and an outage becomes a 503 within seconds.
+    # connection, and a timeout is not tried again: an outage is a 503 within one bound.
     @FEW_RETRIES
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -197,8 +198,11 @@ class LedgerPostgresRecorder(PostgresApplicationRecorder):
                 [e.topic for e in stored_events],
                 [e.state for e in stored_events],
             )
-            curs.execute(self.append_many_statement, params, prepare=True)
-            row = curs.fetchone()
+            # An import's batch is one statement: its bound grows with it.
+            longer = len(stored_events) * SECONDS_PER_EVENT
+            with longer_statements(conn, longer) if longer >= 1 else nullcontext():
+                curs.execute(self.append_many_statement, params, prepare=True)
+                row = curs.fetchone()
         assert row is not None and len(row[0]) == len(stored_events)
         # Positions are drawn in the order of the events (ORDER BY ordinality), ascending.
         return list(row[0])

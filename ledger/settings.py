@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     public_reads: bool = False
     aggregate_cache_size: int = Field(default=10_000, ge=0)
     pool_size: int = Field(default=5, ge=1)
+    # Bounds on every database call (docs: README, Configuration): opening a connection (and
+    # waiting for one from the pool), a statement (PostgreSQL: on the server, and the client
+    # stops waiting for an answer a second later), waiting for a lock.
+    connect_timeout_seconds: int = Field(default=3, ge=1, le=3600)
+    statement_timeout_seconds: float = Field(default=5.0, gt=0, le=86_400)
     lock_timeout_seconds: int = Field(default=5, ge=0)
     read_wait_seconds: float = Field(default=5.0, ge=0)
     # /health says "degraded" once the read models have stayed behind the log this long
@@ -133,7 +138,9 @@ class Settings(BaseSettings):
                 "sqlite",
                 {
                     **common,
-                    "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                    # eventsourcing's factory; readers never queue behind writers that
+                    # wait for a lock (ledger/sqlitebounds.py).
+                    "PERSISTENCE_MODULE": "ledger.sqlitebounds:LedgerSQLiteFactory",
                     "SQLITE_DBNAME": name,
                     "SQLITE_LOCK_TIMEOUT": str(max(self.lock_timeout_seconds, 1)),
                 },
@@ -144,7 +151,8 @@ class Settings(BaseSettings):
         schema = query.get("schema", [""])[0]
         env = {
             **common,
-            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            # eventsourcing's factory, with every call bounded (ledger/pgbounds.py).
+            "PERSISTENCE_MODULE": "ledger.pgbounds:LedgerPostgresFactory",
             "POSTGRES_DBNAME": unquote(parsed.path.strip("/")),
             "POSTGRES_HOST": parsed.hostname or "localhost",
             "POSTGRES_PORT": str(parsed.port or 5432),
@@ -155,7 +163,8 @@ class Settings(BaseSettings):
             # several server processes slows a sequential writer (docs/benchmarks.md).
             "POSTGRES_POOL_SIZE": "1",
             "POSTGRES_MAX_OVERFLOW": str(2 * self.pool_size - 1),
-            "POSTGRES_CONNECT_TIMEOUT": "2",
+            "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout_seconds),
+            "POSTGRES_STATEMENT_TIMEOUT": str(self.statement_timeout_seconds),
             "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_seconds),
             "POSTGRES_PRE_PING": "y",
             # One round trip per save, same ordering lock; it also makes the pre-ping free for

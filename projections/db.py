@@ -84,8 +84,10 @@ class Db:
             raise unreachable(e) from None
 
     @contextmanager
-    def transaction(self, *, write: bool = True) -> Iterator[Any]:
-        """A cursor inside one transaction (committed on success when `write`)."""
+    def transaction(self, *, write: bool = True, lock_wait: float | None = None) -> Iterator[Any]:
+        """A cursor inside one transaction (committed on success when `write`). `lock_wait`:
+        seconds to wait for locks at most, if less than the lock timeout (a reader that has
+        waited for part of its bound already; on PostgreSQL, to within a second)."""
         with self._reachable():
             if self.kind == "postgres":
                 with (
@@ -93,22 +95,32 @@ class Db:
                     conn.transaction(force_rollback=not write),
                     conn.cursor(row_factory=tuple_row) as curs,
                 ):
+                    # One more round trip: only where the lock timeout would overrun the
+                    # wait by more than a second.
+                    timeout = self.datastore.lock_timeout
+                    if lock_wait is not None and (timeout == 0 or lock_wait < timeout - 1):
+                        ms = max(round(lock_wait * 1000), 1)  # 0 would be no bound at all
+                        curs.execute(SQL("SET LOCAL lock_timeout = {}").format(ms))
                     yield curs
             elif write:
-                with self._sqlite_write() as curs:
+                with self._sqlite_write(lock_wait) as curs:
                     yield curs
             else:
                 with self.datastore.transaction(commit=False) as curs:
                     yield curs
 
     @contextmanager
-    def _sqlite_write(self) -> Iterator[Any]:
+    def _sqlite_write(self, lock_wait: float | None = None) -> Iterator[Any]:
         """An SQLite write transaction that takes the write lock as it begins (BEGIN IMMEDIATE),
         waiting for it up to the lock timeout. The library's BEGIN is deferred: a transaction
         that reads first (CREATE ... IF NOT EXISTS of a table that exists, say) and then writes
         is refused at once, "database is locked", when another connection wrote meanwhile,
-        without waiting: SQLite cannot upgrade a stale read snapshot."""
-        with self.datastore.get_connection(commit=True) as conn:
+        without waiting: SQLite cannot upgrade a stale read snapshot. The pool
+        (`ledger.sqlitebounds`) bounds the wait for the writer connection and then for the
+        lock by `lock_wait` together (default: the lock timeout)."""
+        pool = self.datastore.pool
+        conn = pool.get_connection(lock_wait, is_writer=True)
+        try:
             curs = conn.cursor()
             done = False
             try:
@@ -121,6 +133,8 @@ class Db:
                     with suppress(sqlite3.Error):
                         conn.rollback()
                 curs.sqlite_cursor.close()
+        finally:
+            pool.put_connection(conn)
 
     @contextmanager
     def reader(self, *, by_name: bool = False) -> Iterator[Any]:

@@ -26,6 +26,7 @@ from ledger.domain import CUSTODY_TOPICS, decode_fact
 from ledger.errors import StoreUnavailable, UnreadableEvent, first_line
 from ledger.fold import Fact
 from ledger.oversight import Rules
+from ledger.pgbounds import dedicated_connection
 from projections import derive, quarantine
 from projections.catalogue import MODELS
 from projections.db import Db
@@ -216,25 +217,34 @@ class Projector:
 
     # -- applying --------------------------------------------------------------------------------
 
-    def catch_up(self, *, max_batches: int | None = None) -> int:
-        """Apply everything up to the current head; return the number of custody events applied."""
+    def catch_up(self, *, max_batches: int | None = None, within: float | None = None) -> int:
+        """Apply everything up to the current head; return the number of custody events applied.
+        `within`: wait at most this many seconds for another applier and for the write lock
+        (else as long as the lock timeout); none applied if another applier held on longer."""
+        deadline = None if within is None else time.monotonic() + within
+        if not self._lock.acquire(timeout=-1 if within is None else max(within, 0)):
+            return 0
         total = 0
         batches = 0
-        with self._lock:
+        try:
             while max_batches is None or batches < max_batches:
-                applied, more = self._process_batch()
+                applied, more = self._process_batch(deadline)
                 total += applied
                 batches += 1
                 if not more:
                     break
+        finally:
+            self._lock.release()
         return total
 
     def wait_for(self, position: int, timeout: float) -> None:
-        """Block until every read model has applied `position` (read-your-writes)."""
+        """Block until every read model has applied `position` (read-your-writes), for at most
+        `timeout` seconds, applying the log itself when embedded (waiting for locks within the
+        time left)."""
         deadline = time.monotonic() + timeout
         delay = 0.002
         while self.applied() < position:
-            if self.embedded and self.catch_up():
+            if self.embedded and self.catch_up(within=deadline - time.monotonic()):
                 continue  # applied something ourselves; look again
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -245,7 +255,7 @@ class Projector:
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, 0.1)
 
-    def _process_batch(self) -> tuple[int, bool]:
+    def _process_batch(self, deadline: float | None = None) -> tuple[int, bool]:
         tracked, aside = self._tracked()
         start = min(tracked.values())
         head = self.ledger.head()
@@ -260,7 +270,7 @@ class Projector:
         # cyclic garbage in the same process is still collected under steady load.
         bulk = collector_paused() if len(decoded) >= BULK_EVENTS else nullcontext()
         with bulk:
-            return self._apply_batch(tracked, upto, decoded, more, found, aside)
+            return self._apply_batch(tracked, upto, decoded, more, found, aside, deadline)
 
     def _apply_batch(
         self,
@@ -270,6 +280,7 @@ class Projector:
         more: bool,
         found: list[UnreadableEvent],
         quarantined: int = 0,
+        deadline: float | None = None,
     ) -> tuple[int, bool]:
         # A stream with an event that cannot be decoded is set aside, whole, from that event
         # on: its later events are not applied (they would build on a gap), the others are.
@@ -292,7 +303,7 @@ class Projector:
         pending = list(derive_pending(self.models, changes, tracked))
         # Recorded as the models pass them (one past `upto` is met again by the next batch).
         passed = [e for e in found if e.position is None or e.position <= upto]
-        if not self.write(tracked, upto, pending, passed):
+        if not self.write(tracked, upto, pending, passed, deadline=deadline):
             return 0, True  # another projector or a rebuild moved on; read again
         return len(changes), more
 
@@ -302,15 +313,19 @@ class Projector:
         upto: int,
         pending: Iterable[tuple[str, Pending]],
         unreadable: Iterable[UnreadableEvent] = (),
+        *,
+        deadline: float | None = None,
     ) -> bool:
         """Write what `derive_pending` gathered, one model after another as `pending` yields
         them, set aside the streams of `unreadable` events, and move every model to `upto`, in
         one transaction, if the models are still at `tracked` (else write nothing: False).
-        Rows for every model, once each, or nothing (ValueError)."""
+        Rows for every model, once each, or nothing (ValueError). With a `deadline`
+        (time.monotonic()), the locks are waited for until then at most."""
         db = self.db
         names = {t.name: t.name for m in self.models for t in m.tables}
         by_name = {m.name: m for m in self.models}
-        with db.transaction() as curs:
+        lock_wait = None if deadline is None else deadline - time.monotonic()
+        with db.transaction(lock_wait=lock_wait) as curs:
             # Take the tracking rows' write lock first, then confirm nobody moved them.
             lock_positions(db, curs, list(by_name))
             db.execute(curs, db.sql("SELECT name, position FROM {t}", t=TRACKING.name))
@@ -525,7 +540,9 @@ class ProjectorThread(threading.Thread):
     dies of a failed round: it says why (`last_error`, `failing_since`), backs off and tries
     again, so `/health` can tell a failing read side from a healthy one."""
 
-    MAX_BACKOFF_SECONDS = 5.0  # a store back after an outage is used again within this
+    # A store back after an outage is used again within this (a failed round costs one
+    # bounded attempt to connect).
+    MAX_BACKOFF_SECONDS = 1.0
 
     def __init__(
         self, projector: Projector, *, poll_seconds: float = 1.0, settle_seconds: float = 0.05
@@ -595,9 +612,7 @@ class ProjectorThread(threading.Thread):
         return listener
 
     def _listen(self, db: Db) -> psycopg.Connection[Any]:
-        kwargs = dict(db.datastore.pool.kwargs)
-        kwargs.pop("row_factory", None)
-        conn = psycopg.connect(autocommit=True, connect_timeout=5, **kwargs)
+        conn = dedicated_connection(db.datastore, autocommit=True)  # bounded as the pool's
         channel = self.projector.ledger.recorder.channel_name  # type: ignore[attr-defined]
         conn.execute(SQL("LISTEN {}").format(Identifier(channel)))
         return conn

@@ -4,12 +4,16 @@ on renames or changes what the hook uses."""
 from __future__ import annotations
 
 import inspect
+import socket
 from typing import Any
 
+import psycopg
+import psycopg.waiting
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import MapperDeserialisationError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder
+from psycopg.waiting import Wait
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel
 
@@ -96,4 +100,51 @@ def test_mapper_error_origin_reads_the_stream_and_version_from_the_librarys_mess
     assert compat.mapper_error_origin(info.value) == (str(account), 1), (
         "ledger.compat.mapper_error_origin: eventsourcing's MapperDeserialisationError no longer "
         f"names the stream and version as it did: {info.value}"
+    )
+
+
+def test_wait_timeout_is_what_psycopgs_wait_raises_and_every_query_waits_through_connection_wait() -> (
+    None
+):
+    assert issubclass(compat.WAIT_TIMEOUT, psycopg.OperationalError)
+    assert "timeout" in inspect.signature(psycopg.Connection.wait).parameters, (
+        "ledger.compat.WAIT_TIMEOUT: psycopg's Connection.wait takes no timeout any more; "
+        "ledger.pgbounds.BoundedConnection cannot bound a wait for an answer"
+    )
+    for method in (psycopg.Cursor.execute, psycopg.Connection.commit):
+        assert ".wait(" in inspect.getsource(method), (
+            f"ledger.pgbounds: psycopg's {method.__qualname__} no longer waits through "
+            "Connection.wait; BoundedConnection would not bound it"
+        )
+    reader, writer = socket.socketpair()  # nothing is ever written: a wait that never ends
+
+    def forever() -> Any:
+        while True:
+            yield Wait.R
+
+    with reader, writer, pytest.raises(compat.WAIT_TIMEOUT):
+        psycopg.waiting.wait(forever(), reader.fileno(), timeout=0.05)
+
+
+def test_bound_pool_changes_what_psycopg_pool_connects_with() -> None:
+    pool: ConnectionPool[Any] = ConnectionPool("", kwargs={"dbname": "x"}, open=False)
+
+    class Mine(psycopg.Connection[Any]):
+        pass
+
+    compat.bound_pool(pool, connection_class=Mine, kwargs={"connect_timeout": 2},
+                      reconnect_timeout=1.0)  # fmt: skip
+    assert (pool.connection_class, pool.kwargs, pool.reconnect_timeout) == (
+        Mine, {"dbname": "x", "connect_timeout": 2}, 1.0)  # fmt: skip
+    connect, add = (
+        inspect.getsource(ConnectionPool._connect),
+        inspect.getsource(ConnectionPool._add_connection),
+    )
+    reads_kwargs = "self.kwargs" in connect or "self._resolve_kwargs()" in connect
+    assert "self.connection_class.connect(" in connect and reads_kwargs, (
+        "ledger.compat.bound_pool: psycopg_pool no longer connects with its connection_class "
+        "and kwargs attributes"
+    )
+    assert "self.reconnect_timeout" in add, (
+        "ledger.compat.bound_pool: psycopg_pool no longer reads reconnect_timeout as it reconnects"
     )
