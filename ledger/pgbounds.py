@@ -103,6 +103,20 @@ def longer_statements(conn: psycopg.Connection[Any], seconds: float) -> Iterator
         del conn.answer_within  # the class's again
 
 
+@contextmanager
+def unbounded_waits(conn: psycopg.Connection[Any]) -> Iterator[None]:
+    """Waits on `conn` for as long as the server takes, for the block (a rebuild's statements:
+    its own statement timeout is lifted too, `projections.db.Db.transaction`)."""
+    if not isinstance(conn, BoundedConnection):
+        yield
+        return
+    conn.answer_within = None
+    try:
+        yield
+    finally:
+        del conn.answer_within  # the class's again
+
+
 def server_options(statement_timeout: float, lock_timeout: float) -> str:
     """libpq `options` that set the session's statement and lock timeouts as it starts
     (no round trip); 0 leaves a timeout off."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from operator import itemgetter
 from typing import Any, Protocol
 from uuid import UUID
@@ -27,6 +27,7 @@ from psycopg.rows import dict_row, tuple_row
 from psycopg.sql import SQL, Identifier
 
 from ledger.errors import unreachable
+from ledger.pgbounds import unbounded_waits
 from ledger.store import stored_streams
 
 
@@ -84,17 +85,30 @@ class Db:
             raise unreachable(e) from None
 
     @contextmanager
-    def transaction(self, *, write: bool = True, lock_wait: float | None = None) -> Iterator[Any]:
+    def transaction(
+        self, *, write: bool = True, lock_wait: float | None = None, maintenance: bool = False
+    ) -> Iterator[Any]:
         """A cursor inside one transaction (committed on success when `write`). `lock_wait`:
         seconds to wait for locks at most, if less than the lock timeout (a reader that has
-        waited for part of its bound already; on PostgreSQL, to within a second)."""
+        waited for part of its bound already; on PostgreSQL, to within a second).
+        `maintenance`: a rebuild's transaction, which runs statements (an index over a million
+        rows) and computes between them (findings) for as long as its work takes: on
+        PostgreSQL neither the statement timeout, nor the idle-in-transaction bound, nor the
+        client's bound on waiting for an answer applies to it (SQLite has none of them). At a
+        million events, or on a busy machine, they cut `custody rebuild` off."""
         with self._reachable():
             if self.kind == "postgres":
                 with (
                     self.datastore.get_connection() as conn,
+                    unbounded_waits(conn) if maintenance else nullcontext(),
                     conn.transaction(force_rollback=not write),
                     conn.cursor(row_factory=tuple_row) as curs,
                 ):
+                    if maintenance:
+                        curs.execute(
+                            "SET LOCAL statement_timeout = 0; "
+                            "SET LOCAL idle_in_transaction_session_timeout = 0"
+                        )
                     # One more round trip: only where the lock timeout would overrun the
                     # wait by more than a second.
                     timeout = self.datastore.lock_timeout
@@ -171,15 +185,6 @@ class Db:
         self.execute(curs, query, params)
         row: NamedRow | None = curs.fetchone()
         return row
-
-    def computing(self, curs: Any) -> None:
-        """Let this transaction compute between its statements for as long as it takes: a
-        rebuild evaluates findings in Python while it writes them, longer than the idle bound
-        the connections otherwise keep (eventsourcing's idle-in-transaction timeout, 5 s),
-        and at a million events, or on a busy machine, it was cut off. For that transaction
-        only (SET LOCAL); SQLite has no such bound."""
-        if self.kind == "postgres":
-            curs.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
 
     def execute(self, curs: Any, query: Any, params: Sequence[Any] = ()) -> None:
         if self.kind == "postgres":

@@ -150,8 +150,7 @@ class Rebuilder:
             self._switch(models, tables, upto)
         if in_place:
             everything = [m.name for m in self.projector.models]
-            with db.transaction() as curs:
-                db.computing(curs)
+            with db.transaction(maintenance=True) as curs:
                 lock_positions(db, curs, everything)
                 names_now = {t.name: t.name for m in self.projector.models for t in m.tables}
                 for model in findings:
@@ -167,8 +166,7 @@ class Rebuilder:
             for m in self.projector.models
             for t in m.tables
         }
-        with self.db.transaction() as curs:
-            self.db.computing(curs)
+        with self.db.transaction(maintenance=True) as curs:
             for model in findings:
                 assert isinstance(model, FindingsModel)
                 model.rebuild(self.db, curs, names)
@@ -176,14 +174,14 @@ class Rebuilder:
     def _index_shadows(self, tables: Sequence[Table]) -> None:
         """The new tables' indexes (named with the shadow suffix), before the findings read
         them; `_switch` renames them on PostgreSQL and replaces them on SQLite."""
-        with self.db.transaction() as curs:
+        with self.db.transaction(maintenance=True) as curs:
             for table in tables:
                 for statement in table.index_ddl(self.db, table.name + SHADOW, suffix=SHADOW):
                     self.db.execute(curs, statement)
 
     def create_shadow(self, tables: Sequence[Table]) -> None:
         db = self.db
-        with db.transaction() as curs:
+        with db.transaction(maintenance=True) as curs:
             for table in tables:
                 db.execute(curs, db.sql("DROP TABLE IF EXISTS {t}", t=table.name + SHADOW))
                 db.execute(curs, table.ddl(db, table.name + SHADOW))
@@ -263,7 +261,7 @@ class Rebuilder:
 
     def _flush(self, tables: Sequence[Table], buffers: dict[str, list[tuple[Any, ...]]]) -> None:
         db = self.db
-        with db.transaction() as curs:
+        with db.transaction(maintenance=True) as curs:
             for table in tables:
                 rows = buffers[table.name]
                 if not rows:
@@ -275,11 +273,11 @@ class Rebuilder:
         db = self.db
         if db.kind == "postgres":
             # Build indexes before the switch (readers still use the old tables meanwhile).
-            with db.transaction() as curs:
+            with db.transaction(maintenance=True) as curs:
                 for table in tables:
                     for statement in table.index_ddl(db, table.name + SHADOW, suffix=SHADOW):
                         db.execute(curs, statement)
-        with db.transaction() as curs:
+        with db.transaction(maintenance=True) as curs:
             lock_positions(db, curs, [m.name for m in models])
             for table in tables:
                 db.execute(curs, db.sql("DROP TABLE IF EXISTS {t}", t=table.name))

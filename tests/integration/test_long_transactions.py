@@ -1,46 +1,53 @@
-"""A rebuild's findings transaction computes between its statements for as long as it takes:
-the idle-in-transaction bound the store's connections keep does not cut it off (it did, at a
-million events, with `custody rebuild` failing after minutes of work)."""
+"""A rebuild's transactions run statements and compute between them for as long as their work
+takes: the statement timeout, the idle-in-transaction bound and the client's bound on waiting
+for an answer, which every other transaction keeps, do not cut them off (they did, at a
+million events: `custody rebuild` failed after minutes of work)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
-import psycopg
 import pytest
-from eventsourcing.persistence import InternalError
 
-from api.bootstrap import build
+from api.bootstrap import Container, build
+from ledger.errors import StoreUnavailable
 from ledger.settings import Settings
 
 pytestmark = pytest.mark.postgres
 
-IDLE = "SET LOCAL idle_in_transaction_session_timeout = '300ms'"
+
+@pytest.fixture
+def short(pg_url: str) -> Iterator[Container]:
+    """A container whose statements time out after half a second."""
+    c = build(Settings(database_url=pg_url, statement_timeout_seconds=0.5))
+    yield c
+    c.close()
 
 
-def test_a_computing_transaction_outlasts_the_idle_bound(pg_url: str) -> None:
-    c = build(Settings(database_url=pg_url))
-    db = c.projector.db
-    try:
-        with db.transaction() as curs:
-            curs.execute(IDLE)  # the bound, made short
-            db.computing(curs)
-            time.sleep(0.6)  # longer than the bound, between two statements
-            curs.execute("SELECT 1")
-            assert curs.fetchone() == (1,)
-    finally:
-        c.close()
+def bounds(curs: Any) -> tuple[str, str]:
+    curs.execute("SHOW statement_timeout")
+    statement = curs.fetchone()[0]
+    curs.execute("SHOW idle_in_transaction_session_timeout")
+    return statement, curs.fetchone()[0]
 
 
-def test_without_it_the_idle_bound_ends_the_transaction(pg_url: str) -> None:
-    """The control: the same transaction, not marked as computing, is cut off."""
-    c = build(Settings(database_url=pg_url))
-    db = c.projector.db
-    try:
-        with pytest.raises(InternalError) as raised, db.transaction() as curs:
-            curs.execute(IDLE)
-            time.sleep(0.6)
-            curs.execute("SELECT 1")
-        assert isinstance(raised.value.__cause__, psycopg.errors.IdleInTransactionSessionTimeout)
-    finally:
-        c.close()
+def test_a_maintenance_transaction_outlasts_every_bound(short: Container) -> None:
+    db = short.projector.db
+    with db.transaction() as curs:
+        assert bounds(curs) == ("500ms", "5s")
+    with db.transaction(maintenance=True) as curs:
+        assert bounds(curs) == ("0", "0")
+        # Past the statement timeout and past the client's wait for an answer (a second more).
+        curs.execute("SELECT pg_sleep(1.6)")
+    with db.transaction() as curs:  # the connection keeps its bounds afterwards
+        assert bounds(curs) == ("500ms", "5s")
+
+
+def test_other_transactions_keep_the_statement_bound(short: Container) -> None:
+    """The control: the same statement in an ordinary transaction is cancelled."""
+    started = time.monotonic()
+    with pytest.raises(StoreUnavailable), short.projector.db.transaction() as curs:
+        curs.execute("SELECT pg_sleep(1.6)")
+    assert time.monotonic() - started < 1.5
