@@ -7,6 +7,7 @@ uvicorn --factory api.http.app:create_serving_app  (serves only: `custody projec
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
@@ -25,6 +26,7 @@ from api.bootstrap import Container, build
 from api.http import errors, page
 from api.http.bodies import request_components
 from api.http.routes import ROUTERS
+from ledger.errors import StoreUnavailable
 from ledger.settings import Settings
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
@@ -44,15 +46,17 @@ def create_app(
     settings: Settings | None = None,
     *,
     run_worker: bool = True,
+    wait_for_store: bool = False,
 ) -> FastAPI:
     """The app. At startup it builds its container (unless one is given) and, unless
     `run_worker` is false (a separate `custody project` runs), starts the read-model worker;
-    at shutdown it closes the container."""
+    at shutdown it closes the container. With `wait_for_store`, a store that cannot be opened
+    at startup is tried again every second instead of failing the startup (`_opened`)."""
     settings = container.settings if container is not None else (settings or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        current = container if container is not None else build(settings)
+        current = container if container is not None else await _opened(settings, wait_for_store)
         app.state.container = current
         if run_worker:
             current.start_worker()
@@ -78,11 +82,26 @@ def create_app(
 
 def create_serving_app() -> FastAPI:
     """The app of one API worker process under `custody serve --workers N`: settings from
-    the environment; the supervising process runs the read-model worker."""
+    the environment; the supervising process runs the read-model worker. A worker that starts
+    while the database is unreachable waits for it: uvicorn stops the whole server when a
+    worker fails its startup, and the others would otherwise answer 503 until it returns."""
     settings = Settings()
     if settings.supervisor_pid is not None:
         end_with_supervisor(settings.supervisor_pid)
-    return create_app(settings=settings, run_worker=False)
+    return create_app(settings=settings, run_worker=False, wait_for_store=True)
+
+
+async def _opened(settings: Settings, wait: bool) -> Container:
+    """The container built from `settings`; StoreUnavailable at once unless `wait`, which
+    tries again every second until the store opens (the worker does not serve meanwhile)."""
+    while True:
+        try:
+            return build(settings)
+        except StoreUnavailable as e:
+            if not wait:
+                raise
+            print(f"custody serve: {e.detail}; trying again in a second", file=sys.stderr)
+            await asyncio.sleep(1.0)
 
 
 def end_with_supervisor(supervisor: int) -> None:

@@ -5,11 +5,17 @@ the process stays alive; and when the database answers again, service resumes by
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
+from api.bootstrap import build
+from api.http.app import create_app
+from ledger.errors import StoreUnavailable
+from ledger.settings import Settings
 from tests.e2e.support import assignment, registration
 from tests.faults.proxy import FaultProxy
 from tests.faults.support import (
@@ -106,3 +112,35 @@ def test_with_a_separate_worker_reads_come_back_within_seconds_of_the_database(
         assert back < RESUME, f"a read of a new write answered {back:.1f}s after the database"
         print(f"worker: reads back {back:.1f}s after the database")
         assert worker.alive() and server.alive()
+
+
+def test_an_api_worker_that_starts_while_the_database_is_away_waits_for_it(
+    proxied: tuple[str, FaultProxy],
+) -> None:
+    """Under `custody serve --workers N` a worker whose startup failed would stop the whole
+    server (uvicorn's rule); one that starts during an outage waits for the database instead,
+    and serves once it answers. A plain app still fails its startup at once."""
+    url, proxy = proxied
+    settings = Settings(database_url=url, **BOUNDS)  # type: ignore[arg-type]
+    build(settings).close()  # the store exists
+    proxy.cut()
+    with pytest.raises(StoreUnavailable), TestClient(create_app(settings=settings)):
+        pass
+    app = create_app(settings=settings, run_worker=False, wait_for_store=True)
+    serving, failed = threading.Event(), []
+
+    def serve() -> None:
+        try:
+            with TestClient(app) as client:
+                serving.set()
+                assert client.get("/livez").status_code == 200
+        except BaseException as e:  # reported below
+            failed.append(e)
+
+    worker = threading.Thread(target=serve)
+    worker.start()
+    time.sleep(3)
+    assert not serving.is_set() and not failed, failed  # waiting, not failed
+    proxy.forward()
+    worker.join(timeout=20)
+    assert serving.is_set() and not failed, failed
