@@ -330,7 +330,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
             account = self._get_account(account_id, writing)
             touched.append(account.id)
             if offices is not None:  # first: a caller may not learn more about others' accounts
-                outside = offices_touched(account.facts, command) - set(offices)
+                outside = offices_touched(account.history(), account.facts, command) - set(offices)
                 if outside:
                     raise OfficeNotAllowed(actor, offices, outside)
             candidate = self._candidate(account, command, actor, expected_version, writing)
