@@ -278,12 +278,6 @@ class Account(Aggregate, _Stream):
             data=data,
         )
 
-    # -- reading ---------------------------------------------------------------------------------
-
-    def handle_intervals(self) -> dict[str, tuple[str, list[Interval]]]:
-        """As known now: handle key -> (display handle, valid-time intervals it is carried)."""
-        return self.history().handles()
-
     # -- changing --------------------------------------------------------------------------------
 
 

@@ -53,12 +53,16 @@ class Splice:
         return Splice(min(self.head, later.head), min(self.tail, later.tail))
 
 
+NO_SPLICE = Splice(0, 0)  # nothing kept: every segment may have changed
+
+
 class History:
     """An account's or an office's timeline, as known now (see the module's docstring)."""
 
     __slots__ = (
         "_handles",
         "_make",
+        "_moved",
         "_rules",
         "first",
         "kept",
@@ -81,8 +85,10 @@ class History:
         self.segments: list[Any] = []
         self.first = 0  # the version whose fact registered the stream (0: none yet)
         self.splice = Splice(0, 0)  # what the last push kept of the timeline before it
-        # Handle key -> the runs the account carried it in (accounts; built when first asked).
+        # Handle key -> the runs the account carried it in (accounts; built when first asked),
+        # and the keys whose runs the last push may have moved (None: not known).
         self._handles: dict[str, tuple[HandleRun, ...]] | None = None
+        self._moved: frozenset[str] | None = None
 
     @classmethod
     def of(cls, facts: Iterable[Fact], kind: str = "account") -> History:
@@ -128,6 +134,26 @@ class History:
         runs = self._handle_runs()
         return {key: (ivs[0][2], [(a, b) for a, b, _ in ivs]) for key, ivs in runs.items()}
 
+    def handle_changes(self, before: History | None) -> dict[str, tuple[str, list[Interval]]]:
+        """The handles whose intervals differ from those of `before`, of which this history is
+        the next push (None: a new stream, every handle), as `handles` gives them: (key, [])
+        for a handle no longer carried. Found among the keys the push moved, not all."""
+        if before is None:
+            return dict(sorted(self.handles().items()))
+        if before.length + 1 != self.length:
+            raise ValueError("handle_changes compares a history with the one it was pushed on")
+        theirs = before._handle_runs()
+        if self._handles is None:
+            self._handles = self._spliced_handles(before)
+        mine = self._handles
+        keys = self._moved if self._moved is not None else mine.keys() | theirs.keys()
+        out: dict[str, tuple[str, list[Interval]]] = {}
+        for key in sorted(keys):
+            now = [(a, b) for a, b, _ in mine.get(key, ())]
+            if now != [(a, b) for a, b, _ in theirs.get(key, ())]:
+                out[key] = (mine[key][0][2], now) if now else (key, [])
+        return out
+
     # -- changing --------------------------------------------------------------------------------
 
     def push(self, fact: Fact) -> History:
@@ -164,7 +190,7 @@ class History:
         new = object.__new__(History)
         for name in History.__slots__:
             setattr(new, name, getattr(self, name))
-        new._handles = None
+        new._handles, new._moved = None, None
         return new
 
     def _refold(self, old: History, t: datetime) -> None:
@@ -249,7 +275,9 @@ class History:
         was, now = _runs_of(before[lo:hi_before]), _runs_of(after[lo:hi_after])
         gone, came = was - now, now - was
         runs = dict(old._handles)
-        for key in {k for k, _ in gone} | {k for k, _ in came}:
+        moved = {k for k, _ in gone} | {k for k, _ in came}
+        self._moved = frozenset(moved)
+        for key in moved:
             out = [r for r in runs.get(key, ()) if (key, r) not in gone]
             out += [r for k, r in came if k == key]
             if out:

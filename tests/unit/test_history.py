@@ -45,13 +45,25 @@ def test_a_history_kept_fact_by_fact_is_the_oracles_timeline_after_every_fact(
 ) -> None:
     history = History()
     history.handles()  # kept from the first fact on, as an account that renames keeps them
+    lazy = History()  # its handles found only when a push's changes are asked for
     for n, fact in enumerate(facts, start=1):
         previous, history = history, history.push(fact)
+        was, lazy = lazy, lazy.push(fact)
         prefix = facts[:n]
         oracle = fold.timeline(prefix)
         assert _plain(history.segments) == _plain(oracle), n
         assert history.ineffective_versions() == fold.ineffective_versions(prefix), n
         assert history.handles() == _handles(oracle), n
+        moved = {
+            key: after
+            for key in sorted(
+                _handles(fold.timeline(facts[: n - 1])).keys() | _handles(oracle).keys()
+            )
+            if (after := _handles(oracle).get(key, (key, [])))[1]
+            != _handles(fold.timeline(facts[: n - 1])).get(key, ("", []))[1]
+        }
+        assert history.handle_changes(previous) == moved, n
+        assert lazy.handle_changes(was) == moved, n
         assert history.first == (1 if oracle else history.first)
         _check_splice(previous, history)
         for key in (None, fold.holder_run_key, fold.handle_run_key):
