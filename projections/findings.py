@@ -28,7 +28,15 @@ from ledger.fold import OFFICE_OWNED, Audience, HolderRef, Ineffective
 from ledger.office_fold import OfficeSegment, OfficeState
 from ledger.oversight import AccountSpan, Finding, Rules
 from projections.db import Db, NamedRow
-from projections.derive import from_us, opt_us, to_us
+from projections.derive import from_us, to_us
+from projections.findings_local import (
+    Handle,
+    Step,
+    finding_row,
+    local_rows,
+    local_steps,
+    private_handles,
+)
 from projections.models import (
     BITEMPORAL,
     Change,
@@ -36,9 +44,10 @@ from projections.models import (
     ReadModel,
     RowsFor,
     Table,
+    changed_slices,
+    knowledge_runs,
     knowledge_steps,
     row_key,
-    shared_head,
 )
 
 log = logging.getLogger(__name__)
@@ -150,25 +159,6 @@ def office_segment(r: NamedRow) -> OfficeSegment:
     )
 
 
-def finding_row(f: Finding, jurisdiction: str | None) -> tuple[Any, ...]:
-    """The row of a finding (without its belief range)."""
-    body = orjson.dumps(
-        {
-            "account_id": str(f.account_id) if f.account_id else None,
-            "handle": f.handle,
-            "holder": [f.holder.id, f.holder.name] if f.holder else None,
-            "followers": f.followers,
-            "detail": f.detail,
-            "established_by": [[str(s), v] for s, v in f.established_by],
-        },
-        option=orjson.OPT_SORT_KEYS,
-    ).decode()
-    return (
-        f.office, jurisdiction.partition("-")[0] if jurisdiction else None, jurisdiction, f.kind,
-        f.ident(), to_us(f.valid_from), opt_us(f.valid_to), body,
-    )  # fmt: skip
-
-
 def finding_from_row(r: NamedRow) -> Finding:
     body = orjson.loads(r["body"])
     holder = body["holder"]
@@ -256,7 +246,6 @@ class Inputs:
         return record.jurisdiction, oversight.findings(record, mine, rules, free_handles=theirs)
 
 
-Handle = tuple[str, str]  # (platform, handle key)
 Timelines = dict[UUID, tuple[Sequence[fold.Segment], list[tuple[int, Sequence[fold.Segment]]]]]
 """A batch's accounts: each one's timeline before the batch, and after each step of knowledge
 of the batch (its record time, its timeline then)."""
@@ -450,24 +439,32 @@ class FindingsModel(ReadModel):
         return kind != "dispute"  # accounts' and offices' events; a dispute changes no finding
 
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
-        # Touches go in `pending.updates`: ("office", key, t) or ("handle", platform, key, t).
+        # Touches go in `pending.updates`: ("office", key, t), ("handle", platform, key, t,
+        # account), ("own", key, account, steps) (`findings_local`) and ("stream", ...).
         times = sorted({to_us(c.fact.recorded_at) for c in changes})
         first = changes[0]
         if first.office is not None:
             pending.updates.extend(("office", first.office, t) for t in times)
             return
-        offices: set[str] = set()
+        aid = first.account_id
+        # Every office the account ever named: its findings read all of the account's history.
+        # The handles of the stretches the batch changed (their runs whole, and what ended
+        # them): another office's `office-handle-taken` may rest on those, and on no other.
+        offices: set[str] = set(changes[-1].offices)
         handles: set[tuple[str, str]] = set()
-        segments: list[Iterable[fold.Segment]] = [first.before, changes[-1].after]
-        segments += [c.after[shared_head(c.before, c.after) :] for c in changes[:-1]]
-        for part in segments:
-            for seg in part:
-                s = seg.state
-                if s.office is not None:
-                    offices.add(s.office)
-                handles.add((s.platform, s.handle.casefold()))
+        for step in knowledge_runs(changes):
+            for part in changed_slices(step, fold.handle_run_key):
+                for seg in part:
+                    s = seg.state
+                    if s.office is not None:
+                        offices.add(s.office)
+                    handles.add((s.platform, s.handle.casefold()))
+        own = changes[-1].own
+        if own is not None and first.before:  # its office's own, since before the batch
+            pending.updates.append(("own", own, aid, local_steps(changes)))
+            offices.discard(own)
         pending.updates.extend(("office", key, t) for key in offices for t in times)
-        pending.updates.extend(("handle", p, k, t) for p, k in handles for t in times)
+        pending.updates.extend(("handle", p, k, t, aid) for p, k in handles for t in times)
         # The account's timeline before the batch and after each of its steps of knowledge:
         # the evaluation reads these instead of the rows just written (`Timelines`).
         steps = [(to_us(last.fact.recorded_at), last.after) for _, last in knowledge_steps(changes)]
@@ -475,7 +472,10 @@ class FindingsModel(ReadModel):
 
     def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
         touched: dict[str, set[int]] = {}
-        by_handle: dict[tuple[str, str], set[int]] = {}
+        by_handle: dict[Handle, set[int]] = {}
+        touchers: dict[Handle, set[UUID]] = {}  # the accounts that touched each handle
+        own: dict[str, dict[UUID, list[Step]]] = {}  # office -> its own accounts' steps
+        owns: dict[UUID, str] = {}  # those accounts -> their office
         timelines: Timelines = {}
         latest: int | None = None  # the batch's latest record time
         for touch in pending.updates:
@@ -484,15 +484,39 @@ class FindingsModel(ReadModel):
                 latest = touch[2] if latest is None else max(latest, touch[2])
             elif touch[0] == "handle":
                 by_handle.setdefault((touch[1], touch[2]), set()).add(touch[3])
+                touchers.setdefault((touch[1], touch[2]), set()).add(touch[4])
+            elif touch[0] == "own":
+                own.setdefault(touch[1], {})[touch[2]] = touch[3]
+                owns[touch[2]] = touch[1]
             else:
                 timelines[touch[1]] = (touch[2], touch[3])
                 last = touch[3][-1][0]  # its last step's record time
                 latest = last if latest is None else max(latest, last)
         level, seen = _state(db, curs, self.name)
         batch = timelines if level else None
-        for key, times in _handle_owners(db, curs, names, by_handle, batch).items():
+        carried = _carried(db, curs, names, sorted(by_handle))
+        private = private_handles(touchers, _carriers(carried), owns)
+        others = {h: times for h, times in by_handle.items() if h not in private}
+        for key, times in _handle_owners(db, curs, names, others, carried, batch, owns).items():
             touched.setdefault(key, set()).update(times)
+        # An office whose own accounts alone changed, through private handles only, is kept in
+        # place (`findings_local`); any other touch of it, and it is evaluated whole.
+        local: dict[str, dict[UUID, list[Step]]] = {}
+        for key, accounts in own.items():
+            times = {t for steps in accounts.values() for t, _, _ in steps}
+            handles = {h for h, who in touchers.items() if who & accounts.keys()}
+            if (
+                level
+                and key not in touched
+                and (seen is None or min(times) > seen)
+                and handles <= private
+            ):
+                local[key] = accounts
+            else:
+                touched.setdefault(key, set()).update(times)
         _see(db, curs, latest, seen)  # every event's, touching an office or not
+        if local:
+            write_local(db, curs, names, self.rules, local)
         if not touched:
             return
         first = min(min(times) for times in touched.values())
@@ -597,20 +621,12 @@ def _pairs(db: Db, pairs: Sequence[Handle]) -> tuple[str, tuple[Any, ...]]:
     return f"({where})", tuple(v for p in pairs for v in p)
 
 
-def _handle_owners(
-    db: Db,
-    curs: Any,
-    names: Mapping[str, str],
-    by_handle: dict[Handle, set[int]],
-    batch: Timelines | None,
-) -> dict[str, set[int]]:
-    """The offices whose own accounts ever carried one of the handles, with the handles'
-    record times: a batch that touches a handle may touch their `office-handle-taken`. The
-    carriers come from `rm_handles`; the batch's own accounts' offices from their timelines,
-    the others' from their segments."""
-    out: dict[str, set[int]] = {}
-    carried: dict[str, set[Handle]] = {}  # account id -> the handles it carried
-    pairs = sorted(by_handle)
+def _carried(
+    db: Db, curs: Any, names: Mapping[str, str], pairs: Sequence[Handle]
+) -> dict[str, set[Handle]]:
+    """Account id -> the handles of `pairs` it ever carried (rows of `rm_handles`, as any
+    record time believed)."""
+    carried: dict[str, set[Handle]] = {}
     for begin in range(0, len(pairs), PAIRS):
         where, pp = _pairs(db, pairs[begin : begin + PAIRS])
         query = db.sql(
@@ -619,15 +635,48 @@ def _handle_owners(
         )
         for aid, platform, key in db.all(curs, query, pp):
             carried.setdefault(str(aid), set()).add((platform, key))
+    return carried
+
+
+def _carriers(carried: Mapping[str, set[Handle]]) -> dict[Handle, set[str]]:
+    out: dict[Handle, set[str]] = {}
+    for aid, handles in carried.items():
+        for handle in handles:
+            out.setdefault(handle, set()).add(aid)
+    return out
+
+
+def _handle_owners(
+    db: Db,
+    curs: Any,
+    names: Mapping[str, str],
+    by_handle: dict[Handle, set[int]],
+    carried: Mapping[str, set[Handle]],
+    batch: Timelines | None,
+    owns: Mapping[UUID, str],
+) -> dict[str, set[int]]:
+    """The offices whose own accounts ever carried one of the handles, with the handles'
+    record times: a batch that touches a handle may touch their `office-handle-taken`. The
+    carriers come from `rm_handles` (`carried`); the batch's own accounts' offices from their
+    timelines (an account that was only ever its office's own: that office), the others' from
+    their segments."""
+    out: dict[str, set[int]] = {}
 
     def owned(office: str | None, ownership: str | None, handle: Handle, aid: str) -> None:
         if office is None or (ownership or OFFICE_OWNED) != OFFICE_OWNED:
             return
-        if handle in carried[aid]:
+        if handle in by_handle and handle in carried[aid]:
             out.setdefault(office, set()).update(by_handle[handle])
 
     rest = []
     for aid in carried:
+        if not carried[aid].intersection(by_handle):
+            continue
+        office = owns.get(UUID(aid))
+        if office is not None:
+            for handle in carried[aid]:
+                owned(office, OFFICE_OWNED, handle, aid)
+            continue
         timeline = batch.get(UUID(aid)) if batch is not None else None
         if timeline is None:
             rest.append(aid)
@@ -647,6 +696,44 @@ def _handle_owners(
         for aid, office, ownership, platform, key in db.all(curs, query, ip):
             owned(office, ownership, (platform, key), str(aid))
     return out
+
+
+def write_local(
+    db: Db,
+    curs: Any,
+    names: Mapping[str, str],
+    rules: Rules,
+    local: Mapping[str, Mapping[UUID, list[Step]]],
+) -> None:
+    """Keep the findings of offices whose own accounts alone changed (`findings_local`): each
+    office's record as believed now (the batch does not change it), then the rows that differ."""
+    table = names[FINDINGS.name]
+    keys = sorted(local)
+    segments: dict[str, list[OfficeSegment]] = {}
+    for chunk in _chunks(keys, CHUNK):
+        offices, op = _one_of(db, "office", chunk)
+        query = db.sql(
+            f"SELECT {', '.join(OFFICE_COLUMNS)} FROM {{t}} WHERE {offices} "
+            "AND known_to IS NULL ORDER BY office, valid_from",
+            t=names["rm_office_segments"],
+        )
+        for row in db.all(curs, query, op):
+            r = dict(zip(OFFICE_COLUMNS, row, strict=True))
+            segments.setdefault(r["office"], []).append(office_segment(r))
+    closes: list[tuple[Any, ...]] = []
+    inserts: list[tuple[Any, ...]] = []
+    for key in keys:
+        mine = segments.get(key, [])
+        record = oversight.office_record(key, office_id(key) if mine else None, mine)
+        c, i = local_rows(record, local[key], rules)
+        closes += c
+        inserts += i
+    close = db.sql(
+        "UPDATE {t} SET known_to = %s WHERE office = %s AND row_key = %s AND known_to IS NULL",
+        t=table,
+    )
+    db.executemany(curs, close, closes)
+    db.insert_rows(curs, table, FINDINGS.columns, inserts)
 
 
 def _all_offices(db: Db, curs: Any, names: Mapping[str, str]) -> list[str]:

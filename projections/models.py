@@ -16,6 +16,7 @@ from uuid import UUID
 
 from ledger import fold
 from ledger.fold import Fact
+from ledger.history import NO_SPLICE, Splice, run_bounds
 from projections import derive
 from projections.db import Db
 from projections.derive import Row
@@ -106,6 +107,12 @@ class Change:
     before: list[Any]
     after: list[Any]
     office: str | None = None  # an office stream's key
+    # What `after` keeps of `before` (the same segment objects); none by default.
+    splice: Splice = NO_SPLICE
+    # Every office the stream's facts name, up to this one (accounts).
+    offices: frozenset[str] = frozenset()
+    # The office whose own account the stream has only ever been, if so (derive.Timeline.own).
+    own: str | None = None
 
 
 @dataclass
@@ -120,23 +127,39 @@ class Pending:
 
 def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
     """(first, last) of each run of consecutive changes recorded at the same time."""
-    steps: list[tuple[Change, Change]] = []
+    return [(step[0], step[-1]) for step in knowledge_runs(changes)]
+
+
+def knowledge_runs(changes: Sequence[Change]) -> list[Sequence[Change]]:
+    """The runs of consecutive changes recorded at the same time."""
+    runs: list[list[Change]] = []
     for change in changes:
-        if steps and steps[-1][1].fact.recorded_at == change.fact.recorded_at:
-            steps[-1] = (steps[-1][0], change)
+        if runs and runs[-1][-1].fact.recorded_at == change.fact.recorded_at:
+            runs[-1].append(change)
         else:
-            steps.append((change, change))
-    return steps
+            runs.append([change])
+    return list(runs)
 
 
-def shared_head(before: Sequence[Any], after: Sequence[Any]) -> int:
-    """How many segments the two timelines begin with in common: `Timeline.push` keeps the
-    unchanged head's segment objects, so the head is found by identity."""
-    n = min(len(before), len(after))
-    p = 0
-    while p < n and before[p] is after[p]:
-        p += 1
-    return p
+def step_splice(step: Sequence[Change]) -> Splice:
+    """What the timeline after a run of changes keeps of the one before it."""
+    splice = step[0].splice
+    for change in step[1:]:
+        splice = splice.then(change.splice)
+    return splice
+
+
+def changed_slices(
+    step: Sequence[Change], key: Callable[[Any], Any] | None
+) -> tuple[Sequence[Any], Sequence[Any]]:
+    """The segments before and after a run of changes from which the rows grouped by `key`
+    (`fold.runs`; None: a row per segment) that differ are derived: every row outside them is
+    in both. Rows of runs read the segment after them too (their `ended_by`)."""
+    before, after = step[0].before, step[-1].after
+    lo, hi_before, hi_after = run_bounds(
+        before, after, step_splice(step), key, following=key is not None
+    )
+    return before[lo:hi_before], after[lo:hi_after]
 
 
 class ReadModel:
@@ -183,26 +206,6 @@ class BitemporalModel(ReadModel):
     # How `rows` groups consecutive segments into one row (fold.runs); None: a row each.
     run_key: Callable[[fold.Segment], Any] | None = None
 
-    def _cut(self, before: Sequence[fold.Segment], after: Sequence[fold.Segment]) -> int:
-        """An index c such that rows(before) - rows(after) == rows(before[c:]) - rows(after[c:])
-        and the other way round, so an event at the tail of a long history costs rows for the
-        tail only. Timeline.push keeps the unchanged head's segment objects, so the shared head
-        is found by identity; c steps back from its end to where the model's row grouping
-        starts a new run, so every row before c (its ending included) is shared."""
-        p = shared_head(before, after)
-        if p == 0:
-            return 0
-        c = p - 1
-        key = type(self).run_key
-        if key is None:
-            return c
-        while c > 0:
-            k = key(after[c])
-            if k is None or after[c].valid_from != after[c - 1].valid_to or key(after[c - 1]) != k:
-                break
-            c -= 1
-        return c
-
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         # The net effect of the events on the table: rows believed before them and withdrawn
         # are closed; rows opened (and perhaps withdrawn again) are inserted with their range.
@@ -213,10 +216,12 @@ class BitemporalModel(ReadModel):
         opened: dict[Row, int] = {}
         closes: list[Row] = []
         account = self.table.columns.index(self.stream_column)
-        for first, last in knowledge_steps(changes):
-            cut = self._cut(first.before, last.after)
-            previous = rows(account_id, first.before[cut:])
-            current = rows(account_id, last.after[cut:])
+        for step in knowledge_runs(changes):
+            last = step[-1]
+            # Only the rows of the stretch the events changed (the rest are the same rows).
+            was, now = changed_slices(step, type(self).run_key)
+            previous = rows(account_id, was)
+            current = rows(account_id, now)
             if current == previous:
                 continue
             at = derive.to_us(last.fact.recorded_at)

@@ -462,7 +462,10 @@ class Projector:
             timeline = timelines[aid]
             before = timeline.segments
             after = timeline.push(fact)
-            changes.append(Change(aid, fact, position, before, after, timeline.key))
+            changes.append(
+                Change(aid, fact, position, before, after, timeline.key, timeline.splice,
+                       timeline.offices, timeline.own)
+            )  # fmt: skip
         cache.update(timelines)  # most recently used last
         self._cached_events += sum(t.version for t in timelines.values())
         while cache and (
