@@ -13,6 +13,7 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError, Stored
 from eventsourcing.utils import get_topic
 
 from ledger import dispute_fold, fold, office_fold
+from ledger.blocks import Blocks
 from ledger.errors import (
     AccountClosed,
     AccountNotFound,
@@ -53,27 +54,34 @@ class StreamEvent(Aggregate.Event):
     data: dict[str, Any]
 
     def apply(self, aggregate: Any) -> None:
-        aggregate.facts.append(to_fact(self))
+        aggregate.add_fact(to_fact(self))
 
 
 class _Stream:
     """What account and office streams share: their facts, and the decision whether a new fact
-    applies (by the stream's fold, `rules`). Not an aggregate: a base beside `Aggregate`."""
+    applies (by the stream's fold, `rules`). Not an aggregate: a base beside `Aggregate`.
+
+    The facts are a `Blocks`, never changed: a copy of the aggregate (the library's cache
+    gives one to every command) shares them, and a fact recorded makes a new one sharing all
+    but the last block, so neither costs the length of the stream."""
 
     rules: Any  # the stream's fold module: ledger.fold or ledger.office_fold
-    facts: list[Fact]
+    facts: Blocks[Fact]
 
     @property
     def id(self) -> UUID:  # the aggregate's (Aggregate comes first in a stream's bases)
         raise NotImplementedError
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        # Facts are immutable, so a copy of the list is a full copy of the state.
+        # Facts are immutable, and so are their blocks: sharing them is a full copy.
         copy: Any = object.__new__(type(self))
         copy.__dict__.update(self.__dict__)
-        copy.facts = list(self.facts)
         copy._pending_events = list(cast(Any, self)._pending_events)
         return copy
+
+    def add_fact(self, fact: Fact) -> None:
+        n = len(self.facts)
+        self.facts = self.facts.splice(n, n, (fact,))
 
     def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
         cast(Any, self).trigger_event(event_class, **kwargs)
@@ -250,7 +258,7 @@ class Account(Aggregate, _Stream):
     rules = fold
 
     def __init__(self) -> None:
-        self.facts: list[Fact] = []
+        self.facts: Blocks[Fact] = Blocks()
 
     def _missing(self) -> NotFound:
         return AccountNotFound(self.id)
@@ -307,7 +315,7 @@ class Office(Aggregate, _Stream):
     rules = office_fold
 
     def __init__(self) -> None:
-        self.facts: list[Fact] = []
+        self.facts: Blocks[Fact] = Blocks()
 
     def _missing(self) -> NotFound:
         return OfficeNotFound(self.key)
@@ -372,6 +380,9 @@ class Dispute(Aggregate):
 
     def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
         self.trigger_event(event_class, **kwargs)
+
+    def add_fact(self, fact: Fact) -> None:
+        self.facts.append(fact)
 
     def last_recorded_at(self) -> datetime:
         return self.facts[-1].recorded_at

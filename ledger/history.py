@@ -19,9 +19,11 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 from typing import Any
 
 from ledger import fold, office_fold
+from ledger.blocks import Blocks
 from ledger.fold import RETRACTED, Fact
 
 Interval = tuple[datetime, datetime | None]
@@ -80,9 +82,9 @@ class History:
         self._rules: Any = office_fold if kind == "office" else fold
         self._make: Any = office_fold.OfficeSegment if kind == "office" else fold.Segment
         self.length = 0  # facts pushed
-        self.kept: list[Fact] = []  # the facts in force, in the fold's order
+        self.kept: Blocks[Fact] = Blocks()  # the facts in force, in the fold's order
         self.retracted: frozenset[int] = frozenset()  # versions named by a retraction
-        self.segments: list[Any] = []
+        self.segments: Blocks[Any] = Blocks()
         self.first = 0  # the version whose fact registered the stream (0: none yet)
         self.splice = Splice(0, 0)  # what the last push kept of the timeline before it
         # Handle key -> the runs the account carried it in (accounts; built when first asked),
@@ -99,7 +101,7 @@ class History:
             raise ValueError("facts must be a stream's, versions 1, 2, ... in order")
         history.length = len(facts)
         history.retracted = frozenset(f.data["event_version"] for f in facts if f.type == RETRACTED)
-        history.kept = fold.believed(facts)
+        history.kept = Blocks(fold.believed(facts))
         history._refold_all()
         return history
 
@@ -173,14 +175,14 @@ class History:
             if found is None:  # a retraction of a retraction, or of nothing kept: no change
                 new.splice = Splice(len(self.segments), 0)
                 return new
-            new.kept = [*self.kept[:found], *self.kept[found + 1 :]]
+            new.kept = self.kept.splice(found, found + 1, ())
             new._refold(self, self.kept[found].effective_at)
         elif fact.version in self.retracted:  # named before it was recorded (a restore's oddity)
             new.splice = Splice(len(self.segments), 0)
             return new
         else:
             at = bisect_right(self.kept, _order(fact), key=_order)
-            new.kept = [*self.kept[:at], fact, *self.kept[at:]]
+            new.kept = self.kept.splice(at, at, (fact,))
             new._refold(self, fact.effective_at)
         if self._handles is not None:
             new._handles = new._spliced_handles(self)
@@ -200,17 +202,15 @@ class History:
         if p == 0:  # at or before the registration's instant: fold it whole
             self._refold_all()
             return
-        rules, kept, first = self._rules, self.kept, self.first
+        rules, first = self._rules, self.first
         acc = rules.restore(segments[p - 1].state, first)
         mid: list[tuple[datetime, Any]] = []
-        i = bisect_left(kept, t, key=_effective)
         j = p  # the first old segment not before the instant being folded
         join: int | None = None  # the old segment from which the old timeline is kept
-        while i < len(kept):
-            instant = kept[i].effective_at
-            while i < len(kept) and kept[i].effective_at == instant:
-                acc = rules.apply(acc, kept[i])
-                i += 1
+        start = bisect_left(self.kept, t, key=_effective)
+        for instant, facts in groupby(self.kept.iter_from(start), key=_effective):
+            for fact in facts:
+                acc = rules.apply(acc, fact)
             while j < len(segments) and segments[j].valid_from < instant:
                 j += 1
             held = segments[j] if j < len(segments) else None
@@ -219,51 +219,47 @@ class History:
                 break
             mid.append((instant, acc.snapshot(self.length, first)))
         make = self._make
-        tail = segments[join:] if join is not None else []
         end = segments[join].valid_from if join is not None else None
         made = [
-            make(start, mid[k + 1][0] if k + 1 < len(mid) else end, state)
-            for k, (start, state) in enumerate(mid)
+            make(begin, mid[k + 1][0] if k + 1 < len(mid) else end, state)
+            for k, (begin, state) in enumerate(mid)
         ]
         before = segments[p - 1]
         to = made[0].valid_from if made else end
         if before.valid_to == to:
             head = p
-            kept_head = segments[:p]
-        else:
+        else:  # the segment before the change ends elsewhere now
             head = p - 1
-            kept_head = [*segments[: p - 1], make(before.valid_from, to, before.state)]
-        self.segments = [*kept_head, *made, *tail]
-        self.splice = Splice(head, len(tail))
+            made.insert(0, make(before.valid_from, to, before.state))
+        stop = join if join is not None else len(segments)
+        self.segments = segments.splice(head, stop, made)
+        self.splice = Splice(head, len(segments) - stop)
 
     def _refold_all(self) -> None:
         """Fold every kept fact (`fold.starts_with` for the kept facts, remembering `first`)."""
-        rules, kept, make = self._rules, self.kept, self._make
+        rules, make = self._rules, self._make
         acc: Any = None
         first = 0
         starts: list[tuple[datetime, Any]] = []
-        i = 0
-        while i < len(kept):
-            instant = kept[i].effective_at
-            while i < len(kept) and kept[i].effective_at == instant:
-                acc = rules.apply(acc, kept[i])
+        for instant, facts in groupby(self.kept, key=_effective):
+            for fact in facts:
+                acc = rules.apply(acc, fact)
                 if acc is not None and not first:
-                    first = kept[i].version
-                i += 1
+                    first = fact.version
             if acc is not None:
                 starts.append((instant, acc.snapshot(self.length, first)))
         self.first = first
-        self.segments = [
-            make(start, starts[k + 1][0] if k + 1 < len(starts) else None, state)
-            for k, (start, state) in enumerate(starts)
-        ]
+        self.segments = Blocks(
+            make(begin, starts[k + 1][0] if k + 1 < len(starts) else None, state)
+            for k, (begin, state) in enumerate(starts)
+        )
         self.splice = Splice(0, 0)
 
     # -- handles (accounts) ----------------------------------------------------------------------
 
     def _handle_runs(self) -> dict[str, tuple[HandleRun, ...]]:
         if self._handles is None:
-            self._handles = _group(_runs_of(self.segments))
+            self._handles = _group(_runs_of(list(self.segments)))
         return self._handles
 
     def _spliced_handles(self, old: History) -> dict[str, tuple[HandleRun, ...]]:
@@ -271,6 +267,9 @@ class History:
         now: the runs that meet the changed segments, found from the splice."""
         assert old._handles is not None
         before, after = old.segments, self.segments
+        if same_runs(before, after, self.splice, _handle_facet):  # no run moved
+            self._moved = frozenset()
+            return old._handles
         lo, hi_before, hi_after = run_bounds(before, after, self.splice, fold.handle_run_key)
         was, now = _runs_of(before[lo:hi_before]), _runs_of(after[lo:hi_after])
         gone, came = was - now, now - was
@@ -316,6 +315,39 @@ def run_bounds(
     return lo, len(before) - tail + k, len(after) - tail + k
 
 
+def same_runs(
+    before: Sequence[Any], after: Sequence[Any], splice: Splice, key: Any, first: Any = None
+) -> bool:
+    """Whether two timelines that share `splice` change `key` at the same instants, to the same
+    values, with the same `first(segment)` (None: nothing) for the segment each change begins:
+    then every row that depends only on those (a run's extent, its key, and what `first` says
+    of its first segment) is in both. Compared over the changed stretch and its neighbours
+    only, so a change that does not move a run (an observation inside a custody) costs the
+    stretch, however long the runs around it are."""
+    head, tail = splice.head, splice.tail
+    return _changes(before, head, len(before) - tail, key, first) == _changes(
+        after, head, len(after) - tail, key, first
+    )
+
+
+def _changes(
+    segments: Sequence[Any], head: int, stop: int, key: Any, first: Any
+) -> list[tuple[Any, ...]]:
+    """Where `key` changes among `segments[head:stop + 1]`, from the value at `head - 1`."""
+    out: list[tuple[Any, ...]] = []
+    previous: Any = key(segments[head - 1]) if head else _NOTHING
+    end = min(stop + 1, len(segments))
+    for segment in segments[head:end] if head < end else ():
+        k = key(segment)
+        if k != previous:
+            out.append((segment.valid_from, k, first(segment) if first is not None else None))
+            previous = k
+    return out
+
+
+_NOTHING = object()  # no value of any key
+
+
 def _continues(segments: Sequence[Any], i: int, key: Any) -> bool:
     """Whether segment i belongs to the run of segment i - 1."""
     k = key(segments[i])
@@ -324,6 +356,11 @@ def _continues(segments: Sequence[Any], i: int, key: Any) -> bool:
         and segments[i].valid_from == segments[i - 1].valid_to
         and key(segments[i - 1]) == k
     )
+
+
+def _handle_facet(segment: fold.Segment) -> tuple[Any, str]:
+    """What a handle run's extent and display rest on."""
+    return fold.handle_run_key(segment), segment.state.handle
 
 
 def _runs_of(segments: Sequence[fold.Segment]) -> set[tuple[str, HandleRun]]:

@@ -179,6 +179,21 @@ def custody_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]
     }
 
 
+def custody_facet(segment: fold.Segment) -> tuple[Any, ...]:
+    """What of a segment `custody_rows` reads: its holder run's key, handle, office and the
+    fact that set its holder (a run's provenance, and the next run's)."""
+    s = segment.state
+    return fold.holder_run_key(segment), s.handle, s.office, s.holder_by
+
+
+def handle_facet(segment: fold.Segment) -> tuple[Any, ...]:
+    """What of a segment `handle_rows` reads: its handle run's key, the handle as written, and
+    the facts that set its handle and status (a run's provenance, and what ended the one
+    before)."""
+    s = segment.state
+    return fold.handle_run_key(segment), s.handle, s.handle_by, s.status, s.status_by
+
+
 def handle_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
     """`handles` model: which handle key the account carried over which valid-time intervals."""
     if not segments:
@@ -238,7 +253,7 @@ class Timeline:
         self.kind = kind  # the stream's: "account", "office" or "dispute" (its fold)
         self._history = History(kind) if kind != "dispute" else None
         self.facts: list[Fact] = []
-        self.segments: list[Any] = []
+        self.segments: Sequence[Any] = []
         self.splice = Splice(0, 0)  # what the last push kept of the segments before it
         # Every office a fact of the stream names (a superset of those its segments name).
         self.offices: frozenset[str] = frozenset()
@@ -256,7 +271,7 @@ class Timeline:
     def version(self) -> int:
         return len(self.facts)
 
-    def push(self, fact: Fact) -> list[Any]:
+    def push(self, fact: Fact) -> Sequence[Any]:
         if fact.version != len(self.facts) + 1:
             raise ValueError(f"fact version {fact.version} after version {len(self.facts)}")
         self.facts.append(fact)
@@ -293,20 +308,3 @@ def _own(own: str | None, fact: Fact) -> str | None:
     if fact.type in _NOT_OWN or (fact.type == fold.RETRACTED and fact.data["event_version"] == 1):
         return None
     return own
-
-
-def knowledge_ends(facts: Sequence[Fact]) -> list[int]:
-    """The index of the last fact of each run of consecutive facts recorded at the same time:
-    the prefixes whose state somebody could have known (a batch becomes known all at once)."""
-    return [
-        i
-        for i in range(len(facts))
-        if i + 1 == len(facts) or facts[i + 1].recorded_at != facts[i].recorded_at
-    ]
-
-
-def prefix_timelines(facts: Sequence[Fact]) -> list[list[Any]]:
-    """For each prefix facts[:k], a timeline whose rows equal those of `fold.timeline(facts[:k])`
-    (`office_fold.timeline` for an office stream; used by rebuild)."""
-    timeline = Timeline(facts[0].kind if facts else "account")
-    return [timeline.push(fact) for fact in facts]

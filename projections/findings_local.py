@@ -64,12 +64,20 @@ def _holder(segment: Any) -> Any:
     return segment.state.holder
 
 
+def _opening(segment: Any) -> Any:
+    """What a holder run's finding reads of the segment that begins it."""
+    return segment.state.handle, segment.state.established_by
+
+
 def local_steps(changes: Sequence[Change]) -> list[Step]:
-    """The steps of one own account's changes in a batch, each with the holder runs it changed."""
+    """The steps of one own account's changes in a batch, each with the holder runs it changed
+    (but the step that registers it: that one changes which accounts the office has)."""
     aid = changes[0].account_id
     out: list[Step] = []
     for step in knowledge_runs(changes):
-        was, now = changed_slices(step, _holder)
+        if not step[0].before:
+            continue
+        was, now = changed_slices(step, _holder, _holder, _opening)
         at = to_us(step[-1].fact.recorded_at)
         out.append((at, oversight.account_spans(aid, was), oversight.account_spans(aid, now)))
     return out
@@ -90,6 +98,21 @@ def private_handles(
         if aid in owns and carriers.get(handle, set()) <= {str(aid)}:
             out.add(handle)
     return out
+
+
+def local_diff(
+    record: OfficeRecord, steps: Mapping[UUID, Step], rules: Rules
+) -> tuple[set[str], dict[str, Row]]:
+    """What the steps of the office's own accounts at one record time change in its findings:
+    the keys of the rows that go, and the rows that come, by key."""
+    gone: set[str] = set()
+    came: dict[str, Row] = {}
+    for aid, (_, was, now) in steps.items():
+        before = _rows(record, aid, was, rules, record.jurisdiction)
+        after = _rows(record, aid, now, rules, record.jurisdiction)
+        gone |= before.keys() - after.keys()
+        came.update((k, after[k]) for k in after.keys() - before.keys())
+    return gone, came
 
 
 def local_rows(

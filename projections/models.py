@@ -16,7 +16,7 @@ from uuid import UUID
 
 from ledger import fold
 from ledger.fold import Fact
-from ledger.history import NO_SPLICE, Splice, run_bounds
+from ledger.history import NO_SPLICE, Splice, run_bounds, same_runs
 from projections import derive
 from projections.db import Db
 from projections.derive import Row
@@ -91,11 +91,6 @@ def row_key(row: Row) -> str:
     return hashlib.blake2b(repr(row).encode(), digest_size=8).hexdigest()
 
 
-RowsFor = Callable[[Callable[[UUID, Sequence[fold.Segment]], set[Row]]], list[set[Row]]]
-"""Row sets of a derivation after each step of knowledge of one account's history, that is for
-the prefixes ending at `derive.knowledge_ends(facts)` (memoised by the caller)."""
-
-
 @dataclass
 class Change:
     """One custody event, with its stream's timeline before and after it (as known then):
@@ -104,8 +99,8 @@ class Change:
     account_id: UUID  # the stream's id
     fact: Fact
     position: int
-    before: list[Any]
-    after: list[Any]
+    before: Sequence[Any]
+    after: Sequence[Any]
     office: str | None = None  # an office stream's key
     # What `after` keeps of `before` (the same segment objects); none by default.
     splice: Splice = NO_SPLICE
@@ -123,6 +118,23 @@ class Pending:
     closes: list[Row] = field(default_factory=list)
     inserts: list[Row] = field(default_factory=list)
     updates: list[Row] = field(default_factory=list)
+
+
+def stream_changes(
+    stream_id: UUID, facts: Sequence[Fact], positions: Sequence[int]
+) -> list[Change]:
+    """A whole stream's events as changes, from its first (a rebuild's: as the projector makes
+    them, with the timeline before and after each)."""
+    timeline = derive.Timeline(facts[0].kind if facts else "account")
+    out = []
+    for fact, position in zip(facts, positions, strict=True):
+        before = timeline.segments
+        after = timeline.push(fact)
+        out.append(
+            Change(stream_id, fact, position, before, after, timeline.key, timeline.splice,
+                   timeline.offices, timeline.own)
+        )  # fmt: skip
+    return out
 
 
 def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
@@ -150,15 +162,21 @@ def step_splice(step: Sequence[Change]) -> Splice:
 
 
 def changed_slices(
-    step: Sequence[Change], key: Callable[[Any], Any] | None
+    step: Sequence[Change],
+    key: Callable[[Any], Any] | None,
+    facet: Callable[[Any], Any] | None = None,
+    first: Callable[[Any], Any] | None = None,
 ) -> tuple[Sequence[Any], Sequence[Any]]:
     """The segments before and after a run of changes from which the rows grouped by `key`
     (`fold.runs`; None: a row per segment) that differ are derived: every row outside them is
-    in both. Rows of runs read the segment after them too (their `ended_by`)."""
+    in both. Rows of runs read the segment after them too (their `ended_by`). With `facet`
+    (and `first`), what a row rests on (`history.same_runs`): none, if the changes moved none
+    of that, however long the runs they fell in."""
     before, after = step[0].before, step[-1].after
-    lo, hi_before, hi_after = run_bounds(
-        before, after, step_splice(step), key, following=key is not None
-    )
+    splice = step_splice(step)
+    if facet is not None and same_runs(before, after, splice, facet, first):
+        return [], []
+    lo, hi_before, hi_after = run_bounds(before, after, splice, key, following=key is not None)
     return before[lo:hi_before], after[lo:hi_after]
 
 
@@ -187,14 +205,10 @@ class ReadModel:
         """Write what `apply` gathered for the batch (models that write at once: nothing)."""
 
     def history(
-        self,
-        account_id: UUID,
-        facts: Sequence[Fact],
-        timelines: Sequence[list[fold.Segment]],
-        positions: Sequence[int],
-        rows_for: RowsFor,
+        self, account_id: UUID, facts: Sequence[Fact], changes: Sequence[Change]
     ) -> dict[str, list[Row]]:
-        """Every row this model ever holds for one account (used by rebuild)."""
+        """Every row this model ever holds for one stream (used by rebuild): `facts` are the
+        whole stream's, `changes` its events from the first (`stream_changes`)."""
         raise NotImplementedError
 
 
@@ -203,8 +217,10 @@ class BitemporalModel(ReadModel):
 
     rows: Callable[[UUID, Sequence[Any]], set[Row]]
     stream_column = "account_id"  # the column holding the stream's id
-    # How `rows` groups consecutive segments into one row (fold.runs); None: a row each.
+    # How `rows` groups consecutive segments into one row (fold.runs); None: a row each. And
+    # what of a segment a run's row reads (`changed_slices`).
     run_key: Callable[[fold.Segment], Any] | None = None
+    run_facet: Callable[[fold.Segment], Any] | None = None
 
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         # The net effect of the events on the table: rows believed before them and withdrawn
@@ -219,7 +235,7 @@ class BitemporalModel(ReadModel):
         for step in knowledge_runs(changes):
             last = step[-1]
             # Only the rows of the stretch the events changed (the rest are the same rows).
-            was, now = changed_slices(step, type(self).run_key)
+            was, now = changed_slices(step, type(self).run_key, type(self).run_facet)
             previous = rows(account_id, was)
             current = rows(account_id, now)
             if current == previous:
@@ -250,26 +266,12 @@ class BitemporalModel(ReadModel):
         db.insert_rows(curs, t, self.table.columns, pending.inserts)
 
     def history(
-        self,
-        account_id: UUID,
-        facts: Sequence[Fact],
-        timelines: Sequence[list[fold.Segment]],
-        positions: Sequence[int],
-        rows_for: RowsFor,
+        self, account_id: UUID, facts: Sequence[Fact], changes: Sequence[Change]
     ) -> dict[str, list[Row]]:
-        out: list[Row] = []
-        opened: dict[Row, int] = {}
-        previous: set[Row] = set()
-        ends = derive.knowledge_ends(facts)
-        for end, current in zip(ends, rows_for(type(self).rows), strict=True):
-            at = derive.to_us(facts[end].recorded_at)
-            for row in previous - current:
-                out.append((*row, row_key(row), opened.pop(row), at))
-            for row in current - previous:
-                opened[row] = at
-            previous = current
-        out += [(*row, row_key(row), since, None) for row, since in opened.items()]
-        return {self.table.name: out}
+        # From an empty table, the net effect of every event is the rows with their ranges.
+        pending = Pending()
+        self.apply(changes, pending)
+        return {self.table.name: pending.inserts}
 
 
 BITEMPORAL = ("row_key", "known_from", "known_to")
@@ -346,6 +348,7 @@ class CustodyIntervals(BitemporalModel):
     name = "custody"
     rows = staticmethod(derive.custody_rows)
     run_key = staticmethod(fold.holder_run_key)
+    run_facet = staticmethod(derive.custody_facet)
     table = Table(
         "rm_custody",
         _CUSTODY_COLUMNS,
@@ -363,6 +366,7 @@ class HandleHistory(BitemporalModel):
     name = "handles"
     rows = staticmethod(derive.handle_rows)
     run_key = staticmethod(fold.handle_run_key)
+    run_facet = staticmethod(derive.handle_facet)
     table = Table(
         "rm_handles",
         (
@@ -434,17 +438,12 @@ class EventLog(ReadModel):
         db.executemany(curs, mark, pending.updates)
 
     def history(
-        self,
-        account_id: UUID,
-        facts: Sequence[Fact],
-        timelines: Sequence[list[fold.Segment]],
-        positions: Sequence[int],
-        rows_for: RowsFor,
+        self, account_id: UUID, facts: Sequence[Fact], changes: Sequence[Change]
     ) -> dict[str, list[Row]]:
         retractions = {f.data["event_version"]: f for f in facts if f.type == fold.RETRACTED}
         office = facts[0].data["office"] if facts and facts[0].kind == "office" else None
         rows = []
-        for fact, position in zip(facts, positions, strict=True):
+        for fact, position in zip(facts, (c.position for c in changes), strict=True):
             row = derive.event_row(account_id, fact, position, office)
             by = retractions.get(fact.version)
             if by is not None:

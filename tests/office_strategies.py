@@ -319,13 +319,19 @@ def own_account_histories(draw: st.DrawFn, max_ops: int = 40) -> list[Op]:
             lambda h, at: RenameHandle(handle=h, effective_at=at), st.sampled_from(RENAMES), days()
         ),
     )
+    # Mostly handles of its own (nobody else renames to them), sometimes the shared ones.
+    own_handles = st.sampled_from(("ISPR_Own", "ispr_own", "ISPR_Own2", *RENAMES[:2]))
+    mine_only = st.one_of(
+        plain,
+        st.builds(lambda h, at: RenameHandle(handle=h, effective_at=at), own_handles, days()),
+    )
     for _ in range(draw(st.integers(0, max_ops))):
-        turn = draw(st.integers(0, 19))
-        if turn < 14:
-            ops.append(Op(False, 0, draw(plain)))
-        elif turn < 16:
+        turn = draw(st.integers(0, 39))
+        if turn < 27:
+            ops.append(Op(False, 0, draw(mine_only)))
+        elif turn < 33:
             ops.append(Op(True, 0, draw(office_commands())))
-        elif turn < 18:  # another account: often a rename, to take the own account's handles
+        elif turn < 38:  # another account: often a rename, to take the own account's handles
             other = draw(st.one_of(plain, account_commands()))
             ops.append(Op(False, draw(st.integers(1, 2)), other))
         else:
