@@ -2,21 +2,24 @@
 events, with out-of-order effective times.
 
     python bench/bench_long_streams.py [--store sqlite|postgres|both] [--lengths 10,1000,10000]
-        [--appends N] [--rounds R] [--profile]
+        [--appends N] [--rounds R] [--mix dense|daily] [--profile]
 
 Per store (SQLite in a temporary file; PostgreSQL in a fresh schema) and per length, one office
 (registered, four tenures over the stream's span) and one account of the office, whose stream is
 built through the ledger's batch (`ledger.batch()`, 1,000 events a transaction, the read models
 caught up after each, as `custody import` does). The stream has the same mix at every length,
-one event a day on average: 80% audience observations, 10% handovers (each to a new holder),
-10% renames (each to a new handle); each batch is staged in shuffled order, so its events come
-out of effective-time order. Then, in rounds that turn over the lengths, it appends --appends
-events to each stream, each on its own (the ledger call timed: decide and save), then lets the
-projector apply it (`projector.catch_up()`, in-process as an embedded store does; timed): a mix
-of audience observations (60%), handovers (20%) and renames (20%), each effective at a random
-instant of the stream's past. It prints per store and length the p50 (and p90) of decide+save,
-of projection and of both, and the ratio of each p50 to the shortest stream's, then one JSON
-line. With --profile, cProfile's top entries for the appends to the longest stream.
+one event a day on average: with --mix dense (the default), 80% audience observations, 10%
+handovers (each to a new holder), 10% renames (each to a new handle); with --mix daily, daily
+observations and a handover every few years (a back-dated handover then changes every day up
+to the next one: its rows grow with the gap). Each batch is staged in shuffled order, so its
+events come out of effective-time order. Then, in rounds that turn over the lengths, it
+appends --appends events to each stream, each on its own (the ledger call timed: decide and
+save), then lets the projector apply it (`projector.catch_up()`, in-process as an embedded
+store does; timed): a mix of audience observations (60%), handovers (20%) and renames (20%),
+each effective at a random instant of the stream's past. It prints per store and length the
+p50 (and p90) of decide+save, of projection and of both, and the ratio of each p50 to the
+shortest stream's, then one JSON line. With --profile, cProfile's top entries for the appends
+to the longest stream.
 
 The verifiable log is off (`log_enabled=False`): its integration runs behind appends and none of
 this measures it. The script makes its schema and file and removes them.
@@ -77,28 +80,35 @@ def holder(tag: str) -> Holder:
     return Holder(id=f"p-{tag}", name=f"Person {tag}")
 
 
-def history(length: int, rng: random.Random) -> tuple[list[Command], datetime]:
+MIXES = {  # a built stream's share of handovers and of renames (the rest: observations)
+    "dense": (0.1, 0.1),  # the same mix at every length: a change's stretch is as long
+    "daily": (0.001, 0.0005),  # daily observations, a handover every ~3 years
+}
+
+
+def history(length: int, rng: random.Random, mix: str) -> tuple[list[Command], datetime]:
     """The account's events after its registration (`length - 1` of them, one a day on
     average), in effective-time order, and the end of their span."""
     events: list[Command] = []
     when = T0
+    handovers, renames = MIXES[mix]
     for k in range(1, length):
         when += timedelta(seconds=rng.randrange(1, 2 * 86_400))
         draw = rng.random()
-        if draw < 0.1:
+        if draw < handovers:
             events.append(AssignHolder(holder=holder(f"b{k}"), effective_at=when))
-        elif draw < 0.2:
+        elif draw < handovers + renames:
             events.append(RenameHandle(handle=f"b{length}x{k}", effective_at=when))
         else:
             events.append(ObserveAudience(followers=rng.randrange(10**7), effective_at=when))
     return events, when + DAY
 
 
-def build_stream(c: Container, length: int, rng: random.Random) -> Stream:
+def build_stream(c: Container, length: int, rng: random.Random, mix: str = "dense") -> Stream:
     """Register the office and the account, then stage the account's history in batches of
     `BATCH` events, each shuffled, the read models caught up after each."""
     office = f"office-{length}-{uuid.uuid4().hex[:6]}"
-    events, end = history(length, rng)
+    events, end = history(length, rng, mix)
     span = end - T0
     ledger = c.ledger
     ledger.register_office(
@@ -166,7 +176,7 @@ def run_store(name: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
         streams: list[Stream] = []
         for length in args.lengths:
             started = time.perf_counter()
-            streams.append(build_stream(c, length, rng))
+            streams.append(build_stream(c, length, rng, args.mix))
             print(
                 f"{name}: built a stream of {length:,} events in "
                 f"{time.perf_counter() - started:.1f}s",
@@ -245,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--appends", type=int, default=20, help="appends per stream and round")
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument(
+        "--mix",
+        choices=sorted(MIXES),
+        default="dense",
+        help="the built streams: 10%% handovers and 10%% renames at every length (dense), or "
+        "daily observations with a handover every few years (daily)",
+    )
     ap.add_argument("--profile", action="store_true")
     ap.add_argument("--url", default=PG, help="a PostgreSQL database to make a schema in")
     args = ap.parse_args(argv)
@@ -265,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             with psycopg.connect(args.url, autocommit=True) as conn:
                 conn.execute(SQL("DROP SCHEMA {} CASCADE").format(Identifier(schema)))
     show(results, args.lengths)
-    print(json.dumps({"appends": args.appends, "rounds": args.rounds, "stores": results}))
+    report = {"appends": args.appends, "rounds": args.rounds, "mix": args.mix, "stores": results}
+    print(json.dumps(report))
     return 0
 
 
