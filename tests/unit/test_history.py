@@ -167,9 +167,9 @@ def _touched_by_refolding(facts: list[Fact], command: _Command) -> set[str]:
             (s for s in segments if s.valid_from <= at and (not s.valid_to or at < s.valid_to)),
             None,
         )
-        st_ = s.state if s else None
-        return st_ and (st_.office, st_.status, st_.holder, st_.holder_since, st_.handle,
-                        st_.platform_account_id, st_.archives, st_.ownership, st_.owner)  # fmt: skip
+        v = s.state if s else None
+        return v and (v.office, v.status, v.holder, v.holder_since, v.handle,
+                      v.platform_account_id, v.archives, v.ownership, v.owner)  # fmt: skip
 
     instants = sorted({start} | {s.valid_from for s in (*before, *after) if s.valid_from > start})
     touched: set[Any] = set()
