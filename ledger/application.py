@@ -79,6 +79,7 @@ from ledger.errors import (
 )
 from ledger.fold import Fact
 from ledger.guards import check_account_id, check_actor, check_key, fingerprint, offices_touched
+from ledger.history import History
 from ledger.records import EventRecord, RecentFacts
 from ledger.store import log_head, position_of, stored_streams
 from ledger.tlog.entry import EntryError, entry_bytes
@@ -292,7 +293,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
             others: list[Aggregate] = []
             if command.platform_account_id is not None:
                 others.append(self._claim_platform_id(command, account.id, touched, writing))
-            others += self._update_handles(account, {}, touched, writing)
+            others += self._update_handles(account, None, touched, writing)
             return self._save(account, others, actor, idempotency_key, stamp, (), writing)
 
         return self._with_retries(attempt, writing)
@@ -330,12 +331,12 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
             account = self._get_account(account_id, writing)
             touched.append(account.id)
             if offices is not None:  # first: a caller may not learn more about others' accounts
-                outside = offices_touched(account.facts, command) - set(offices)
+                outside = offices_touched(account.history(), account.facts, command) - set(offices)
                 if outside:
                     raise OfficeNotAllowed(actor, offices, outside)
             candidate = self._candidate(account, command, actor, expected_version, writing)
             orphaned = account.check_append(candidate)
-            before = account.handle_intervals() if command.type in HANDLE_TYPES else {}
+            before = account.history() if command.type in HANDLE_TYPES else None
             _record(account, EVENT_CLASSES[command.type], candidate)
             others: list[Aggregate] = []
             if command.type in HANDLE_TYPES:
@@ -625,24 +626,19 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
     def _update_handles(
         self,
         account: Account,
-        before: dict[str, tuple[str, list[tuple[datetime, datetime | None]]]],
+        before: History | None,
         touched: list[UUID],
         writing: Writing,
     ) -> list[Aggregate]:
-        """Re-claim every handle whose intervals this change moved; refuse overlaps."""
+        """Re-claim every handle whose intervals this change moved (`before`: the account's
+        history before it, None for a new account); refuse overlaps."""
         platform = account.facts[0].data["platform"]
-        after = account.handle_intervals()
-        changed = sorted(
-            k
-            for k in before.keys() | after.keys()
-            if before.get(k, ("", []))[1] != after.get(k, ("", []))[1]
-        )
+        changed = account.history().handle_changes(before)
         indexes: list[Aggregate] = []
-        for key in changed:
+        for key, (display, intervals) in changed.items():
             index_id = handle_index_id(platform, key)
             touched.append(index_id)
             index = self._get_or_none(index_id, writing) or HandleIndex.open(platform, key)
-            display, intervals = after.get(key, (key, []))
             index.check_claim(account.id, intervals, display)
             index.set_claim(account.id, intervals)
             indexes.append(index)

@@ -13,6 +13,7 @@ from eventsourcing.persistence import Mapper, MapperDeserialisationError, Stored
 from eventsourcing.utils import get_topic
 
 from ledger import dispute_fold, fold, office_fold
+from ledger.blocks import Blocks
 from ledger.errors import (
     AccountClosed,
     AccountNotFound,
@@ -31,6 +32,7 @@ from ledger.errors import (
     first_line,
 )
 from ledger.fold import Fact
+from ledger.history import History
 
 NS_HANDLE = uuid5(NAMESPACE_URL, "custody-ledger:handle")
 NS_PLATFORM_ID = uuid5(NAMESPACE_URL, "custody-ledger:platform-account-id")
@@ -52,27 +54,34 @@ class StreamEvent(Aggregate.Event):
     data: dict[str, Any]
 
     def apply(self, aggregate: Any) -> None:
-        aggregate.facts.append(to_fact(self))
+        aggregate.add_fact(to_fact(self))
 
 
 class _Stream:
     """What account and office streams share: their facts, and the decision whether a new fact
-    applies (by the stream's fold, `rules`). Not an aggregate: a base beside `Aggregate`."""
+    applies (by the stream's fold, `rules`). Not an aggregate: a base beside `Aggregate`.
+
+    The facts are a `Blocks`, never changed: a copy of the aggregate (the library's cache
+    gives one to every command) shares them, and a fact recorded makes a new one sharing all
+    but the last block, so neither costs the length of the stream."""
 
     rules: Any  # the stream's fold module: ledger.fold or ledger.office_fold
-    facts: list[Fact]
+    facts: Blocks[Fact]
 
     @property
     def id(self) -> UUID:  # the aggregate's (Aggregate comes first in a stream's bases)
         raise NotImplementedError
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-        # Facts are immutable, so a copy of the list is a full copy of the state.
+        # Facts are immutable, and so are their blocks: sharing them is a full copy.
         copy: Any = object.__new__(type(self))
         copy.__dict__.update(self.__dict__)
-        copy.facts = list(self.facts)
         copy._pending_events = list(cast(Any, self)._pending_events)
         return copy
+
+    def add_fact(self, fact: Fact) -> None:
+        n = len(self.facts)
+        self.facts = self.facts.splice(n, n, (fact,))
 
     def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
         cast(Any, self).trigger_event(event_class, **kwargs)
@@ -91,14 +100,41 @@ class _Stream:
         return self.facts[version - 1]
 
     def retracted_by(self) -> Mapping[int, int]:
-        """Target version -> version of the retraction that names it (kept per stream length,
-        like `_tail`, since every append asks for it twice; read-only)."""
+        """Target version -> version of the retraction that names it (kept per stream length
+        and extended by the facts added since, since every append asks for it; read-only)."""
         cached: tuple[int, dict[int, int]] | None = self.__dict__.get("_retractions")
-        if cached is not None and cached[0] == len(self.facts):
+        n = len(self.facts)
+        if cached is not None and cached[0] == n:
             return cached[1]
-        found = {f.data["event_version"]: f.version for f in self.facts if f.type == fold.RETRACTED}
-        self._retractions = (len(self.facts), found)
+        start, found = cached if cached is not None and cached[0] < n else (0, {})
+        added = {
+            f.data["event_version"]: f.version
+            for f in self.facts[start:]
+            if f.type == fold.RETRACTED
+        }
+        if added:
+            found = {**found, **added}
+        self._retractions = (n, found)
         return found
+
+    def history(self) -> History:
+        """The stream's timeline as known now, kept up to date fact by fact (`ledger.history`):
+        folded whole once per aggregate loaded, then extended by each fact recorded. Shared,
+        never changed, by the aggregate's copies."""
+        n = len(self.facts)
+        trial: tuple[int, Fact, History] | None = self.__dict__.get("_trial")
+        if trial is not None and trial[0] == n and self.facts[-1] == trial[1]:
+            self._history = (n, trial[2])
+            del self._trial
+        cached: tuple[int, History] | None = self.__dict__.get("_history")
+        if cached is None or cached[0] > n:
+            history = History.of(self.facts, self.facts[0].kind)
+        else:
+            history = cached[1]
+            for fact in self.facts[cached[0] :]:
+                history = history.push(fact)
+        self._history = (n, history)
+        return history
 
     # -- deciding --------------------------------------------------------------------------------
 
@@ -106,33 +142,29 @@ class _Stream:
         """Refuse `candidate` unless it applies; return the versions it leaves without premise.
 
         Only a retraction may leave later facts without their premise (the fold then ignores
-        them and says so); any other fact that would do so is refused.
+        them and says so); any other fact that would do so is refused. Decided on the stream's
+        history with the candidate pushed, which folds only the stretch of valid time the
+        candidate changes (`ledger.history`), however long the stream.
         """
         if not self.exists():
             raise self._missing()
-        rules = self.rules
+        history = self.history()
         if candidate.type == fold.RETRACTED:
             self._check_retraction(candidate.data["event_version"])
-        else:
-            acc, latest = self._tail()
-            if acc is not None and latest is not None and candidate.effective_at >= latest:
-                # The common case: nothing kept is effective after it, so it applies last and
-                # can orphan nothing. Decide on a copy of the folded state, without refolding.
-                trial = acc.copy()
-                failures = len(trial.ineffective)
-                rules.apply(trial, candidate)
-                if len(trial.ineffective) > failures:
-                    raise self._refusal(candidate, trial.ineffective[-1].why)
-                self._tail_cache: tuple[int, Any, datetime | None] = (
-                    len(self.facts) + 1,
-                    trial,
-                    candidate.effective_at,
-                )
-                return ()
-            self._check_premise(candidate)
-        before = rules.ineffective_versions(self.facts)
-        after = rules.ineffective_versions([*self.facts, candidate])
-        orphaned = tuple(sorted(after - before - {candidate.version}))
+        elif candidate.effective_at < history.segments[0].valid_from:
+            registered_at = history.segments[0].valid_from
+            raise EffectiveBeforeRegistration(
+                f"effective_at {candidate.effective_at.isoformat()} is before the "
+                f"{candidate.kind}'s registration at {registered_at.isoformat()}",
+                account_id=self.id,
+            )
+        trial = history.push(candidate)
+        after = trial.ineffective_versions()
+        if candidate.type != fold.RETRACTED and candidate.version in after:
+            why = trial.why_ineffective(candidate.version)
+            assert why is not None  # effective after the registration: the final state says why
+            raise self._refusal(candidate, why)
+        orphaned = tuple(sorted(after - history.ineffective_versions() - {candidate.version}))
         if orphaned and candidate.type != fold.RETRACTED:
             raise WouldInvalidateLaterEvents(
                 f"an event effective {candidate.effective_at.isoformat()} would leave recorded "
@@ -140,17 +172,9 @@ class _Stream:
                 account_id=self.id,
                 versions=orphaned,
             )
+        # Recorded next (the caller records it at once): its history is this one.
+        self._trial = (len(self.facts) + 1, candidate, trial)
         return orphaned
-
-    def _tail(self) -> tuple[Any, datetime | None]:
-        """The folded state after every kept fact, and the latest kept effective time (cached
-        per stream length; the cached state is never mutated, only copied)."""
-        cached: tuple[int, Any, datetime | None] | None = self.__dict__.get("_tail_cache")
-        if cached is not None and cached[0] == len(self.facts):
-            return cached[1], cached[2]
-        acc, latest = self.rules.final(self.facts)
-        self._tail_cache = (len(self.facts), acc, latest)
-        return acc, latest
 
     def _refusal(self, candidate: Fact, why: str) -> RuleViolation:
         error: type[RuleViolation] = NoChange
@@ -163,21 +187,6 @@ class _Stream:
         elif why in (fold.NOT_PERSONAL, fold.NOT_OFFICE_OWNED):
             error = OwnershipMismatch
         return error(f"{candidate.type} refused: {why}", account_id=self.id)
-
-    def _check_premise(self, candidate: Fact) -> None:
-        registered_at = self.rules.timeline(self.facts)[0].valid_from
-        if candidate.effective_at < registered_at:
-            raise EffectiveBeforeRegistration(
-                f"effective_at {candidate.effective_at.isoformat()} is before the "
-                f"{candidate.kind}'s registration at {registered_at.isoformat()}",
-                account_id=self.id,
-            )
-        # The candidate sorts after every kept fact at the same instant (higher version).
-        state = self.rules.fold([*self.facts, candidate], candidate.effective_at)
-        assert state is not None
-        failure = next((i for i in state.ineffective if i.version == candidate.version), None)
-        if failure is not None:
-            raise self._refusal(candidate, failure.why)
 
     def _check_retraction(self, target: int) -> None:
         if target == 1 and self.facts[0].kind == "office":
@@ -249,7 +258,7 @@ class Account(Aggregate, _Stream):
     rules = fold
 
     def __init__(self) -> None:
-        self.facts: list[Fact] = []
+        self.facts: Blocks[Fact] = Blocks()
 
     def _missing(self) -> NotFound:
         return AccountNotFound(self.id)
@@ -276,15 +285,6 @@ class Account(Aggregate, _Stream):
             evidence=evidence,
             data=data,
         )
-
-    # -- reading ---------------------------------------------------------------------------------
-
-    def handle_intervals(self) -> dict[str, tuple[str, list[Interval]]]:
-        """As known now: handle key -> (display handle, valid-time intervals it is carried)."""
-        out: dict[str, tuple[str, list[Interval]]] = {}
-        for iv in fold.handle_intervals(fold.timeline(self.facts)):
-            out.setdefault(iv.key, (iv.handle, []))[1].append((iv.valid_from, iv.valid_to))
-        return out
 
     # -- changing --------------------------------------------------------------------------------
 
@@ -315,7 +315,7 @@ class Office(Aggregate, _Stream):
     rules = office_fold
 
     def __init__(self) -> None:
-        self.facts: list[Fact] = []
+        self.facts: Blocks[Fact] = Blocks()
 
     def _missing(self) -> NotFound:
         return OfficeNotFound(self.key)
@@ -380,6 +380,9 @@ class Dispute(Aggregate):
 
     def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
         self.trigger_event(event_class, **kwargs)
+
+    def add_fact(self, fact: Fact) -> None:
+        self.facts.append(fact)
 
     def last_recorded_at(self) -> datetime:
         return self.facts[-1].recorded_at

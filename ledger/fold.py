@@ -171,6 +171,26 @@ class _Acc:
         twin.ineffective = list(self.ineffective)
         return twin
 
+    @classmethod
+    def restore(cls, state: AccountState) -> _Acc:
+        """The accumulator a snapshot was taken of (its `version` and `established_by` aside,
+        which the fold derives, not accumulates)."""
+        acc = object.__new__(cls)
+        for name in _STATE_SLOTS:
+            setattr(acc, name, getattr(state, name))
+        acc.archives = list(state.archives)
+        acc.ineffective = list(state.ineffective)
+        return acc
+
+    def matches(self, state: AccountState) -> bool:
+        """Whether a snapshot of this accumulator would equal `state`, but for its `version`."""
+        return all(getattr(self, name) == getattr(state, name) for name in _STATE_SLOTS) and (
+            len(self.archives) == len(state.archives)
+            and len(self.ineffective) == len(state.ineffective)
+            and tuple(self.archives) == state.archives
+            and tuple(self.ineffective) == state.ineffective
+        )
+
     def snapshot(self, version: int, first: int) -> AccountState:
         established = {first, self.handle_by, self.office_by, self.holder_by, self.status_by}
         established.add(self.ownership_by)
@@ -199,6 +219,16 @@ class _Acc:
             audience=self.audience,
             ownership_by=self.ownership_by,
         )
+
+
+# The accumulator's slots a snapshot copies as they are (the lists become tuples).
+_STATE_SLOTS = tuple(name for name in _Acc.__slots__ if name not in ("archives", "ineffective"))
+
+
+def restore(state: AccountState, first: int) -> _Acc:
+    """The accumulator after the facts `state` was folded from (`first`: the version of the
+    fact that registered the stream, as `snapshot` takes it)."""
+    return _Acc.restore(state)
 
 
 def _premise_failure(acc: _Acc | None, fact: Fact) -> str | None:

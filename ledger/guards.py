@@ -16,6 +16,7 @@ from ledger.commands import LINE_CONTROL_RE, Command
 from ledger.dispute_commands import DisputeCommand
 from ledger.errors import InvalidInput
 from ledger.fold import Fact
+from ledger.history import History
 
 # Not an office key (OFFICE_RE has no parentheses): the "office" of a personal account that
 # speaks for none, which only recorders for every office may write.
@@ -41,12 +42,14 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
-def offices_touched(facts: list[Fact], command: Command) -> set[str]:
+def offices_touched(history: History, facts: Sequence[Fact], command: Command) -> set[str]:
     """The offices whose part of the account's history `command` would change: the office at
     the instant it takes effect (for a retraction, that of the event it retracts), and, from
     then on, the offices before and after it wherever the account's custody differs, as known
     now. A change that a later event masks (a holder replaced at a transfer) reaches no
-    further. Checked before the event's own rules, so a command they refuse counts too."""
+    further. Checked before the event's own rules, so a command they refuse counts too.
+    `history` is the stream's (`facts`): custody can differ only where pushing the command
+    changes its timeline, so only those instants are compared."""
     probe = Fact(
         version=len(facts) + 1,
         type=command.type,
@@ -61,11 +64,14 @@ def offices_touched(facts: list[Fact], command: Command) -> set[str]:
     target = probe.data.get("event_version") if probe.type == fold.RETRACTED else None
     if isinstance(target, int) and 1 <= target <= len(facts):
         start = facts[target - 1].effective_at
-    before, after = fold.timeline(facts), fold.timeline([*facts, probe])
-    instants = sorted({start} | {s.valid_from for s in (*before, *after) if s.valid_from > start})
+    trial = history.push(probe)
+    head, tail = trial.splice.head, trial.splice.tail
+    before, after = history.segments, trial.segments
+    changed = (*before[head : len(before) - tail], *after[head : len(after) - tail])
+    instants = sorted({start} | {s.valid_from for s in changed if s.valid_from > start})
     touched: set[str | None] = set()
     for n, instant in enumerate(instants):
-        was, now = _custody_at(before, instant), _custody_at(after, instant)
+        was, now = _custody_at(history, instant), _custody_at(trial, instant)
         if n == 0 or was != now:
             touched |= {state[0] for state in (was, now) if state is not None}
     if not touched and before:  # it takes effect before the registration: the account's office
@@ -77,15 +83,14 @@ def offices_touched(facts: list[Fact], command: Command) -> set[str]:
     return offices or {NO_OFFICE}
 
 
-def _custody_at(segments: Sequence[fold.Segment], instant: datetime) -> tuple[Any, ...] | None:
+def _custody_at(history: History, instant: datetime) -> tuple[Any, ...] | None:
     """The account's custody facets at `instant` (office first), without the provenance."""
-    for s in segments:
-        if s.valid_from <= instant and (s.valid_to is None or instant < s.valid_to):
-            state = s.state
-            return (state.office, state.status, state.holder, state.holder_since, state.handle,
-                    state.platform_account_id, state.archives, state.ownership,
-                    state.owner)  # fmt: skip
-    return None
+    state = history.state_at(instant)
+    if state is None:
+        return None
+    return (state.office, state.status, state.holder, state.holder_since, state.handle,
+            state.platform_account_id, state.archives, state.ownership,
+            state.owner)  # fmt: skip
 
 
 def check_account_id(account_id: UUID | None) -> UUID | None:

@@ -102,6 +102,23 @@ class _OfficeAcc:
         twin.ineffective = list(self.ineffective)
         return twin
 
+    @classmethod
+    def restore(cls, state: OfficeState, first: int) -> _OfficeAcc:
+        """The accumulator a snapshot was taken of; `first` is its registration's version."""
+        acc = object.__new__(cls)
+        for name in _STATE_SLOTS:
+            setattr(acc, name, getattr(state, name))
+        acc.registered_by = first
+        acc.ineffective = list(state.ineffective)
+        return acc
+
+    def matches(self, state: OfficeState) -> bool:
+        """Whether a snapshot of this accumulator would equal `state`, but for its `version`
+        (`registered_by` is the stream's first version either way)."""
+        return all(getattr(self, name) == getattr(state, name) for name in _STATE_SLOTS) and (
+            tuple(self.ineffective) == state.ineffective
+        )
+
     def snapshot(self, version: int, first: int) -> OfficeState:
         return OfficeState(
             office=self.office,
@@ -115,6 +132,16 @@ class _OfficeAcc:
             ineffective=tuple(self.ineffective),
             holder_by=self.holder_by,
         )
+
+
+_STATE_SLOTS = tuple(
+    name for name in _OfficeAcc.__slots__ if name not in ("ineffective", "registered_by")
+)
+
+
+def restore(state: OfficeState, first: int) -> _OfficeAcc:
+    """The accumulator after the facts `state` was folded from (`first`: its registration)."""
+    return _OfficeAcc.restore(state, first)
 
 
 def _premise_failure(acc: _OfficeAcc | None, fact: Fact) -> str | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -260,12 +261,13 @@ def tenures_with_accounts(record: OfficeRecord, histories: Histories) -> list[Te
     """Each tenure with the accounts that spoke for the office during it (audience: the latest
     observation within the tenure)."""
     out = []
+    seen = _Observations(histories)
     for t in record.tenures:
         accounts = []
         for aid in sorted(histories, key=str):
             runs = [s for s in histories[aid] if s.speaks_for(record.office) and _overlaps(s, t)]
             if runs:
-                latest = _latest_within(histories[aid], t.valid_from, t.valid_to)
+                latest = seen.latest_within(aid, t.valid_from, t.valid_to)
                 accounts.append(observed(runs[-1], latest))
         out.append(TenureAccounts(t, tuple(accounts), record.provenance(*t.established_by)))
     return out
@@ -277,6 +279,7 @@ def handovers(record: OfficeRecord, histories: Histories, rules: Rules) -> list[
     the office during the tenure and leave with them, each with the audience observation
     nearest the handover within `rules.audience_window`."""
     out = []
+    seen = _Observations(histories)
     for at, outgoing, incoming in _changes(record):
         retained, departed = [], []
         for aid in sorted(histories, key=str):
@@ -289,10 +292,10 @@ def handovers(record: OfficeRecord, histories: Histories, rules: Rules) -> list[
                 and now.speaks_for(record.office)
                 and before.speaks_for(record.office)
             ):
-                retained.append(observed(now, _nearest(spans, at, rules.audience_window)))
+                retained.append(observed(now, seen.nearest(aid, at, rules.audience_window)))
             elif outgoing is not None and _left_with(spans, record, outgoing, now):
-                last = next(s for s in reversed(spans) if s.valid_from < at)
-                departed.append(observed(last, _nearest(spans, at, rules.audience_window)))
+                last = spans[bisect_left(spans, at, key=_start) - 1]  # the last begun before
+                departed.append(observed(last, seen.nearest(aid, at, rules.audience_window)))
         versions = [  # the outgoing tenure, begun and ended; the start of the incoming one
             *(outgoing.established_by if outgoing else ()),
             *(incoming.established_by[:1] if incoming else ()),
@@ -330,6 +333,12 @@ def findings(
     return sorted(out, key=Finding.sort_key)
 
 
+def not_with_holder(record: OfficeRecord, histories: Histories, rules: Rules) -> list[Finding]:
+    """The `account-not-with-office-holder` findings of `findings`, alone: each rests on one
+    holder run of an account (its spans, and the office's tenures), so runs evaluate apart."""
+    return _not_with_holder(record, histories, rules)
+
+
 # -- the findings, one function each ------------------------------------------------------
 
 
@@ -363,6 +372,7 @@ def _no_office_account(record: OfficeRecord, histories: Histories) -> list[Findi
 
 def _personal_use(record: OfficeRecord, histories: Histories) -> list[Finding]:
     out = []
+    seen = _Observations(histories)
     for aid, spans in histories.items():
         runs = _runs(
             spans,
@@ -389,7 +399,7 @@ def _personal_use(record: OfficeRecord, histories: Histories) -> list[Finding]:
                         first.owner,
                         piece_from,
                         piece_to,
-                        _latest_followers(spans, piece_from, piece_to),
+                        seen.followers_within(aid, piece_from, piece_to),
                         f"@{first.handle}, {first.owner.name}'s own account, speaks for the "
                         f"office; {detail}",
                         _merge_provenance(cited, ended) if piece_to == end else cited,
@@ -489,32 +499,39 @@ def _handles_taken(record: OfficeRecord, histories: Histories, rules: Rules) -> 
                 continue
             freed.setdefault((run[0].platform, run[0].handle.casefold()), []).append((end, why))
     out: list[Finding] = []
-    for (platform, key), times in freed.items():
-        times.sort(key=lambda t: t[0])
-        for aid, spans in histories.items():
-            for run in _runs(spans, lambda s, p=platform, k=key: _taken_key(s, p, k, owned)):
-                start = run[0].valid_from
-                # Measured from the latest freeing before the taking: one finding per taking.
-                latest = [t for t in times if t[0] <= start]
-                if not latest or start >= latest[-1][0] + rules.handle_watch:
-                    continue
-                when, why = latest[-1]
-                out.append(
-                    Finding(
-                        "office-handle-taken",
-                        record.office,
-                        aid,
-                        run[0].handle,
-                        run[0].owner or run[0].holder,
-                        start,
-                        run[-1].valid_to,
-                        None,
-                        f"@{run[0].handle} was the office's until {when.date()}; "
-                        f"{_whose_account(run[0])} carries it "
-                        f"{(start - when).days} days later",
-                        _merge_provenance(tuple((aid, v) for v in run[0].established_by), why),
-                    )
+    if not freed:
+        return out
+    for freeings in freed.values():
+        freeings.sort(key=lambda t: t[0])
+    for aid, spans in histories.items():
+        # The runs of each handle an account the office does not own then carries, in one
+        # pass: those of a freed handle are takings.
+        for run in _runs(spans, lambda s: _taken(s, owned)):
+            found = freed.get((run[0].platform, run[0].handle.casefold()))
+            if found is None:
+                continue
+            start = run[0].valid_from
+            # Measured from the latest freeing before the taking: one finding per taking.
+            latest = [t for t in found if t[0] <= start]
+            if not latest or start >= latest[-1][0] + rules.handle_watch:
+                continue
+            when, why = latest[-1]
+            out.append(
+                Finding(
+                    "office-handle-taken",
+                    record.office,
+                    aid,
+                    run[0].handle,
+                    run[0].owner or run[0].holder,
+                    start,
+                    run[-1].valid_to,
+                    None,
+                    f"@{run[0].handle} was the office's until {when.date()}; "
+                    f"{_whose_account(run[0])} carries it "
+                    f"{(start - when).days} days later",
+                    _merge_provenance(tuple((aid, v) for v in run[0].established_by), why),
                 )
+            )
     return out
 
 
@@ -524,25 +541,29 @@ def _handles_taken(record: OfficeRecord, histories: Histories, rules: Rules) -> 
 def _ended_by(aid: UUID, spans: Sequence[AccountSpan], last: AccountSpan) -> Provenance:
     """The facts that changed the account when `last` ended (a rename, a closure, a transfer,
     an official use ended...): those the next span rests on and `last` did not."""
-    after = next((s for s in spans if s.valid_from == last.valid_to), None)
-    if last.valid_to is None or after is None:
+    if last.valid_to is None:
+        return ()
+    n = bisect_left(spans, last.valid_to, key=_start)
+    after = spans[n] if n < len(spans) and spans[n].valid_from == last.valid_to else None
+    if after is None:
         return ()
     return tuple((aid, v) for v in sorted(set(after.established_by) - set(last.established_by)))
 
 
-def _taken_key(
-    s: AccountSpan, platform: str, key: str, owned: Callable[[AccountSpan], bool]
-) -> str | None:
-    """The handle, if the span carries `key` on `platform` and the office does not own it."""
-    carries = s.status == ACTIVE and s.platform == platform and s.handle.casefold() == key
-    return s.handle if carries and not owned(s) else None
+def _taken(s: AccountSpan, owned: Callable[[AccountSpan], bool]) -> tuple[str, str] | None:
+    """(platform, handle), if the span carries a handle and the office does not own it then:
+    a run of these, of a handle the office freed, is a taking of it."""
+    return (s.platform, s.handle) if s.status == ACTIVE and not owned(s) else None
+
+
+def _start(span: AccountSpan) -> datetime:
+    return span.valid_from
 
 
 def _span_at(spans: Sequence[AccountSpan], at: datetime) -> AccountSpan | None:
-    for s in spans:
-        if s.covers(at):
-            return s
-    return None
+    """The span covering `at` (an account's spans are in valid-time order, apart)."""
+    n = bisect_right(spans, at, key=_start)
+    return spans[n - 1] if n and spans[n - 1].covers(at) else None
 
 
 def _overlaps(s: AccountSpan, t: Tenure) -> bool:
@@ -677,37 +698,42 @@ def _left_with(
     )
 
 
-def _observations(spans: Sequence[AccountSpan]) -> list[Audience]:
-    return sorted(
-        {s.audience for s in spans if s.audience is not None},
-        key=lambda a: (a.observed_at, a.version),
-    )
+class _Observations:
+    """The audience observations of each account of `histories`, in order (gathered from its
+    spans when first asked), and what the answers ask of them."""
 
+    def __init__(self, histories: Histories) -> None:
+        self.histories = histories
+        self._of: dict[UUID, tuple[list[Audience], list[datetime]]] = {}
 
-def _nearest(spans: Sequence[AccountSpan], at: datetime, window: timedelta) -> Audience | None:
-    """The observation nearest `at` within `window` either side (the earlier on a tie)."""
-    near = [a for a in _observations(spans) if abs(a.observed_at - at) <= window]
-    return min(
-        near, key=lambda a: (abs(a.observed_at - at), a.observed_at, a.version), default=None
-    )
+    def _sorted(self, aid: UUID) -> tuple[list[Audience], list[datetime]]:
+        found = self._of.get(aid)
+        if found is None:
+            spans = self.histories[aid]
+            seen = sorted(
+                {s.audience for s in spans if s.audience is not None},
+                key=lambda a: (a.observed_at, a.version),
+            )
+            found = self._of[aid] = (seen, [a.observed_at for a in seen])
+        return found
 
+    def nearest(self, aid: UUID, at: datetime, window: timedelta) -> Audience | None:
+        """The observation nearest `at` within `window` either side (the earlier on a tie)."""
+        seen, times = self._sorted(aid)
+        near = seen[bisect_left(times, at - window) : bisect_right(times, at + window)]
+        return min(
+            near, key=lambda a: (abs(a.observed_at - at), a.observed_at, a.version), default=None
+        )
 
-def _latest_within(
-    spans: Sequence[AccountSpan], start: datetime, end: datetime | None
-) -> Audience | None:
-    inside = [
-        a
-        for a in _observations(spans)
-        if start <= a.observed_at and (end is None or a.observed_at < end)
-    ]
-    return inside[-1] if inside else None
+    def latest_within(self, aid: UUID, start: datetime, end: datetime | None) -> Audience | None:
+        """The latest observation in `[start, end)`."""
+        seen, times = self._sorted(aid)
+        n = len(times) if end is None else bisect_left(times, end)
+        return seen[n - 1] if n and times[n - 1] >= start else None
 
-
-def _latest_followers(
-    spans: Sequence[AccountSpan], start: datetime, end: datetime | None
-) -> int | None:
-    latest = _latest_within(spans, start, end)
-    return latest.followers if latest else None
+    def followers_within(self, aid: UUID, start: datetime, end: datetime | None) -> int | None:
+        latest = self.latest_within(aid, start, end)
+        return latest.followers if latest else None
 
 
 def _side(accounts: list[Observed]) -> Side:

@@ -15,8 +15,9 @@ from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
-from ledger import dispute_fold, fold, office_fold
+from ledger import dispute_fold, fold
 from ledger.fold import AccountState, Fact
+from ledger.history import History, Splice
 from ledger.office_fold import OfficeSegment
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -178,6 +179,21 @@ def custody_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]
     }
 
 
+def custody_facet(segment: fold.Segment) -> tuple[Any, ...]:
+    """What of a segment `custody_rows` reads: its holder run's key, handle, office and the
+    fact that set its holder (a run's provenance, and the next run's)."""
+    s = segment.state
+    return fold.holder_run_key(segment), s.handle, s.office, s.holder_by
+
+
+def handle_facet(segment: fold.Segment) -> tuple[Any, ...]:
+    """What of a segment `handle_rows` reads: its handle run's key, the handle as written, and
+    the facts that set its handle and status (a run's provenance, and what ended the one
+    before)."""
+    s = segment.state
+    return fold.handle_run_key(segment), s.handle, s.handle_by, s.status, s.status_by
+
+
 def handle_rows(account_id: UUID, segments: Sequence[fold.Segment]) -> set[Row]:
     """`handles` model: which handle key the account carried over which valid-time intervals."""
     if not segments:
@@ -219,26 +235,32 @@ def event_row(account_id: UUID, fact: Fact, position: int, office: str | None = 
 
 
 class Timeline:
-    """One account's timeline, extended fact by fact: after each `push` its rows equal those of
-    `fold.timeline(facts)` over the facts pushed so far.
+    """One stream's timeline, extended fact by fact: after each `push` its rows equal those of
+    its oracle timeline (`fold.timeline`, `office_fold.timeline`) over the facts pushed so far.
 
-    Most events are appended in valid-time order; for those the timeline only changes at its
-    tail, so it is extended instead of recomputed. A retraction or a back-dated event falls back
-    to the oracle. (Segment states reuse earlier snapshots, so their `version` may lag; no
-    derived row reads it.) Each push returns a new list; earlier ones stay valid.
+    An account's or an office's is kept by `ledger.history.History`, which folds only the
+    stretch of valid time a fact changes (a back-dated event, a retraction), and says in
+    `splice` which segments of the timeline before it are kept as they were (the same
+    objects), so the models derive rows for the changed stretch only. (Segment states keep the
+    `version` they were made at; no derived row reads it.) A dispute has no valid time: its
+    "timeline" is its one state, as known now. Each push returns a new list; earlier ones
+    stay valid.
     """
 
-    __slots__ = ("_acc", "_first", "_latest", "_rules", "_segment", "facts", "kind", "segments")
+    __slots__ = ("_history", "facts", "kind", "offices", "own", "segments", "splice")
 
     def __init__(self, kind: str = "account") -> None:
         self.kind = kind  # the stream's: "account", "office" or "dispute" (its fold)
-        self._rules: Any = office_fold if kind == "office" else fold
-        self._segment: Any = office_fold.OfficeSegment if kind == "office" else fold.Segment
+        self._history = History(kind) if kind != "dispute" else None
         self.facts: list[Fact] = []
-        self.segments: list[Any] = []
-        self._acc: Any = None
-        self._first = 0
-        self._latest: datetime | None = None
+        self.segments: Sequence[Any] = []
+        self.splice = Splice(0, 0)  # what the last push kept of the segments before it
+        # Every office a fact of the stream names (a superset of those its segments name).
+        self.offices: frozenset[str] = frozenset()
+        # The office whose own account this has been from its registration on, and nothing
+        # else: no transfer, ownership change, official use or closure, and its registration
+        # not retracted, so every segment is that office's, owned by it, active. None if not.
+        self.own: str | None = None
 
     @property
     def key(self) -> str | None:
@@ -249,60 +271,40 @@ class Timeline:
     def version(self) -> int:
         return len(self.facts)
 
-    def push(self, fact: Fact) -> list[Any]:
+    def push(self, fact: Fact) -> Sequence[Any]:
         if fact.version != len(self.facts) + 1:
             raise ValueError(f"fact version {fact.version} after version {len(self.facts)}")
         self.facts.append(fact)
-        if self.kind == "dispute":
-            # A dispute has no valid time: its "timeline" is its one state, as known now.
+        if self._history is None:
             self.segments = [dispute_fold.apply(self.segments[0] if self.segments else None, fact)]
+            self.splice = Splice(0, 0)
             return self.segments
-        k = len(self.facts)
-        latest = self._latest
-        if fact.type != fold.RETRACTED and (latest is None or fact.effective_at >= latest):
-            self._acc = acc = self._rules.apply(self._acc, fact)
-            self._latest = fact.effective_at
-            if acc is not None:
-                self._first = first = self._first or fact.version
-                state = acc.snapshot(k, first)
-                segments = self.segments
-                make = self._segment
-                if segments and segments[-1].valid_from == fact.effective_at:
-                    segments = [*segments[:-1], make(fact.effective_at, None, state)]
-                else:
-                    if segments:
-                        tail = segments[-1]
-                        segments = [
-                            *segments[:-1],
-                            make(tail.valid_from, fact.effective_at, tail.state),
-                        ]
-                    segments = [*segments, make(fact.effective_at, None, state)]
-                self.segments = segments
-        else:
-            self.segments = self._rules.timeline(self.facts)
-            kept = fold.believed(self.facts)
-            acc, first = None, 0
-            for f in kept:
-                acc = self._rules.apply(acc, f)
-                if acc is not None and not first:
-                    first = f.version
-            self._acc, self._first = acc, first
-            self._latest = kept[-1].effective_at if kept else None
+        if self.kind == "account":
+            office = fact.data.get("office")
+            if isinstance(office, str) and office not in self.offices:
+                self.offices = self.offices | {office}
+            self.own = _own(self.own, fact)
+        self._history = self._history.push(fact)
+        self.segments, self.splice = self._history.segments, self._history.splice
         return self.segments
 
 
-def knowledge_ends(facts: Sequence[Fact]) -> list[int]:
-    """The index of the last fact of each run of consecutive facts recorded at the same time:
-    the prefixes whose state somebody could have known (a batch becomes known all at once)."""
-    return [
-        i
-        for i in range(len(facts))
-        if i + 1 == len(facts) or facts[i + 1].recorded_at != facts[i].recorded_at
-    ]
+_NOT_OWN = frozenset(
+    (fold.REGISTERED, fold.TRANSFERRED, fold.OWNERSHIP_CHANGED, fold.USE_STARTED,
+     fold.USE_ENDED, fold.CLOSED)
+)  # fmt: skip
 
 
-def prefix_timelines(facts: Sequence[Fact]) -> list[list[Any]]:
-    """For each prefix facts[:k], a timeline whose rows equal those of `fold.timeline(facts[:k])`
-    (`office_fold.timeline` for an office stream; used by rebuild)."""
-    timeline = Timeline(facts[0].kind if facts else "account")
-    return [timeline.push(fact) for fact in facts]
+def _own(own: str | None, fact: Fact) -> str | None:
+    """`Timeline.own` after `fact`."""
+    if fact.version == 1:
+        d = fact.data
+        office = d.get("office")
+        mine = (
+            fact.type == fold.REGISTERED
+            and d.get("ownership", fold.OFFICE_OWNED) == fold.OFFICE_OWNED
+        )
+        return office if mine and isinstance(office, str) else None
+    if fact.type in _NOT_OWN or (fact.type == fold.RETRACTED and fact.data["event_version"] == 1):
+        return None
+    return own

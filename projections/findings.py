@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+from bisect import bisect_left
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,19 +27,28 @@ from ledger import fold, oversight
 from ledger.domain import office_id
 from ledger.fold import OFFICE_OWNED, Audience, HolderRef, Ineffective
 from ledger.office_fold import OfficeSegment, OfficeState
-from ledger.oversight import AccountSpan, Finding, Rules
+from ledger.oversight import AccountSpan, Finding, OfficeRecord, Rules
 from projections.db import Db, NamedRow
-from projections.derive import from_us, opt_us, to_us
+from projections.derive import from_us, to_us
+from projections.findings_local import (
+    Handle,
+    Step,
+    finding_row,
+    local_diff,
+    local_rows,
+    local_steps,
+    private_handles,
+)
 from projections.models import (
     BITEMPORAL,
     Change,
     Pending,
     ReadModel,
-    RowsFor,
     Table,
+    changed_slices,
+    knowledge_runs,
     knowledge_steps,
     row_key,
-    shared_head,
 )
 
 log = logging.getLogger(__name__)
@@ -150,25 +160,6 @@ def office_segment(r: NamedRow) -> OfficeSegment:
     )
 
 
-def finding_row(f: Finding, jurisdiction: str | None) -> tuple[Any, ...]:
-    """The row of a finding (without its belief range)."""
-    body = orjson.dumps(
-        {
-            "account_id": str(f.account_id) if f.account_id else None,
-            "handle": f.handle,
-            "holder": [f.holder.id, f.holder.name] if f.holder else None,
-            "followers": f.followers,
-            "detail": f.detail,
-            "established_by": [[str(s), v] for s, v in f.established_by],
-        },
-        option=orjson.OPT_SORT_KEYS,
-    ).decode()
-    return (
-        f.office, jurisdiction.partition("-")[0] if jurisdiction else None, jurisdiction, f.kind,
-        f.ident(), to_us(f.valid_from), opt_us(f.valid_to), body,
-    )  # fmt: skip
-
-
 def finding_from_row(r: NamedRow) -> Finding:
     body = orjson.loads(r["body"])
     holder = body["holder"]
@@ -245,18 +236,21 @@ class Inputs:
                     out.add(k.known_to)
         return sorted(out)
 
+    def record_at(self, key: str, t: int) -> OfficeRecord:
+        """The office's record as known at record time `t`."""
+        segments = [s for k, s in self.offices.get(key, ()) if k.at(t)]
+        return oversight.office_record(key, office_id(key) if segments else None, segments)
+
     def findings_at(
         self, key: str, speakers: set[UUID], carriers: set[UUID], t: int, rules: Rules
     ) -> tuple[str | None, list[Finding]]:
         """The office's jurisdiction and findings as known at record time `t`."""
-        segments = [s for k, s in self.offices.get(key, ()) if k.at(t)]
-        record = oversight.office_record(key, office_id(key) if segments else None, segments)
+        record = self.record_at(key, t)
         mine = _known_at(self.accounts, speakers, t)
         theirs = _known_at(self.accounts, carriers, t)
         return record.jurisdiction, oversight.findings(record, mine, rules, free_handles=theirs)
 
 
-Handle = tuple[str, str]  # (platform, handle key)
 Timelines = dict[UUID, tuple[Sequence[fold.Segment], list[tuple[int, Sequence[fold.Segment]]]]]
 """A batch's accounts: each one's timeline before the batch, and after each step of knowledge
 of the batch (its record time, its timeline then)."""
@@ -264,15 +258,24 @@ NEVER = -(2**63)  # a belief's start, before any record time
 
 
 def _versions(
-    aid: UUID, before: Sequence[fold.Segment], steps: list[tuple[int, Sequence[fold.Segment]]]
+    aid: UUID,
+    before: Sequence[fold.Segment],
+    steps: list[tuple[int, Sequence[fold.Segment]]],
+    needed: Sequence[int] | None = None,
 ) -> list[tuple[_Known, AccountSpan]]:
-    """An account's spans as `Inputs` holds them: before the batch, and after each step."""
+    """An account's spans as `Inputs` holds them: before the batch, and after each step; with
+    `needed` (record times, in order), only the versions believed at one of those (the times
+    evaluated whole: the others read none of it)."""
     out: list[tuple[_Known, AccountSpan]] = []
     starts = [NEVER, *(t for t, _ in steps)]
     ends: list[int | None] = [t for t, _ in steps]
     ends.append(None)
     timelines = [before, *(segments for _, segments in steps)]
     for start, end, segments in zip(starts, ends, timelines, strict=True):
+        if needed is not None:
+            n = bisect_left(needed, start)
+            if n == len(needed) or (end is not None and needed[n] >= end):
+                continue
         known = _Known(start, end)
         out += [(known, span) for span in oversight.account_spans(aid, segments)]
     return out
@@ -321,11 +324,17 @@ class Gatherer:
         self._among = db.among()
 
     def gather(
-        self, curs: Any, keys: Sequence[str], since: int | None, batch: Timelines | None = None
+        self,
+        curs: Any,
+        keys: Sequence[str],
+        since: int | None,
+        batch: Timelines | None = None,
+        needed: Sequence[int] | None = None,
     ) -> Inputs:
         """The inputs of the offices `keys`, every row believed at or after `since` (None:
-        every row ever); with `batch`, those accounts from their timelines and the others'
-        open rows (what they believe at every time of the batch)."""
+        every row ever); with `batch`, those accounts from their timelines (only as believed
+        at the record times `needed`, if given) and the others' open rows (what they believe at
+        every time of the batch)."""
         db = self.db
         # Written so that no planner takes `known_to IS NULL` alone to an index of every open
         # row (PostgreSQL did, with `known_to IS NULL OR known_to > %s`, and scanned them all).
@@ -359,7 +368,8 @@ class Gatherer:
             query = db.sql(
                 f"SELECT DISTINCT account_id FROM {{t}} WHERE {offices}", t=self.segments_table
             )
-            self._from_batch(curs, inputs, [str(r[0]) for r in db.all(curs, query, op)], batch)
+            ids = [str(r[0]) for r in db.all(curs, query, op)]
+            self._from_batch(curs, inputs, ids, batch, needed)
         own = sorted(
             {
                 (s.platform, s.handle.casefold())
@@ -380,14 +390,21 @@ class Gatherer:
             others |= {str(r[0]) for r in db.all(curs, query, pp)} - held
         ids = sorted(others)
         if batch is not None:
-            self._from_batch(curs, inputs, ids, batch)
+            self._from_batch(curs, inputs, ids, batch, needed)
             return inputs
         for begin in range(0, len(ids), PAIRS):
             which, ip = _one_of(db, "account_id", ids[begin : begin + PAIRS])
             self._accounts(curs, inputs, which, ip, belief, bp)
         return inputs
 
-    def _from_batch(self, curs: Any, inputs: Inputs, ids: Sequence[str], batch: Timelines) -> None:
+    def _from_batch(
+        self,
+        curs: Any,
+        inputs: Inputs,
+        ids: Sequence[str],
+        batch: Timelines,
+        needed: Sequence[int] | None = None,
+    ) -> None:
         """Add the accounts `ids`: the batch's from their timelines, the others' open rows."""
         rest = []
         for text in ids:
@@ -395,7 +412,7 @@ class Gatherer:
             if aid in inputs.accounts:
                 continue
             if aid in batch:
-                inputs.accounts[aid] = _versions(aid, *batch[aid])
+                inputs.accounts[aid] = _versions(aid, *batch[aid], needed)
             else:
                 rest.append(text)
         for begin in range(0, len(rest), PAIRS):
@@ -450,24 +467,37 @@ class FindingsModel(ReadModel):
         return kind != "dispute"  # accounts' and offices' events; a dispute changes no finding
 
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
-        # Touches go in `pending.updates`: ("office", key, t) or ("handle", platform, key, t).
+        # Touches go in `pending.updates`: ("office", key, t), ("handle", platform, key, t,
+        # account), ("own", key, account, steps) (`findings_local`) and ("stream", ...).
         times = sorted({to_us(c.fact.recorded_at) for c in changes})
         first = changes[0]
         if first.office is not None:
             pending.updates.extend(("office", first.office, t) for t in times)
             return
-        offices: set[str] = set()
+        aid = first.account_id
+        # Every office the account ever named: its findings read all of the account's history.
+        # The handles of the stretches the batch changed (and of the segment before each, whose
+        # run they may end): another office's `office-handle-taken` may rest on those, and on
+        # no other.
+        offices: set[str] = set(changes[-1].offices)
         handles: set[tuple[str, str]] = set()
-        segments: list[Iterable[fold.Segment]] = [first.before, changes[-1].after]
-        segments += [c.after[shared_head(c.before, c.after) :] for c in changes[:-1]]
-        for part in segments:
-            for seg in part:
-                s = seg.state
-                if s.office is not None:
-                    offices.add(s.office)
-                handles.add((s.platform, s.handle.casefold()))
+        for step in knowledge_runs(changes):
+            for part in changed_slices(step, None):
+                for seg in part:
+                    s = seg.state
+                    if s.office is not None:
+                        offices.add(s.office)
+                    handles.add((s.platform, s.handle.casefold()))
+        own = changes[-1].own
+        if own is not None:  # its office's own: its steps after its registration, apart
+            mine = local_steps(changes)
+            if mine:
+                pending.updates.append(("own", own, aid, mine))
+            apart = {t for t, _, _ in mine}
+            pending.updates.extend(("office", own, t) for t in times if t not in apart)
+            offices.discard(own)
         pending.updates.extend(("office", key, t) for key in offices for t in times)
-        pending.updates.extend(("handle", p, k, t) for p, k in handles for t in times)
+        pending.updates.extend(("handle", p, k, t, aid) for p, k in handles for t in times)
         # The account's timeline before the batch and after each of its steps of knowledge:
         # the evaluation reads these instead of the rows just written (`Timelines`).
         steps = [(to_us(last.fact.recorded_at), last.after) for _, last in knowledge_steps(changes)]
@@ -475,7 +505,10 @@ class FindingsModel(ReadModel):
 
     def flush(self, db: Db, curs: Any, names: dict[str, str], pending: Pending) -> None:
         touched: dict[str, set[int]] = {}
-        by_handle: dict[tuple[str, str], set[int]] = {}
+        by_handle: dict[Handle, set[int]] = {}
+        touchers: dict[Handle, set[UUID]] = {}  # the accounts that touched each handle
+        own: dict[str, dict[UUID, list[Step]]] = {}  # office -> its own accounts' steps
+        owns: dict[UUID, str] = {}  # those accounts -> their office
         timelines: Timelines = {}
         latest: int | None = None  # the batch's latest record time
         for touch in pending.updates:
@@ -484,15 +517,49 @@ class FindingsModel(ReadModel):
                 latest = touch[2] if latest is None else max(latest, touch[2])
             elif touch[0] == "handle":
                 by_handle.setdefault((touch[1], touch[2]), set()).add(touch[3])
+                touchers.setdefault((touch[1], touch[2]), set()).add(touch[4])
+            elif touch[0] == "own":
+                own.setdefault(touch[1], {})[touch[2]] = touch[3]
+                owns[touch[2]] = touch[1]
             else:
                 timelines[touch[1]] = (touch[2], touch[3])
                 last = touch[3][-1][0]  # its last step's record time
                 latest = last if latest is None else max(latest, last)
         level, seen = _state(db, curs, self.name)
         batch = timelines if level else None
-        for key, times in _handle_owners(db, curs, names, by_handle, batch).items():
+        carried = _carried(db, curs, names, sorted(by_handle))
+        private = private_handles(touchers, _carriers(carried), owns)
+        others = {h: times for h, times in by_handle.items() if h not in private}
+        for key, times in _handle_owners(db, curs, names, others, carried, batch, owns).items():
             touched.setdefault(key, set()).update(times)
+        # A record time at which an office's own accounts alone changed it, through private
+        # handles only, is kept in place (`findings_local`); any other touch of it at that time
+        # and it is evaluated whole. An office with no other time needs no inputs read at all.
+        apart: dict[str, dict[int, dict[UUID, Step]]] = {}
+        for key, accounts in own.items():  # first every time that is evaluated whole
+            handles = {h for h, who in touchers.items() if who & accounts.keys()}
+            for steps in accounts.values():
+                for t, _, _ in steps:
+                    if not (level and handles <= private and (seen is None or t > seen)):
+                        touched.setdefault(key, set()).add(t)
+        for key, accounts in own.items():
+            for aid, steps in accounts.items():
+                for step in steps:
+                    if step[0] not in touched.get(key, ()):
+                        apart.setdefault(key, {}).setdefault(step[0], {})[aid] = step
+        local = {
+            key: {
+                aid: [at[aid] for _, at in sorted(times.items()) if aid in at] for aid in own[key]
+            }
+            for key, times in apart.items()
+            if key not in touched
+        }
+        for key, at in apart.items():
+            if key in touched:  # evaluated whole at its other times, in place at these
+                touched[key].update(at)
         _see(db, curs, latest, seen)  # every event's, touching an office or not
+        if local:
+            write_local(db, curs, names, self.rules, local)
         if not touched:
             return
         first = min(min(times) for times in touched.values())
@@ -510,53 +577,63 @@ class FindingsModel(ReadModel):
             # A batch recorded at the latest time applied (transactions sharing a record time;
             # a stream's time held when the clock stepped back) evaluates that time again.
             again = seen if first == seen else None
-            write(db, curs, names, self.rules, touched, batch, again)
+            inside = {k: times for k, times in apart.items() if k in touched}
+            write(db, curs, names, self.rules, touched, batch, again, inside)
 
     def history(
-        self,
-        account_id: UUID,
-        facts: Sequence[fold.Fact],
-        timelines: Sequence[list[fold.Segment]],
-        positions: Sequence[int],
-        rows_for: RowsFor,
+        self, account_id: UUID, facts: Sequence[fold.Fact], changes: Sequence[Change]
     ) -> dict[str, list[tuple[Any, ...]]]:
         return {}  # a rebuild builds the findings after the other models: `rebuild`
 
-    def rebuild(self, db: Db, curs: Any, names: Mapping[str, str]) -> int:
-        """Every finding of every office over record time into `names`' tables (empty); the
-        number of offices."""
-        keys = _all_offices(db, curs, names)
-        write(db, curs, names, self.rules, dict.fromkeys(keys))
-        # The latest record time of the inputs: a belief's end too (a retracted registration
-        # ends rows and starts none), or a batch recorded before it would look in order.
-        query = db.sql(
-            "SELECT MAX(known_from), MAX(known_to) FROM {s} "
-            "UNION ALL SELECT MAX(known_from), MAX(known_to) FROM {o}",
-            s=names["rm_segments"],
-            o=names["rm_office_segments"],
-        )
-        times = [int(t) for r in db.all(curs, query) for t in r if t is not None]
-        _see(db, curs, max(times, default=None))
+    def rebuild(self, db: Db, names: Mapping[str, str]) -> int:
+        """Every finding of every office over record time into `names`' tables (a rebuild's
+        shadows, empty, which nobody else writes): read and evaluated outside any transaction,
+        an office at a time, each office's rows written in a short one. The number of
+        offices."""
+        table = names[FINDINGS.name]
+        with db.reader() as curs:
+            keys = _all_offices(db, curs, names)
+        gatherer = Gatherer(db, names)
+        for chunk in _chunks(keys, CHUNK):
+            with db.reader() as curs:
+                inputs = gatherer.gather(curs, chunk, None)
+            rows = _evaluate(chunk, inputs, dict.fromkeys(chunk), self.rules, {}, {}, None)[2]
+            with db.transaction(maintenance=True) as curs:
+                db.insert_rows(curs, table, FINDINGS.columns, rows)
+        with db.transaction(maintenance=True) as curs:
+            _see(db, curs, _latest_input(db, curs, names))
         return len(keys)
 
-    def rebuild_in_place(self, db: Db, curs: Any, names: Mapping[str, str]) -> int:
+    def rebuild_in_place(
+        self, db: Db, curs: Any, names: Mapping[str, str], built: Built | None = None
+    ) -> int:
         """In a transaction holding the tracking rows' lock: rebuild the findings from the
         live tables of the models they read and move the findings to those models' position,
         or, when those are at different positions (one rebuilt from 0 meanwhile), empty them
-        to be kept again from the start of the log. Returns the offices built."""
-        positions = dict(db.all(curs, db.sql("SELECT name, position FROM {t}", t="rm_tracking")))
+        to be kept again from the start of the log. `built`: the rows `evaluate_all` found
+        before the lock was taken, written as they are if the models have not moved since
+        (else they are evaluated here). Returns the offices built."""
+        positions = _positions(db, curs)
         db.execute(curs, db.sql("DELETE FROM {t}", t=FINDINGS.name))
         db.execute(
             curs, db.sql("DELETE FROM {t} WHERE name = %s", t=SETTINGS.name), (SEEN_SETTING,)
         )
         at = {positions.get(n) for n in INPUTS}
-        position, built = 0, 0
+        position, built_offices = 0, 0
         if len(at) == 1 and None not in at:
-            built = self.rebuild(db, curs, names)
+            if built is not None and all(built.positions[n] == positions[n] for n in INPUTS):
+                db.insert_rows(curs, names[FINDINGS.name], FINDINGS.columns, built.rows)
+                _see(db, curs, built.seen)
+                built_offices = built.offices
+            else:
+                keys = _all_offices(db, curs, names)
+                write(db, curs, names, self.rules, dict.fromkeys(keys))
+                _see(db, curs, _latest_input(db, curs, names))
+                built_offices = len(keys)
             position = int(at.pop() or 0)
         update = db.sql("UPDATE {t} SET position = %s WHERE name = %s", t="rm_tracking")
         db.execute(curs, update, (position, self.name))
-        return built
+        return built_offices
 
 
 def _state(db: Db, curs: Any, name: str) -> tuple[bool, int | None]:
@@ -597,20 +674,12 @@ def _pairs(db: Db, pairs: Sequence[Handle]) -> tuple[str, tuple[Any, ...]]:
     return f"({where})", tuple(v for p in pairs for v in p)
 
 
-def _handle_owners(
-    db: Db,
-    curs: Any,
-    names: Mapping[str, str],
-    by_handle: dict[Handle, set[int]],
-    batch: Timelines | None,
-) -> dict[str, set[int]]:
-    """The offices whose own accounts ever carried one of the handles, with the handles'
-    record times: a batch that touches a handle may touch their `office-handle-taken`. The
-    carriers come from `rm_handles`; the batch's own accounts' offices from their timelines,
-    the others' from their segments."""
-    out: dict[str, set[int]] = {}
-    carried: dict[str, set[Handle]] = {}  # account id -> the handles it carried
-    pairs = sorted(by_handle)
+def _carried(
+    db: Db, curs: Any, names: Mapping[str, str], pairs: Sequence[Handle]
+) -> dict[str, set[Handle]]:
+    """Account id -> the handles of `pairs` it ever carried (rows of `rm_handles`, as any
+    record time believed)."""
+    carried: dict[str, set[Handle]] = {}
     for begin in range(0, len(pairs), PAIRS):
         where, pp = _pairs(db, pairs[begin : begin + PAIRS])
         query = db.sql(
@@ -619,15 +688,48 @@ def _handle_owners(
         )
         for aid, platform, key in db.all(curs, query, pp):
             carried.setdefault(str(aid), set()).add((platform, key))
+    return carried
+
+
+def _carriers(carried: Mapping[str, set[Handle]]) -> dict[Handle, set[str]]:
+    out: dict[Handle, set[str]] = {}
+    for aid, handles in carried.items():
+        for handle in handles:
+            out.setdefault(handle, set()).add(aid)
+    return out
+
+
+def _handle_owners(
+    db: Db,
+    curs: Any,
+    names: Mapping[str, str],
+    by_handle: dict[Handle, set[int]],
+    carried: Mapping[str, set[Handle]],
+    batch: Timelines | None,
+    owns: Mapping[UUID, str],
+) -> dict[str, set[int]]:
+    """The offices whose own accounts ever carried one of the handles, with the handles'
+    record times: a batch that touches a handle may touch their `office-handle-taken`. The
+    carriers come from `rm_handles` (`carried`); the batch's own accounts' offices from their
+    timelines (an account that was only ever its office's own: that office), the others' from
+    their segments."""
+    out: dict[str, set[int]] = {}
 
     def owned(office: str | None, ownership: str | None, handle: Handle, aid: str) -> None:
         if office is None or (ownership or OFFICE_OWNED) != OFFICE_OWNED:
             return
-        if handle in carried[aid]:
+        if handle in by_handle and handle in carried[aid]:
             out.setdefault(office, set()).update(by_handle[handle])
 
     rest = []
     for aid in carried:
+        if not carried[aid].intersection(by_handle):
+            continue
+        office = owns.get(UUID(aid))
+        if office is not None:
+            for handle in carried[aid]:
+                owned(office, OFFICE_OWNED, handle, aid)
+            continue
         timeline = batch.get(UUID(aid)) if batch is not None else None
         if timeline is None:
             rest.append(aid)
@@ -649,6 +751,44 @@ def _handle_owners(
     return out
 
 
+def write_local(
+    db: Db,
+    curs: Any,
+    names: Mapping[str, str],
+    rules: Rules,
+    local: Mapping[str, Mapping[UUID, list[Step]]],
+) -> None:
+    """Keep the findings of offices whose own accounts alone changed (`findings_local`): each
+    office's record as believed now (the batch does not change it), then the rows that differ."""
+    table = names[FINDINGS.name]
+    keys = sorted(local)
+    segments: dict[str, list[OfficeSegment]] = {}
+    for chunk in _chunks(keys, CHUNK):
+        offices, op = _one_of(db, "office", chunk)
+        query = db.sql(
+            f"SELECT {', '.join(OFFICE_COLUMNS)} FROM {{t}} WHERE {offices} "
+            "AND known_to IS NULL ORDER BY office, valid_from",
+            t=names["rm_office_segments"],
+        )
+        for row in db.all(curs, query, op):
+            r = dict(zip(OFFICE_COLUMNS, row, strict=True))
+            segments.setdefault(r["office"], []).append(office_segment(r))
+    closes: list[tuple[Any, ...]] = []
+    inserts: list[tuple[Any, ...]] = []
+    for key in keys:
+        mine = segments.get(key, [])
+        record = oversight.office_record(key, office_id(key) if mine else None, mine)
+        c, i = local_rows(record, local[key], rules)
+        closes += c
+        inserts += i
+    close = db.sql(
+        "UPDATE {t} SET known_to = %s WHERE office = %s AND row_key = %s AND known_to IS NULL",
+        t=table,
+    )
+    db.executemany(curs, close, closes)
+    db.insert_rows(curs, table, FINDINGS.columns, inserts)
+
+
 def _all_offices(db: Db, curs: Any, names: Mapping[str, str]) -> list[str]:
     query = db.sql(
         "SELECT office FROM {o} UNION SELECT office FROM {s} WHERE office IS NOT NULL",
@@ -666,14 +806,16 @@ def write(
     touched: Mapping[str, set[int] | None],
     timelines: Timelines | None = None,
     again: int | None = None,
+    apart: Mapping[str, Mapping[int, Mapping[UUID, Step]]] | None = None,
 ) -> int | None:
     """Evaluate each touched office's findings at its record times (None: at every record time
     its inputs changed, from an empty table) and write the rows that open and close. Given the
     batch's `timelines`, its accounts are read from them and the others' open rows only.
     `again` is a record time the table was evaluated at already: a row an earlier transaction
     of that time closed and this evaluation finds again is opened again, not started anew (a
-    rebuild, evaluating that time once, sees it believed throughout). Returns the latest
-    record time evaluated (None: none)."""
+    rebuild, evaluating that time once, sees it believed throughout). `apart`: the times at
+    which only an office's own accounts changed it, with their steps (`findings_local`),
+    evaluated on those alone. Returns the latest record time evaluated (None: none)."""
     latest: int | None = None
     gatherer = Gatherer(db, names)
     table = names[FINDINGS.name]
@@ -689,39 +831,17 @@ def write(
     for chunk in _chunks(keys, CHUNK):
         given = [touched[k] for k in chunk]
         since = None if any(t is None for t in given) else min(min(t) for t in given if t)
-        inputs = gatherer.gather(curs, chunk, since, timelines)
+        # The batch's accounts are read as believed at the times evaluated whole only.
+        whole = [t for k in chunk for t in touched[k] or () if t not in (apart or {}).get(k, {})]
+        needed = sorted(set(whole)) if all(touched[k] is not None for k in chunk) else None
+        inputs = gatherer.gather(curs, chunk, since, timelines, needed)
         believed = _open_rows(db, curs, table, chunk) if since is not None else {}
         ended = _rows_ended(db, curs, table, chunk, again) if again is not None else {}
-        reopens: list[tuple[Any, ...]] = []
-        closes: list[tuple[Any, ...]] = []
-        inserts: list[tuple[Any, ...]] = []
-        for key in chunk:
-            speakers, carriers = inputs.relevant(key)
-            times = touched[key]
-            at = sorted(times) if times is not None else inputs.times(key, speakers, carriers)
-            current: dict[str, tuple[Any, ...]] = dict.fromkeys(believed.get(key, ()), ())
-            opened: dict[str, tuple[tuple[Any, ...], int]] = {}
-            if at:
-                latest = at[-1] if latest is None else max(latest, at[-1])
-            for t in at:
-                jurisdiction, found = inputs.findings_at(key, speakers, carriers, t, rules)
-                rows = {}
-                for f in found:
-                    row = finding_row(f, jurisdiction)
-                    rows[row_key(row)] = row
-                for k in current.keys() - rows.keys():
-                    if k in opened:
-                        row, since_t = opened.pop(k)
-                        inserts.append((*row, k, since_t, t))
-                    else:
-                        closes.append((t, key, k))
-                for k in rows.keys() - current.keys():
-                    if t == again and k in ended.get(key, ()):
-                        reopens.append((key, k, t))
-                    else:
-                        opened[k] = (rows[k], t)
-                current = rows
-            inserts += [(*row, k, since_t, None) for k, (row, since_t) in opened.items()]
+        reopens, closes, inserts, last = _evaluate(
+            chunk, inputs, touched, rules, believed, ended, again, apart or {}
+        )
+        if last is not None:
+            latest = last if latest is None else max(latest, last)
         db.executemany(curs, reopen, reopens)  # first: a row opened again may close later
         db.executemany(curs, close, closes)
         if closes:
@@ -732,6 +852,123 @@ def write(
             db.execute(curs, empty, op)
         db.insert_rows(curs, table, FINDINGS.columns, inserts)
     return latest
+
+
+Rows = list[tuple[Any, ...]]
+
+
+def _evaluate(
+    chunk: Sequence[str],
+    inputs: Inputs,
+    touched: Mapping[str, set[int] | None],
+    rules: Rules,
+    believed: Mapping[str, set[str]],
+    ended: Mapping[str, set[str]],
+    again: int | None,
+    apart: Mapping[str, Mapping[int, Mapping[UUID, Step]]] = {},
+) -> tuple[Rows, Rows, Rows, int | None]:
+    """`write`'s evaluation of some offices from their inputs, pure: the rows it reopens,
+    closes and inserts, and the latest record time it evaluated."""
+    latest: int | None = None
+    reopens: Rows = []
+    closes: Rows = []
+    inserts: Rows = []
+    for key in chunk:
+        speakers, carriers = inputs.relevant(key)
+        times = touched[key]
+        at = sorted(times) if times is not None else inputs.times(key, speakers, carriers)
+        current: dict[str, tuple[Any, ...]] = dict.fromkeys(believed.get(key, ()), ())
+        opened: dict[str, tuple[tuple[Any, ...], int]] = {}
+        if at:
+            latest = at[-1] if latest is None else max(latest, at[-1])
+        local = apart.get(key, {})
+        for t in at:
+            if t in local:  # only its own accounts changed it: those changes alone
+                gone, came = local_diff(inputs.record_at(key, t), local[t], rules)
+                for k in gone:
+                    current.pop(k, None)
+                    if k in opened:
+                        row, since_t = opened.pop(k)
+                        inserts.append((*row, k, since_t, t))
+                    else:
+                        closes.append((t, key, k))
+                for k, row in came.items():
+                    current[k] = row
+                    opened[k] = (row, t)
+                continue
+            jurisdiction, found = inputs.findings_at(key, speakers, carriers, t, rules)
+            rows = {}
+            for f in found:
+                row = finding_row(f, jurisdiction)
+                rows[row_key(row)] = row
+            for k in current.keys() - rows.keys():
+                if k in opened:
+                    row, since_t = opened.pop(k)
+                    inserts.append((*row, k, since_t, t))
+                else:
+                    closes.append((t, key, k))
+            for k in rows.keys() - current.keys():
+                if t == again and k in ended.get(key, ()):
+                    reopens.append((key, k, t))
+                else:
+                    opened[k] = (rows[k], t)
+            current = rows
+        inserts += [(*row, k, since_t, None) for k, (row, since_t) in opened.items()]
+    return reopens, closes, inserts, latest
+
+
+@dataclass
+class Built:
+    """Every finding of every office over record time, evaluated from the tables of the models
+    the findings read while those stood at `positions` (`evaluate_all`)."""
+
+    positions: dict[str, int]
+    rows: Rows
+    seen: int | None  # the latest record time of the inputs
+    offices: int
+
+
+def evaluate_all(db: Db, names: Mapping[str, str], rules: Rules) -> Built | None:
+    """The findings a rebuild writes, read and evaluated outside any transaction: an office
+    whose accounts have long histories takes as long to evaluate as it takes, and PostgreSQL
+    ends a transaction left idle for `idle_in_transaction_session_timeout` (eventsourcing
+    sets 5 s). Read in steps, so the models it reads must not move meanwhile: None if their
+    positions differed, or moved while it read (a projector, a rebuild), and the caller
+    evaluates under the tracking rows' lock instead."""
+    with db.reader() as curs:
+        positions = _positions(db, curs)
+        keys = _all_offices(db, curs, names)
+    if len({positions.get(n) for n in INPUTS}) != 1 or None in {positions.get(n) for n in INPUTS}:
+        return None
+    rows: Rows = []
+    gatherer = Gatherer(db, names)
+    for chunk in _chunks(keys, CHUNK):
+        with db.reader() as curs:
+            inputs = gatherer.gather(curs, chunk, None)
+        rows += _evaluate(chunk, inputs, dict.fromkeys(chunk), rules, {}, {}, None)[2]
+    with db.reader() as curs:
+        seen = _latest_input(db, curs, names)
+        if {n: _positions(db, curs).get(n) for n in INPUTS} != {n: positions[n] for n in INPUTS}:
+            return None
+    return Built(positions, rows, seen, len(keys))
+
+
+def _positions(db: Db, curs: Any) -> dict[str, int]:
+    query = db.sql("SELECT name, position FROM {t}", t="rm_tracking")
+    return {str(name): int(position) for name, position in db.all(curs, query)}
+
+
+def _latest_input(db: Db, curs: Any, names: Mapping[str, str]) -> int | None:
+    """The latest record time of the findings' inputs: a belief's end too (a retracted
+    registration ends rows and starts none), or a batch recorded before it would look in
+    order."""
+    query = db.sql(
+        "SELECT MAX(known_from), MAX(known_to) FROM {s} "
+        "UNION ALL SELECT MAX(known_from), MAX(known_to) FROM {o}",
+        s=names["rm_segments"],
+        o=names["rm_office_segments"],
+    )
+    return max((int(t) for r in db.all(curs, query) for t in r if t is not None), default=None)
 
 
 def _open_rows(db: Db, curs: Any, table: str, keys: Sequence[str]) -> dict[str, set[str]]:
@@ -775,6 +1012,13 @@ def _set(db: Db, curs: Any, name: str, value: str) -> None:
         t=SETTINGS.name,
     )
     db.execute(curs, upsert, (name, value))
+
+
+def rules_differ(db: Db, rules: Rules) -> bool:
+    """Whether the findings were built under other rules (or never), as read now (no lock:
+    `rules_changed` says it again, under one)."""
+    with db.reader() as curs:
+        return _setting(db, curs, RULES_SETTING) != rules_text(rules)
 
 
 def rules_changed(db: Db, curs: Any, rules: Rules) -> bool:

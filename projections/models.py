@@ -16,6 +16,7 @@ from uuid import UUID
 
 from ledger import fold
 from ledger.fold import Fact
+from ledger.history import NO_SPLICE, Splice, run_bounds, same_runs
 from projections import derive
 from projections.db import Db
 from projections.derive import Row
@@ -90,11 +91,6 @@ def row_key(row: Row) -> str:
     return hashlib.blake2b(repr(row).encode(), digest_size=8).hexdigest()
 
 
-RowsFor = Callable[[Callable[[UUID, Sequence[fold.Segment]], set[Row]]], list[set[Row]]]
-"""Row sets of a derivation after each step of knowledge of one account's history, that is for
-the prefixes ending at `derive.knowledge_ends(facts)` (memoised by the caller)."""
-
-
 @dataclass
 class Change:
     """One custody event, with its stream's timeline before and after it (as known then):
@@ -103,9 +99,15 @@ class Change:
     account_id: UUID  # the stream's id
     fact: Fact
     position: int
-    before: list[Any]
-    after: list[Any]
+    before: Sequence[Any]
+    after: Sequence[Any]
     office: str | None = None  # an office stream's key
+    # What `after` keeps of `before` (the same segment objects); none by default.
+    splice: Splice = NO_SPLICE
+    # Every office the stream's facts name, up to this one (accounts).
+    offices: frozenset[str] = frozenset()
+    # The office whose own account the stream has only ever been, if so (derive.Timeline.own).
+    own: str | None = None
 
 
 @dataclass
@@ -118,25 +120,64 @@ class Pending:
     updates: list[Row] = field(default_factory=list)
 
 
+def stream_changes(
+    stream_id: UUID, facts: Sequence[Fact], positions: Sequence[int]
+) -> list[Change]:
+    """A whole stream's events as changes, from its first (a rebuild's: as the projector makes
+    them, with the timeline before and after each)."""
+    timeline = derive.Timeline(facts[0].kind if facts else "account")
+    out = []
+    for fact, position in zip(facts, positions, strict=True):
+        before = timeline.segments
+        after = timeline.push(fact)
+        out.append(
+            Change(stream_id, fact, position, before, after, timeline.key, timeline.splice,
+                   timeline.offices, timeline.own)
+        )  # fmt: skip
+    return out
+
+
 def knowledge_steps(changes: Sequence[Change]) -> list[tuple[Change, Change]]:
     """(first, last) of each run of consecutive changes recorded at the same time."""
-    steps: list[tuple[Change, Change]] = []
+    return [(step[0], step[-1]) for step in knowledge_runs(changes)]
+
+
+def knowledge_runs(changes: Sequence[Change]) -> list[Sequence[Change]]:
+    """The runs of consecutive changes recorded at the same time."""
+    runs: list[list[Change]] = []
     for change in changes:
-        if steps and steps[-1][1].fact.recorded_at == change.fact.recorded_at:
-            steps[-1] = (steps[-1][0], change)
+        if runs and runs[-1][-1].fact.recorded_at == change.fact.recorded_at:
+            runs[-1].append(change)
         else:
-            steps.append((change, change))
-    return steps
+            runs.append([change])
+    return list(runs)
 
 
-def shared_head(before: Sequence[Any], after: Sequence[Any]) -> int:
-    """How many segments the two timelines begin with in common: `Timeline.push` keeps the
-    unchanged head's segment objects, so the head is found by identity."""
-    n = min(len(before), len(after))
-    p = 0
-    while p < n and before[p] is after[p]:
-        p += 1
-    return p
+def step_splice(step: Sequence[Change]) -> Splice:
+    """What the timeline after a run of changes keeps of the one before it."""
+    splice = step[0].splice
+    for change in step[1:]:
+        splice = splice.then(change.splice)
+    return splice
+
+
+def changed_slices(
+    step: Sequence[Change],
+    key: Callable[[Any], Any] | None,
+    facet: Callable[[Any], Any] | None = None,
+    first: Callable[[Any], Any] | None = None,
+) -> tuple[Sequence[Any], Sequence[Any]]:
+    """The segments before and after a run of changes from which the rows grouped by `key`
+    (`fold.runs`; None: a row per segment) that differ are derived: every row outside them is
+    in both. Rows of runs read the segment after them too (their `ended_by`). With `facet`
+    (and `first`), what a row rests on (`history.same_runs`): none, if the changes moved none
+    of that, however long the runs they fell in."""
+    before, after = step[0].before, step[-1].after
+    splice = step_splice(step)
+    if facet is not None and same_runs(before, after, splice, facet, first):
+        return [], []
+    lo, hi_before, hi_after = run_bounds(before, after, splice, key, following=key is not None)
+    return before[lo:hi_before], after[lo:hi_after]
 
 
 class ReadModel:
@@ -164,14 +205,10 @@ class ReadModel:
         """Write what `apply` gathered for the batch (models that write at once: nothing)."""
 
     def history(
-        self,
-        account_id: UUID,
-        facts: Sequence[Fact],
-        timelines: Sequence[list[fold.Segment]],
-        positions: Sequence[int],
-        rows_for: RowsFor,
+        self, account_id: UUID, facts: Sequence[Fact], changes: Sequence[Change]
     ) -> dict[str, list[Row]]:
-        """Every row this model ever holds for one account (used by rebuild)."""
+        """Every row this model ever holds for one stream (used by rebuild): `facts` are the
+        whole stream's, `changes` its events from the first (`stream_changes`)."""
         raise NotImplementedError
 
 
@@ -180,28 +217,10 @@ class BitemporalModel(ReadModel):
 
     rows: Callable[[UUID, Sequence[Any]], set[Row]]
     stream_column = "account_id"  # the column holding the stream's id
-    # How `rows` groups consecutive segments into one row (fold.runs); None: a row each.
+    # How `rows` groups consecutive segments into one row (fold.runs); None: a row each. And
+    # what of a segment a run's row reads (`changed_slices`).
     run_key: Callable[[fold.Segment], Any] | None = None
-
-    def _cut(self, before: Sequence[fold.Segment], after: Sequence[fold.Segment]) -> int:
-        """An index c such that rows(before) - rows(after) == rows(before[c:]) - rows(after[c:])
-        and the other way round, so an event at the tail of a long history costs rows for the
-        tail only. Timeline.push keeps the unchanged head's segment objects, so the shared head
-        is found by identity; c steps back from its end to where the model's row grouping
-        starts a new run, so every row before c (its ending included) is shared."""
-        p = shared_head(before, after)
-        if p == 0:
-            return 0
-        c = p - 1
-        key = type(self).run_key
-        if key is None:
-            return c
-        while c > 0:
-            k = key(after[c])
-            if k is None or after[c].valid_from != after[c - 1].valid_to or key(after[c - 1]) != k:
-                break
-            c -= 1
-        return c
+    run_facet: Callable[[fold.Segment], Any] | None = None
 
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         # The net effect of the events on the table: rows believed before them and withdrawn
@@ -213,10 +232,12 @@ class BitemporalModel(ReadModel):
         opened: dict[Row, int] = {}
         closes: list[Row] = []
         account = self.table.columns.index(self.stream_column)
-        for first, last in knowledge_steps(changes):
-            cut = self._cut(first.before, last.after)
-            previous = rows(account_id, first.before[cut:])
-            current = rows(account_id, last.after[cut:])
+        for step in knowledge_runs(changes):
+            last = step[-1]
+            # Only the rows of the stretch the events changed (the rest are the same rows).
+            was, now = changed_slices(step, type(self).run_key, type(self).run_facet)
+            previous = rows(account_id, was)
+            current = rows(account_id, now)
             if current == previous:
                 continue
             at = derive.to_us(last.fact.recorded_at)
@@ -245,26 +266,12 @@ class BitemporalModel(ReadModel):
         db.insert_rows(curs, t, self.table.columns, pending.inserts)
 
     def history(
-        self,
-        account_id: UUID,
-        facts: Sequence[Fact],
-        timelines: Sequence[list[fold.Segment]],
-        positions: Sequence[int],
-        rows_for: RowsFor,
+        self, account_id: UUID, facts: Sequence[Fact], changes: Sequence[Change]
     ) -> dict[str, list[Row]]:
-        out: list[Row] = []
-        opened: dict[Row, int] = {}
-        previous: set[Row] = set()
-        ends = derive.knowledge_ends(facts)
-        for end, current in zip(ends, rows_for(type(self).rows), strict=True):
-            at = derive.to_us(facts[end].recorded_at)
-            for row in previous - current:
-                out.append((*row, row_key(row), opened.pop(row), at))
-            for row in current - previous:
-                opened[row] = at
-            previous = current
-        out += [(*row, row_key(row), since, None) for row, since in opened.items()]
-        return {self.table.name: out}
+        # From an empty table, the net effect of every event is the rows with their ranges.
+        pending = Pending()
+        self.apply(changes, pending)
+        return {self.table.name: pending.inserts}
 
 
 BITEMPORAL = ("row_key", "known_from", "known_to")
@@ -341,6 +348,7 @@ class CustodyIntervals(BitemporalModel):
     name = "custody"
     rows = staticmethod(derive.custody_rows)
     run_key = staticmethod(fold.holder_run_key)
+    run_facet = staticmethod(derive.custody_facet)
     table = Table(
         "rm_custody",
         _CUSTODY_COLUMNS,
@@ -358,6 +366,7 @@ class HandleHistory(BitemporalModel):
     name = "handles"
     rows = staticmethod(derive.handle_rows)
     run_key = staticmethod(fold.handle_run_key)
+    run_facet = staticmethod(derive.handle_facet)
     table = Table(
         "rm_handles",
         (
@@ -429,17 +438,12 @@ class EventLog(ReadModel):
         db.executemany(curs, mark, pending.updates)
 
     def history(
-        self,
-        account_id: UUID,
-        facts: Sequence[Fact],
-        timelines: Sequence[list[fold.Segment]],
-        positions: Sequence[int],
-        rows_for: RowsFor,
+        self, account_id: UUID, facts: Sequence[Fact], changes: Sequence[Change]
     ) -> dict[str, list[Row]]:
         retractions = {f.data["event_version"]: f for f in facts if f.type == fold.RETRACTED}
         office = facts[0].data["office"] if facts and facts[0].kind == "office" else None
         rows = []
-        for fact, position in zip(facts, positions, strict=True):
+        for fact, position in zip(facts, (c.position for c in changes), strict=True):
             row = derive.event_row(account_id, fact, position, office)
             by = retractions.get(fact.version)
             if by is not None:

@@ -30,7 +30,13 @@ from ledger.pgbounds import dedicated_connection
 from projections import derive, quarantine
 from projections.catalogue import MODELS
 from projections.db import Db
-from projections.findings import SETTINGS, FindingsModel, rules_changed
+from projections.findings import (
+    SETTINGS,
+    FindingsModel,
+    evaluate_all,
+    rules_changed,
+    rules_differ,
+)
 from projections.models import INTEGER_COLUMNS, Change, Pending, ReadModel, Table
 from projections.quarantine import QUARANTINE
 
@@ -186,11 +192,16 @@ class Projector:
             return
         db = self.db
         names = {t.name: t.name for m in self.models for t in m.tables}
+        # Evaluated before the lock is taken (a transaction must not idle while it evaluates);
+        # written under it if the models have not moved meanwhile.
+        built = (
+            evaluate_all(db, names, findings.rules) if rules_differ(db, findings.rules) else None
+        )
         with db.transaction() as curs:
             lock_positions(db, curs, [m.name for m in self.models])
             if not rules_changed(db, curs, findings.rules):
                 return
-            if findings.rebuild_in_place(db, curs, names):
+            if findings.rebuild_in_place(db, curs, names, built):
                 log.warning("read model findings: built again, for the rules in the settings")
 
     # -- positions -------------------------------------------------------------------------------
@@ -477,7 +488,10 @@ class Projector:
             timeline = timelines[aid]
             before = timeline.segments
             after = timeline.push(fact)
-            changes.append(Change(aid, fact, position, before, after, timeline.key))
+            changes.append(
+                Change(aid, fact, position, before, after, timeline.key, timeline.splice,
+                       timeline.offices, timeline.own)
+            )  # fmt: skip
         cache.update(timelines)  # most recently used last
         self._cached_events += sum(t.version for t in timelines.values())
         while cache and (

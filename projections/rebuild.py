@@ -22,10 +22,10 @@ from psycopg.sql import SQL, Identifier
 from ledger.domain import decode_fact
 from ledger.errors import StoreUnavailable, UnreadableEvent
 from ledger.fold import Fact
-from projections import derive, quarantine
+from projections import quarantine
 from projections.db import Db
-from projections.findings import INPUTS, FindingsModel
-from projections.models import ReadModel, Table
+from projections.findings import INPUTS, FindingsModel, evaluate_all
+from projections.models import ReadModel, Table, stream_changes
 from projections.projector import ACCOUNT_TOPICS, TRACKING, Projector, lock_positions
 
 Progress = Callable[[int, int], None]
@@ -150,12 +150,18 @@ class Rebuilder:
             self._switch(models, tables, upto)
         if in_place:
             everything = [m.name for m in self.projector.models]
+            names_now = {t.name: t.name for m in self.projector.models for t in m.tables}
+            # Evaluated before the lock (see `evaluate_all`), written under it.
+            built = {
+                model.name: evaluate_all(db, names_now, model.rules)
+                for model in findings
+                if isinstance(model, FindingsModel)
+            }
             with db.transaction(maintenance=True) as curs:
                 lock_positions(db, curs, everything)
-                names_now = {t.name: t.name for m in self.projector.models for t in m.tables}
                 for model in findings:
                     assert isinstance(model, FindingsModel)
-                    model.rebuild_in_place(db, curs, names_now)
+                    model.rebuild_in_place(db, curs, names_now, built[model.name])
         return upto
 
     def _build_findings(self, findings: Sequence[ReadModel], tables: Sequence[Table]) -> None:
@@ -166,10 +172,9 @@ class Rebuilder:
             for m in self.projector.models
             for t in m.tables
         }
-        with self.db.transaction(maintenance=True) as curs:
-            for model in findings:
-                assert isinstance(model, FindingsModel)
-                model.rebuild(self.db, curs, names)
+        for model in findings:  # in transactions of its own, evaluating outside them
+            assert isinstance(model, FindingsModel)
+            model.rebuild(self.db, names)
 
     def _index_shadows(self, tables: Sequence[Table]) -> None:
         """The new tables' indexes (named with the shadow suffix), before the findings read
@@ -203,23 +208,13 @@ class Rebuilder:
         for account_id, stored in _scan(self.db, upto, lo, hi):
             positions = [p for p, _ in stored]
             facts: list[Fact] = [decode_fact(self.mapper, s, p)[1] for p, s in stored]
-            timelines = derive.prefix_timelines(facts)
-            known = [timelines[i] for i in derive.knowledge_ends(facts)]
-            memo: dict[Any, list[set[tuple[Any, ...]]]] = {}
-
-            def rows_for(
-                rows: Any, aid: UUID = account_id, tl: Any = known, memo: Any = memo
-            ) -> Any:
-                if rows not in memo:
-                    memo[rows] = [rows(aid, segments) for segments in tl]
-                return memo[rows]
-
+            # The stream's events as the projector applies them (each changes the stretch of
+            # the timeline it changes), and every model's rows from them.
+            changes = stream_changes(account_id, facts, positions)
             for model in models:
                 if not model.takes(facts[0].kind):
                     continue
-                for table_name, rows in model.history(
-                    account_id, facts, timelines, positions, rows_for
-                ).items():
+                for table_name, rows in model.history(account_id, facts, changes).items():
                     buffers[table_name].extend(rows)
             done += len(facts)
             if sum(len(b) for b in buffers.values()) >= FLUSH_ROWS:

@@ -293,6 +293,52 @@ def office_histories(draw: st.DrawFn, max_ops: int = 24, max_accounts: int = 5) 
     return ops
 
 
+@st.composite
+def own_account_histories(draw: st.DrawFn, max_ops: int = 40) -> list[Op]:
+    """An office (registered, often with a holder) and its own account first; then 1-2 other
+    accounts (whose handles the own account may take, or which take its handles); then many
+    events, most of them to the own account, at random days around the others, so most land
+    between earlier ones: holders, observations, renames, the office's holders now and then,
+    and sometimes what makes the account more than its office's own (a transfer, official
+    use, an ownership change, a closure, a retraction) or a command to another account."""
+    mine = RegisterAccount(
+        platform="x",
+        handle=HANDLES[0],
+        office=KEYS[0],
+        effective_at=day(draw(st.sampled_from(STARTS))),
+    )
+    ops = [*draw(office_opening(0)), Op(False, 0, mine)]
+    for i in range(1, draw(st.integers(2, 3))):
+        ops += draw(account_opening(i))
+    plain = st.one_of(
+        st.builds(lambda h, at: AssignHolder(holder=h, effective_at=at), people(), days()),
+        st.builds(
+            lambda n, at: ObserveAudience(followers=n, effective_at=at), st.integers(0, 99), days()
+        ),
+        st.builds(
+            lambda h, at: RenameHandle(handle=h, effective_at=at), st.sampled_from(RENAMES), days()
+        ),
+    )
+    # Mostly handles of its own (nobody else renames to them), sometimes the shared ones.
+    own_handles = st.sampled_from(("ISPR_Own", "ispr_own", "ISPR_Own2", *RENAMES[:2]))
+    mine_only = st.one_of(
+        plain,
+        st.builds(lambda h, at: RenameHandle(handle=h, effective_at=at), own_handles, days()),
+    )
+    for _ in range(draw(st.integers(0, max_ops))):
+        turn = draw(st.integers(0, 39))
+        if turn < 27:
+            ops.append(Op(False, 0, draw(mine_only)))
+        elif turn < 33:
+            ops.append(Op(True, 0, draw(office_commands())))
+        elif turn < 38:  # another account: often a rename, to take the own account's handles
+            other = draw(st.one_of(plain, account_commands()))
+            ops.append(Op(False, draw(st.integers(1, 2)), other))
+        else:
+            ops.append(Op(False, 0, draw(account_commands())))
+    return ops
+
+
 def _scoped(command: Command, scope: Scope) -> Command:
     changes: dict[str, object] = {}
     if isinstance(command, RegisterAccount):
@@ -366,5 +412,6 @@ __all__ = [
     "day",
     "new_scope",
     "office_histories",
+    "own_account_histories",
     "run_history",
 ]

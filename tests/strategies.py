@@ -139,6 +139,57 @@ def fact_lists(draw: st.DrawFn, max_facts: int = 12) -> list[Fact]:
     return facts
 
 
+_RICH_TYPES = (
+    *_FACT_TYPES,
+    fold.AUDIENCE,
+    fold.AUDIENCE,
+    fold.AUDIENCE,
+    fold.OWNERSHIP_CHANGED,
+    fold.USE_STARTED,
+    fold.USE_ENDED,
+)
+_OWNERS = ({"id": "obama", "name": "Barack Obama"}, {"id": "trump", "name": "Donald J. Trump"})
+
+
+def _rich_data(draw: st.DrawFn, kind: str, version: int, targets: list[int]) -> dict[str, Any]:
+    if kind == fold.AUDIENCE:
+        return {"followers": draw(st.integers(0, 3))}
+    if kind == fold.OWNERSHIP_CHANGED:
+        if draw(st.booleans()):
+            return {"ownership": fold.OFFICE_OWNED, "office": draw(st.sampled_from(OFFICES[:2]))}
+        office = draw(st.sampled_from((None, *OFFICES[:2])))
+        data = {"ownership": fold.PERSONAL, "owner": draw(st.sampled_from(_OWNERS))}
+        return data if office is None else {**data, "office": office}
+    if kind == fold.USE_STARTED:
+        return {"office": draw(st.sampled_from(OFFICES[:2]))}
+    return _fact_data(draw, kind, version, targets)
+
+
+@st.composite
+def long_fact_lists(draw: st.DrawFn, max_facts: int = 40) -> list[Fact]:
+    """Like `fact_lists`, longer, over every account fact type (audience, ownership, official
+    use too) and a wider grid of instants: most facts land between earlier ones, so a timeline
+    kept fact by fact changes in its middle, as back-dated events change long streams."""
+    facts = draw(fact_lists(max_facts=1))
+    recorded = facts[0].recorded_at
+    n = draw(st.integers(1, max_facts))
+    for version in range(2, n + 1):
+        targets = [f.version for f in facts if f.type != fold.RETRACTED]
+        kind = draw(st.sampled_from(_RICH_TYPES))
+        recorded += timedelta(hours=draw(st.sampled_from((0, 1, 1, 5))))
+        facts.append(
+            Fact(
+                version=version,
+                type=kind,
+                effective_at=BASE + timedelta(hours=draw(st.integers(-60, 60))),
+                recorded_at=recorded,
+                actor="records-office",
+                data=_rich_data(draw, kind, version, targets),
+            )
+        )
+    return facts
+
+
 # -- command histories for the ledger --------------------------------------------------------------
 
 

@@ -18,12 +18,14 @@ from hypothesis import strategies as st
 
 from api.bootstrap import Container, build
 from api.demo import DEMO_FILE as DEMO
+from ledger.application import CustodyLedger
 from ledger.backfill import import_files
 from ledger.commands import AssignHolder, Holder, RegisterAccount, RegisterOffice, RetractEvent
 from ledger.records import EventRecord
 from ledger.settings import Settings
 from projections.derive import to_us
 from projections.findings import FINDINGS, SETTINGS
+from projections.projector import Projector
 from projections.rebuild import Rebuilder, digest
 from tests.office_strategies import Op, day, new_scope, office_histories, run_history
 from tests.support import FakeClock
@@ -322,3 +324,50 @@ def test_changed_rules_while_a_model_is_built_again_keep_the_findings_from_the_s
         assert _listing(c), "the demo has findings under these rules too"
     finally:
         c.close()
+
+
+@pytest.mark.postgres
+def test_an_office_whose_account_has_a_thousand_handovers_is_rebuilt_on_a_short_idle_timeout(
+    pg_url: str,
+) -> None:
+    """A rebuild evaluates an office at every record time its inputs changed: a thousand
+    handovers, each recorded on its own, are a thousand evaluations. They run outside any
+    transaction (PostgreSQL ends one left idle for `idle_in_transaction_session_timeout`,
+    which eventsourcing sets to 5 s; 1 s here), so the rebuild, of every model or of the
+    findings alone, completes and writes the rows the projector kept."""
+    env = Settings(database_url=pg_url, log_enabled=False).store().env
+    ledger = CustodyLedger({**env, "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "1"})
+    try:
+        projector = Projector(ledger)
+        start = datetime(2000, 1, 1, tzinfo=UTC)
+        people = [Holder(id=f"p{n}", name=f"Person {n}") for n in range(3)]
+        with ledger.batch() as batch:  # a restore: each event at a record time of its own
+            ledger.register_office(
+                RegisterOffice(office="o", name="O", jurisdiction="PK", effective_at=start),
+                actor="clerk",
+                batch=batch,
+                recorded_at=start,
+            )
+            account = ledger.register_account(
+                RegisterAccount(platform="x", handle="O_Official", office="o", effective_at=start),
+                actor="clerk",
+                batch=batch,
+                recorded_at=start,
+            ).account_id
+            for n in range(1, 1001):
+                ledger.append(
+                    account,
+                    AssignHolder(holder=people[n % 3], effective_at=start + timedelta(days=n)),
+                    actor="clerk",
+                    batch=batch,
+                    recorded_at=start + timedelta(seconds=n),
+                )
+        projector.catch_up()
+        kept = digest(projector.db, FINDINGS)
+        assert kept != digest(projector.db, SETTINGS), "the account is not with the office's holder"
+        Rebuilder(projector).rebuild(workers=1)
+        assert digest(projector.db, FINDINGS) == kept
+        Rebuilder(projector).rebuild(["findings"])
+        assert digest(projector.db, FINDINGS) == kept
+    finally:
+        ledger.close()

@@ -26,8 +26,18 @@ from ledger.domain import office_id
 from ledger.errors import OfficeNotFound
 from ledger.fold import Fact, HolderRef
 from ledger.oversight import AccountSpan, Finding, Observed, OfficeRecord, Rules
+from projections.findings import FINDINGS
 from projections.queries.views import FindingView, ObservedView, OfficeView, SideView
-from tests.office_strategies import Op, Ran, Scope, new_scope, office_histories, run_history
+from projections.rebuild import Rebuilder, digest
+from tests.office_strategies import (
+    Op,
+    Ran,
+    Scope,
+    new_scope,
+    office_histories,
+    own_account_histories,
+    run_history,
+)
 from tests.support import HeldClock, examples
 
 US = timedelta(microseconds=1)
@@ -417,3 +427,30 @@ def test_office_facts_written_in_one_batch_answer_like_the_oracle(
     ran.accounts += rest.accounts  # the batch's account commands address its own accounts
     ran.offices.update(rest.offices)
     _check(container, scope, ran)
+
+
+@examples(25)
+@given(
+    ops=own_account_histories(),
+    applied=st.lists(st.sampled_from([False, False, True]), min_size=40, max_size=40),
+)
+def test_an_offices_own_account_kept_event_by_event_answers_like_the_oracle_and_a_rebuild(
+    container: Container, ops: list[Op], applied: list[bool]
+) -> None:
+    """Back-dated events to an office's own account, applied after each write or a few writes
+    at a time (batches of several record times): its findings are kept in place, on the
+    stretch each event changed (`projections.findings_local`), at the times nothing else
+    touches the office. The answers are the oracle's and the table a rebuild's."""
+    scope = new_scope()
+    projector = container.projector
+    turns = iter(applied)
+
+    def after_write() -> None:
+        if next(turns, True):
+            projector.catch_up()
+
+    ran = run_history(container.ledger, ops, scope, after_write=after_write)
+    _check(container, scope, ran)
+    kept = digest(projector.db, FINDINGS)
+    Rebuilder(projector).rebuild(["findings"])
+    assert digest(projector.db, FINDINGS) == kept

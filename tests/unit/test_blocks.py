@@ -1,0 +1,51 @@
+"""`ledger.blocks.Blocks` is a list that a splice copies in part: it answers as the list it
+models after any splices, and a splice leaves the sequence it was made from as it was."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.blocks import SIZE, Blocks
+
+_splices = st.lists(
+    st.tuples(st.integers(0, 10_000), st.integers(0, 40), st.integers(0, 3 * SIZE)), max_size=40
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(start=st.integers(0, 5 * SIZE), splices=_splices)
+def test_blocks_answer_as_the_list_they_model_after_any_splices(
+    start: int, splices: list[tuple[int, int, int]]
+) -> None:
+    model = list(range(start))
+    blocks = Blocks(model)
+    counter = 10**6
+    for at, width, count in splices:
+        at = at % (len(model) + 1)
+        stop = min(at + width, len(model))
+        items = list(range(counter, counter + count))
+        counter += count
+        before, kept = list(blocks), blocks
+        blocks = blocks.splice(at, stop, items)
+        model[at:stop] = items
+        assert list(kept) == before  # the old one is untouched
+        assert list(blocks) == model and len(blocks) == len(model)
+    for i in range(-len(model), len(model)):
+        assert blocks[i] == model[i]
+    for lo in range(0, len(model) + 1, 7):
+        assert blocks[lo : lo + 9] == model[lo : lo + 9]
+        assert list(blocks.iter_from(lo, lo + 5)) == model[lo : lo + 5]
+    ordered = Blocks(sorted(model))
+    for x in (-1, 0, counter // 2, counter):
+        assert bisect_left(ordered, x) == bisect_left(sorted(model), x)
+
+
+def test_a_splice_copies_the_blocks_it_meets_and_shares_the_others() -> None:
+    blocks: Blocks[int] = Blocks(range(100 * SIZE))
+    after = blocks.splice(50 * SIZE + 3, 50 * SIZE + 4, [-1])
+    shared = sum(1 for b in after._blocks if any(b is a for a in blocks._blocks))
+    assert shared >= len(blocks._blocks) - 2
+    assert after[50 * SIZE + 3] == -1 and len(after) == len(blocks)
