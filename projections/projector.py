@@ -126,7 +126,7 @@ class Projector:
             FindingsModel(rules) if isinstance(m, FindingsModel) and rules is not None else m
             for m in models
         )
-        self.batch_size = batch_size
+        self.batch_size = self.full_batch = batch_size
         self.max_batch = max(max_batch, batch_size)
         self.embedded = embedded  # catch up in the caller's thread when a reader waits
         # Applying in the writers' process: take the facts they just recorded as they are.
@@ -247,6 +247,22 @@ class Projector:
         finally:
             self._lock.release()
         return total
+
+    # The smallest batch `narrow` goes down to.
+    MIN_BATCH = 16
+
+    def narrow(self) -> None:
+        """After a failed round: batches half as large, down to MIN_BATCH. A batch that the
+        store's bounds cannot take in one transaction (a statement, or the time computed
+        between statements, longer than the timeouts, as on a machine short of CPU) then gets
+        through in smaller ones instead of failing the same way forever."""
+        with self._lock:
+            self.batch_size = max(self.batch_size // 2, min(self.MIN_BATCH, self.full_batch))
+
+    def widen(self) -> None:
+        """After a round that went through: back towards the full batch size."""
+        with self._lock:
+            self.batch_size = min(self.batch_size * 2, self.full_batch)
 
     def wait_for(self, position: int, timeout: float) -> None:
         """Block until every read model has applied `position` (read-your-writes), for at most
@@ -589,7 +605,9 @@ class ProjectorThread(threading.Thread):
                 log.exception("projector: a round failed; retrying")
             else:
                 failures, self.last_error, self.failing_since = 0, None, None
+                self.projector.widen()
             if failures:
+                self.projector.narrow()
                 backoff = min(self.poll_seconds * 2 ** (failures - 1), self.MAX_BACKOFF_SECONDS)
                 self.stopping.wait(backoff)
                 continue
