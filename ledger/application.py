@@ -107,6 +107,7 @@ def _record(stream: Account | Office, event_class: Any, fact: Fact) -> None:
         reason=fact.reason,
         evidence=list(fact.evidence),
         data=fact.data,
+        attributed_to=fact.attributed_to,
     )
 
 
@@ -122,13 +123,19 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _writing(batch: Batch | None, recorded_at: datetime | None) -> Writing:
+def _writing(
+    batch: Batch | None, recorded_at: datetime | None, attributed_to: str | None = None
+) -> Writing:
     """How a command given these arguments is written (see `Writing`)."""
     if recorded_at is not None and batch is None:
         raise InvalidInput("only a batch (a restore of an export) gives an event its record time")
+    if attributed_to is not None:
+        if batch is None:
+            raise InvalidInput("only a batch (an import) attributes an event to someone")
+        check_actor(attributed_to, restoring=recorded_at is not None, name="attributed_to")
     if batch is not None and (batch.committed or batch.ended):
         raise InvalidInput("this batch has ended (written, or refused); stage into a new one")
-    return Writing(batch=batch, restored_at=recorded_at)
+    return Writing(batch=batch, restored_at=recorded_at, attributed_to=attributed_to)
 
 
 class CustodyLedger(DisputeLedger, Application[UUID]):
@@ -263,10 +270,12 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
         account_id: UUID | None = None,
         batch: Batch | None = None,
         recorded_at: datetime | None = None,
+        attributed_to: str | None = None,
     ) -> EventRecord:
         """Open a new account stream; claims its handle and platform account id atomically.
-        With `batch`, stage it there instead (`recorded_at`: a restored event's own time)."""
-        writing = _writing(batch, recorded_at)
+        With `batch`, stage it there instead (`recorded_at`: a restored event's own time;
+        `attributed_to`: whom an imported line names as its recorder)."""
+        writing = _writing(batch, recorded_at, attributed_to)
         check_actor(actor, restoring=writing.restoring)
         check_key(idempotency_key)
         if not writing.restoring:  # a restore keeps ids, actors and sizes as they were recorded
@@ -288,6 +297,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
                 evidence=[e.model_dump(mode="json") for e in command.evidence],
                 data=command.data(),
                 account_id=account_id,
+                attributed_to=writing.attributed_to,
             )
             others: list[Aggregate] = []
             if command.platform_account_id is not None:
@@ -308,12 +318,14 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
         offices: Collection[str] | None = None,
         batch: Batch | None = None,
         recorded_at: datetime | None = None,
+        attributed_to: str | None = None,
     ) -> EventRecord:
         """Append one custody event to an existing account stream. `offices`, if given, are
         the only offices the actor may record for: the event may change the account's
         history only where (before and after it, as known now) the account is theirs. With
-        `batch`, stage it there instead (`recorded_at`: a restored event's own time)."""
-        writing = _writing(batch, recorded_at)
+        `batch`, stage it there instead (`recorded_at`: a restored event's own time;
+        `attributed_to`: whom an imported line names as its recorder)."""
+        writing = _writing(batch, recorded_at, attributed_to)
         check_actor(actor, restoring=writing.restoring)
         check_key(idempotency_key)
         if not isinstance(command, Command) or isinstance(command, RegisterAccount):
@@ -355,10 +367,11 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
         offices: Collection[str] | None = None,
         batch: Batch | None = None,
         recorded_at: datetime | None = None,
+        attributed_to: str | None = None,
     ) -> EventRecord:
         """Open a new office stream (one per office key). `offices`, if given, are the only
         offices the actor may record for."""
-        writing = _writing(batch, recorded_at)
+        writing = _writing(batch, recorded_at, attributed_to)
         check_actor(actor, restoring=writing.restoring)
         check_key(idempotency_key)
         if offices is not None and command.office not in offices:
@@ -382,6 +395,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
                 reason=command.reason,
                 evidence=[e.model_dump(mode="json") for e in command.evidence],
                 data=command.data(),
+                attributed_to=writing.attributed_to,
             )
             return self._save(office, [], actor, idempotency_key, stamp, (), writing)
 
@@ -398,10 +412,11 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
         offices: Collection[str] | None = None,
         batch: Batch | None = None,
         recorded_at: datetime | None = None,
+        attributed_to: str | None = None,
     ) -> EventRecord:
         """Append a holder's assignment or release, or a retraction, to an office stream,
         under the rules of an account's (`append`). `offices`: as for `register_office`."""
-        writing = _writing(batch, recorded_at)
+        writing = _writing(batch, recorded_at, attributed_to)
         check_actor(actor, restoring=writing.restoring)
         check_key(idempotency_key)
         if not isinstance(command, (AssignHolder, ReleaseHolder, RetractEvent)):
@@ -471,6 +486,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
             evidence=tuple(e.model_dump(mode="json") for e in command.evidence),
             data=command.data(),
             kind=kind,
+            attributed_to=writing.attributed_to,
         )
 
     # -- reads (from the log, never from the write cache) -----------------------------------------

@@ -7,6 +7,11 @@ platform_account_id}`. A line of an office's stream is `office_registered`, or n
 Every line is checked by the ledger's own rules, cross-line ones included (a batch stages them
 against each other and the store); if any line is bad, nothing is written and every bad line is
 named. The parsing lives here; the rules stay in the ledger.
+
+Who: an import's events are written by whoever runs it (`actor`, e.g. `import:USER`); a line's
+own `actor` is kept as the event's `attributed_to`, who the file says recorded it, which the
+ledger does not verify. A line that carries `attributed_to` (an export's) keeps it, and its
+`actor`, an earlier import's, is dropped. Only `--restore` keeps both as exported.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from ledger.commands import (
 )
 from ledger.domain import CUSTODY_TOPICS, decode_fact, office_id
 from ledger.errors import InvalidInput, LedgerError, StoreUnavailable, UnreadableEvent
+from ledger.guards import check_actor
 
 Progress = Callable[[int, int], None]
 CSV_COLUMNS = (
@@ -46,10 +52,12 @@ CSV_COLUMNS = (
     "platform_account_id", "handle", "office", "effective_at", "reason", "evidence",
     "holder.id", "holder.name", "archive.ref", "archive.sha256", "archive.items",
     "event_version", "actor", "recorded_at", "name", "jurisdiction", "ownership", "owner.id",
-    "owner.name", "followers",
+    "owner.name", "followers", "attributed_to",
 )  # fmt: skip
 _WHOLE_NUMBER_COLUMNS = ("event_version", "archive.items", "followers")
-_ROUTING = {"account_id", "account", "actor", "recorded_at"}
+# Who and when, not the event's own fields: the ledger sets them (a restore keeps them).
+_ENVELOPE = ("actor", "attributed_to", "recorded_at")
+_ROUTING = {"account_id", "account", *_ENVELOPE}
 _ACCOUNT_REFS = ("account_id", "account")
 _NAME_THE_ACCOUNT = "name the account: account_id, or account: {platform, platform_account_id}"
 # An account line's types, and (for the list an unknown type is told) the office's.
@@ -239,8 +247,9 @@ def _is_office_line(obj: dict[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class _Line:
-    """A parsed line: its command, who recorded it, its record time (a restore's), and the
-    stream it goes to, an office's (by key) or an account's (by id, when the line gives one)."""
+    """A parsed line: its command, who writes it and whom the line attributes it to, its
+    record time (a restore's), and the stream it goes to, an office's (by key) or an account's
+    (by id, when the line gives one)."""
 
     n: int
     obj: dict[str, Any]
@@ -251,6 +260,7 @@ class _Line:
     office: str | None
     # A dispute's event, restored as recorded (its stream id and fact); `command` is unused.
     dispute: tuple[UUID, fold.Fact] | None = None
+    attributed_to: str | None = None
 
     @property
     def stream_id(self) -> UUID | None:
@@ -264,7 +274,7 @@ def _parse(obj: dict[str, Any], n: int, *, actor: str, restore: bool, now: datet
         return _dispute_line(obj, n, restore=restore, now=now)
     office: str | None = None
     if _is_office_line(obj):
-        body = {k: v for k, v in obj.items() if k not in ("actor", "recorded_at")}
+        body = {k: v for k, v in obj.items() if k not in _ENVELOPE}
         if obj.get("type") != office_fold.REGISTERED:  # here the key routes; not a field
             office = body.pop("office")
             if not isinstance(office, str):
@@ -277,9 +287,7 @@ def _parse(obj: dict[str, Any], n: int, *, actor: str, restore: bool, now: datet
         command = parse_command(body, restore=restore, commands=_IMPORT_COMMANDS)
         if "account_id" in obj and "account" in obj:
             raise InvalidInput("name the account once: account_id or account, not both")
-    who = obj.get("actor", actor)
-    if not isinstance(who, str):
-        raise InvalidInput("actor: expected a string naming who recorded the event")
+    who, attributed_to = _who(obj, actor, restore=restore)
     if restore:
         recorded_at: datetime | None = _restored_at(obj, now)
     elif "recorded_at" in obj:
@@ -290,18 +298,26 @@ def _parse(obj: dict[str, Any], n: int, *, actor: str, restore: bool, now: datet
     else:
         recorded_at = None
     account_id = _uuid(obj["account_id"]) if "account_id" in obj else None
-    return _Line(n, obj, command, who, recorded_at, account_id, office)
+    return _Line(n, obj, command, who, recorded_at, account_id, office, attributed_to=attributed_to)
 
 
-_DISPUTE_FIELDS = {
-    "type",
-    "dispute_id",
-    "effective_at",
-    "recorded_at",
-    "actor",
-    "reason",
-    "evidence",
-}
+def _who(obj: dict[str, Any], actor: str, *, restore: bool) -> tuple[str, str | None]:
+    """The event's actor and attribution. An import's events are written by `actor`, who runs
+    it; the line's `attributed_to`, or else its `actor`, is kept as whom the file attributes
+    the event to (not verified). A restore keeps both as exported (`actor` for a line without)."""
+    said_actor, said = obj.get("actor"), obj.get("attributed_to")
+    if said_actor is not None and not isinstance(said_actor, str):
+        raise InvalidInput("actor: expected a string naming who recorded the event")
+    if said is not None and not isinstance(said, str):
+        raise InvalidInput("attributed_to: expected a string naming who recorded the event")
+    if restore:
+        return said_actor if said_actor is not None else actor, said
+    if said is None and said_actor is not None:  # checked here, to name the line's own field
+        said = check_actor(said_actor, name="actor")
+    return actor, said
+
+
+_DISPUTE_FIELDS = {"type", "dispute_id", "effective_at", "reason", "evidence", *_ENVELOPE}
 
 
 def _dispute_line(obj: dict[str, Any], n: int, *, restore: bool, now: datetime) -> _Line:
@@ -321,8 +337,11 @@ def _dispute_line(obj: dict[str, Any], n: int, *, restore: bool, now: datetime) 
     recorded_at = _restored_at(obj, now)
     evidence = obj.get("evidence", [])
     who, reason = obj.get("actor"), obj.get("reason", "")
+    attributed_to = obj.get("attributed_to")
     if not isinstance(who, str) or not isinstance(reason, str) or not isinstance(evidence, list):
         raise InvalidInput("a dispute's line needs actor, reason and evidence as exported")
+    if attributed_to is not None and not isinstance(attributed_to, str):
+        raise InvalidInput("attributed_to: expected a string naming who recorded the event")
     fact = fold.Fact(
         version=0,  # the stream's next: the ledger numbers it
         type=str(kind),
@@ -333,6 +352,7 @@ def _dispute_line(obj: dict[str, Any], n: int, *, restore: bool, now: datetime) 
         evidence=tuple(evidence),
         data={k: v for k, v in obj.items() if k not in _DISPUTE_FIELDS},
         kind="dispute",
+        attributed_to=attributed_to,
     )
     placeholder = Command.model_construct(effective_at=recorded_at)
     return _Line(
@@ -382,13 +402,15 @@ def stage(
 
 
 def _stage_line(ledger: CustodyLedger, batch: Batch, line: _Line, report: ImportReport) -> None:
-    command, who, recorded_at = line.command, line.actor, line.recorded_at
+    command, who, recorded_at, said = line.command, line.actor, line.recorded_at, line.attributed_to
     if line.dispute is not None:
         ledger.restore_dispute_event(*line.dispute, batch=batch)
         return
     if line.office is not None:
         if isinstance(command, RegisterOffice):
-            ledger.register_office(command, actor=who, batch=batch, recorded_at=recorded_at)
+            ledger.register_office(
+                command, actor=who, batch=batch, recorded_at=recorded_at, attributed_to=said
+            )
         else:
             ledger.append_office(
                 line.office,
@@ -396,12 +418,18 @@ def _stage_line(ledger: CustodyLedger, batch: Batch, line: _Line, report: Import
                 actor=who,
                 batch=batch,
                 recorded_at=recorded_at,
+                attributed_to=said,
             )
         report.offices.add(line.office)
         return
     if isinstance(command, RegisterAccount):
         record = ledger.register_account(
-            command, actor=who, account_id=line.account_id, batch=batch, recorded_at=recorded_at
+            command,
+            actor=who,
+            account_id=line.account_id,
+            batch=batch,
+            recorded_at=recorded_at,
+            attributed_to=said,
         )
     else:
         record = ledger.append(
@@ -410,6 +438,7 @@ def _stage_line(ledger: CustodyLedger, batch: Batch, line: _Line, report: Import
             actor=who,
             batch=batch,
             recorded_at=recorded_at,
+            attributed_to=said,
         )
     report.accounts.add(record.account_id)
 
@@ -570,6 +599,8 @@ def _line(stream: dict[str, str], fact: fold.Fact) -> dict[str, Any]:
         "effective_at": fact.effective_at.isoformat(),
         "recorded_at": fact.recorded_at.isoformat(),
         "actor": fact.actor,
+        # Only an imported event's: an export of a store without attributions is as before.
+        **({} if fact.attributed_to is None else {"attributed_to": fact.attributed_to}),
         "reason": fact.reason,
         "evidence": list(fact.evidence),
         **{k: v for k, v in fact.data.items() if v is not None},

@@ -35,12 +35,14 @@ class Batch:
 class Writing:
     """How one command is decided and written, handed explicitly to every step that depends
     on it: alone or into a `batch`; at the clock's time, the batch's, or (a restore) the
-    event's own `restored_at`; and whether every aggregate is read `fresh` from the store (a
-    retry's second look before refusing) rather than from the cache or the batch's reads."""
+    event's own `restored_at`; whom an imported line `attributed_to` (kept beside the actor,
+    who wrote it); and whether every aggregate is read `fresh` from the store (a retry's second
+    look before refusing) rather than from the cache or the batch's reads."""
 
     batch: Batch | None = None
     restored_at: datetime | None = None
     fresh: bool = False
+    attributed_to: str | None = None
 
     @property
     def restoring(self) -> bool:

@@ -35,6 +35,8 @@ class EventRecord:
     replayed: bool = False
     # The office's key, for an event of an office stream (`account_id` is then that stream's id).
     office: str | None = None
+    # Who an imported line says recorded the event (not verified; `actor` wrote it), or None.
+    attributed_to: str | None = None
 
     @classmethod
     def of(cls, account_id: UUID, fact: Fact, position: int | None, **extra: Any) -> EventRecord:
@@ -49,6 +51,7 @@ class EventRecord:
             reason=fact.reason,
             evidence=fact.evidence,
             data=fact.data,
+            attributed_to=fact.attributed_to,
             **extra,
         )
 

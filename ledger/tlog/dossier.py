@@ -123,6 +123,7 @@ def _record(stream: UUID, fact: Fact, retracted: dict[int, int]) -> dict[str, An
         "effective_at": timestamp(fact.effective_at),
         "recorded_at": timestamp(fact.recorded_at),
         "actor": fact.actor,
+        "attributed_to": fact.attributed_to,
         "reason": fact.reason,
         "evidence": [{"url": e.get("url"), "sha256": e.get("sha256")} for e in fact.evidence],
         "data": fact.data,
@@ -133,8 +134,10 @@ def _record(stream: UUID, fact: Fact, retracted: dict[int, int]) -> dict[str, An
 def _said(record: Any) -> dict[str, Any]:
     """A record as the dossier gives it, normalised as `_record` writes one."""
     try:
+        # `attributed_to` is absent from a dossier made before it existed: None, as then.
         said = {k: record.get(k) for k in ("account_id", "office", "dispute_id", "version",
-                                             "type", "actor", "reason", "data", "retracted_by")}  # fmt: skip
+                                             "type", "actor", "attributed_to", "reason", "data",
+                                             "retracted_by")}  # fmt: skip
         said["effective_at"] = timestamp(_time(record["effective_at"]))
         said["recorded_at"] = timestamp(_time(record["recorded_at"]))
         said["evidence"] = [{"url": e.get("url"), "sha256": e.get("sha256")}
