@@ -37,7 +37,7 @@ def one_import(url: str, path: Path) -> dict[str, float]:
         with collector_paused():  # as import_file does
             parsed = read_lines(path)
             t1 = time.perf_counter()
-            report = ImportReport(lines=len(parsed))
+            report = ImportReport()
             with ledger.batch() as batch:
                 stage(ledger, batch, parsed, actor="bench", restore=False, report=report,
                       progress=lambda done, total: None)  # fmt: skip

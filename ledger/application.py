@@ -119,6 +119,15 @@ def _record_of(
     return EventRecord.of(stream.id, stream.facts[-1], position, orphaned=orphaned, office=office)
 
 
+def _by_stream(order: list[tuple[UUID, int]]) -> list[tuple[UUID, int]]:
+    """(stream, version) pairs grouped by stream, streams in the order they first appear,
+    each stream's versions in the order given (ascending: staged in turn)."""
+    streams: dict[UUID, list[int]] = {}
+    for stream, version in order:
+        streams.setdefault(stream, []).append(version)
+    return [(stream, version) for stream, versions in streams.items() for version in versions]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -165,12 +174,13 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
     # -- batches ---------------------------------------------------------------------------------
 
     @contextmanager
-    def batch(self) -> Iterator[Batch]:
+    def batch(self, *, by_stream: bool = False) -> Iterator[Batch]:
         """Stage many commands (each call given `batch=`), checked against each other and the
         store; write all in one transaction when the block ends without error, or nothing at
         all. Every event of the batch carries the batch's record time (unless a restore gives
-        each its own)."""
-        batch = Batch(recorded_at=self.clock())
+        each its own). The log takes them in the order they were staged, or with `by_stream`
+        stream by stream (see `Batch.by_stream`)."""
+        batch = Batch(recorded_at=self.clock(), by_stream=by_stream)
         with collector_paused():
             try:
                 yield batch
@@ -191,7 +201,11 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
                 ids.append(handle_index_id(command.platform, handle_key(command.handle)))
                 if command.platform_account_id is not None:
                     ids.append(platform_id_index_id(command.platform, command.platform_account_id))
-        wanted = [i for i in dict.fromkeys(ids) if i not in batch.prefetched]
+        # Not what the batch read or staged already (an import's later lines on the accounts
+        # it registered): the batch, not the store, has their state.
+        wanted = [
+            i for i in dict.fromkeys(ids) if i not in batch.prefetched and i not in batch.staged
+        ]
         with self._translated():
             streams = stored_streams(self.recorder, wanted)
         for aggregate_id, stored in streams.items():
@@ -208,9 +222,12 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
             return batch.records
         try:
             with self._translated():
-                # In the order the batch staged them (an import's lines, a restore's log
-                # order), not account by account: the log, and its tree, keep that order.
+                # In the order the batch staged them (a restore's log order), not account by
+                # account: the log, and its tree, keep that order. An import's go stream by
+                # stream (`Batch.by_stream`).
                 order = [(r.account_id, r.version) for r in batch.records]
+                if batch.by_stream:
+                    order = _by_stream(order)
                 recordings = self.save(*batch.staged.values(), order=order)
         except IntegrityError:
             self._evict(list(batch.staged))
@@ -223,6 +240,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
             for r in recordings
         }
+        del recordings  # their events and encoded states: a large import's peak of memory
         batch.records[:] = [
             r.placed(positions.get((r.account_id, r.version))) for r in batch.records
         ]

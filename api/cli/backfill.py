@@ -38,7 +38,7 @@ def import_(args: argparse.Namespace) -> int:
                 actor=importer(args.actor),
                 restore=args.restore,
                 progress=bar,
-                catch_up=container.projector.catch_up,
+                catch_up=container.catch_up_import,
             )
         except ImportRefused as e:
             print(f"custody: {e.detail}", file=sys.stderr)
