@@ -21,6 +21,7 @@ from ledger.errors import InvalidInput, StoreUnavailable, first_line
 from ledger.oversight import Rules
 from ledger.settings import InvalidSettings, Settings
 from ledger.tlog.keyfile import read_key
+from projections.bulk import catch_up_bulk
 from projections.dossier import DossierService
 from projections.projector import Projector, ProjectorThread
 from projections.queries import QueryService
@@ -48,6 +49,11 @@ class Container:
     def dossiers(self) -> DossierService:
         """Dossiers from this container's read models and verifiable log."""
         return DossierService(self.queries, self.log_service)
+
+    def catch_up_import(self) -> int:
+        """Bring the read models up to date after an import: `projections.bulk`, which keeps
+        PostgreSQL's statistics up with the tables a large import grows."""
+        return catch_up_bulk(self.projector)
 
     def start_worker(self) -> None:
         """Follow the log in background threads: the read models, and the verifiable log's
@@ -147,7 +153,7 @@ def load_demo(container: Container) -> str:
     ledger = container.ledger
     if not holds_custody_events(ledger):
         report = import_file(
-            ledger, DEMO_FILE, actor="demo", restore=True, catch_up=container.projector.catch_up
+            ledger, DEMO_FILE, actor="demo", restore=True, catch_up=container.catch_up_import
         )
         loaded = (
             f"loaded {report.written} demo events for {len(report.accounts)} accounts and "

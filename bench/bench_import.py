@@ -27,6 +27,7 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -43,23 +44,25 @@ PG_SERVER = "postgresql://postgres@127.0.0.1:5432/"
 T0 = datetime(2015, 1, 1, tzinfo=UTC)
 
 
-def lines(accounts: int, handovers: int, tag: str) -> list[dict[str, object]]:
-    out: list[dict[str, object]] = []
+def lines(accounts: int, handovers: int, tag: str) -> Iterator[dict[str, object]]:
+    """Registrations of `accounts` accounts, then `handovers` rounds of a new holder on each."""
     ids = [str(uuid.uuid4()) for _ in range(accounts)]
     for n, aid in enumerate(ids):
-        out.append({"type": "account_registered", "account_id": aid, "platform": "x",
-                    "handle": f"{tag}{n}", "office": f"office-{n}", "effective_at": T0.isoformat()})  # fmt: skip
+        yield {"type": "account_registered", "account_id": aid, "platform": "x",
+               "handle": f"{tag}{n}", "office": f"office-{n}", "effective_at": T0.isoformat()}  # fmt: skip
     for k in range(handovers):
         for n, aid in enumerate(ids):
-            out.append({"type": "holder_assigned", "account_id": aid,
-                        "holder": {"id": f"p{n}-{k}", "name": f"Person {n} {k}"},
-                        "effective_at": (T0 + timedelta(days=k + 1)).isoformat()})  # fmt: skip
-    return out
+            yield {"type": "holder_assigned", "account_id": aid,
+                   "holder": {"id": f"p{n}-{k}", "name": f"Person {n} {k}"},
+                   "effective_at": (T0 + timedelta(days=k + 1)).isoformat()}  # fmt: skip
 
 
 def write_history(path: Path, accounts: int, handovers: int, tag: str) -> None:
-    """`lines(...)` as a JSON Lines file that `custody import` reads."""
-    path.write_text("\n".join(json.dumps(x) for x in lines(accounts, handovers, tag)) + "\n")
+    """`lines(...)` as a JSON Lines file that `custody import` reads, written line by line (a
+    million lines are never held at once)."""
+    with path.open("w", encoding="utf-8") as out:
+        for line in lines(accounts, handovers, tag):
+            out.write(json.dumps(line) + "\n")
 
 
 def single(url: str, accounts: int, handovers: int, tag: str) -> float:
@@ -135,7 +138,7 @@ def imported(url: str, accounts: int, handovers: int, tag: str, folder: Path) ->
     write_history(path, accounts, handovers, tag)
     c = build(Settings(database_url=url))
     t = time.perf_counter()
-    report = import_file(c.ledger, path, actor="bench", catch_up=c.projector.catch_up)
+    report = import_file(c.ledger, path, actor="bench", catch_up=c.catch_up_import)
     seconds = time.perf_counter() - t
     assert c.projector.lag() == 0 and report.behind is None
     c.close()
@@ -174,7 +177,7 @@ class Stores:
             url = PG_SERVER + name
         c = build(Settings(database_url=url))
         try:
-            import_file(c.ledger, path, actor="bench", catch_up=c.projector.catch_up)
+            import_file(c.ledger, path, actor="bench", catch_up=c.catch_up_import)
             assert c.projector.lag() == 0
         finally:
             c.close()  # the last SQLite connection checkpoints the WAL into the file

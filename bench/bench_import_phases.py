@@ -2,8 +2,9 @@
 
 Imports the same kind of file as bench_import.py (registrations, then handovers) several times
 into one growing store (empty, or holding --preload events at the start) and times, per event:
-reading the file, staging every line (the rules), the log's commit, and the read models'
-catch-up (their rows derived and written, with tracking, in one transaction).
+reading the file (whole, here: the import itself reads it as it stages), staging every line
+(the rules), the log's commit, and the read models' catch-up (their rows derived and written,
+with tracking, in one transaction).
 
     python bench/bench_import_phases.py [--rounds 6] [--accounts 500] [--handovers 10]
                                         [--preload 0] [--database-url sqlite:///...]
@@ -37,14 +38,14 @@ def one_import(url: str, path: Path) -> dict[str, float]:
         with collector_paused():  # as import_file does
             parsed = read_lines(path)
             t1 = time.perf_counter()
-            report = ImportReport(lines=len(parsed))
-            with ledger.batch() as batch:
+            report = ImportReport()
+            with ledger.batch(by_stream=True) as batch:  # an import's log order
                 stage(ledger, batch, parsed, actor="bench", restore=False, report=report,
                       progress=lambda done, total: None)  # fmt: skip
                 assert not report.errors, report.errors[:3]
                 t2 = time.perf_counter()
             t3 = time.perf_counter()  # the batch is committed as its block ends
-            projector.catch_up()
+            c.catch_up_import()
             t4 = time.perf_counter()
         assert projector.lag() == 0
     finally:

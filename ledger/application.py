@@ -108,6 +108,7 @@ def _record(stream: Account | Office, event_class: Any, fact: Fact) -> None:
         reason=fact.reason,
         evidence=list(fact.evidence),
         data=fact.data,
+        attributed_to=fact.attributed_to,
     )
 
 
@@ -119,17 +120,32 @@ def _record_of(
     return EventRecord.of(stream.id, stream.facts[-1], position, orphaned=orphaned, office=office)
 
 
+def _by_stream(order: list[tuple[UUID, int]]) -> list[tuple[UUID, int]]:
+    """(stream, version) pairs grouped by stream, streams in the order they first appear,
+    each stream's versions in the order given (ascending: staged in turn)."""
+    streams: dict[UUID, list[int]] = {}
+    for stream, version in order:
+        streams.setdefault(stream, []).append(version)
+    return [(stream, version) for stream, versions in streams.items() for version in versions]
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def _writing(batch: Batch | None, recorded_at: datetime | None) -> Writing:
+def _writing(
+    batch: Batch | None, recorded_at: datetime | None, attributed_to: str | None = None
+) -> Writing:
     """How a command given these arguments is written (see `Writing`)."""
     if recorded_at is not None and batch is None:
         raise InvalidInput("only a batch (a restore of an export) gives an event its record time")
+    if attributed_to is not None:
+        if batch is None:
+            raise InvalidInput("only a batch (an import) attributes an event to someone")
+        check_actor(attributed_to, restoring=recorded_at is not None, name="attributed_to")
     if batch is not None and (batch.committed or batch.ended):
         raise InvalidInput("this batch has ended (written, or refused); stage into a new one")
-    return Writing(batch=batch, restored_at=recorded_at)
+    return Writing(batch=batch, restored_at=recorded_at, attributed_to=attributed_to)
 
 
 class CustodyLedger(DisputeLedger, Application[UUID]):
@@ -159,12 +175,13 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
     # -- batches ---------------------------------------------------------------------------------
 
     @contextmanager
-    def batch(self) -> Iterator[Batch]:
+    def batch(self, *, by_stream: bool = False) -> Iterator[Batch]:
         """Stage many commands (each call given `batch=`), checked against each other and the
         store; write all in one transaction when the block ends without error, or nothing at
         all. Every event of the batch carries the batch's record time (unless a restore gives
-        each its own)."""
-        batch = Batch(recorded_at=self.clock())
+        each its own). The log takes them in the order they were staged, or with `by_stream`
+        stream by stream (see `Batch.by_stream`)."""
+        batch = Batch(recorded_at=self.clock(), by_stream=by_stream)
         with collector_paused():
             try:
                 yield batch
@@ -185,7 +202,11 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
                 ids.append(handle_index_id(command.platform, handle_key(command.handle)))
                 if command.platform_account_id is not None:
                     ids.append(platform_id_index_id(command.platform, command.platform_account_id))
-        wanted = [i for i in dict.fromkeys(ids) if i not in batch.prefetched]
+        # Not what the batch read or staged already (an import's later lines on the accounts
+        # it registered): the batch, not the store, has their state.
+        wanted = [
+            i for i in dict.fromkeys(ids) if i not in batch.prefetched and i not in batch.staged
+        ]
         with self._translated():
             streams = stored_streams(self.recorder, wanted)
         for aggregate_id, stored in streams.items():
@@ -202,9 +223,12 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
             return batch.records
         try:
             with self._translated():
-                # In the order the batch staged them (an import's lines, a restore's log
-                # order), not account by account: the log, and its tree, keep that order.
+                # In the order the batch staged them (a restore's log order), not account by
+                # account: the log, and its tree, keep that order. An import's go stream by
+                # stream (`Batch.by_stream`).
                 order = [(r.account_id, r.version) for r in batch.records]
+                if batch.by_stream:
+                    order = _by_stream(order)
                 recordings = self.save(*batch.staged.values(), order=order)
         except IntegrityError:
             self._evict(list(batch.staged))
@@ -217,6 +241,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
             (r.domain_event.originator_id, r.domain_event.originator_version): r.notification.id
             for r in recordings
         }
+        del recordings  # their events and encoded states: a large import's peak of memory
         batch.records[:] = [
             r.placed(positions.get((r.account_id, r.version))) for r in batch.records
         ]
@@ -264,10 +289,12 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
         account_id: UUID | None = None,
         batch: Batch | None = None,
         recorded_at: datetime | None = None,
+        attributed_to: str | None = None,
     ) -> EventRecord:
         """Open a new account stream; claims its handle and platform account id atomically.
-        With `batch`, stage it there instead (`recorded_at`: a restored event's own time)."""
-        writing = _writing(batch, recorded_at)
+        With `batch`, stage it there instead (`recorded_at`: a restored event's own time;
+        `attributed_to`: whom an imported line names as its recorder)."""
+        writing = _writing(batch, recorded_at, attributed_to)
         check_actor(actor, restoring=writing.restoring)
         check_key(idempotency_key)
         if not writing.restoring:  # a restore keeps ids, actors and sizes as they were recorded
@@ -289,6 +316,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
                 evidence=[e.model_dump(mode="json") for e in command.evidence],
                 data=command.data(),
                 account_id=account_id,
+                attributed_to=writing.attributed_to,
             )
             others: list[Aggregate] = []
             if command.platform_account_id is not None:
@@ -309,12 +337,14 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
         offices: Collection[str] | None = None,
         batch: Batch | None = None,
         recorded_at: datetime | None = None,
+        attributed_to: str | None = None,
     ) -> EventRecord:
         """Append one custody event to an existing account stream. `offices`, if given, are
         the only offices the actor may record for: the event may change the account's
         history only where (before and after it, as known now) the account is theirs. With
-        `batch`, stage it there instead (`recorded_at`: a restored event's own time)."""
-        writing = _writing(batch, recorded_at)
+        `batch`, stage it there instead (`recorded_at`: a restored event's own time;
+        `attributed_to`: whom an imported line names as its recorder)."""
+        writing = _writing(batch, recorded_at, attributed_to)
         check_actor(actor, restoring=writing.restoring)
         check_key(idempotency_key)
         if not isinstance(command, Command) or isinstance(command, RegisterAccount):
@@ -356,10 +386,11 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
         offices: Collection[str] | None = None,
         batch: Batch | None = None,
         recorded_at: datetime | None = None,
+        attributed_to: str | None = None,
     ) -> EventRecord:
         """Open a new office stream (one per office key). `offices`, if given, are the only
         offices the actor may record for."""
-        writing = _writing(batch, recorded_at)
+        writing = _writing(batch, recorded_at, attributed_to)
         check_actor(actor, restoring=writing.restoring)
         check_key(idempotency_key)
         if offices is not None and command.office not in offices:
@@ -383,6 +414,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
                 reason=command.reason,
                 evidence=[e.model_dump(mode="json") for e in command.evidence],
                 data=command.data(),
+                attributed_to=writing.attributed_to,
             )
             return self._save(office, [], actor, idempotency_key, stamp, (), writing)
 
@@ -399,10 +431,11 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
         offices: Collection[str] | None = None,
         batch: Batch | None = None,
         recorded_at: datetime | None = None,
+        attributed_to: str | None = None,
     ) -> EventRecord:
         """Append a holder's assignment or release, or a retraction, to an office stream,
         under the rules of an account's (`append`). `offices`: as for `register_office`."""
-        writing = _writing(batch, recorded_at)
+        writing = _writing(batch, recorded_at, attributed_to)
         check_actor(actor, restoring=writing.restoring)
         check_key(idempotency_key)
         if not isinstance(command, (AssignHolder, ReleaseHolder, RetractEvent)):
@@ -472,6 +505,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
             evidence=tuple(e.model_dump(mode="json") for e in command.evidence),
             data=command.data(),
             kind=kind,
+            attributed_to=writing.attributed_to,
         )
 
     # -- reads (from the log, never from the write cache) -----------------------------------------

@@ -7,6 +7,11 @@ platform_account_id}`. A line of an office's stream is `office_registered`, or n
 Every line is checked by the ledger's own rules, cross-line ones included (a batch stages them
 against each other and the store); if any line is bad, nothing is written and every bad line is
 named. The parsing lives here; the rules stay in the ledger.
+
+Who: an import's events are written by whoever runs it (`actor`, e.g. `import:USER`); a line's
+own `actor` is kept as the event's `attributed_to`, who the file says recorded it, which the
+ledger does not verify. A line that carries `attributed_to` (an export's) keeps it, and its
+`actor`, an earlier import's, is dropped. Only `--restore` keeps both as exported.
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 from uuid import UUID
 
 from ledger import dispute_fold, fold, office_fold
@@ -39,6 +45,7 @@ from ledger.commands import (
 )
 from ledger.domain import CUSTODY_TOPICS, decode_fact, office_id
 from ledger.errors import InvalidInput, LedgerError, StoreUnavailable, UnreadableEvent
+from ledger.guards import check_actor
 
 Progress = Callable[[int, int], None]
 CSV_COLUMNS = (
@@ -46,10 +53,12 @@ CSV_COLUMNS = (
     "platform_account_id", "handle", "office", "effective_at", "reason", "evidence",
     "holder.id", "holder.name", "archive.ref", "archive.sha256", "archive.items",
     "event_version", "actor", "recorded_at", "name", "jurisdiction", "ownership", "owner.id",
-    "owner.name", "followers",
+    "owner.name", "followers", "attributed_to",
 )  # fmt: skip
 _WHOLE_NUMBER_COLUMNS = ("event_version", "archive.items", "followers")
-_ROUTING = {"account_id", "account", "actor", "recorded_at"}
+# Who and when, not the event's own fields: the ledger sets them (a restore keeps them).
+_ENVELOPE = ("actor", "attributed_to", "recorded_at")
+_ROUTING = {"account_id", "account", *_ENVELOPE}
 _ACCOUNT_REFS = ("account_id", "account")
 _NAME_THE_ACCOUNT = "name the account: account_id, or account: {platform, platform_account_id}"
 # An account line's types, and (for the list an unknown type is told) the office's.
@@ -87,39 +96,59 @@ class UnreadableFile(InvalidInput):
     code = "unreadable-file"
 
 
-def read_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
-    """(line number, parsed object or an error message) for each non-blank line. Lines end
-    at a newline only (a JSON string may hold U+2028 and the like); a UTF-8 BOM is skipped."""
+Line = tuple[int, dict[str, Any] | str]
+"""A line's number and its parsed object, or the message saying why it is not one."""
+
+
+def read_lines(path: Path) -> list[Line]:
+    """Every non-blank line of a file (`lines`), in a list: for a small file read whole."""
+    with open_lines(path) as lines:
+        return list(lines)
+
+
+@contextmanager
+def open_lines(path: Path) -> Iterator[Iterator[Line]]:
+    """(line number, parsed object or an error message) for each non-blank line, read as the
+    caller goes: an import holds a few thousand lines of its file at a time, whatever its
+    size. Lines end at a newline only (a JSON string may hold U+2028 and the like); a UTF-8
+    BOM is skipped. UnreadableFile if the file cannot be opened or read."""
     try:
-        data = path.read_bytes()
+        file = path.open("rb")
     except OSError as e:
         raise UnreadableFile(f"cannot read {path}: {e.strerror or e}") from None
-    data = data.removeprefix(b"\xef\xbb\xbf")
-    if path.suffix.lower() == ".csv":
+    with file:
+        lines = _csv_file(path, file) if path.suffix.lower() == ".csv" else _jsonl(file)
+        yield _reported(path, lines)
+
+
+def _reported(path: Path, lines: Iterator[Line]) -> Iterator[Line]:
+    """`lines`, with a read that fails half-way (an I/O error) as UnreadableFile."""
+    try:
+        yield from lines
+    except OSError as e:
+        raise UnreadableFile(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _jsonl(file: BinaryIO) -> Iterator[Line]:
+    for n, raw in enumerate(file, 1):  # a binary file's lines end at b"\n" only
+        if n == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
         try:
-            text = data.decode("utf-8")
+            line = raw.decode("utf-8").removesuffix("\n").removesuffix("\r")
         except UnicodeDecodeError as e:
-            return [(data.count(b"\n", 0, e.start) + 1, _not_utf8(data, e))]
-        return list(_csv_lines(text))
-    out: list[tuple[int, dict[str, Any] | str]] = []
-    for n, raw in enumerate(data.split(b"\n"), 1):
-        try:
-            line = raw.decode("utf-8").removesuffix("\r")
-        except UnicodeDecodeError as e:
-            out.append((n, _not_utf8(raw, e)))
+            yield n, _not_utf8(raw, e)
             continue
         if not line.strip() or line.lstrip().startswith("//"):
             continue
         try:
             obj = parse_json(line)
         except json.JSONDecodeError as e:
-            out.append((n, f"not valid JSON ({e.msg} at column {e.colno})"))
+            yield n, f"not valid JSON ({e.msg} at column {e.colno})"
             continue
         except ValueError as e:
-            out.append((n, f"not valid JSON ({e})"))
+            yield n, f"not valid JSON ({e})"
             continue
-        out.append((n, obj if isinstance(obj, dict) else "a line must be a JSON object"))
-    return out
+        yield n, obj if isinstance(obj, dict) else "a line must be a JSON object"
 
 
 def _not_utf8(data: bytes, e: UnicodeDecodeError) -> str:
@@ -127,11 +156,29 @@ def _not_utf8(data: bytes, e: UnicodeDecodeError) -> str:
     return f"not UTF-8 text (byte 0x{data[e.start]:02x} at column {column})"
 
 
+def _csv_file(path: Path, file: BinaryIO) -> Iterator[Line]:
+    """A CSV file's records, decoded as they are read (lines end at \\n, \\r\\n or \\r, as
+    the csv module expects). Bytes that are not UTF-8 end the reading at the line they are on."""
+    text = io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
+    try:
+        yield from _csv_lines(text)
+    except UnicodeDecodeError:
+        # The decoder works in blocks and does not say which line: find it (only now, for
+        # a file that is refused anyway) by reading the file again.
+        data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield data.count(b"\n", 0, e.start) + 1, _not_utf8(data, e)
+    finally:
+        text.detach()  # the binary file is closed by its owner
+
+
 _WHOLE_NUMBER = re.compile(r"[0-9]+")
 
 
-def _csv_lines(text: str) -> Iterator[tuple[int, dict[str, Any] | str]]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _csv_lines(text: Iterable[str]) -> Iterator[Line]:
+    reader = csv.reader(text)
     try:
         header = next(reader, [])
     except csv.Error as e:
@@ -239,8 +286,9 @@ def _is_office_line(obj: dict[str, Any]) -> bool:
 
 @dataclass(frozen=True)
 class _Line:
-    """A parsed line: its command, who recorded it, its record time (a restore's), and the
-    stream it goes to, an office's (by key) or an account's (by id, when the line gives one)."""
+    """A parsed line: its command, who writes it and whom the line attributes it to, its
+    record time (a restore's), and the stream it goes to, an office's (by key) or an account's
+    (by id, when the line gives one)."""
 
     n: int
     obj: dict[str, Any]
@@ -251,6 +299,7 @@ class _Line:
     office: str | None
     # A dispute's event, restored as recorded (its stream id and fact); `command` is unused.
     dispute: tuple[UUID, fold.Fact] | None = None
+    attributed_to: str | None = None
 
     @property
     def stream_id(self) -> UUID | None:
@@ -264,7 +313,7 @@ def _parse(obj: dict[str, Any], n: int, *, actor: str, restore: bool, now: datet
         return _dispute_line(obj, n, restore=restore, now=now)
     office: str | None = None
     if _is_office_line(obj):
-        body = {k: v for k, v in obj.items() if k not in ("actor", "recorded_at")}
+        body = {k: v for k, v in obj.items() if k not in _ENVELOPE}
         if obj.get("type") != office_fold.REGISTERED:  # here the key routes; not a field
             office = body.pop("office")
             if not isinstance(office, str):
@@ -277,9 +326,7 @@ def _parse(obj: dict[str, Any], n: int, *, actor: str, restore: bool, now: datet
         command = parse_command(body, restore=restore, commands=_IMPORT_COMMANDS)
         if "account_id" in obj and "account" in obj:
             raise InvalidInput("name the account once: account_id or account, not both")
-    who = obj.get("actor", actor)
-    if not isinstance(who, str):
-        raise InvalidInput("actor: expected a string naming who recorded the event")
+    who, attributed_to = _who(obj, actor, restore=restore)
     if restore:
         recorded_at: datetime | None = _restored_at(obj, now)
     elif "recorded_at" in obj:
@@ -290,18 +337,26 @@ def _parse(obj: dict[str, Any], n: int, *, actor: str, restore: bool, now: datet
     else:
         recorded_at = None
     account_id = _uuid(obj["account_id"]) if "account_id" in obj else None
-    return _Line(n, obj, command, who, recorded_at, account_id, office)
+    return _Line(n, obj, command, who, recorded_at, account_id, office, attributed_to=attributed_to)
 
 
-_DISPUTE_FIELDS = {
-    "type",
-    "dispute_id",
-    "effective_at",
-    "recorded_at",
-    "actor",
-    "reason",
-    "evidence",
-}
+def _who(obj: dict[str, Any], actor: str, *, restore: bool) -> tuple[str, str | None]:
+    """The event's actor and attribution. An import's events are written by `actor`, who runs
+    it; the line's `attributed_to`, or else its `actor`, is kept as whom the file attributes
+    the event to (not verified). A restore keeps both as exported (`actor` for a line without)."""
+    said_actor, said = obj.get("actor"), obj.get("attributed_to")
+    if said_actor is not None and not isinstance(said_actor, str):
+        raise InvalidInput("actor: expected a string naming who recorded the event")
+    if said is not None and not isinstance(said, str):
+        raise InvalidInput("attributed_to: expected a string naming who recorded the event")
+    if restore:
+        return said_actor if said_actor is not None else actor, said
+    if said is None and said_actor is not None:  # checked here, to name the line's own field
+        said = check_actor(said_actor, name="actor")
+    return actor, said
+
+
+_DISPUTE_FIELDS = {"type", "dispute_id", "effective_at", "reason", "evidence", *_ENVELOPE}
 
 
 def _dispute_line(obj: dict[str, Any], n: int, *, restore: bool, now: datetime) -> _Line:
@@ -321,8 +376,11 @@ def _dispute_line(obj: dict[str, Any], n: int, *, restore: bool, now: datetime) 
     recorded_at = _restored_at(obj, now)
     evidence = obj.get("evidence", [])
     who, reason = obj.get("actor"), obj.get("reason", "")
+    attributed_to = obj.get("attributed_to")
     if not isinstance(who, str) or not isinstance(reason, str) or not isinstance(evidence, list):
         raise InvalidInput("a dispute's line needs actor, reason and evidence as exported")
+    if attributed_to is not None and not isinstance(attributed_to, str):
+        raise InvalidInput("attributed_to: expected a string naming who recorded the event")
     fact = fold.Fact(
         version=0,  # the stream's next: the ledger numbers it
         type=str(kind),
@@ -333,6 +391,7 @@ def _dispute_line(obj: dict[str, Any], n: int, *, restore: bool, now: datetime) 
         evidence=tuple(evidence),
         data={k: v for k, v in obj.items() if k not in _DISPUTE_FIELDS},
         kind="dispute",
+        attributed_to=attributed_to,
     )
     placeholder = Command.model_construct(effective_at=recorded_at)
     return _Line(
@@ -340,55 +399,77 @@ def _dispute_line(obj: dict[str, Any], n: int, *, restore: bool, now: datetime) 
     )
 
 
+CHUNK_LINES = 5_000
+"""Lines parsed, read ahead for (`CustodyLedger.prefetch`) and staged together: what an import
+holds of its file at once, besides what it has staged."""
+
+
 def stage(
     ledger: CustodyLedger,
     batch: Batch,
-    lines: list[tuple[int, dict[str, Any] | str]],
+    lines: Iterable[Line],
     *,
     actor: str,
     restore: bool,
     report: ImportReport,
     progress: Progress,
     where: str = "",
+    total: int = 0,
 ) -> None:
     """Stage every line; record a message per bad line (`where` names the file, when there
-    are several) and carry on with the next. Lines are parsed first, so the aggregates they
-    will look up can be read in a few queries."""
+    are several) and carry on with the next. The lines are taken CHUNK_LINES at a time, each
+    chunk parsed first, so that the aggregates it will look up are read in a few queries.
+    `progress` is given the line number staged and `total`, the file's lines (if known)."""
     now = ledger.clock()
     errors: list[tuple[int, str]] = []
-    parsed: list[_Line] = []
-    for n, obj in lines:
-        if isinstance(obj, str):
-            errors.append((n, str(obj)))
-            continue
-        try:
-            parsed.append(_parse(obj, n, actor=actor, restore=restore, now=now))
-        except LedgerError as e:
-            errors.append((n, e.detail))
-        except (KeyError, ValueError) as e:
-            errors.append((n, str(e)))
-    ledger.prefetch(
-        batch, ((line.stream_id, line.command) for line in parsed if line.dispute is None)
-    )
-    for done, line in enumerate(parsed, 1):
-        progress(done, len(parsed))
-        try:
-            _stage_line(ledger, batch, line, report)
-        except LedgerError as e:
-            errors.append((line.n, e.detail))
-        except (KeyError, ValueError) as e:
-            errors.append((line.n, str(e)))
+    for chunk in _chunks(lines, CHUNK_LINES):
+        report.lines += len(chunk)
+        parsed: list[_Line] = []
+        for n, obj in chunk:
+            if isinstance(obj, str):
+                errors.append((n, str(obj)))
+                continue
+            try:
+                parsed.append(_parse(obj, n, actor=actor, restore=restore, now=now))
+            except LedgerError as e:
+                errors.append((n, e.detail))
+            except (KeyError, ValueError) as e:
+                errors.append((n, str(e)))
+        ledger.prefetch(
+            batch, ((line.stream_id, line.command) for line in parsed if line.dispute is None)
+        )
+        for line in parsed:
+            progress(line.n, max(total, line.n))
+            try:
+                _stage_line(ledger, batch, line, report)
+            except LedgerError as e:
+                errors.append((line.n, e.detail))
+            except (KeyError, ValueError) as e:
+                errors.append((line.n, str(e)))
     report.errors += [f"{where}line {n}: {message}" for n, message in sorted(errors)]
 
 
+def _chunks(lines: Iterable[Line], size: int) -> Iterator[list[Line]]:
+    chunk: list[Line] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _stage_line(ledger: CustodyLedger, batch: Batch, line: _Line, report: ImportReport) -> None:
-    command, who, recorded_at = line.command, line.actor, line.recorded_at
+    command, who, recorded_at, said = line.command, line.actor, line.recorded_at, line.attributed_to
     if line.dispute is not None:
         ledger.restore_dispute_event(*line.dispute, batch=batch)
         return
     if line.office is not None:
         if isinstance(command, RegisterOffice):
-            ledger.register_office(command, actor=who, batch=batch, recorded_at=recorded_at)
+            ledger.register_office(
+                command, actor=who, batch=batch, recorded_at=recorded_at, attributed_to=said
+            )
         else:
             ledger.append_office(
                 line.office,
@@ -396,12 +477,18 @@ def _stage_line(ledger: CustodyLedger, batch: Batch, line: _Line, report: Import
                 actor=who,
                 batch=batch,
                 recorded_at=recorded_at,
+                attributed_to=said,
             )
         report.offices.add(line.office)
         return
     if isinstance(command, RegisterAccount):
         record = ledger.register_account(
-            command, actor=who, account_id=line.account_id, batch=batch, recorded_at=recorded_at
+            command,
+            actor=who,
+            account_id=line.account_id,
+            batch=batch,
+            recorded_at=recorded_at,
+            attributed_to=said,
         )
     else:
         record = ledger.append(
@@ -410,6 +497,7 @@ def _stage_line(ledger: CustodyLedger, batch: Batch, line: _Line, report: Import
             actor=who,
             batch=batch,
             recorded_at=recorded_at,
+            attributed_to=said,
         )
     report.accounts.add(record.account_id)
 
@@ -464,25 +552,28 @@ def import_files(
     # The lines read are bulk work too (ledger.bulk): the batch pauses the collector from
     # staging on, and this pause covers reading the files as well.
     with collector_paused():
-        files = [(path, read_lines(path)) for path in paths]
-        report = ImportReport(lines=sum(len(lines) for _, lines in files))
-        with ledger.batch() as batch:
-            before = 0
-            for path, lines in files:
-                stage(
-                    ledger,
-                    batch,
-                    lines,
-                    actor=actor,
-                    restore=restore,
-                    report=report,
-                    progress=progress if len(files) == 1 else _shifted(progress, before, report),
-                    where=f"{path.name} " if len(files) > 1 else "",
-                )
-                before += len(lines)
+        sizes = [count_lines(path) for path in paths]  # for progress; and each can be read
+        report = ImportReport()
+        with ledger.batch(by_stream=not restore) as batch:
+            before, total = 0, sum(sizes)
+            for path, size in zip(paths, sizes, strict=True):
+                with open_lines(path) as lines:
+                    stage(
+                        ledger,
+                        batch,
+                        lines,
+                        actor=actor,
+                        restore=restore,
+                        report=report,
+                        progress=_shifted(progress, before),
+                        where=f"{path.name} " if len(paths) > 1 else "",
+                        total=total,
+                    )
+                before += size
             if report.errors:
                 raise ImportRefused(report)
         report.written = len(batch.records)
+        del batch  # what it staged: the projection needs none of it (ledger.records.RecentFacts)
         if catch_up is not None:
             try:
                 catch_up()
@@ -498,9 +589,23 @@ def import_files(
     return report
 
 
-def _shifted(progress: Progress, before: int, report: ImportReport) -> Progress:
-    """A file's progress as part of all the files' lines."""
-    return lambda done, _: progress(before + done, report.lines)
+def _shifted(progress: Progress, before: int) -> Progress:
+    """A file's progress as part of all the files' lines (`before`: the earlier files')."""
+    return lambda done, total: progress(before + done, total)
+
+
+def count_lines(path: Path) -> int:
+    """How many lines a file has (blank ones too), read in blocks; UnreadableFile if it cannot
+    be read."""
+    count, last = 0, b"\n"
+    try:
+        with path.open("rb") as file:
+            while block := file.read(1 << 20):
+                count += block.count(b"\n")
+                last = block[-1:]
+    except OSError as e:
+        raise UnreadableFile(f"cannot read {path}: {e.strerror or e}") from None
+    return count + (last != b"\n")
 
 
 def holds_custody_events(ledger: CustodyLedger) -> bool:
@@ -570,6 +675,8 @@ def _line(stream: dict[str, str], fact: fold.Fact) -> dict[str, Any]:
         "effective_at": fact.effective_at.isoformat(),
         "recorded_at": fact.recorded_at.isoformat(),
         "actor": fact.actor,
+        # Only an imported event's: an export of a store without attributions is as before.
+        **({} if fact.attributed_to is None else {"attributed_to": fact.attributed_to}),
         "reason": fact.reason,
         "evidence": list(fact.evidence),
         **{k: v for k, v in fact.data.items() if v is not None},

@@ -20,9 +20,16 @@ class Batch:
     transaction, so no reader ever saw part of it and "as known at" never shows a half-written
     batch. An account written after this time is a conflict (`CustodyLedger.append`), never a
     reason to stamp some of the batch later. Only a restore of the ledger's own export gives
-    an event its own record time (the `recorded_at` argument of the ledger's calls)."""
+    an event its own record time (the `recorded_at` argument of the ledger's calls).
+
+    `by_stream`: the log takes the events stream by stream, the streams in the order they were
+    first staged, rather than in the order staged. An import's lines are one step of knowledge,
+    so their order across streams says nothing; grouped, a projector that splits a long import
+    into several batches still applies each account's events together (once, not once per
+    batch it has events in). A restore keeps the order staged: the exported log order."""
 
     recorded_at: datetime
+    by_stream: bool = False
     staged: dict[UUID, Aggregate] = field(default_factory=dict)
     # Aggregates read ahead in a few queries (`CustodyLedger.prefetch`); None: not stored.
     prefetched: dict[UUID, Aggregate | None] = field(default_factory=dict)
@@ -35,12 +42,14 @@ class Batch:
 class Writing:
     """How one command is decided and written, handed explicitly to every step that depends
     on it: alone or into a `batch`; at the clock's time, the batch's, or (a restore) the
-    event's own `restored_at`; and whether every aggregate is read `fresh` from the store (a
-    retry's second look before refusing) rather than from the cache or the batch's reads."""
+    event's own `restored_at`; whom an imported line `attributed_to` (kept beside the actor,
+    who wrote it); and whether every aggregate is read `fresh` from the store (a retry's second
+    look before refusing) rather than from the cache or the batch's reads."""
 
     batch: Batch | None = None
     restored_at: datetime | None = None
     fresh: bool = False
+    attributed_to: str | None = None
 
     @property
     def restoring(self) -> bool:

@@ -139,6 +139,8 @@ class DisputeLedger:
         ledger = cast("CustodyLedger", self)
         writing = Writing(batch=batch, restored_at=fact.recorded_at)
         check_actor(fact.actor, restoring=True)
+        if fact.attributed_to is not None:
+            check_actor(fact.attributed_to, restoring=True, name="attributed_to")
         for item in fact.evidence:
             Evidence.parse(item, restore=True)
         dispute = ledger._get_or_none(dispute_id, writing)
@@ -158,6 +160,7 @@ class DisputeLedger:
                 evidence=list(fact.evidence),
                 data=fact.data,
                 dispute_id=dispute_id,
+                attributed_to=fact.attributed_to,
             )
         else:
             if not isinstance(dispute, Dispute):
@@ -173,6 +176,7 @@ class DisputeLedger:
                 reason=fact.reason,
                 evidence=list(fact.evidence),
                 data=fact.data,
+                attributed_to=fact.attributed_to,
             )
         return ledger._save(dispute, [], fact.actor, None, "", (), writing)
 

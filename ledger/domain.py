@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -45,13 +46,16 @@ Interval = tuple[datetime, datetime | None]
 class StreamEvent(Aggregate.Event):
     """Fields every event of an account or office stream carries. `timestamp` is
     `recorded_at`, set by the ledger. Stored events name their own classes (`Account.…`,
-    `Office.…`), never this one."""
+    `Office.…`), never this one. `attributed_to`: who an imported line says recorded the event
+    (not verified by the ledger; None for an event written directly). It came later: an event
+    stored before has no such key and decodes to the default, None."""
 
     effective_at: datetime
     actor: str
     reason: str
     evidence: list[dict[str, Any]]
     data: dict[str, Any]
+    attributed_to: str | None = field(default=None, kw_only=True)
 
     def apply(self, aggregate: Any) -> None:
         aggregate.add_fact(to_fact(self))
@@ -274,6 +278,7 @@ class Account(Aggregate, _Stream):
         evidence: list[dict[str, Any]],
         data: dict[str, Any],
         account_id: UUID | None = None,
+        attributed_to: str | None = None,
     ) -> Account:
         return cls._create(
             cls.Registered,
@@ -284,6 +289,7 @@ class Account(Aggregate, _Stream):
             reason=reason,
             evidence=evidence,
             data=data,
+            attributed_to=attributed_to,
         )
 
     # -- changing --------------------------------------------------------------------------------
@@ -334,6 +340,7 @@ class Office(Aggregate, _Stream):
         reason: str,
         evidence: list[dict[str, Any]],
         data: dict[str, Any],
+        attributed_to: str | None = None,
     ) -> Office:
         return cls._create(
             cls.Registered,
@@ -344,6 +351,7 @@ class Office(Aggregate, _Stream):
             reason=reason,
             evidence=evidence,
             data=data,
+            attributed_to=attributed_to,
         )
 
 
@@ -406,6 +414,7 @@ class Dispute(Aggregate):
         evidence: list[dict[str, Any]],
         data: dict[str, Any],
         dispute_id: UUID | None = None,
+        attributed_to: str | None = None,
     ) -> Dispute:
         return cls._create(
             cls.Opened,
@@ -416,6 +425,7 @@ class Dispute(Aggregate):
             reason="",
             evidence=evidence,
             data=data,
+            attributed_to=attributed_to,
         )
 
 
@@ -480,6 +490,7 @@ def to_fact(event: StreamEvent) -> Fact:
             evidence=tuple(event.evidence),
             data=event.data,
             kind=stream_kind(event),
+            attributed_to=event.attributed_to,
         )
     except (AttributeError, KeyError, TypeError) as e:
         raise UnreadableEvent(

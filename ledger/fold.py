@@ -57,6 +57,9 @@ class Fact:
     data: dict[str, Any] = field(default_factory=dict, hash=False)
     # "account" or "office": which kind of stream the fact belongs to (the event's class says).
     kind: str = "account"
+    # Who an imported line says recorded the event; not verified by the ledger (`actor` is who
+    # wrote it). None for an event written directly.
+    attributed_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

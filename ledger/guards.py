@@ -23,12 +23,13 @@ from ledger.history import History
 NO_OFFICE = "(no office)"
 
 
-def check_actor(actor: str, *, restoring: bool = False) -> str:
+def check_actor(actor: str, *, restoring: bool = False, name: str = "actor") -> str:
+    """A recorder's name (`name`: which field holds it, `actor` or `attributed_to`)."""
     if not isinstance(actor, str) or not actor.strip() or len(actor) > 128:
-        raise InvalidInput("actor must be a non-empty name of at most 128 characters")
+        raise InvalidInput(f"{name} must be a non-empty name of at most 128 characters")
     # A restore keeps what older rules let in, except NUL, which PostgreSQL cannot store.
     if LINE_CONTROL_RE.search(actor) if not restoring else "\x00" in actor:
-        raise InvalidInput("actor must be one line, without control characters")
+        raise InvalidInput(f"{name} must be one line, without control characters")
     return actor
 
 

@@ -35,6 +35,8 @@ class EventRecord:
     replayed: bool = False
     # The office's key, for an event of an office stream (`account_id` is then that stream's id).
     office: str | None = None
+    # Who an imported line says recorded the event (not verified; `actor` wrote it), or None.
+    attributed_to: str | None = None
 
     @classmethod
     def of(cls, account_id: UUID, fact: Fact, position: int | None, **extra: Any) -> EventRecord:
@@ -49,6 +51,7 @@ class EventRecord:
             reason=fact.reason,
             evidence=fact.evidence,
             data=fact.data,
+            attributed_to=fact.attributed_to,
             **extra,
         )
 
@@ -67,8 +70,10 @@ class RecentFacts:
     of reading the stored events back and decoding them (an import's read models, the embedded
     store); a range this process wrote whole is not read from the log at all. They are the facts
     decoding would give (a test checks every event type); a miss costs only the reading.
-    Bounded, oldest dropped first, and what another process's projector applied first is
-    forgotten once this one moves past it."""
+    Bounded, oldest dropped first, but never a part of the latest save (an import's one
+    transaction, however long: its facts are held by the batch anyway until its projection,
+    which then forgets them as it applies them); and what another process's projector applied
+    first is forgotten once this one moves past it."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
@@ -96,7 +101,8 @@ class RecentFacts:
                 else:
                     known[r.notification.id] = None
                 self._highest = max(self._highest, r.notification.id)
-            for position in list(islice(known, max(len(known) - self.limit, 0))):
+            keep = max(self.limit, len(recordings))
+            for position in list(islice(known, max(len(known) - keep, 0))):
                 del known[position]
 
     def take(self, position: int) -> tuple[UUID, Fact] | None:

@@ -229,6 +229,7 @@ def event_row(account_id: UUID, fact: Fact, position: int, office: str | None = 
         dumps(list(fact.evidence)),
         dumps(fact.data),
         office,
+        fact.attributed_to,
         None,
         None,
     )

@@ -402,6 +402,9 @@ class EventLog(ReadModel):
             "evidence",
             "data",
             "office",
+            # Added with attribution (issue 22): NULL in the rows of a store set up before, as
+            # for every event written directly; only imports since attribute events.
+            "attributed_to",
             "retracted_by",
             "retracted_at",
         ),

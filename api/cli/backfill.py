@@ -35,10 +35,10 @@ def import_(args: argparse.Namespace) -> int:
             report = import_file(
                 container.ledger,
                 path,
-                actor=args.actor,
+                actor=importer(args.actor),
                 restore=args.restore,
                 progress=bar,
-                catch_up=container.projector.catch_up,
+                catch_up=container.catch_up_import,
             )
         except ImportRefused as e:
             print(f"custody: {e.detail}", file=sys.stderr)
@@ -62,6 +62,13 @@ def import_(args: argparse.Namespace) -> int:
         return EXIT_BEHIND
     print(f"{done}; read models up to date")
     return EXIT_OK
+
+
+def importer(name: str) -> str:
+    """Who an import is recorded as written by: `import:NAME`, or a name that already says its
+    door (`import:USER`, the default). Never a bare token name (a token's has no `:`), so the
+    log never shows a token writing what it did not."""
+    return name if ":" in name else f"import:{name}"
 
 
 def export(args: argparse.Namespace) -> int:
@@ -110,7 +117,10 @@ def add_commands(sub: Any) -> None:
     )
     s.add_argument("file")
     s.add_argument(
-        "--actor", default=default_actor("import"), help="actor for lines that name none"
+        "--actor",
+        default=default_actor("import"),
+        help="who runs the import, each event's actor (default import:USER; NAME is recorded "
+        "as import:NAME); a line's own actor is kept as its attributed_to",
     )
     s.add_argument(
         "--restore", action="store_true", help="keep recorded_at from an export (empty store only)"

@@ -52,6 +52,11 @@ def default_actor(door: str) -> str:
         return door
 
 
+def recorded_by(actor: str, attributed_to: str | None) -> str:
+    """Who wrote an event, and whom an imported line named as its recorder (not verified)."""
+    return actor if attributed_to is None else f"{actor} (attributed to {attributed_to})"
+
+
 def settings_of(args: argparse.Namespace, **overrides: Any) -> Settings:
     """The settings, with the command line's `--database-url` over the environment's."""
     if getattr(args, "database_url", None):

@@ -20,6 +20,7 @@ from api.cli.common import (
     api_time,
     default_actor,
     opened,
+    recorded_by,
     show,
     table,
     to_json,
@@ -202,7 +203,8 @@ def _shown(view: DisputeView, as_json: bool) -> int:
         head += f"  ruling   {view.ruling}\n"
     events = table("V", "TYPE", "RECORDED", "BY", "EVIDENCE")
     for e in view.events:
-        add_row(events, str(e.version), e.type, api_time(e.recorded_at), e.actor,
+        add_row(events, str(e.version), e.type, api_time(e.recorded_at),
+                recorded_by(e.actor, e.attributed_to),
                 " ".join(str(x.get("url")) for x in e.evidence))  # fmt: skip
     show(head, events)
     return EXIT_OK

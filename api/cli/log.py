@@ -12,7 +12,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from api.cli.common import EXIT_OK, EXIT_REFUSED, GLOBAL, BadUsage, opened, progress, settings_of
+from api.cli.common import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    GLOBAL,
+    BadUsage,
+    opened,
+    progress,
+    recorded_by,
+    settings_of,
+)
 from ledger.tlog.dossier import DossierCheck, verify_dossier
 from ledger.tlog.keyfile import create_key, read_key
 from ledger.tlog.note import COSIGNATURE_ED25519, NoteError, Verifier
@@ -194,7 +203,7 @@ def _verify_receipt(args: argparse.Namespace, policy: Policy) -> int:
         f"verified: entry {check.index} of {check.checkpoint.origin} at size "
         f"{check.checkpoint.size} ({check.cosigned} cosignature(s)): {fact.kind} {check.stream} "
         f"version {fact.version} {fact.type}, effective {fact.effective_at.isoformat()}, "
-        f"recorded {fact.recorded_at.isoformat()} by {fact.actor}"
+        f"recorded {fact.recorded_at.isoformat()} by {recorded_by(fact.actor, fact.attributed_to)}"
     )
     return EXIT_OK
 

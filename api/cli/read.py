@@ -81,7 +81,7 @@ def history(args: argparse.Namespace) -> int:
         mark = f" [retracted by v{e.retracted_by}]" if e.retracted_by else ""
         detail = json.dumps(e.data, sort_keys=True, ensure_ascii=False)
         add_row(log, str(e.version), e.type, _shown(e.effective_at), _shown(e.recorded_at),
-                e.actor, detail + mark)  # fmt: skip
+                common.recorded_by(e.actor, e.attributed_to), detail + mark)  # fmt: skip
     show(f"account {account_id}{known}\n", intervals, "", log)
     return EXIT_OK
 

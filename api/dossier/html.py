@@ -271,9 +271,16 @@ def _event_row(record: Mapping[str, Any], cited: Mapping[str, _Cited]) -> str:
         f'<td class="what">{esc(_what(record))}</td>'
         f'<td class="t">{esc(moment(record.get("effective_at")))}<br>'
         f'<span class="muted">rec. {esc(moment(record.get("recorded_at")))}</span></td>'
-        f'<td>{esc(record.get("actor"))}</td><td class="why">{esc(record.get("reason"))}{status}</td>'
+        f'<td>{_by(record)}</td><td class="why">{esc(record.get("reason"))}{status}</td>'
         f"<td>{_refs(record, cited)}</td></tr>"
     )
+
+
+def _by(record: Mapping[str, Any]) -> str:
+    """Who wrote an event, and whom the imported line named (not verified by the ledger)."""
+    attributed = record.get("attributed_to")
+    said = f' <span class="muted">(attributed to {esc(attributed)})</span>' if attributed else ""
+    return f"{esc(record.get('actor'))}{said}"
 
 
 def _events(records: Any, cited: Mapping[str, _Cited]) -> str:
@@ -287,7 +294,7 @@ def _change(record: Mapping[str, Any], cited: Mapping[str, _Cited]) -> str:
     refs = _refs(record, cited)
     return (
         f"<li>v{esc(record.get('version'))} {esc(_what(record))}, effective "
-        f"{esc(moment(record.get('effective_at')))}, recorded by {esc(record.get('actor'))}"
+        f"{esc(moment(record.get('effective_at')))}, recorded by {_by(record)}"
         f"{esc(reason)}{' ' + refs if refs else ''}</li>"
     )
 

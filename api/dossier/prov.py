@@ -240,6 +240,8 @@ class _Graph:
                     recordedAt=recorded,
                     position=record.get("position"),
                     reason=record.get("reason"),
+                    # who an imported line named as its recorder, not verified (absent if none)
+                    attributedTo=record.get("attributed_to"),
                 ),
             ],
         )

@@ -83,6 +83,7 @@ def record(r: EventRecord) -> dict[str, Any]:
         "effective_at": timestamp(r.effective_at),
         "recorded_at": timestamp(r.recorded_at),
         "actor": r.actor,
+        "attributed_to": r.attributed_to,
         "reason": r.reason,
         "evidence": [{"url": e["url"], "sha256": e.get("sha256")} for e in r.evidence],
         "data": r.data,

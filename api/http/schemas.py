@@ -238,8 +238,16 @@ class EventRecordOut(Out):
         description="Record time: when the ledger learned it.", examples=["2015-05-18T15:00:01Z"]
     )
     actor: str = Field(
-        description="The name of the token that recorded the event.",
+        description="Who wrote the event: the name of the token that recorded it, or for the "
+        "command line the door and the user that ran it (`import:USER` for an import).",
         examples=["demo:records-office"],
+    )
+    attributed_to: str | None = Field(
+        default=None,
+        description="Who the imported line says recorded the event (the line's `actor`); not "
+        "verified by the ledger, which records who ran the import as `actor`. Null for events "
+        "written directly.",
+        examples=[None, "records-office"],
     )
     reason: str = Field(
         description="Why the event was recorded, in the recorder's words (may be empty).",

@@ -144,6 +144,7 @@ def _record(
         "effective_at": timestamp(fact.effective_at),
         "recorded_at": timestamp(fact.recorded_at),
         "actor": fact.actor,
+        "attributed_to": fact.attributed_to,
         "reason": fact.reason,
         "evidence": [{"url": e.get("url"), "sha256": e.get("sha256")} for e in fact.evidence],
         "data": fact.data,
@@ -154,8 +155,10 @@ def _record(
 def _said(record: Any) -> dict[str, Any]:
     """A record as the dossier gives it, normalised as `_record` writes one."""
     try:
+        # `attributed_to` is absent from a dossier made before it existed: None, as then.
         said = {k: record.get(k) for k in ("account_id", "office", "dispute_id", "version",
-                                             "type", "actor", "reason", "data", "retracted_by")}  # fmt: skip
+                                             "type", "actor", "attributed_to", "reason", "data",
+                                             "retracted_by")}  # fmt: skip
         said["effective_at"] = timestamp(_time(record["effective_at"]))
         said["recorded_at"] = timestamp(_time(record["recorded_at"]))
         said["evidence"] = [{"url": e.get("url"), "sha256": e.get("sha256")}

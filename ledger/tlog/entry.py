@@ -4,7 +4,9 @@ An integer beyond what an IEEE double holds exactly (2**53) is written as its de
 
 The entry is what the Merkle tree commits to and what entry tiles serve; anyone holding the
 entries of a stream can re-run the fold on them (`fact_of`) and check the chain (`prev`).
-`retracted_by` is not in it: it is derived from later entries.
+`retracted_by` is not in it: it is derived from later entries. `attributed_to` (who an
+imported line says recorded the event) is in it only when the event has one, so the entries of
+every other event are the bytes they were before the field existed.
 """
 
 from __future__ import annotations
@@ -44,6 +46,12 @@ STREAM_KEYS = {"account": "account_id", "office": "office_id", "dispute": "dispu
 KIND_OF_KEY = {key: kind for kind, key in STREAM_KEYS.items()}
 FIELDS_OF_KIND = {kind: (FIELDS - {"account_id"}) | {key} for kind, key in STREAM_KEYS.items()}
 OFFICE_FIELDS = FIELDS_OF_KIND["office"]
+ATTRIBUTED = "attributed_to"  # an optional field: present only when the event has one
+# Every field set an entry may have: a kind's fields, with or without `attributed_to`.
+ENTRY_FIELD_SETS = (
+    *FIELDS_OF_KIND.values(),
+    *(fields | {ATTRIBUTED} for fields in FIELDS_OF_KIND.values()),
+)
 
 
 def stream_key(kind: str) -> str:
@@ -128,6 +136,8 @@ def entry_bytes(stream: UUID, fact: Fact, prev: bytes | None) -> bytes:
         "data": _exact(fact.data),
         "prev": None if prev is None else base64.b64encode(prev).decode("ascii"),
     }
+    if fact.attributed_to is not None:
+        value[ATTRIBUTED] = fact.attributed_to
     try:
         out = canonical(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
@@ -156,12 +166,14 @@ def entry_from_stored(
         effective = _utc_text(raw["effective_at"])
         recorded = _utc_text(raw["timestamp"])
         actor, reason, evidence, data = raw["actor"], raw["reason"], raw["evidence"], raw["data"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
+        attributed = raw.get(ATTRIBUTED)  # absent from events stored before it existed
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None
     if (
         effective is None
         or recorded is None
         or type(actor) is not str
+        or (attributed is not None and type(attributed) is not str)
         or type(reason) is not str
         or type(evidence) is not list
         or type(data) is not dict
@@ -181,6 +193,8 @@ def entry_from_stored(
         "data": data,
         "prev": None if prev is None else base64.b64encode(prev).decode("ascii"),
     }
+    if attributed is not None:
+        value[ATTRIBUTED] = attributed
     try:  # plain values, checked above: orjson's bytes are the canonical ones
         out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except orjson.JSONEncodeError:  # a lone surrogate
@@ -213,10 +227,11 @@ def parse_entry(entry: bytes) -> tuple[UUID, Fact, bytes | None]:
         value = json.loads(entry)
     except (UnicodeDecodeError, ValueError) as e:
         raise EntryError(f"not JSON: {e}") from None
-    if not isinstance(value, Mapping) or set(value) not in FIELDS_OF_KIND.values():
+    if not isinstance(value, Mapping) or set(value) not in ENTRY_FIELD_SETS:
         raise EntryError(
             f"an entry has exactly the fields {sorted(FIELDS)} (office_id or dispute_id for "
-            "account_id, in an office's or a dispute's stream)"
+            "account_id, in an office's or a dispute's stream), and attributed_to if the event "
+            "has one"
         )
     kind = next(KIND_OF_KEY[k] for k in value if k in KIND_OF_KEY)
     try:
@@ -232,6 +247,7 @@ def parse_entry(entry: bytes) -> tuple[UUID, Fact, bytes | None]:
             evidence=tuple(_evidence(value["evidence"])),
             data=dict(value["data"]),
             kind=kind,
+            attributed_to=_str(value[ATTRIBUTED]) if ATTRIBUTED in value else None,
         )
     except (TypeError, ValueError, AttributeError) as e:
         raise EntryError(f"a field of the entry is malformed: {e}") from None

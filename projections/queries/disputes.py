@@ -186,4 +186,5 @@ def _fact(r: EventRecord) -> Fact:
         evidence=r.evidence,
         data=r.data,
         kind="dispute",
+        attributed_to=r.attributed_to,
     )

@@ -165,6 +165,7 @@ def event_record(r: NamedRow, account_id: UUID) -> EventRecord:
         data=_loads(r["data"]),
         retracted_by=r["retracted_by"],
         office=r["office"],
+        attributed_to=r["attributed_to"],
     )
 
 

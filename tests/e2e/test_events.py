@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.bootstrap import Container
+from ledger.backfill import import_file
 from tests.e2e.support import assert_problem, assignment
 
 SHA = "a" * 64
@@ -49,6 +52,7 @@ def test_every_event_type_is_appended_and_returned_as_an_event_record(
         assert record["type"] == body["type"]
         assert record["data"] == data
         assert record["actor"] == "records-admin"
+        assert record["attributed_to"] is None  # written directly: nobody else is named
         assert record["retracted_by"] is None
 
     stream = client.get(f"/v1/accounts/{account_id}/events").json()
@@ -78,6 +82,32 @@ def test_the_global_log_pages_in_position_order(client: TestClient, register, ap
     assert empty == {"events": [], "next_after": rest["next_after"]}
     for params in ({"limit": 1001}, {"limit": 0}, {"after": -1}, {"after": "x"}):
         assert_problem(client.get("/v1/events", params=params), 422, "invalid-input")
+
+
+def test_an_imported_event_shows_who_imported_it_and_whom_the_file_attributes_it_to(
+    client: TestClient, container: Container, register, append, tmp_path: Path
+) -> None:
+    """A file says the reader token (dispute-panel) recorded the handover; over HTTP the event is by the
+    import's runner, attributed to the reader, and the recorder's own write beside it is not
+    attributed to anyone."""
+    account_id = register()["account_id"]
+    path = tmp_path / "backfill.jsonl"
+    line = {"account_id": account_id, **assignment(), "actor": "dispute-panel"}
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    import_file(container.ledger, path, actor="import:clerk")
+    append(account_id, {"type": "holder_released", "effective_at": WHEN})
+
+    stream = client.get(f"/v1/accounts/{account_id}/events").json()
+    assert [(e["version"], e["actor"], e["attributed_to"]) for e in stream] == [
+        (1, "records-admin", None),
+        (2, "import:clerk", "dispute-panel"),
+        (3, "records-admin", None),
+    ]
+    page = client.get("/v1/events").json()["events"]
+    assert [(e["actor"], e["attributed_to"]) for e in page][-2:] == [
+        ("import:clerk", "dispute-panel"),
+        ("records-admin", None),
+    ]
 
 
 @pytest.mark.parametrize("if_match", ['"1"', "1", ' "1" '])

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from uuid import UUID
+
 from fastapi.testclient import TestClient
 
 from api.http.app import create_app
+from ledger.backfill import import_file
 from tests.e2e.support import Tokens, assignment, bearer, make_container, registration
-from tests.support import FakeClock
+from tests.support import FakeClock, stored_state
 
 
 def test_the_current_model_of_an_earlier_version_is_left_alone_and_holds_nothing_back(
@@ -102,5 +107,48 @@ def test_segments_written_before_offices_gain_their_columns_and_are_built_again(
                 (account_id,),
             )  # fmt: skip
             assert open_rows == [(1,)]  # one segment, held since registration: none left over
+    finally:
+        container.close()
+
+
+def test_events_and_event_records_written_before_attribution_read_as_unattributed(
+    store_url: str, clock: FakeClock, tmp_path: Path
+) -> None:
+    """Before issue 22 a stored event had no `attributed_to` and `rm_events` no such column. A
+    store written then gets the column on start (NULL in its rows); its events decode as
+    unattributed, and an import's attributed event beside them shows its attribution."""
+    container = make_container(store_url, clock)
+    db = container.projector.db
+    try:
+        tokens = Tokens.issue(container)
+        app = create_app(container=container, run_worker=False)
+        with TestClient(app, headers=bearer(tokens.admin)) as client:
+            account_id = client.post("/v1/accounts", json=registration()).json()["account_id"]
+            assert client.get(f"/v1/accounts/{account_id}").status_code == 200
+            state, _ = stored_state(container, UUID(account_id), 1)
+            earlier = json.loads(state)
+            del earlier["attributed_to"]  # as the earlier version stored it
+            stored_state(container, UUID(account_id), 1, json.dumps(earlier).encode("utf-8"))
+            with db.transaction() as curs:
+                drop = "ALTER TABLE {t} DROP COLUMN attributed_to"
+                db.execute(curs, db.sql(drop, t="rm_events"))
+    finally:
+        container.close()
+
+    container = make_container(store_url, clock)
+    try:
+        path = tmp_path / "backfill.jsonl"
+        line = {"account_id": account_id, **assignment(), "actor": "dispute-panel"}
+        path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+        import_file(container.ledger, path, actor="import:clerk")
+        app = create_app(container=container, run_worker=False)
+        with TestClient(app, headers=bearer(tokens.admin)) as client:
+            events = client.get(f"/v1/accounts/{account_id}/events").json()
+            assert [(e["version"], e["actor"], e["attributed_to"]) for e in events] == [
+                (1, "records-admin", None),
+                (2, "import:clerk", "dispute-panel"),
+            ]
+            facts = container.ledger.facts(UUID(account_id))
+            assert [f.attributed_to for f in facts] == [None, "dispute-panel"]
     finally:
         container.close()

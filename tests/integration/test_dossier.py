@@ -18,6 +18,7 @@ from api.dossier.html import to_html
 from api.http import plain
 from api.http.change_schemas import CustodyChangesOut
 from api.http.dossier_schemas import dossier_body, dossier_out
+from ledger.backfill import import_file
 from ledger.settings import Settings
 from ledger.tlog.dossier import verify_dossier
 from ledger.tlog.entry import parse_entry
@@ -227,3 +228,42 @@ def test_the_stored_log_with_disputes_verifies_whole(story: Story, store_url: st
     ]
     assert all(b'"dispute_id"' in leaf.entry for leaf in leaves)
     assert cli(store_url, "verify", "--store") == EXIT_OK
+
+
+def test_a_dossier_shows_whom_an_imported_event_is_attributed_to_and_verify_holds_it_to_the_entry(
+    story: Story, signer: Signer, tmp_path: Path
+) -> None:
+    """After the ruling, a backfill file says a clerk's reader token observed the account's
+    followers. The dossier lists the event as written by the import's runner, attributed to
+    the reader; the entry says so too, so an attribution changed in the file is refused."""
+    c, clock, office_account, _, _ = story
+    clock.set(ts("2026-03-01T00:00"))
+    line = {"type": "audience_observed", "account_id": str(office_account), "followers": 41_000,
+            "effective_at": "2026-02-27T00:00:00Z", "actor": "t-reader"}  # fmt: skip
+    path = tmp_path / "backfill.jsonl"
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    import_file(c.ledger, path, actor="import:clerk", catch_up=c.projector.catch_up)
+    assert c.integrator is not None and c.checkpointer is not None
+    c.integrator.integrate()
+    c.checkpointer.checkpoint()
+    dossier = c.dossiers.for_account(office_account, ts("2026-01-01T00:00"), ts("2026-04-01T00:00"))
+    body = dossier_body(dossier)
+    assert body == dossier_out(dossier).model_dump(mode="json", by_alias=True)
+    observed = body["events"][-1]
+    assert (observed["type"], observed["actor"], observed["attributed_to"]) == (
+        "audience_observed", "import:clerk", "t-reader",
+    )  # fmt: skip
+    assert {e["attributed_to"] for e in body["events"][:-1]} == {None}
+    assert "(attributed to t-reader)" in to_html(body)
+    policy = Policy(signer.verifier())
+    verify_dossier(body, policy)
+    for said in ("records-office", None):
+        altered = copy.deepcopy(body)
+        altered["events"][-1]["attributed_to"] = said
+        with pytest.raises(VerifyError, match="attributed_to: dossier"):
+            verify_dossier(altered, policy)
+    earlier = copy.deepcopy(body)  # a dossier made before the field: every event unattributed
+    for event in earlier["events"]:
+        del event["attributed_to"]
+    with pytest.raises(VerifyError, match="attributed_to: dossier None, entry 't-reader'"):
+        verify_dossier(earlier, policy)

@@ -142,6 +142,30 @@ def test_csv_with_a_bom_imports(store: Container, tmp_path: Path) -> None:
     assert import_file(store.ledger, path, actor="clerk").written == 1
 
 
+def test_a_csv_with_bytes_that_are_not_utf8_is_refused_naming_the_line(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(
+        b"type,platform,handle,office,effective_at,reason\n"
+        b"account_registered,x,@A,o-a,2016-01-01T00:00:00Z,\n"
+        b"account_registered,x,@B,o-b,2016-01-01T00:00:00Z,caf\xe9\n"
+    )
+    refused(store_url, path, {3: "not UTF-8 text (byte 0xe9 at column 53)"}, capsys)
+
+
+def test_csv_with_carriage_returns_alone_as_line_ends_imports(
+    store: Container, tmp_path: Path
+) -> None:
+    path = tmp_path / "classic-mac.csv"
+    path.write_bytes(
+        b"type,platform,handle,office,effective_at\r"
+        b"account_registered,x,@ISPR,pk-ispr,2016-01-01T00:00:00Z\r"
+        b"account_registered,x,@ISPRofficial,pk-ispr,2016-01-01T00:00:00Z\r"
+    )
+    assert import_file(store.ledger, path, actor="clerk").written == 2
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

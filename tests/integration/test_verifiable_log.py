@@ -385,6 +385,50 @@ def test_verify_store_names_a_stored_event_whose_bytes_were_edited(
     )
 
 
+def test_an_imported_events_attribution_is_in_its_entry_and_an_edit_of_it_is_caught(
+    signed_demo: tuple[str, Container, str], tmp_path: Path, capsys: Capture
+) -> None:
+    """A file says the reader token recorded a handover of the Obama-era @POTUS. Its entry
+    holds who ran the import and, beside it, the attribution; the store verifies. Then someone
+    with the database changes whom the stored event is attributed to: verify names it."""
+    url, container, vkey = signed_demo
+    assert container.log is not None and container.integrator is not None
+    assert container.checkpointer is not None
+    line = {"type": "holder_assigned", "account_id": str(POTUS_OBAMA), "actor": "t-reader",
+            "holder": {"id": "joe-biden", "name": "Joseph R. Biden Jr."},
+            "effective_at": "2021-01-20T17:00:00Z"}  # fmt: skip
+    path = tmp_path / "backfill.jsonl"
+    path.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    assert cli(url, "import", str(path), "--actor", "records-clerk") == EXIT_OK
+    assert container.integrator.integrate() == 1
+    container.checkpointer.checkpoint()
+    version = len(container.ledger.facts(POTUS_OBAMA))
+    state, position = stored_state(container, POTUS_OBAMA, version)
+    leaf = container.log.leaf_at_position(position)
+    assert leaf is not None and (leaf.index, leaf.version) == (43, version)
+    entry = json.loads(leaf.entry)
+    assert (entry["actor"], entry["attributed_to"]) == ("import:records-clerk", "t-reader")
+    # no other entry names anyone else: the demo's 43 entries are the bytes they always were
+    assert [json.loads(x.entry).get("attributed_to") for x in container.log.leaves(0, 44)] == [
+        None
+    ] * 43 + ["t-reader"]
+    code, out, _ = _verify_store(url, vkey, capsys)
+    assert (code, out) == (EXIT_OK, f"verified 44 entries, {sum(44 >> k for k in range(6))} "
+                                    "node hashes and 2 checkpoint(s) against the event log\n")  # fmt: skip
+
+    edited = json.loads(state)
+    edited["attributed_to"] = "records-admin"  # a writer whose token could have made it
+    stored_state(container, POTUS_OBAMA, version, json.dumps(edited).encode("utf-8"))
+    assert container.ledger.records(POTUS_OBAMA)[-1].attributed_to == "records-admin"
+    code, out, err = _verify_store(url, vkey, capsys)
+    assert (code, out) == (EXIT_REFUSED, "")
+    assert err == (
+        f"custody verify: FAILED after 43 entries, 0 node hashes and 1 checkpoint(s): "
+        f"leaf 43, log position {position}, stream {POTUS_OBAMA}, version {version}: "
+        "the stored event differs from the entry the tree holds\n"
+    )
+
+
 def test_verify_store_names_a_stored_event_that_no_longer_decodes(
     signed_demo: tuple[str, Container, str], capsys: Capture
 ) -> None:

@@ -86,3 +86,22 @@ def test_the_shortcut_declines_what_decoding_would_turn_into_another_type() -> N
     offset = plain.replace(b"2020-01-01T00:00:00+00:00", b"2020-01-01T05:00:00+05:00")
     assert entry_from_stored(stream, 2, topic, offset, None) is None
     assert entry_from_stored(stream, 2, "ledger.domain:Token.Created", plain, None) is None
+
+
+def test_the_shortcut_reads_an_attribution_and_an_event_stored_before_the_field_existed() -> None:
+    """The stored JSON of an imported event holds `attributed_to`; one stored before the field
+    existed has no such key, and one written directly holds null: the shortcut gives the entry
+    the decoded event gives in each case."""
+    stream = UUID(int=1)
+    when = '{"_type_":"datetime_iso","_data_":"2020-01-01T00:00:00+00:00"}'
+    head = f'{{"timestamp":{when},"effective_at":{when},"actor":"a","reason":""'
+    tail = ',"evidence":[],"data":{"x":"0"}}'
+    topic = "ledger.domain:Account.HolderAssigned"
+
+    def entry(attribution: str) -> bytes | None:
+        return entry_from_stored(stream, 2, topic, (head + attribution + tail).encode(), None)
+
+    old, null, said = entry(""), entry(',"attributed_to":null'), entry(',"attributed_to":"t"')
+    assert old is not None and old == null and b"attributed_to" not in old
+    assert said == old.replace(b'"actor":"a",', b'"actor":"a","attributed_to":"t",')
+    assert entry(',"attributed_to":7') is None  # not a name: decoding decides

@@ -261,6 +261,27 @@ def test_an_entry_that_is_not_the_one_canonical_spelling_is_refused(
         parse_entry(entry)
 
 
+def test_an_imported_events_attribution_is_in_its_entry_and_an_unattributed_entry_is_unchanged() -> (
+    None
+):
+    """`attributed_to` (who an imported line named as its recorder) joins the entry only when
+    the event has one: every entry written before the field existed is the same bytes."""
+    attributed = replace(FACT, actor="import:records-clerk", attributed_to="t-reader")
+    entry = entry_bytes(STREAM, attributed, PREV)
+    assert entry == CANONICAL.replace(
+        '"actor":"records-office",', '"actor":"import:records-clerk","attributed_to":"t-reader",'
+    ).encode("utf-8")
+    assert parse_entry(entry) == (STREAM, attributed, PREV)
+    assert entry_bytes(STREAM, replace(FACT, attributed_to=None), PREV) == CANONICAL.encode()
+    # null is not a spelling of "none": the one canonical entry of an unattributed event omits it
+    with pytest.raises(EntryError, match="malformed"):
+        parse_entry(_changed(attributed_to=None))
+    with pytest.raises(EntryError, match="malformed"):
+        parse_entry(_changed(attributed_to=7))
+    with pytest.raises(EntryError, match="exactly the fields"):
+        parse_entry(_changed(attributed_by="t-reader"))
+
+
 def test_a_repeated_key_is_refused_whichever_copy_a_reader_keeps() -> None:
     entry = CANONICAL.replace('"actor":"records-office",', '"actor":"x","actor":"records-office",')
     assert json.loads(entry)["actor"] == "records-office"  # Python keeps the last; others not
