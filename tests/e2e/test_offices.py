@@ -190,6 +190,7 @@ def test_registering_an_office_returns_201_its_event_record_and_where_it_lives(
         "type": "office_registered",
         "effective_at": ISPR_FROM,
         "actor": "records-admin",
+        "attributed_to": None,
         "reason": "Bajwa's tenure began about May 2012; the day is not in the sources.",
         "evidence": [SOURCE],
         "data": {"office": ISPR, "name": ISPR_NAME, "jurisdiction": "PK"},
