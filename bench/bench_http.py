@@ -205,6 +205,9 @@ def client_main(
 ) -> None:
     """One client process: runs the tasks it is given on one keep-alive connection."""
     appends = Appends([account_id(n) for n in own])
+    # The raw phase has a counter of its own: taking its rows from `appends` would shift the
+    # holders' alternation, and the next HTTP append would hand an account to its holder.
+    raw = Appends([account_id(n) for n in own])
     rng = random.Random(seed)
     headers = {"Authorization": f"Bearer {token}"}
     conninfo, schema = database
@@ -219,7 +222,7 @@ def client_main(
                 if kind == "append":
                     report = http_appends(client, appends, n)
                 elif kind == "raw":
-                    report = raw_inserts(db, schema, appends, n)
+                    report = raw_inserts(db, schema, raw, n)
                 else:
                     report = http_queries(client, rng, when, n)
             except Exception as e:  # reported to the parent, which stops the run

@@ -17,7 +17,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from ledger import fold, office_fold
@@ -323,32 +323,129 @@ def findings(
     """Every finding about the office, in order. `histories`: at least every account that
     ever spoke for the office; `free_handles`: at least every account that ever carried a
     handle the office's own accounts carried (more accounts change nothing)."""
+    speaking = [_parts(record, aid, spans, rules) for aid, spans in histories.items()]
+    theirs = (free_handles or {}).items()
+    carrying = speaking + [_parts(record, a, s, rules) for a, s in theirs if a not in histories]
     out = [
-        *_no_office_account(record, histories),
-        *_personal_use(record, histories),
+        *_no_office_account(record, speaking),
+        *(f for p in speaking for f in p.personal_use),
         *_departed(record, histories, rules),
-        *_not_with_holder(record, histories, rules),
-        *_handles_taken(record, {**histories, **(free_handles or {})}, rules),
+        *(f for p in speaking for f in p.not_with_holder),
+        *_handles_taken(record, _freed(carrying), carrying, rules),
     ]
     return sorted(out, key=Finding.sort_key)
+
+
+class Evaluation:
+    """`findings` of one office at record time after record time, each from what changed.
+
+    The caller (`projections.findings`) passes the record, and each account's spans, as the
+    very objects it passed the time before when they did not change (an append changes one
+    account). So an account's contribution (`_Parts`) is derived again only when its spans or
+    the record are new objects; what combines the contributions (the office's own accounts'
+    cover for `no-office-account`, the handles its accounts freed for `office-handle-taken`)
+    is combined again only when a changed contribution changes it; and a sort key is derived
+    once per finding. `findings` is the specification: the answers are the same.
+    """
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self._start(None)
+
+    def _start(self, record: OfficeRecord | None) -> None:
+        self._record = record
+        self._parts: dict[UUID, tuple[Sequence[AccountSpan], _Parts]] = {}
+        self._speaking: tuple[UUID, ...] | None = None  # None: nothing combined yet
+        self._carrying: tuple[UUID, ...] | None = None
+        self._no_office: list[Finding] = []
+        self._freed: _Freed = {}
+        self._takings: dict[UUID, tuple[_Parts, list[Finding]]] = {}
+        self._keys: dict[int, tuple[Finding, tuple[Any, ...]]] = {}
+
+    def findings(
+        self, record: OfficeRecord, histories: Histories, free_handles: Histories
+    ) -> list[Finding]:
+        """`findings(record, histories, self.rules, free_handles=free_handles)`."""
+        rules = self.rules
+        if record is not self._record and record != self._record:
+            self._start(record)  # every part rests on the record
+        changed: list[tuple[_Parts | None, _Parts]] = []  # (before, now) of each account
+        for aid, spans in (*histories.items(), *free_handles.items()):
+            kept = self._parts.get(aid)
+            # Equal spans (read again by a later batch) make the same part.
+            if kept is None or (kept[0] is not spans and kept[0] != spans):
+                now = _parts(record, aid, spans, rules)
+                changed.append((kept[1] if kept else None, now))
+                self._parts[aid] = (spans, now)
+        speaking = tuple(histories)
+        carrying = speaking + tuple(a for a in free_handles if a not in histories)
+        parts = self._parts
+        if speaking != self._speaking or any(
+            was is None or was.owned != now.owned for was, now in changed
+        ):
+            self._no_office = _no_office_account(record, [parts[a][1] for a in speaking])
+        if carrying != self._carrying or any(
+            was is None or was.freed != now.freed for was, now in changed
+        ):
+            self._freed = _freed([parts[a][1] for a in carrying])
+            self._takings = {}
+        self._speaking, self._carrying = speaking, carrying
+        out = [*self._no_office, *_departed(record, histories, rules)]
+        for aid in speaking:
+            p = parts[aid][1]
+            out += p.personal_use
+            out += p.not_with_holder
+        if self._freed:
+            for aid in carrying:
+                p = parts[aid][1]
+                taken = self._takings.get(aid)
+                if taken is None or taken[0] is not p:
+                    taken = self._takings[aid] = p, _handles_taken(record, self._freed, [p], rules)
+                out += taken[1]
+        # Each key is held with its finding (so no other object has its id meanwhile), for the
+        # findings of this time: those of the next that did not change are among them.
+        keys = self._keys
+        self._keys = {id(f): keys.get(id(f)) or (f, f.sort_key()) for f in out}
+        return sorted(out, key=lambda f: self._keys[id(f)][1])
 
 
 def not_with_holder(record: OfficeRecord, histories: Histories, rules: Rules) -> list[Finding]:
     """The `account-not-with-office-holder` findings of `findings`, alone: each rests on one
     holder run of an account (its spans, and the office's tenures), so runs evaluate apart."""
-    return _not_with_holder(record, histories, rules)
+    return [
+        f for aid, spans in histories.items() for f in _not_with_holder(record, aid, spans, rules)
+    ]
 
 
-# -- the findings, one function each ------------------------------------------------------
+# -- the findings ----------------------------------------------------------------------------
 
 
-def _no_office_account(record: OfficeRecord, histories: Histories) -> list[Finding]:
-    own = _merge(
-        (s.valid_from, s.valid_to)
-        for spans in histories.values()
-        for s in spans
-        if s.ownership == OFFICE_OWNED and s.speaks_for(record.office)
+class _Parts(NamedTuple):
+    """What one account contributes to the office's findings, from its spans alone."""
+
+    owned: list[tuple[datetime, datetime | None]]  # when an own account spoke for the office
+    personal_use: list[Finding]
+    not_with_holder: list[Finding]
+    freed: list[tuple[tuple[str, str], datetime, Provenance]]  # see `_freed_by`
+    carried: list[list[AccountSpan]]  # see `_carried_apart`
+
+
+def _parts(record: OfficeRecord, aid: UUID, spans: Sequence[AccountSpan], rules: Rules) -> _Parts:
+    return _Parts(
+        [
+            (s.valid_from, s.valid_to)
+            for s in spans
+            if s.ownership == OFFICE_OWNED and s.speaks_for(record.office)
+        ],
+        _personal_use(record, aid, spans),
+        _not_with_holder(record, aid, spans, rules),
+        _freed_by(record, aid, spans),
+        _carried_apart(record, spans),
     )
+
+
+def _no_office_account(record: OfficeRecord, accounts: Sequence[_Parts]) -> list[Finding]:
+    own = _merge(iv for p in accounts for iv in p.owned)
     out = []
     for t in record.tenures:
         for start, end in _subtract((t.valid_from, t.valid_to), own):
@@ -370,41 +467,38 @@ def _no_office_account(record: OfficeRecord, histories: Histories) -> list[Findi
     return out
 
 
-def _personal_use(record: OfficeRecord, histories: Histories) -> list[Finding]:
+def _personal_use(record: OfficeRecord, aid: UUID, spans: Sequence[AccountSpan]) -> list[Finding]:
     out = []
-    seen = _Observations(histories)
-    for aid, spans in histories.items():
-        runs = _runs(
-            spans,
-            lambda s: (
-                (s.owner, s.handle)
-                if s.ownership == PERSONAL and s.speaks_for(record.office)
-                else None
-            ),
-        )
-        for run in runs:
-            first = run[0]
-            assert first.owner is not None
-            start, end = first.valid_from, run[-1].valid_to
-            ended = _ended_by(aid, spans, run[-1])
-            for piece_from, piece_to, known, tenure in _by_tenure(record, start, end):
-                detail = _whose(first.owner, known, tenure)
-                cited = _provenance(aid, first, record, tenure)
-                out.append(
-                    Finding(
-                        "personal-account-in-official-use",
-                        record.office,
-                        aid,
-                        first.handle,
-                        first.owner,
-                        piece_from,
-                        piece_to,
-                        seen.followers_within(aid, piece_from, piece_to),
-                        f"@{first.handle}, {first.owner.name}'s own account, speaks for the "
-                        f"office; {detail}",
-                        _merge_provenance(cited, ended) if piece_to == end else cited,
-                    )
+    seen = _Observations({aid: spans})
+    runs = _runs(
+        spans,
+        lambda s: (
+            (s.owner, s.handle) if s.ownership == PERSONAL and s.speaks_for(record.office) else None
+        ),
+    )
+    for run in runs:
+        first = run[0]
+        assert first.owner is not None
+        start, end = first.valid_from, run[-1].valid_to
+        ended = _ended_by(aid, spans, run[-1])
+        for piece_from, piece_to, known, tenure in _by_tenure(record, start, end):
+            detail = _whose(first.owner, known, tenure)
+            cited = _provenance(aid, first, record, tenure)
+            out.append(
+                Finding(
+                    "personal-account-in-official-use",
+                    record.office,
+                    aid,
+                    first.handle,
+                    first.owner,
+                    piece_from,
+                    piece_to,
+                    seen.followers_within(aid, piece_from, piece_to),
+                    f"@{first.handle}, {first.owner.name}'s own account, speaks for the "
+                    f"office; {detail}",
+                    _merge_provenance(cited, ended) if piece_to == end else cited,
                 )
+            )
     return out
 
 
@@ -441,98 +535,125 @@ def _departed(record: OfficeRecord, histories: Histories, rules: Rules) -> list[
     return out
 
 
-def _not_with_holder(record: OfficeRecord, histories: Histories, rules: Rules) -> list[Finding]:
+def _not_with_holder(
+    record: OfficeRecord, aid: UUID, spans: Sequence[AccountSpan], rules: Rules
+) -> list[Finding]:
     out = []
-    for aid, spans in histories.items():
-        runs = _runs(
-            spans,
-            lambda s: (
-                s.holder if s.ownership == OFFICE_OWNED and s.speaks_for(record.office) else None
-            ),
-        )
-        for run in runs:
-            held_by = run[0].holder
-            assert held_by is not None
-            for start, end, known, tenure in _by_tenure(
-                record, run[0].valid_from, run[-1].valid_to
-            ):
-                if not known or (tenure is not None and tenure.holder.id == held_by.id):
-                    continue
-                if end is not None and end - start <= rules.holder_grace:
-                    continue
-                office_holder = f"the office's holder is {tenure.holder.name}" if tenure else (
-                    "the office is vacant"
-                )  # fmt: skip
-                out.append(
-                    Finding(
-                        "account-not-with-office-holder",
-                        record.office,
-                        aid,
-                        run[0].handle,
-                        held_by,
-                        start + rules.holder_grace,
-                        end,
-                        None,
-                        f"@{run[0].handle}, the office's account, is held by {held_by.name} "
-                        f"since {start.date()} while {office_holder} (grace "
-                        f"{rules.holder_grace.days} days)",
-                        _provenance(aid, run[0], record, tenure),
-                    )
-                )
-    return out
-
-
-def _handles_taken(record: OfficeRecord, histories: Histories, rules: Rules) -> list[Finding]:
-    """A handle the office's own account carried, carried within `rules.handle_watch` after it
-    was freed by an account the office does not own then."""
-
-    def owned(s: AccountSpan) -> bool:
-        return s.ownership == OFFICE_OWNED and s.speaks_for(record.office)
-
-    # (platform, handle key) -> when the office's own account freed it, and what freed it
-    freed: dict[tuple[str, str], list[tuple[datetime, Provenance]]] = {}
-    for aid, spans in histories.items():
-        for run in _runs(spans, lambda s: s.handle.casefold() if owned(s) else None):
-            end = run[-1].valid_to
-            why = _ended_by(aid, spans, run[-1])
-            if end is None or not why:
+    runs = _runs(
+        spans,
+        lambda s: s.holder if s.ownership == OFFICE_OWNED and s.speaks_for(record.office) else None,
+    )
+    for run in runs:
+        held_by = run[0].holder
+        assert held_by is not None
+        for start, end, known, tenure in _by_tenure(record, run[0].valid_from, run[-1].valid_to):
+            if not known or (tenure is not None and tenure.holder.id == held_by.id):
                 continue
-            freed.setdefault((run[0].platform, run[0].handle.casefold()), []).append((end, why))
-    out: list[Finding] = []
-    if not freed:
-        return out
-    for freeings in freed.values():
-        freeings.sort(key=lambda t: t[0])
-    for aid, spans in histories.items():
-        # The runs of each handle an account the office does not own then carries, in one
-        # pass: those of a freed handle are takings.
-        for run in _runs(spans, lambda s: _taken(s, owned)):
-            found = freed.get((run[0].platform, run[0].handle.casefold()))
-            if found is None:
+            if end is not None and end - start <= rules.holder_grace:
                 continue
-            start = run[0].valid_from
-            # Measured from the latest freeing before the taking: one finding per taking.
-            latest = [t for t in found if t[0] <= start]
-            if not latest or start >= latest[-1][0] + rules.handle_watch:
-                continue
-            when, why = latest[-1]
+            office_holder = f"the office's holder is {tenure.holder.name}" if tenure else (
+                "the office is vacant"
+            )  # fmt: skip
             out.append(
                 Finding(
-                    "office-handle-taken",
+                    "account-not-with-office-holder",
                     record.office,
                     aid,
                     run[0].handle,
-                    run[0].owner or run[0].holder,
-                    start,
-                    run[-1].valid_to,
+                    held_by,
+                    start + rules.holder_grace,
+                    end,
                     None,
-                    f"@{run[0].handle} was the office's until {when.date()}; "
-                    f"{_whose_account(run[0])} carries it "
-                    f"{(start - when).days} days later",
-                    _merge_provenance(tuple((aid, v) for v in run[0].established_by), why),
+                    f"@{run[0].handle}, the office's account, is held by {held_by.name} "
+                    f"since {start.date()} while {office_holder} (grace "
+                    f"{rules.holder_grace.days} days)",
+                    _provenance(aid, run[0], record, tenure),
                 )
             )
     return out
+
+
+_Freed = dict[tuple[str, str], list[tuple[datetime, Provenance]]]
+"""(platform, handle key) -> when the office's own accounts freed it, and what freed it, in
+order."""
+
+
+def _freed(accounts: Sequence[_Parts]) -> _Freed:
+    freed: _Freed = {}
+    for handle, end, why in (f for p in accounts for f in p.freed):
+        freed.setdefault(handle, []).append((end, why))
+    for freeings in freed.values():
+        freeings.sort(key=lambda t: t[0])
+    return freed
+
+
+def _handles_taken(
+    record: OfficeRecord, freed: _Freed, accounts: Sequence[_Parts], rules: Rules
+) -> list[Finding]:
+    """A handle the office's own account carried, carried within `rules.handle_watch` after it
+    was freed by an account the office does not own then."""
+    out: list[Finding] = []
+    if not freed:
+        return out
+    for run in (r for p in accounts for r in p.carried):
+        found = freed.get((run[0].platform, run[0].handle.casefold()))
+        if found is None:
+            continue
+        start = run[0].valid_from
+        # Measured from the latest freeing before the taking: one finding per taking.
+        latest = [t for t in found if t[0] <= start]
+        if not latest or start >= latest[-1][0] + rules.handle_watch:
+            continue
+        when, why = latest[-1]
+        out.append(_taking(record, run, when, why))
+    return out
+
+
+def _taking(
+    record: OfficeRecord, run: list[AccountSpan], when: datetime, why: Provenance
+) -> Finding:
+    """The `office-handle-taken` finding of a run of spans carrying a handle the office's own
+    account freed at `when` (the facts `why`)."""
+    aid, start = run[0].account_id, run[0].valid_from
+    return Finding(
+        "office-handle-taken",
+        record.office,
+        aid,
+        run[0].handle,
+        run[0].owner or run[0].holder,
+        start,
+        run[-1].valid_to,
+        None,
+        f"@{run[0].handle} was the office's until {when.date()}; "
+        f"{_whose_account(run[0])} carries it {(start - when).days} days later",
+        _merge_provenance(tuple((aid, v) for v in run[0].established_by), why),
+    )
+
+
+def _owned_by(office: str, s: AccountSpan) -> bool:
+    return s.ownership == OFFICE_OWNED and s.speaks_for(office)
+
+
+def _freed_by(
+    record: OfficeRecord, aid: UUID, spans: Sequence[AccountSpan]
+) -> list[tuple[tuple[str, str], datetime, Provenance]]:
+    """The handles the account freed while the office owned it: (platform, handle key), when,
+    and the facts that freed it."""
+    out = []
+    office = record.office
+    for run in _runs(spans, lambda s: s.handle.casefold() if _owned_by(office, s) else None):
+        end = run[-1].valid_to
+        why = _ended_by(aid, spans, run[-1])
+        if end is not None and why:
+            out.append(((run[0].platform, run[0].handle.casefold()), end, why))
+    return out
+
+
+def _carried_apart(record: OfficeRecord, spans: Sequence[AccountSpan]) -> list[list[AccountSpan]]:
+    """The runs of each handle the account carries while the office does not own it, in one
+    pass: those of a handle the office freed are takings."""
+    office = record.office
+    return _runs(spans, lambda s: _taken(s, lambda s: _owned_by(office, s)))
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +34,7 @@ from projections.db import Db, NamedRow
 from projections.derive import from_us, to_us
 from projections.findings_local import (
     Handle,
+    Row,
     Step,
     finding_row,
     local_diff,
@@ -81,6 +84,8 @@ RULES_SETTING = "findings.rules"
 SEEN_SETTING = "findings.seen"  # the latest record time of an event the findings have applied
 INPUTS = ("segments", "handles", "office_segments")  # the models the findings read
 CHUNK = 128  # offices evaluated together (their inputs in a few queries)
+OFFICES_KEPT = 256  # offices whose evaluations a projector keeps from batch to batch
+SPANS_KEPT = 200_000  # spans a projector keeps to read again as the same objects
 PAIRS = 200  # (platform, handle) pairs looked up at once
 OPEN = 2**63 - 1  # a belief's end while it is still held (known_to NULL)
 
@@ -241,14 +246,113 @@ class Inputs:
         segments = [s for k, s in self.offices.get(key, ()) if k.at(t)]
         return oversight.office_record(key, office_id(key) if segments else None, segments)
 
-    def findings_at(
-        self, key: str, speakers: set[UUID], carriers: set[UUID], t: int, rules: Rules
-    ) -> tuple[str | None, list[Finding]]:
-        """The office's jurisdiction and findings as known at record time `t`."""
-        record = self.record_at(key, t)
-        mine = _known_at(self.accounts, speakers, t)
-        theirs = _known_at(self.accounts, carriers, t)
-        return record.jurisdiction, oversight.findings(record, mine, rules, free_handles=theirs)
+
+class OfficeMemo:
+    """What one office's evaluation keeps: its `oversight.Evaluation` (each account's part, by
+    its spans), and the row of each finding it gave (a finding that did not change is the same
+    object, and so is its row)."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.evaluation = oversight.Evaluation(rules)
+        self.rows: dict[int, tuple[Finding, Row]] = {}
+
+
+class Kept:
+    """The `OfficeMemo`s of the offices evaluated most recently, kept from batch to batch.
+
+    A serving projector's batches are a few events each, and each batch reads the inputs of
+    the offices it touches anew: without these, every account of such an office would be
+    derived again at every batch, the unchanged with the changed. Everything kept is a function
+    of the values it was derived from (the evaluation compares the spans it is given with those
+    it kept), so nothing kept goes stale: a batch that is rolled back, or a store another
+    process writes, only costs a derivation. A memo is taken out while an office is evaluated
+    and put back after, so two threads never share one."""
+
+    def __init__(self, rules: Rules, size: int = OFFICES_KEPT) -> None:
+        self.rules, self.size = rules, size
+        self._memos: OrderedDict[str, OfficeMemo] = OrderedDict()
+        self._spans: dict[tuple[Any, ...], AccountSpan] = {}
+
+    def spans(self) -> dict[tuple[Any, ...], AccountSpan]:
+        """The spans read before, by row (`Gatherer`); started again when it grows large."""
+        if len(self._spans) > SPANS_KEPT:
+            self._spans = {}
+        return self._spans
+
+    def take(self, key: str) -> OfficeMemo:
+        return self._memos.pop(key, None) or OfficeMemo(self.rules)
+
+    def put_back(self, key: str, memo: OfficeMemo) -> None:
+        self._memos[key] = memo
+        while len(self._memos) > self.size:
+            self._memos.popitem(last=False)
+
+
+class _Office:
+    """One office's findings from `Inputs`, at record time after record time: the record and
+    each account's spans are the same objects as at the time before while the same rows are
+    believed, which is what `oversight.Evaluation` takes to reuse what did not change."""
+
+    def __init__(
+        self, inputs: Inputs, key: str, speakers: set[UUID], carriers: set[UUID], memo: OfficeMemo
+    ) -> None:
+        self.inputs, self.key = inputs, key
+        self.speakers, self.carriers = speakers, carriers
+        self.memo = memo
+        self._record: tuple[tuple[int, ...], OfficeRecord] | None = None
+        self._spans: dict[UUID, tuple[int, float, list[AccountSpan]]] = {}
+
+    def rows_at(self, t: int) -> list[Row]:
+        """The rows of the office's findings as known at record time `t` (no belief range)."""
+        record = self._record_at(t)
+        mine, theirs = self._known_at(self.speakers, t), self._known_at(self.carriers, t)
+        found = self.memo.evaluation.findings(record, mine, theirs)
+        rows, kept = self.memo.rows, {}
+        for f in found:
+            kept[id(f)] = rows.get(id(f)) or (f, finding_row(f, record.jurisdiction))
+        self.memo.rows = kept
+        return [row for _, row in kept.values()]
+
+    def _record_at(self, t: int) -> OfficeRecord:
+        rows = self.inputs.offices.get(self.key, [])
+        chosen = tuple(i for i, (k, _) in enumerate(rows) if k.at(t))
+        if self._record is None or self._record[0] != chosen:
+            segments = [rows[i][1] for i in chosen]
+            stream = office_id(self.key) if segments else None
+            self._record = chosen, oversight.office_record(self.key, stream, segments)
+        return self._record[1]
+
+    def _known_at(self, ids: set[UUID], t: int) -> dict[UUID, list[AccountSpan]]:
+        out = {}
+        for aid in ids:
+            kept = self._spans.get(aid)
+            if kept is None or not kept[0] <= t < kept[1]:
+                kept = self._spans[aid] = _believed(self.inputs.accounts[aid], t)
+            if kept[2]:
+                out[aid] = kept[2]
+        return out
+
+
+def _believed(
+    rows: Sequence[tuple[_Known, AccountSpan]], t: int
+) -> tuple[int, float, list[AccountSpan]]:
+    """The spans of `rows` believed at record time `t`, and the record times [from, to) over
+    which the same rows are believed (no row's belief starts or ends inside)."""
+    since: int = NEVER
+    until: float = math.inf
+    spans = []
+    for k, span in rows:
+        if k.known_from <= t:
+            since = max(since, k.known_from)
+            if k.known_to is None or t < k.known_to:
+                spans.append(span)
+                if k.known_to is not None:
+                    until = min(until, k.known_to)
+            else:
+                since = max(since, k.known_to)
+        else:
+            until = min(until, k.known_from)
+    return since, until, spans
 
 
 Timelines = dict[UUID, tuple[Sequence[fold.Segment], list[tuple[int, Sequence[fold.Segment]]]]]
@@ -301,23 +405,20 @@ def _index(accounts: Mapping[UUID, Sequence[tuple[_Known, AccountSpan]]]) -> _In
     return speaking, owned, carrying
 
 
-def _known_at(
-    accounts: Mapping[UUID, Sequence[tuple[_Known, AccountSpan]]], ids: set[UUID], t: int
-) -> dict[UUID, list[AccountSpan]]:
-    out = {}
-    for aid in ids:
-        spans = [s for k, s in accounts[aid] if k.at(t)]
-        if spans:
-            out[aid] = spans
-    return out
-
-
 class Gatherer:
     """Reads `Inputs` from the tables named in `names` (live tables, or a rebuild's shadows),
     through a transaction's cursor."""
 
-    def __init__(self, db: Db, names: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        db: Db,
+        names: Mapping[str, str],
+        spans: dict[tuple[Any, ...], AccountSpan] | None = None,
+    ) -> None:
         self.db = db
+        # A span read before, by its row (belief range aside): the same object again, so that
+        # an unchanged account's spans compare equal by identity (`oversight.Evaluation`).
+        self.spans = spans
         self.offices_table = names["rm_office_segments"]
         self.segments_table = names["rm_segments"]
         self.handles_table = names["rm_handles"]
@@ -434,17 +535,21 @@ class Gatherer:
         )
         added: dict[UUID, list[tuple[_Known, AccountSpan]]] = {}
         seen: dict[str, UUID | None] = {}
+        interned = self.spans
         for row in db.all(curs, query, (*ids_params, *bp)):
-            r = dict(zip(cols, row, strict=True))
-            text = r["account_id"]
+            text = row[0]
             if text not in seen:
                 aid = UUID(text)
                 seen[text] = None if aid in inputs.accounts else aid
             held = seen[text]
-            if held is not None:
-                added.setdefault(held, []).append(
-                    (_Known(r["known_from"], r["known_to"]), account_span(r, held))
-                )
+            if held is None:
+                continue
+            span = None if interned is None else interned.get(row[:-2])
+            if span is None:
+                span = account_span(dict(zip(cols, row, strict=True)), held)
+                if interned is not None:
+                    interned[row[:-2]] = span
+            added.setdefault(held, []).append((_Known(row[-2], row[-1]), span))
         inputs.accounts.update(added)
 
 
@@ -462,6 +567,7 @@ class FindingsModel(ReadModel):
 
     def __init__(self, rules: Rules | None = None) -> None:
         self.rules = rules or Rules()
+        self.kept = Kept(self.rules)
 
     def takes(self, kind: str) -> bool:
         return kind != "dispute"  # accounts' and offices' events; a dispute changes no finding
@@ -536,8 +642,12 @@ class FindingsModel(ReadModel):
         # handles only, is kept in place (`findings_local`); any other touch of it at that time
         # and it is evaluated whole. An office with no other time needs no inputs read at all.
         apart: dict[str, dict[int, dict[UUID, Step]]] = {}
+        touched_by: dict[UUID, set[Handle]] = {}  # account -> the handles it touched
+        for handle, who in touchers.items():
+            for aid in who:
+                touched_by.setdefault(aid, set()).add(handle)
         for key, accounts in own.items():  # first every time that is evaluated whole
-            handles = {h for h, who in touchers.items() if who & accounts.keys()}
+            handles = set().union(*(touched_by.get(aid, ()) for aid in accounts))
             for steps in accounts.values():
                 for t, _, _ in steps:
                     if not (level and handles <= private and (seen is None or t > seen)):
@@ -578,7 +688,7 @@ class FindingsModel(ReadModel):
             # a stream's time held when the clock stepped back) evaluates that time again.
             again = seen if first == seen else None
             inside = {k: times for k, times in apart.items() if k in touched}
-            write(db, curs, names, self.rules, touched, batch, again, inside)
+            write(db, curs, names, self.rules, touched, batch, again, inside, self.kept)
 
     def history(
         self, account_id: UUID, facts: Sequence[fold.Fact], changes: Sequence[Change]
@@ -807,6 +917,7 @@ def write(
     timelines: Timelines | None = None,
     again: int | None = None,
     apart: Mapping[str, Mapping[int, Mapping[UUID, Step]]] | None = None,
+    kept: Kept | None = None,
 ) -> int | None:
     """Evaluate each touched office's findings at its record times (None: at every record time
     its inputs changed, from an empty table) and write the rows that open and close. Given the
@@ -815,9 +926,10 @@ def write(
     of that time closed and this evaluation finds again is opened again, not started anew (a
     rebuild, evaluating that time once, sees it believed throughout). `apart`: the times at
     which only an office's own accounts changed it, with their steps (`findings_local`),
-    evaluated on those alone. Returns the latest record time evaluated (None: none)."""
+    evaluated on those alone. `kept`: the offices' memos from earlier batches (`Kept`).
+    Returns the latest record time evaluated (None: none)."""
     latest: int | None = None
-    gatherer = Gatherer(db, names)
+    gatherer = Gatherer(db, names, None if kept is None else kept.spans())
     table = names[FINDINGS.name]
     keys = sorted(touched)
     close = db.sql(
@@ -838,7 +950,7 @@ def write(
         believed = _open_rows(db, curs, table, chunk) if since is not None else {}
         ended = _rows_ended(db, curs, table, chunk, again) if again is not None else {}
         reopens, closes, inserts, last = _evaluate(
-            chunk, inputs, touched, rules, believed, ended, again, apart or {}
+            chunk, inputs, touched, rules, believed, ended, again, apart or {}, kept
         )
         if last is not None:
             latest = last if latest is None else max(latest, last)
@@ -866,9 +978,11 @@ def _evaluate(
     ended: Mapping[str, set[str]],
     again: int | None,
     apart: Mapping[str, Mapping[int, Mapping[UUID, Step]]] = {},
+    kept: Kept | None = None,
 ) -> tuple[Rows, Rows, Rows, int | None]:
     """`write`'s evaluation of some offices from their inputs, pure: the rows it reopens,
-    closes and inserts, and the latest record time it evaluated."""
+    closes and inserts, and the latest record time it evaluated. `kept`: the offices' memos
+    from earlier batches, taken and put back."""
     latest: int | None = None
     reopens: Rows = []
     closes: Rows = []
@@ -882,6 +996,8 @@ def _evaluate(
         if at:
             latest = at[-1] if latest is None else max(latest, at[-1])
         local = apart.get(key, {})
+        memo = kept.take(key) if kept is not None else OfficeMemo(rules)
+        office = _Office(inputs, key, speakers, carriers, memo)
         for t in at:
             if t in local:  # only its own accounts changed it: those changes alone
                 gone, came = local_diff(inputs.record_at(key, t), local[t], rules)
@@ -896,11 +1012,7 @@ def _evaluate(
                     current[k] = row
                     opened[k] = (row, t)
                 continue
-            jurisdiction, found = inputs.findings_at(key, speakers, carriers, t, rules)
-            rows = {}
-            for f in found:
-                row = finding_row(f, jurisdiction)
-                rows[row_key(row)] = row
+            rows = {row_key(row): row for row in office.rows_at(t)}
             for k in current.keys() - rows.keys():
                 if k in opened:
                     row, since_t = opened.pop(k)
@@ -913,6 +1025,8 @@ def _evaluate(
                 else:
                     opened[k] = (rows[k], t)
             current = rows
+        if kept is not None:
+            kept.put_back(key, memo)
         inserts += [(*row, k, since_t, None) for k, (row, since_t) in opened.items()]
     return reopens, closes, inserts, latest
 
