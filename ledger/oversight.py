@@ -341,11 +341,13 @@ class Evaluation:
 
     The caller (`projections.findings`) passes the record, and each account's spans, as the
     very objects it passed the time before when they did not change (an append changes one
-    account). So an account's contribution (`_Parts`) is derived again only when its spans or
-    the record are new objects; what combines the contributions (the office's own accounts'
-    cover for `no-office-account`, the handles its accounts freed for `office-handle-taken`)
-    is combined again only when a changed contribution changes it; and a sort key is derived
-    once per finding. `findings` is the specification: the answers are the same.
+    account), or as equal ones. So an account's contribution (`_Parts`) is derived again only
+    when its spans or the record are new values; what combines the contributions (the office's
+    own accounts' cover for `no-office-account`, the handles its accounts freed for
+    `office-handle-taken`) is combined again only when a changed contribution changes it; and a
+    sort key is derived once per finding. `findings` is the specification: the answers are the
+    same, given two things the projection's inputs always are: a list once passed is not
+    changed in place, and times are in UTC (equal times in other zones print other dates).
     """
 
     def __init__(self, rules: Rules) -> None:
@@ -363,14 +365,15 @@ class Evaluation:
         self._keys: dict[int, tuple[Finding, tuple[Any, ...]]] = {}
 
     def findings(
-        self, record: OfficeRecord, histories: Histories, free_handles: Histories
+        self, record: OfficeRecord, histories: Histories, free_handles: Histories | None = None
     ) -> list[Finding]:
         """`findings(record, histories, self.rules, free_handles=free_handles)`."""
         rules = self.rules
         if record is not self._record and record != self._record:
             self._start(record)  # every part rests on the record
+        theirs = [(a, s) for a, s in (free_handles or {}).items() if a not in histories]
         changed: list[tuple[_Parts | None, _Parts]] = []  # (before, now) of each account
-        for aid, spans in (*histories.items(), *free_handles.items()):
+        for aid, spans in (*histories.items(), *theirs):
             kept = self._parts.get(aid)
             # Equal spans (read again by a later batch) make the same part.
             if kept is None or (kept[0] is not spans and kept[0] != spans):
@@ -378,7 +381,7 @@ class Evaluation:
                 changed.append((kept[1] if kept else None, now))
                 self._parts[aid] = (spans, now)
         speaking = tuple(histories)
-        carrying = speaking + tuple(a for a in free_handles if a not in histories)
+        carrying = speaking + tuple(a for a, _ in theirs)
         parts = self._parts
         if speaking != self._speaking or any(
             was is None or was.owned != now.owned for was, now in changed
