@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
@@ -435,11 +435,7 @@ class _Parts(NamedTuple):
 
 def _parts(record: OfficeRecord, aid: UUID, spans: Sequence[AccountSpan], rules: Rules) -> _Parts:
     return _Parts(
-        [
-            (s.valid_from, s.valid_to)
-            for s in spans
-            if s.ownership == OFFICE_OWNED and s.speaks_for(record.office)
-        ],
+        [(s.valid_from, s.valid_to) for s in spans if _owned_by(record.office, s)],
         _personal_use(record, aid, spans),
         _not_with_holder(record, aid, spans, rules),
         _freed_by(record, aid, spans),
@@ -656,7 +652,7 @@ def _carried_apart(record: OfficeRecord, spans: Sequence[AccountSpan]) -> list[l
     """The runs of each handle the account carries while the office does not own it, in one
     pass: those of a handle the office freed are takings."""
     office = record.office
-    return _runs(spans, lambda s: _taken(s, lambda s: _owned_by(office, s)))
+    return _runs(spans, lambda s: _taken(s, office))
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -674,10 +670,10 @@ def _ended_by(aid: UUID, spans: Sequence[AccountSpan], last: AccountSpan) -> Pro
     return tuple((aid, v) for v in sorted(set(after.established_by) - set(last.established_by)))
 
 
-def _taken(s: AccountSpan, owned: Callable[[AccountSpan], bool]) -> tuple[str, str] | None:
+def _taken(s: AccountSpan, office: str) -> tuple[str, str] | None:
     """(platform, handle), if the span carries a handle and the office does not own it then:
     a run of these, of a handle the office freed, is a taking of it."""
-    return (s.platform, s.handle) if s.status == ACTIVE and not owned(s) else None
+    return (s.platform, s.handle) if s.status == ACTIVE and not _owned_by(office, s) else None
 
 
 def _start(span: AccountSpan) -> datetime:

@@ -20,7 +20,7 @@ from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import orjson
@@ -88,6 +88,7 @@ OFFICES_KEPT = 256  # offices whose evaluations a projector keeps from batch to 
 SPANS_KEPT = 200_000  # spans a projector keeps to read again as the same objects
 PAIRS = 200  # (platform, handle) pairs looked up at once
 OPEN = 2**63 - 1  # a belief's end while it is still held (known_to NULL)
+V = TypeVar("V")
 
 SPAN_COLUMNS = (
     "account_id", "valid_from", "valid_to", "platform", "handle", "office", "ownership",
@@ -299,7 +300,7 @@ class _Office:
         self.inputs, self.key = inputs, key
         self.speakers, self.carriers = speakers, carriers
         self.memo = memo
-        self._record: tuple[tuple[int, ...], OfficeRecord] | None = None
+        self._record: tuple[int, float, OfficeRecord] | None = None
         self._spans: dict[UUID, tuple[int, float, list[AccountSpan]]] = {}
 
     def rows_at(self, t: int) -> list[Row]:
@@ -314,13 +315,12 @@ class _Office:
         return [row for _, row in kept.values()]
 
     def _record_at(self, t: int) -> OfficeRecord:
-        rows = self.inputs.offices.get(self.key, [])
-        chosen = tuple(i for i, (k, _) in enumerate(rows) if k.at(t))
-        if self._record is None or self._record[0] != chosen:
-            segments = [rows[i][1] for i in chosen]
+        kept = self._record
+        if kept is None or not kept[0] <= t < kept[1]:
+            since, until, segments = _believed(self.inputs.offices.get(self.key, []), t)
             stream = office_id(self.key) if segments else None
-            self._record = chosen, oversight.office_record(self.key, stream, segments)
-        return self._record[1]
+            kept = self._record = since, until, oversight.office_record(self.key, stream, segments)
+        return kept[2]
 
     def _known_at(self, ids: set[UUID], t: int) -> dict[UUID, list[AccountSpan]]:
         out = {}
@@ -333,10 +333,8 @@ class _Office:
         return out
 
 
-def _believed(
-    rows: Sequence[tuple[_Known, AccountSpan]], t: int
-) -> tuple[int, float, list[AccountSpan]]:
-    """The spans of `rows` believed at record time `t`, and the record times [from, to) over
+def _believed(rows: Sequence[tuple[_Known, V]], t: int) -> tuple[int, float, list[V]]:
+    """The values of `rows` believed at record time `t`, and the record times [from, to) over
     which the same rows are believed (no row's belief starts or ends inside)."""
     since: int = NEVER
     until: float = math.inf

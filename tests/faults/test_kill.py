@@ -71,33 +71,51 @@ def _resend(server: Server, unknown: list[tuple[UUID, str]], acked: dict[str, in
     unknown.clear()
 
 
+def _seeded() -> tuple[int, random.Random]:
+    """A random seed, printed (a failure names it too), and its generator."""
+    seed = random.randrange(2**32)
+    print(f"seed {seed}")
+    return seed, random.Random(seed)
+
+
+def _accounts(url: str, prefix: str, n: int = 2) -> list[UUID]:
+    container = build(Settings(database_url=url))
+    try:
+        return [register(container.ledger, f"@{prefix}{i}").account_id for i in range(n)]
+    finally:
+        container.close()
+
+
+def _start(appenders: list[Appender]) -> list[Appender]:
+    for appender in appenders:
+        appender.start()
+    return appenders
+
+
+def _joined(appenders: list[Appender], seed: int) -> None:
+    """Wait for the appenders (their server is gone); none was refused."""
+    for appender in appenders:
+        appender.join(timeout=30)
+        assert appender.refused == [], (seed, appender.refused)
+
+
 def test_after_kill_9_of_the_server_at_random_points_every_acknowledged_append_is_there_once(
     store_url: str, tmp_path: Path
 ) -> None:
-    seed = random.randrange(2**32)
-    rng = random.Random(seed)
-    print(f"seed {seed}")
+    seed, rng = _seeded()
     admin = admin_token(store_url)
-    container = build(Settings(database_url=store_url))
-    try:
-        accounts = [register(container.ledger, f"@Kill{n}").account_id for n in range(2)]
-    finally:
-        container.close()
+    accounts = _accounts(store_url, "Kill")
     acked: dict[str, int] = {}
     unknown: list[tuple[UUID, str]] = []
     for kill in range(KILLS):
         server = Server(store_url, tmp_path / "serve.log", BOUNDS)
         with running(server):
             _resend(server, unknown, acked, admin)
-            appenders = [Appender(server, account, admin, str(kill), acked, unknown)
-                         for account in accounts]  # fmt: skip
-            for appender in appenders:
-                appender.start()
+            appenders = _start([Appender(server, account, admin, str(kill), acked, unknown)
+                                for account in accounts])  # fmt: skip
             threading.Event().wait(rng.uniform(0.3, 2.0))
             server.kill()
-            for appender in appenders:
-                appender.join(timeout=30)
-                assert appender.refused == [], (seed, appender.refused)
+            _joined(appenders, seed)
     assert len(acked) > 2 * KILLS, (seed, len(acked))
     print(f"{len(acked)} appends acknowledged, {len(unknown)} lost answers to send again")
 
@@ -125,23 +143,15 @@ def test_after_kill_9_of_the_server_at_random_points_every_acknowledged_append_i
 def test_after_kill_9_of_the_read_model_worker_at_random_points_it_resumes_where_it_stopped(
     pg_url: str, tmp_path: Path
 ) -> None:
-    seed = random.randrange(2**32)
-    rng = random.Random(seed)
-    print(f"seed {seed}")
+    seed, rng = _seeded()
     admin = admin_token(pg_url)
-    container = build(Settings(database_url=pg_url))
-    try:
-        accounts = [register(container.ledger, f"@Work{n}").account_id for n in range(2)]
-    finally:
-        container.close()
+    accounts = _accounts(pg_url, "Work")
     acked: dict[str, int] = {}
     unknown: list[tuple[UUID, str]] = []
     server = Server(pg_url, tmp_path / "serve.log", BOUNDS, "--no-worker")
     with running(server):
-        appenders = [Appender(server, account, admin, "w", acked, unknown)
-                     for account in accounts]  # fmt: skip
-        for appender in appenders:
-            appender.start()
+        appenders = _start([Appender(server, account, admin, "w", acked, unknown)
+                            for account in accounts])  # fmt: skip
         for _ in range(KILLS):
             worker = Custody(pg_url, ["project"], tmp_path / "project.log", BOUNDS)
             threading.Event().wait(rng.uniform(1.0, 3.0))  # it starts, and applies batches
@@ -150,9 +160,7 @@ def test_after_kill_9_of_the_read_model_worker_at_random_points_it_resumes_where
         with running(worker):
             threading.Event().wait(rng.uniform(0.5, 1.5))
             server.kill()  # ends the appends; the worker applies the rest
-            for appender in appenders:
-                appender.join(timeout=30)
-                assert appender.refused == [], (seed, appender.refused)
+            _joined(appenders, seed)
             server = Server(pg_url, tmp_path / "serve.log", BOUNDS, "--no-worker")
             with running(server):
                 _resend(server, unknown, acked, admin)
@@ -189,8 +197,7 @@ def _history(path: Path, accounts: int) -> int:
 def test_after_kill_9_of_an_import_at_a_random_point_it_is_all_there_or_not_at_all(
     store_url: str, tmp_path: Path
 ) -> None:
-    seed = random.randrange(2**32)
-    rng = random.Random(seed)
+    seed, rng = _seeded()
     history = tmp_path / "history.jsonl"
     lines = _history(history, 1500)
     build(Settings(database_url=store_url)).close()  # the tables, before the clock starts

@@ -363,6 +363,15 @@ def test_an_untouched_store_verifies_and_says_how_much_it_checked(
     )
 
 
+def _failed_at(index: int, checkpoints: int, position: int, stream: UUID, version: int) -> str:
+    """How `custody verify` begins to say it failed at leaf `index` (no node hash checked)."""
+    return (
+        f"custody verify: FAILED after {index} entries, 0 node hashes and {checkpoints} "
+        f"checkpoint(s): leaf {index}, log position {position}, stream {stream}, "
+        f"version {version}: "
+    )
+
+
 def test_verify_store_names_a_stored_event_whose_bytes_were_edited(
     signed_demo: tuple[str, Container, str], capsys: Capture
 ) -> None:
@@ -379,9 +388,8 @@ def test_verify_store_names_a_stored_event_whose_bytes_were_edited(
     code, out, err = _verify_store(url, vkey, capsys)
     assert (code, out) == (EXIT_REFUSED, "")
     assert err == (
-        f"custody verify: FAILED after {leaf.index} entries, 0 node hashes and 0 checkpoint(s): "
-        f"leaf {leaf.index}, log position {position}, stream {POTUS_OBAMA}, version 2: "
-        "the stored event differs from the entry the tree holds\n"
+        _failed_at(leaf.index, 0, position, POTUS_OBAMA, 2)
+        + "the stored event differs from the entry the tree holds\n"
     )
 
 
@@ -423,9 +431,8 @@ def test_an_imported_events_attribution_is_in_its_entry_and_an_edit_of_it_is_cau
     code, out, err = _verify_store(url, vkey, capsys)
     assert (code, out) == (EXIT_REFUSED, "")
     assert err == (
-        f"custody verify: FAILED after 43 entries, 0 node hashes and 1 checkpoint(s): "
-        f"leaf 43, log position {position}, stream {POTUS_OBAMA}, version {version}: "
-        "the stored event differs from the entry the tree holds\n"
+        _failed_at(43, 1, position, POTUS_OBAMA, version)
+        + "the stored event differs from the entry the tree holds\n"
     )
 
 
@@ -440,9 +447,7 @@ def test_verify_store_names_a_stored_event_that_no_longer_decodes(
     code, out, err = _verify_store(url, vkey, capsys)
     assert (code, out) == (EXIT_REFUSED, "")
     assert err.startswith(
-        f"custody verify: FAILED after {leaf.index} entries, 0 node hashes and 0 checkpoint(s): "
-        f"leaf {leaf.index}, log position {position}, stream {POTUS_OBAMA}, version 3: "
-        "the stored event cannot be decoded: "
+        _failed_at(leaf.index, 0, position, POTUS_OBAMA, 3) + "the stored event cannot be decoded: "
     ), err
 
 
@@ -468,9 +473,8 @@ def test_verify_store_names_the_last_event_when_its_row_was_deleted(
     code, out, err = _verify_store(url, vkey, capsys)
     assert (code, out) == (EXIT_REFUSED, "")
     assert err == (
-        "custody verify: FAILED after 42 entries, 0 node hashes and 0 checkpoint(s): "
-        f"leaf 42, log position {last.position}, stream {last.stream}, version {last.version}: "
-        "the tree holds an entry whose event is not in the log at its position (deleted, or "
+        _failed_at(42, 0, last.position, last.stream, last.version)
+        + "the tree holds an entry whose event is not in the log at its position (deleted, or "
         "moved)\n"
     )
 
@@ -492,10 +496,7 @@ def test_verify_store_names_where_two_events_were_swapped_in_the_log(
             db.execute(curs, move, (to, frm))
     code, out, err = _verify_store(url, vkey, capsys)
     assert (code, out) == (EXIT_REFUSED, "")
-    assert err.startswith(
-        f"custody verify: FAILED after {a.index} entries, 0 node hashes and 0 checkpoint(s): "
-        f"leaf {a.index}, log position {a.position}, stream {b.stream}, version {b.version}: "
-    ), err
+    assert err.startswith(_failed_at(a.index, 0, a.position, b.stream, b.version)), err
     assert err.endswith("the stored event differs from the entry the tree holds\n"), err
 
 
