@@ -86,21 +86,25 @@ def bounded_connection_class(answer_within: float) -> type[BoundedConnection]:
 
 @contextmanager
 def longer_statements(conn: psycopg.Connection[Any], seconds: float) -> Iterator[None]:
-    """A transaction on `conn` whose statements may take `seconds` longer than the statement
-    timeout, both on the server (SET LOCAL) and waiting here; as before after the block."""
+    """Statements on `conn` (in autocommit: each its own transaction) that may take `seconds`
+    longer than the statement timeout, both on the server and waiting here; as before after
+    the block. The server's timeout is set for the session, not in a transaction: a
+    transaction opened first would sit idle while the client adapts a large statement's
+    parameters (seconds, for an import of a million events), and PostgreSQL ends a session
+    idle in a transaction for longer than `idle_in_transaction_session_timeout`."""
     if not isinstance(conn, BoundedConnection) or conn.answer_within is None:
-        with conn.transaction():  # no statement timeout, no bound: nothing to extend
-            yield
+        yield  # no statement timeout, no bound: nothing to extend
         return
     bound = conn.answer_within
     statement_ms = round((bound - ANSWER_GRACE_SECONDS + seconds) * 1000)
     conn.answer_within = bound + seconds  # this connection's, for the block
     try:
-        with conn.transaction():
-            conn.execute(SQL("SET LOCAL statement_timeout = {}").format(statement_ms))
-            yield
+        conn.execute(SQL("SET statement_timeout = {}").format(statement_ms))
+        yield
     finally:
         del conn.answer_within  # the class's again
+        if not conn.closed and not conn.broken:
+            conn.execute("RESET statement_timeout")  # the value the connection started with
 
 
 @contextmanager

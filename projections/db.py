@@ -151,14 +151,18 @@ class Db:
             pool.put_connection(conn)
 
     @contextmanager
-    def reader(self, *, by_name: bool = False) -> Iterator[Any]:
+    def reader(self, *, by_name: bool = False, binary: bool = False) -> Iterator[Any]:
         """A cursor for a few reads: autocommit on PostgreSQL (one round trip per statement),
-        one read transaction on SQLite. `by_name`: for `rows` and `row`."""
+        one read transaction on SQLite. `by_name`: for `rows` and `row`. `binary`: results in
+        PostgreSQL's binary format (bytea as it is, not as hex text to decode: for bulk reads
+        of stored events)."""
         with self._reachable():
             if self.kind == "postgres":
                 with (
                     self.datastore.get_connection() as conn,
-                    conn.cursor(row_factory=dict_row if by_name else tuple_row) as curs,
+                    conn.cursor(
+                        row_factory=dict_row if by_name else tuple_row, binary=binary
+                    ) as curs,
                 ):
                     yield curs
             else:
@@ -192,8 +196,10 @@ class Db:
         else:
             curs.execute(query, params)
 
-    def fetchall(self, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self.reader() as curs:
+    def fetchall(
+        self, query: Any, params: Sequence[Any] = (), *, binary: bool = False
+    ) -> list[tuple[Any, ...]]:
+        with self.reader(binary=binary) as curs:
             return self.all(curs, query, params)
 
     def fetchone(self, query: Any, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:

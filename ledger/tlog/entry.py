@@ -99,24 +99,24 @@ def _plain(value: Any, *, stored: bool = False) -> bool:
     transcoder stored it, where a dict with a `_type_` key is an object of its own, which
     decoding would turn into another type (so not plain)."""
     stack = [value]
+    pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
-        item = stack.pop()
+        item = pop()
         kind = type(item)
-        if kind is str or item is None or kind is bool:
-            continue
-        if kind is int:
-            if not -(2**53) < item < 2**53:
-                return False
-        elif kind is dict:
+        if kind is dict:
             if stored and "_type_" in item:
                 return False
             for key, inner in item.items():
                 if type(key) is not str or not key.isascii():
                     return False
-                stack.append(inner)
+                if type(inner) is not str:  # the usual leaf, passed here without a round
+                    push(inner)
         elif kind is list or kind is tuple:
-            stack.extend(item)
-        else:
+            extend(item)
+        elif kind is int:
+            if not -(2**53) < item < 2**53:
+                return False
+        elif not (kind is str or item is None or kind is bool):
             return False  # floats, subclasses and anything else: the library decides
     return True
 
@@ -151,42 +151,49 @@ def entry_bytes(stream: UUID, fact: Fact, prev: bytes | None) -> bytes:
 
 
 def entry_from_stored(
-    stream: UUID, version: int, topic: str, state: bytes, prev: bytes | None
+    stream: UUID | str, version: int, topic: str, state: bytes, prev: bytes | None
 ) -> bytes | None:
     """The entry of a stored custody event read straight from its JSON, without building the
     domain event: the same bytes as `entry_bytes` of the decoded fact (a test holds them to
     each other), or None where the shortcut does not apply (a value the transcoder encodes as
-    an object of its own, a time not in UTC, bytes that are not such JSON): then decode."""
+    an object of its own, a time not in UTC, bytes that are not such JSON): then decode.
+    `stream` may be given as its text (`str(uuid)`)."""
     known = _TOPIC_TYPES.get(topic)
     if known is None:
         return None
     kind, stream_kind = known
     try:
         raw = orjson.loads(state)
-        effective = _utc_text(raw["effective_at"])
-        recorded = _utc_text(raw["timestamp"])
+        # A time as the transcoder stores it: {"_type_": "datetime_iso", "_data_": ...}.
+        effective, recorded = raw["effective_at"], raw["timestamp"]
+        if effective["_type_"] != "datetime_iso" or recorded["_type_"] != "datetime_iso":
+            return None
+        effective, recorded = effective["_data_"], recorded["_data_"]
         actor, reason, evidence, data = raw["actor"], raw["reason"], raw["evidence"], raw["data"]
         attributed = raw.get(ATTRIBUTED)  # absent from events stored before it existed
     except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
         return None
     if (
-        effective is None
-        or recorded is None
+        type(effective) is not str
+        or type(recorded) is not str
+        or not effective.endswith("+00:00")  # in UTC, as `timestamp` writes it
+        or not recorded.endswith("+00:00")
         or type(actor) is not str
         or (attributed is not None and type(attributed) is not str)
         or type(reason) is not str
         or type(evidence) is not list
         or type(data) is not dict
-        or any(type(e) is not dict for e in evidence)
-        or not _plain((evidence, data), stored=True)
+        or not _plain(data, stored=True)
+        or (evidence and not all(type(e) is dict for e in evidence))
+        or (evidence and not _plain(evidence, stored=True))
     ):
         return None
     value = {
         stream_key(stream_kind): str(stream),
         "version": version,
         "type": kind,
-        "effective_at": effective,
-        "recorded_at": recorded,
+        "effective_at": effective[:-6] + "Z",
+        "recorded_at": recorded[:-6] + "Z",
         "actor": actor,
         "reason": reason,
         "evidence": evidence,
@@ -207,17 +214,6 @@ _TOPIC_TYPES = {
     **{get_topic(cls): (name, "office") for name, cls in OFFICE_EVENT_CLASSES.items()},
     **{get_topic(cls): (name, "dispute") for name, cls in DISPUTE_EVENT_CLASSES.items()},
 }
-
-
-def _utc_text(value: Any) -> str | None:
-    """A time the transcoder stored (`{"_type_": "datetime_iso", "_data_": ...}`) in UTC, as
-    `timestamp` writes it; None for anything else."""
-    if type(value) is not dict or value.get("_type_") != "datetime_iso":
-        return None
-    text = value.get("_data_")
-    if type(text) is not str or not text.endswith("+00:00"):
-        return None
-    return text[:-6] + "Z"
 
 
 def parse_entry(entry: bytes) -> tuple[UUID, Fact, bytes | None]:

@@ -5,18 +5,23 @@ It is what catches a row edited, deleted or reordered by someone who got round t
 the first entry that differs is named (leaf index, log position, stream and version), and a
 checkpoint whose root the recomputed tree does not give, or whose signature fails, is named.
 
-The entries are checked in chunks of leaves, each one query joining the events in its span of
-log positions to the leaves that hold them; on a large store the chunks go to worker processes
-(one per core), each with its own connection, while this process folds the leaf hashes they
-confirm into the tree, in order.
+The entries are checked in chunks: the leaves under one node of level CHUNK_LEVEL (the last
+chunk may be partial). A chunk is one query joining the events in its span of log positions to
+the leaves that hold them; from the leaf hashes it confirms, the chunk's own subtree is
+recomputed and compared with the stored node hashes of that subtree. On a large store the chunks
+go to worker processes (one per core), each with its own connection; this process takes their
+results in order, checks each stored checkpoint once the leaves under it are confirmed, and
+recomputes and compares the few nodes above the chunks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 from uuid import UUID
 
@@ -39,7 +44,7 @@ from ledger.tlog.note import (
 from projections.db import Db
 from projections.tlog.store import LEAVES, NODES, STRIDE, LogStore, StoredCheckpoint
 
-CHUNK = 20_000  # leaves per chunk
+CHUNK_LEVEL = 14  # a chunk is the 2**14 leaves under one node of this level
 PARALLEL_FROM = 100_000  # leaves: below this, one process does it all
 
 
@@ -81,12 +86,28 @@ class Audit:
 
 @dataclass(frozen=True)
 class Chunk:
-    """Leaves [start, end) and the log positions [low, high] their events must have."""
+    """Leaves [start, end) and the log positions [low, high] their events must have. `start`
+    is a multiple of 2**level, and end - start at most 2**level: the leaves are those under one
+    node of `level` (all of them unless the chunk is the tree's last)."""
 
     start: int
     end: int
     low: int
     high: int
+    level: int
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A chunk checked. `levels[k]`: the complete nodes of level k over the leaves confirmed
+    (up to the first finding, if any), concatenated, for k from 0 (the leaf hashes) to the
+    chunk's level. `finding`: about an entry (the audit stops there). `node`: the first stored
+    node hash of the chunk's subtree that differs, by (level, index), with `nodes` compared."""
+
+    levels: list[bytes]
+    finding: Finding | None = None
+    node: tuple[int, int, Finding] | None = None
+    nodes: int = 0
 
 
 def audit_store(
@@ -116,32 +137,37 @@ def audit_store(
     found = _check_cosignatures(waiting, witnesses, audit)
     while found is None and waiting and waiting[0].size == 0:
         audit.checkpoints += 1
-        found = _check_checkpoint(waiting.pop(0), merkle.Frontier(), log_key)
+        found = _check_checkpoint(waiting.pop(0), merkle.EMPTY_ROOT, log_key)
     found = found or _extra_rows(store, size)
     if found is not None:
         audit.finding = found
         return audit
     chunks, missing = _chunks(store, size, passed)
-    frontier = merkle.Frontier()
-    levels: list[bytearray] = []  # every recomputed node hash, level by level, in order
-    for hashes, finding in _checked(db, ledger.mapper, chunks, database_url, processes):
-        for i in range(len(hashes) // 32):  # the leaves confirmed, up to a finding
-            for level, _, h in frontier.append(hashes[32 * i : 32 * i + 32]):
-                if level == len(levels):
-                    levels.append(bytearray())
-                levels[level] += h
-            while waiting and waiting[0].size == frontier.size:
-                audit.checkpoints += 1
-                found = _check_checkpoint(waiting.pop(0), frontier, log_key)
-                if found is not None:
-                    audit.entries, audit.finding = frontier.size, found
-                    return audit
-        if finding is not None:
-            audit.entries, audit.finding = frontier.size, finding
+    above = _Above()
+    node: tuple[int, int, Finding] | None = None  # the first that differs, by (level, index)
+    for chunk, checked in zip(
+        chunks, _checked(db, ledger.mapper, chunks, database_url, processes), strict=True
+    ):
+        confirmed = chunk.start + len(checked.levels[0]) // 32
+        above.add(chunk, checked)
+        while waiting and waiting[0].size <= confirmed:
+            audit.checkpoints += 1
+            checkpoint = waiting.pop(0)
+            found = _check_checkpoint(
+                checkpoint, above.root(checkpoint.size, chunk, checked), log_key
+            )
+            if found is not None:
+                audit.entries, audit.finding = checkpoint.size, found
+                return audit
+        audit.entries = confirmed
+        if checked.finding is not None:
+            audit.finding = checked.finding
             return audit
-        audit.entries = frontier.size
+        if checked.node is not None and (node is None or checked.node[:2] < node[:2]):
+            node = checked.node
+        audit.nodes += checked.nodes
         if progress is not None:
-            progress(frontier.size, size)
+            progress(confirmed, size)
     if missing is not None:
         audit.finding = missing
         return audit
@@ -151,8 +177,63 @@ def audit_store(
             "entries: entries were removed"
         )
         return audit
-    audit.finding = _compare_nodes(store, levels, audit)
+    if node is not None:
+        audit.finding = node[2]
+        return audit
+    audit.finding = above.compare(db, audit)
     return audit
+
+
+class _Above:
+    """The complete nodes above the chunks: from the chunks' own level (their roots) up,
+    recomputed as whole chunks are confirmed."""
+
+    def __init__(self) -> None:
+        self.base = -1  # the chunks' level, once one is added
+        self.levels: list[bytearray] = []
+
+    def add(self, chunk: Chunk, checked: Checked) -> None:
+        if len(checked.levels) <= chunk.level or not checked.levels[chunk.level]:
+            return  # the tree's last chunk, not whole: no node of its level
+        self.base = chunk.level
+        h: bytes = checked.levels[chunk.level]
+        k = 0
+        while True:
+            if k == len(self.levels):
+                self.levels.append(bytearray())
+            level = self.levels[k]
+            level += h
+            if len(level) % 64:
+                return
+            h = merkle.node_hash(bytes(level[-64:-32]), bytes(level[-32:]))
+            k += 1
+
+    def root(self, size: int, chunk: Chunk, checked: Checked) -> bytes:
+        """The root of the first `size` leaves, all confirmed, where `checked` is the chunk that
+        holds leaf size - 1, added already if whole: nodes in it below the chunks' level from
+        `checked`, the others from above."""
+
+        def read(plan: Sequence[tuple[int, int]]) -> list[bytes]:
+            out = []
+            for level, index in plan:
+                hashes: bytes | bytearray
+                if level <= chunk.level and index << level >= chunk.start:
+                    hashes, i = checked.levels[level], index - (chunk.start >> level)
+                else:  # a node of an earlier chunk's level or above: every chunk before is whole
+                    hashes, i = self.levels[level - chunk.level], index
+                out.append(bytes(hashes[32 * i : 32 * i + 32]))
+            return out
+
+        return merkle.root_at(read, size)
+
+    def compare(self, db: Db, audit: Audit) -> Finding | None:
+        """The stored nodes above the chunks' level equal these (the chunks compared theirs)."""
+        for k, hashes in enumerate(self.levels[1:], start=1):
+            node, compared = _compare_level(db, self.base + k, 0, bytes(hashes))
+            audit.nodes += compared
+            if node is not None:
+                return node[2]
+        return None
 
 
 def _extra_rows(store: LogStore, size: int) -> Finding | None:
@@ -216,7 +297,7 @@ def _chunks(store: LogStore, size: int, passed: int) -> tuple[list[Chunk], Findi
     """The chunks of leaves, each with its span of log positions (from its first leaf's to
     just before the next chunk's first; the last one to the position integration passed).
     A leaf missing at a chunk's start ends the list there, with a finding."""
-    starts = list(range(0, size, CHUNK))
+    starts = list(range(0, size, 1 << CHUNK_LEVEL))
     if not starts:
         return [], _none_integrated(store.db, passed)
     found = _positions(store.db, starts)
@@ -227,7 +308,7 @@ def _chunks(store: LogStore, size: int, passed: int) -> tuple[list[Chunk], Findi
         end = starts[i + 1] if i + 1 < len(starts) else size
         high = found[end] - 1 if end in found else passed
         # The first chunk from the log's start: an event before the first leaf is missed too.
-        chunks.append(Chunk(start, end, 0 if start == 0 else found[start], high))
+        chunks.append(Chunk(start, end, 0 if start == 0 else found[start], high, CHUNK_LEVEL))
     return chunks, None
 
 
@@ -253,10 +334,6 @@ def _positions(db: Db, indexes: Sequence[int]) -> dict[int, int]:
         )
         out.update((int(i), int(p)) for i, p in db.fetchall(query, params))
     return out
-
-
-Checked = tuple[bytes, Finding | None]
-"""A chunk's leaf hashes, concatenated, confirmed up to its first finding (if any)."""
 
 
 def _checked(
@@ -292,92 +369,216 @@ def _check_in_worker(chunk: Chunk) -> Checked:
 def check_chunk(db: Db, mapper: Mapper[UUID], chunk: Chunk) -> Checked:
     """Check the leaves of one chunk against the events in its span of log positions: every
     custody event there has the next leaf, whose entry is the event's (chained to its stream's
-    entry before), whose hash is the leaf hash. The leaf hashes, up to the first finding."""
+    entry before), whose hash is the leaf hash. Then, unless an entry differs, the stored node
+    hashes of the chunk's subtree against those its leaf hashes give."""
     rows = _rows(db, chunk)
     prevs = _previous(db, rows)
     hashes = bytearray()
     expected = chunk.start
-    for position, oid, version, topic, state, index, leaf_hash, entry in rows:
-        stream = oid if isinstance(oid, UUID) else UUID(str(oid))
-        where = (expected, position, stream, version)
-        if index is None:
-            return bytes(hashes), Finding("the tree misses this custody event", *where)
+    finding: Finding | None = None
+    sha256, leaf_prefix = hashlib.sha256, b"\x00"
+    # The stream as text (the leaves' own form): a UUID is made only to name one in a finding.
+    for position, stream, version, topic, state, index, leaf_hash, entry in rows:
         if index != expected:
-            return bytes(hashes), _missing(db, expected, chunk.start, position)
-        key = (stream, version - 1)
-        if version > 1 and key not in prevs:
-            return bytes(hashes), Finding(
-                f"the stream has no entry of version {version - 1}", *where
-            )
-        prev = prevs.get(key)
-        made = entry_from_stored(stream, version, topic, bytes(state), prev)
-        if made != bytes(entry):
-            try:
-                stored = StoredEvent(stream, version, topic, bytes(state))
-                _, fact = decode_fact(mapper, stored, position)
-                made = entry_bytes(stream, fact, prev)
-            except UnreadableEvent as e:
-                return bytes(hashes), Finding(
-                    f"the stored event cannot be decoded: {e.why}", *where
+            finding = (
+                Finding(
+                    "the tree misses this custody event", expected, position, UUID(stream), version
                 )
-            except EntryError as e:
-                return bytes(hashes), Finding(str(e), *where)
-        if made != bytes(entry):
-            return bytes(hashes), Finding(
-                "the stored event differs from the entry the tree holds", *where
+                if index is None
+                else _missing(db, expected, position)
             )
-        leaf = merkle.leaf_hash(made)
-        if leaf != bytes(leaf_hash):
-            return bytes(hashes), Finding("the stored leaf hash is not the entry's hash", *where)
+            break
+        if version > 1:
+            prev = prevs.get((stream, version - 1))
+            if prev is None:
+                finding = Finding(
+                    f"the stream has no entry of version {version - 1}",
+                    expected,
+                    position,
+                    UUID(stream),
+                    version,
+                )
+                break
+        else:
+            prev = None
+        made = entry_from_stored(stream, version, topic, state, prev)
+        if made is None or made != entry:
+            where = (expected, position, UUID(stream), version)
+            made, finding = _decoded(mapper, *where, topic, bytes(state), prev)
+            if finding is None and made != bytes(entry):
+                finding = Finding("the stored event differs from the entry the tree holds", *where)
+            if finding is not None:
+                break
+        leaf = sha256(leaf_prefix + made).digest()
+        if leaf != leaf_hash:
+            finding = Finding(
+                "the stored leaf hash is not the entry's hash",
+                expected,
+                position,
+                UUID(stream),
+                version,
+            )
+            break
         prevs[(stream, version)] = leaf
         hashes += leaf
         expected += 1
-    if expected != chunk.end:
-        return bytes(hashes), _missing(db, expected, chunk.start, None)
-    return bytes(hashes), None
+    else:
+        if expected != chunk.end:
+            finding = _missing(db, expected, None)
+    levels = _levels(bytes(hashes), chunk.level)
+    if finding is not None:
+        return Checked(levels, finding)
+    node, compared = None, 0
+    for level, made_here in enumerate(levels):
+        node, counted = _compare_level(db, level, chunk.start >> level, made_here)
+        compared += counted
+        if node is not None:
+            break
+    return Checked(levels, None, node, compared)
+
+
+def _decoded(
+    mapper: Mapper[UUID],
+    index: int,
+    position: int,
+    stream: UUID,
+    version: int,
+    topic: str,
+    state: bytes,
+    prev: bytes | None,
+) -> tuple[bytes, Finding | None]:
+    """The entry of a stored event the shortcut does not take, through the domain event."""
+    where = (index, position, stream, version)
+    try:
+        _, fact = decode_fact(mapper, StoredEvent(stream, version, topic, state), position)
+        return entry_bytes(stream, fact, prev), None
+    except UnreadableEvent as e:
+        return b"", Finding(f"the stored event cannot be decoded: {e.why}", *where)
+    except EntryError as e:
+        return b"", Finding(str(e), *where)
+
+
+def _levels(leaves: bytes, height: int) -> list[bytes]:
+    """The complete nodes over `leaves` (leaf hashes, concatenated, the first at an index that
+    is a multiple of 2**height), level by level from 0 to `height`, each level concatenated."""
+    sha256, node_prefix = hashlib.sha256, b"\x01"
+    levels = [leaves]
+    for _ in range(height):
+        below = levels[-1]
+        levels.append(
+            b"".join(
+                sha256(node_prefix + below[i : i + 64]).digest()
+                for i in range(0, len(below) - 63, 64)
+            )
+        )
+    return levels
+
+
+def _compare_level(
+    db: Db, level: int, first: int, made: bytes
+) -> tuple[tuple[int, int, Finding] | None, int]:
+    """The stored node hashes of `level` from index `first` against `made` (concatenated):
+    the first that differs, by (level, index), if any, and how many were compared."""
+    count = len(made) // 32
+    if not count:
+        return None, 0
+    low = level * STRIDE + first
+    if db.kind == "postgres":  # the server joins them: one value to compare
+        row = db.fetchone(
+            db.sql(
+                "SELECT COUNT(*), string_agg(hash, ''::bytea ORDER BY node) FROM {t} "
+                "WHERE node >= %s AND node < %s",
+                t=NODES,
+            ),
+            (low, low + count),
+        )
+        if row is not None and int(row[0]) == count and bytes(row[1]) == made:
+            return None, count
+    rows = db.fetchall(
+        db.sql("SELECT node, hash FROM {t} WHERE node >= %s AND node < %s ORDER BY node", t=NODES),
+        (low, low + count),
+    )
+    for key, h in rows:
+        i = int(key) - low
+        if bytes(h) != made[i * 32 : i * 32 + 32]:
+            return (
+                level,
+                first + i,
+                Finding(
+                    f"the stored node hash at level {level}, index {first + i} is not "
+                    "the recomputed one"
+                ),
+            ), len(rows)
+    if len(rows) != count:
+        missing = next((i for i, (key, _) in enumerate(rows) if int(key) != low + i), len(rows))
+        return (
+            level,
+            first + missing,
+            Finding(
+                f"the stored tree has {len(rows)} of {count} node hashes at level {level} "
+                f"from index {first}"
+            ),
+        ), len(rows)
+    return None, count
 
 
 def _rows(db: Db, chunk: Chunk) -> list[tuple[Any, ...]]:
-    """The custody events in the chunk's span, in log order, each with its leaf (or Nones)."""
+    """The custody events in the chunk's span, in log order, each with its leaf (or Nones);
+    the stream as text."""
     pos = db.position_column
     query, params = db.where_in(
-        f"SELECT e.{pos}, e.originator_id, e.originator_version, e.topic, e.state, "
+        f"SELECT e.{pos}, CAST(e.originator_id AS TEXT), e.originator_version, e.topic, e.state, "
         f"l.leaf_index, l.leaf_hash, l.entry FROM {{e}} e LEFT JOIN {{t}} l ON l.position = e.{pos}",
         "e.topic",
         CUSTODY_TOPICS,
-        f" AND e.{pos} >= %s AND e.{pos} <= %s ORDER BY e.{pos}",
+        f" AND e.{pos} >= %s AND e.{pos} <= %s",
         e=db.events_table,
         t=LEAVES,
     )
-    return db.fetchall(query, [*params, chunk.low, chunk.high])
+    rows = db.fetchall(query, [*params, chunk.low, chunk.high], binary=True)
+    # In log order: sorted here, as PostgreSQL would sort them, but without its spilling to
+    # disk a sort of rows this wide, or planning a bitmap scan and a sort for it.
+    rows.sort(key=itemgetter(0))
+    if db.kind == "postgres":
+        return rows
+    # SQLite keeps a stream as its hex digits, a leaf as the UUID's text.
+    return [(row[0], str(UUID(row[1])), *row[2:]) for row in rows]
 
 
-def _previous(db: Db, rows: list[tuple[Any, ...]]) -> dict[tuple[UUID, int], bytes]:
+def _previous(db: Db, rows: list[tuple[Any, ...]]) -> dict[tuple[str, int], bytes]:
     """The leaf hash of the entry before each stream's first event in the chunk (the link to
     the chunks before), by (stream, version)."""
-    first: dict[UUID, int] = {}
-    for _, oid, version, *_ in rows:
-        stream = oid if isinstance(oid, UUID) else UUID(str(oid))
-        first.setdefault(stream, int(version))
+    first: dict[str, int] = {}
+    for _, stream, version, *_ in rows:
+        first.setdefault(stream, version)
     wanted = [(s, v - 1) for s, v in first.items() if v > 1]
-    out: dict[tuple[UUID, int], bytes] = {}
+    out: dict[tuple[str, int], bytes] = {}
+    if db.kind == "postgres":  # exactly those versions
+        query = db.sql(
+            "SELECT l.stream, l.version, l.leaf_hash FROM {t} l "
+            "JOIN unnest(%s::text[], %s::bigint[]) AS w(stream, version) "
+            "ON l.stream = w.stream AND l.version = w.version",
+            t=LEAVES,
+        )
+        for stream, version, leaf_hash in db.fetchall(
+            query, ([s for s, _ in wanted], [v for _, v in wanted])
+        ):
+            out[(stream, int(version))] = bytes(leaf_hash)
+        return out
     for begin in range(0, len(wanted), 500):
         part = wanted[begin : begin + 500]
         query, params = db.where_in(
-            "SELECT stream, version, leaf_hash FROM {t}",
-            "stream",
-            [str(s) for s, _ in part],
-            t=LEAVES,
+            "SELECT stream, version, leaf_hash FROM {t}", "stream", [s for s, _ in part], t=LEAVES
         )
         want = set(part)
         for stream, version, leaf_hash in db.fetchall(query, params):
-            key = (UUID(str(stream)), int(version))
+            key = (stream, int(version))
             if key in want:
                 out[key] = bytes(leaf_hash)
     return out
 
 
-def _missing(db: Db, index: int, start: int, position: int | None) -> Finding:
+def _missing(db: Db, index: int, position: int | None) -> Finding:
     """A leaf with no event where it should be: named with what it holds."""
     query = db.sql("SELECT position, stream, version FROM {t} WHERE leaf_index = %s", t=LEAVES)
     row = db.fetchone(query, (index,))
@@ -393,9 +594,10 @@ def _missing(db: Db, index: int, start: int, position: int | None) -> Finding:
 
 
 def _check_checkpoint(
-    checkpoint: StoredCheckpoint, frontier: merkle.Frontier, log_key: Verifier | None
+    checkpoint: StoredCheckpoint, root: bytes, log_key: Verifier | None
 ) -> Finding | None:
-    if frontier.root() != checkpoint.root:
+    """The checkpoint against `root`, the recomputed tree's at its size."""
+    if root != checkpoint.root:
         return Finding(
             f"checkpoint of size {checkpoint.size}: its root is not the root of the recomputed tree"
         )
@@ -414,33 +616,4 @@ def _check_checkpoint(
             return Finding(
                 f"checkpoint of size {checkpoint.size}: the signed note says size {signed.size}"
             )
-    return None
-
-
-def _compare_nodes(store: LogStore, levels: list[bytearray], audit: Audit) -> Finding | None:
-    """Every stored node hash equals the recomputed one, and none is missing or extra."""
-    db = store.db
-    query = db.sql(
-        "SELECT node, hash FROM {t} WHERE node >= %s AND node < %s ORDER BY node", t=NODES
-    )
-    for level, hashes in enumerate(levels):
-        count = len(hashes) // 32
-        start = 0
-        while start < count:
-            end = min(start + 50_000, count)
-            rows = db.fetchall(query, (level * STRIDE + start, level * STRIDE + end))
-            for key, h in rows:
-                i = int(key) - level * STRIDE
-                if bytes(h) != bytes(hashes[i * 32 : i * 32 + 32]):
-                    return Finding(
-                        f"the stored node hash at level {level}, index {i} is not "
-                        "the recomputed one"
-                    )
-            if len(rows) != end - start:
-                return Finding(
-                    f"the stored tree has {len(rows)} of {end - start} node hashes "
-                    f"at level {level} from index {start}"
-                )
-            audit.nodes += len(rows)
-            start = end
     return None

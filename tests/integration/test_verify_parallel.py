@@ -15,6 +15,7 @@ from api.bootstrap import Container, build
 from ledger.settings import Settings
 from ledger.tlog.keyfile import create_key
 from projections.tlog import audit
+from projections.tlog.store import NODES, node_key
 from tests.support import POTUS_OBAMA, stored_state
 
 ORIGIN = "test.example/log"
@@ -22,7 +23,7 @@ ORIGIN = "test.example/log"
 
 @pytest.fixture
 def signed(demo_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Container]:
-    monkeypatch.setattr(audit, "CHUNK", 5)
+    monkeypatch.setattr(audit, "CHUNK_LEVEL", 2)
     monkeypatch.setattr(audit, "PARALLEL_FROM", 10)
     key = tmp_path / "log.key"
     create_key(key, ORIGIN)
@@ -84,3 +85,32 @@ def test_an_edit_in_a_later_chunk_is_named_by_the_worker_that_finds_it(
     assert (found.finding.stream, found.finding.version) == (POTUS_OBAMA, 6)
     assert found.finding.what == "the stored event differs from the entry the tree holds"
     assert found.entries == leaf.index  # every leaf before it checked and folded
+
+
+def _damage(container: Container, *nodes: tuple[int, int]) -> None:
+    db = container.projector.db
+    with db.transaction() as curs:  # the node table has no trigger
+        for level, index in nodes:
+            query = db.sql("UPDATE {t} SET hash = %s WHERE node = %s", t=NODES)
+            db.execute(curs, query, (bytes(32), node_key(level, index)))
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_a_damaged_node_is_named_by_the_chunk_that_holds_it_or_above_the_chunks(
+    signed: Container, processes: int
+) -> None:
+    """Each chunk compares the nodes of its own subtree; the nodes above the chunks' level are
+    compared at the end. Of several damaged nodes, the lowest (by level, then index) is named,
+    whichever chunk holds it, after every entry and checkpoint agreed."""
+    _damage(signed, (4, 1))  # above the chunks: the 16 leaves [16, 32)
+    found = run(signed, processes)
+    assert found.finding is not None and found.entries == 43 and found.checkpoints == 1
+    assert (
+        found.finding.what == "the stored node hash at level 4, index 1 is not the recomputed one"
+    )
+    _damage(signed, (1, 15), (0, 9))  # in the chunks [28, 32) and [8, 12)
+    found = run(signed, processes)
+    assert found.finding is not None
+    assert (
+        found.finding.what == "the stored node hash at level 0, index 9 is not the recomputed one"
+    )
