@@ -548,9 +548,7 @@ def _rows(db: Db, chunk: Chunk) -> list[tuple[Any, ...]]:
 def _previous(db: Db, rows: list[tuple[Any, ...]]) -> dict[tuple[str, int], bytes]:
     """The leaf hash of the entry before each stream's first event in the chunk (the link to
     the chunks before), by (stream, version)."""
-    first: dict[str, int] = {}
-    for _, stream, version, *_ in rows:
-        first.setdefault(stream, version)
+    first = {row[1]: row[2] for row in reversed(rows)}  # the earliest row of each stream wins
     wanted = [(s, v - 1) for s, v in first.items() if v > 1]
     out: dict[tuple[str, int], bytes] = {}
     if db.kind == "postgres":  # exactly those versions

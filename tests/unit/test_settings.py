@@ -1,6 +1,9 @@
-"""The one settings object: what it hands to processes it starts."""
+"""The one settings object: what it hands to processes it starts, and where it is documented."""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
 
 import pytest
 
@@ -24,3 +27,11 @@ def test_settings_pass_to_worker_processes_through_the_environment_unset_ones_un
     assert child.supervisor_pid is None  # not the text "None", and not the stale 1234
     parent.export_to_environment(supervisor_pid=99)
     assert Settings().supervisor_pid == 99
+
+
+def test_every_setting_is_documented_and_every_documented_one_exists() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "configuration.md").read_text()
+    documented = set(re.findall(r"^\| `(CUSTODY_\w+)` \|", doc, re.MULTILINE))
+    names = {f"CUSTODY_{name.upper()}" for name in Settings.model_fields}
+    assert documented == names - {"CUSTODY_SUPERVISOR_PID"}
+    assert "CUSTODY_SUPERVISOR_PID" in doc  # said not to be set by hand
