@@ -171,27 +171,20 @@ def requests_per_second(conn: Connection, paths: list[str], seconds: float) -> f
 
 
 def bench_scale(args: argparse.Namespace, folder: Path) -> None:
-    key = folder / "log.key"
+    key = args.key or folder / "log.key"
     if not key.exists():
         create_key(key, ORIGIN)
-    url, drop = fresh_pg()
+    if args.schema:
+        url, drop = f"{PG}?schema={args.schema}", lambda: None
+    else:
+        url, drop = fresh_pg()
+        if args.keep:
+            print(f"scale: the store is kept: --schema {url.rsplit('=', 1)[1]}", flush=True)
     try:
-        source = folder / "history.jsonl"
-        history(source, args.entries)
         container: Container = build(settings(url, key, True))
         try:
-            started = time.perf_counter()
-            import_file(container.ledger, source, actor="bench", catch_up=None)
-            print(
-                f"scale: imported {args.entries:,} events in {time.perf_counter() - started:.0f}s",
-                flush=True,
-            )
-            assert container.integrator is not None and container.checkpointer is not None
-            started = time.perf_counter()
-            added = container.integrator.integrate()
-            took = time.perf_counter() - started
-            container.checkpointer.checkpoint()
-            print(f"scale: integrated {added:,} entries at {added / took:,.0f}/s", flush=True)
+            if not args.schema:
+                build_scale(container, folder, args.entries)
             assert container.log is not None and container.log_service is not None
             for processes in (1, None):  # one process, then one per core (as the CLI)
                 started = time.perf_counter()
@@ -244,7 +237,23 @@ def bench_scale(args: argparse.Namespace, folder: Path) -> None:
         finally:
             server.stop()
     finally:
-        drop()
+        if not args.keep:
+            drop()
+
+
+def build_scale(container: Container, folder: Path, entries: int) -> None:
+    """Import `entries` custody events, integrate them and sign the tree."""
+    source = folder / "history.jsonl"
+    history(source, entries)
+    started = time.perf_counter()
+    import_file(container.ledger, source, actor="bench", catch_up=None)
+    print(f"scale: imported {entries:,} events in {time.perf_counter() - started:.0f}s", flush=True)
+    assert container.integrator is not None and container.checkpointer is not None
+    started = time.perf_counter()
+    added = container.integrator.integrate()
+    took = time.perf_counter() - started
+    container.checkpointer.checkpoint()
+    print(f"scale: integrated {added:,} entries at {added / took:,.0f}/s", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,6 +262,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--entries", type=int, default=1_000_000)
     parser.add_argument("--only", choices=["appends", "scale"])
+    keep = parser.add_mutually_exclusive_group()
+    keep.add_argument("--keep", action="store_true", help="leave the scale store in place")
+    keep.add_argument("--schema", help="measure the scale store left by --keep in this schema")
+    parser.add_argument("--key", type=Path, help="that store's log key file (to serve it)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
