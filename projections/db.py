@@ -217,6 +217,45 @@ class Db:
         if rows:
             curs.executemany(query, rows)
 
+    def close_rows(
+        self,
+        curs: Any,
+        table: str,
+        column: str,
+        rows: Sequence[tuple[Any, ...]],
+        *,
+        binary: bool = False,
+    ) -> None:
+        """Withdraw open rows of a bitemporal table: each of `rows` (known_to, the `column`
+        value, row_key) names one row still believed (`known_to IS NULL`); a row named twice is
+        closed by the first (the later ones would find it closed). On PostgreSQL one statement
+        joins them, as arrays, to the open rows (a statement per row costs a round of the
+        pipeline each); `binary`: `column` compares byte by byte (COLLATE "C"), as the array's
+        values then must."""
+        if not rows:
+            return
+        if self.kind != "postgres":
+            close = self.sql(
+                "UPDATE {t} SET known_to = %s "
+                f"WHERE {column} = %s AND row_key = %s AND known_to IS NULL",
+                t=table,
+            )
+            curs.executemany(close, rows)
+            return
+        collate = ' COLLATE "C"' if binary else ""
+        close = self.sql(
+            "UPDATE {t} AS r SET known_to = c.known_to "
+            "FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS c(known_to, stream, row_key) "
+            f"WHERE r.{column} = c.stream{collate} AND r.row_key = c.row_key "
+            "AND r.known_to IS NULL",
+            t=table,
+        )
+        first: dict[tuple[Any, Any], Any] = {}
+        for at, stream, key in rows:
+            first.setdefault((stream, key), at)
+        streams, keys = zip(*first, strict=True)
+        self.execute(curs, close, (list(first.values()), list(streams), list(keys)))
+
     def where_in(
         self, template: str, column: str, values: Sequence[Any], then: str = "", **tables: str
     ) -> tuple[Any, list[Any]]:

@@ -257,12 +257,8 @@ class BitemporalModel(ReadModel):
         """Write what `apply` gathered: closes first (they only touch rows open before the
         batch), then inserts."""
         t = names[self.table.name]
-        close = db.sql(
-            "UPDATE {t} SET known_to = %s "
-            f"WHERE {self.stream_column} = %s AND row_key = %s AND known_to IS NULL",
-            t=t,
-        )
-        db.executemany(curs, close, pending.closes)
+        binary = self.stream_column in self.table.binary
+        db.close_rows(curs, t, self.stream_column, pending.closes, binary=binary)
         db.insert_rows(curs, t, self.table.columns, pending.inserts)
 
     def history(
