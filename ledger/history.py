@@ -55,6 +55,7 @@ class Splice:
 
 
 NO_SPLICE = Splice(0, 0)  # nothing kept: every segment may have changed
+_NONE: frozenset[int] = frozenset()
 
 
 class History:
@@ -119,7 +120,8 @@ class History:
                 registered = self.segments[0].valid_from
                 early = self.kept.iter_from(0, self.kept.bisect_left(registered, _effective))
                 final = self.segments[-1].state.ineffective
-                self._ineffective = frozenset(f.version for f in early) | {i.version for i in final}
+                found = frozenset(f.version for f in early) | {i.version for i in final}
+                self._ineffective = found or _NONE  # most histories: one empty set for all
         return self._ineffective
 
     def why_ineffective(self, version: int) -> str | None:
