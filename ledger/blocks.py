@@ -114,6 +114,14 @@ class Blocks(Sequence[T], Generic[T]):
         made = tuple(tuple(middle[a:b]) for a, b in pairwise(cuts) if b > a)
         return Blocks._of((*blocks[:first], *made, *blocks[last + 1 :]))
 
+    def view(self) -> Sequence[T]:
+        """The same items, for reading many times: the one block itself (a tuple, indexed and
+        sliced in C) when there is one, else this sequence."""
+        blocks = self._blocks
+        if len(blocks) == 1:
+            return blocks[0]
+        return self if blocks else ()
+
     def bisect_left(self, x: Any, key: Callable[[T], Any]) -> int:
         """`bisect.bisect_left(self, x, key=key)`, the items being in `key` order: the block
         found by its first item, then the place within it."""

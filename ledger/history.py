@@ -295,7 +295,7 @@ class History:
         """`old`'s handle runs, with those the push changed taken out and put back as they are
         now: the runs that meet the changed segments, found from the splice."""
         assert old._handles is not None
-        before, after = old.segments, self.segments
+        before, after = old.segments.view(), self.segments.view()
         if same_runs(before, after, self.splice, _handle_facet):  # no run moved
             self._moved = frozenset()
             return old._handles

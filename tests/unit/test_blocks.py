@@ -86,3 +86,12 @@ def test_a_short_sequence_stays_one_block_through_splices() -> None:
     assert blocks[-1] == 2 * SIZE - 2 and blocks[3:5] == [3, 4]
     assert len(blocks.splice(0, 0, [-2, -1])._blocks) == 2  # 2 * SIZE items: cut in two
     assert len(blocks.splice(0, len(blocks), [])) == 0
+
+
+def test_a_view_reads_as_the_sequence_and_is_its_one_block_when_there_is_one() -> None:
+    for n in (0, 1, SIZE, 2 * SIZE - 1, 2 * SIZE, 5 * SIZE + 3):
+        blocks: Blocks[int] = Blocks(range(n))
+        view = blocks.view()
+        assert list(view) == list(range(n)) and len(view) == n
+        assert all(view[i] is blocks[i] for i in range(-n, n))
+        assert isinstance(view, tuple) == (len(blocks._blocks) <= 1)
