@@ -889,7 +889,7 @@ def write_local(
         c, i = local_rows(record, local[key], rules)
         closes += c
         inserts += i
-    db.close_rows(curs, table, "office", closes, binary=True)
+    db.close_rows(curs, table, "office", closes)
     db.insert_rows(curs, table, FINDINGS.columns, inserts)
 
 

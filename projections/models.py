@@ -257,8 +257,7 @@ class BitemporalModel(ReadModel):
         """Write what `apply` gathered: closes first (they only touch rows open before the
         batch), then inserts."""
         t = names[self.table.name]
-        binary = self.stream_column in self.table.binary
-        db.close_rows(curs, t, self.stream_column, pending.closes, binary=binary)
+        db.close_rows(curs, t, self.stream_column, pending.closes)
         db.insert_rows(curs, t, self.table.columns, pending.inserts)
 
     def history(

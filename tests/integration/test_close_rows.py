@@ -36,7 +36,7 @@ def test_the_open_rows_named_are_closed_at_their_times_the_first_naming_one_twic
             db.insert_rows(curs, name, table.columns, rows)
         with db.transaction() as curs:
             closes = [(10, "a", "k1"), (11, "b", "k1"), (12, "a", "k1"), (13, "b", "k2")]
-            db.close_rows(curs, name, column, closes, binary=column in table.binary)
+            db.close_rows(curs, name, column, closes)
         assert _known_to(db, name, column) == {
             ("a", "k1"): 10,  # named twice: closed by the first
             ("a", "k2"): None,  # not named
