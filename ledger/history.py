@@ -203,9 +203,10 @@ class History:
         return new
 
     def _copy(self) -> History:
-        new = object.__new__(History)
-        for name in History.__slots__:
-            setattr(new, name, getattr(self, name))
+        new = object.__new__(History)  # every slot, by name (a loop of setattr costs more)
+        new.kind, new._rules, new._make, new.first = self.kind, self._rules, self._make, self.first
+        new.length, new.kept, new.retracted = self.length, self.kept, self.retracted
+        new.segments, new.splice = self.segments, self.splice
         new._handles, new._moved, new._ineffective = None, None, None
         return new
 
