@@ -6,10 +6,10 @@ frees as few when the previous version goes)."""
 
 from __future__ import annotations
 
-from bisect import bisect_right
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import accumulate, chain, islice, pairwise
-from typing import Generic, TypeVar, overload
+from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 SIZE = 64  # a block's target length; blocks hold SIZE // 2 to 2 * SIZE items, but at the edges
@@ -28,6 +28,9 @@ class Blocks(Sequence[T], Generic[T]):
         self._index()
 
     def _index(self) -> None:
+        if len(self._blocks) == 1:  # most streams: one block, nothing to accumulate
+            self._starts, self._len = [0], len(self._blocks[0])
+            return
         ends = list(accumulate(map(len, self._blocks)))
         self._starts = [0, *ends[:-1]] if ends else []  # the index of each block's first item
         self._len = ends[-1] if ends else 0
@@ -49,6 +52,9 @@ class Blocks(Sequence[T], Generic[T]):
     def __getitem__(self, i: slice) -> list[T]: ...
 
     def __getitem__(self, i: int | slice) -> T | list[T]:
+        blocks = self._blocks
+        if len(blocks) == 1:  # one block answers as the tuple it is
+            return list(blocks[0][i]) if isinstance(i, slice) else blocks[0][i]
         if isinstance(i, slice):
             start, stop, step = i.indices(self._len)
             if step != 1:
@@ -59,7 +65,7 @@ class Blocks(Sequence[T], Generic[T]):
         if not 0 <= i < self._len:
             raise IndexError("Blocks index out of range")
         b = bisect_right(self._starts, i) - 1
-        return self._blocks[b][i - self._starts[b]]
+        return blocks[b][i - self._starts[b]]
 
     def __iter__(self) -> Iterator[T]:
         return chain.from_iterable(self._blocks)
@@ -69,6 +75,8 @@ class Blocks(Sequence[T], Generic[T]):
         stop = self._len if stop is None else min(stop, self._len)
         if start >= stop:
             return iter(())
+        if len(self._blocks) == 1:
+            return iter(self._blocks[0][start:stop])
         b = bisect_right(self._starts, start) - 1
         first = islice(self._blocks[b], start - self._starts[b], None)
         items = chain(first, chain.from_iterable(self._blocks[b + 1 :]))
@@ -81,6 +89,11 @@ class Blocks(Sequence[T], Generic[T]):
         blocks, starts = self._blocks, self._starts
         if not blocks:
             return Blocks(items)
+        if len(blocks) == 1 and self._len - (stop - start) + len(items) < 2 * SIZE:
+            # One block before and after (what the cutting below makes of it too).
+            block = blocks[0]
+            whole = (*block[:start], *items, *block[stop:])
+            return Blocks._of((whole,) if whole else ())
         # The blocks the stretch meets (at least one), rebuilt from their items around it.
         first = max(bisect_right(starts, start) - 1, 0)
         last = max(bisect_right(starts, stop - 1) - 1, first) if stop > start else first
@@ -100,6 +113,25 @@ class Blocks(Sequence[T], Generic[T]):
         cuts = [len(middle) * k // parts for k in range(parts + 1)]
         made = tuple(tuple(middle[a:b]) for a, b in pairwise(cuts) if b > a)
         return Blocks._of((*blocks[:first], *made, *blocks[last + 1 :]))
+
+    def view(self) -> Sequence[T]:
+        """The same items, for reading many times: the one block itself (a tuple, indexed and
+        sliced in C) when there is one, else this sequence."""
+        blocks = self._blocks
+        if len(blocks) == 1:
+            return blocks[0]
+        return self if blocks else ()
+
+    def bisect_left(self, x: Any, key: Callable[[T], Any]) -> int:
+        """`bisect.bisect_left(self, x, key=key)`, the items being in `key` order: the block
+        found by its first item, then the place within it."""
+        b = bisect_left(self._blocks, x, key=lambda block: key(block[0])) - 1
+        return 0 if b < 0 else self._starts[b] + bisect_left(self._blocks[b], x, key=key)
+
+    def bisect_right(self, x: Any, key: Callable[[T], Any]) -> int:
+        """`bisect.bisect_right(self, x, key=key)`, the items being in `key` order."""
+        b = bisect_right(self._blocks, x, key=lambda block: key(block[0])) - 1
+        return 0 if b < 0 else self._starts[b] + bisect_right(self._blocks[b], x, key=key)
 
     def __repr__(self) -> str:
         return f"Blocks({list(self)!r})"

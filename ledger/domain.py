@@ -86,6 +86,11 @@ class _Stream:
     def add_fact(self, fact: Fact) -> None:
         n = len(self.facts)
         self.facts = self.facts.splice(n, n, (fact,))
+        # The candidate `check_append` decided on, recorded: its history is this one's now (and
+        # the one before it is let go at once, not kept beside it until next asked).
+        trial: tuple[int, Fact, History] | None = self.__dict__.pop("_trial", None)
+        if trial is not None and trial[0] == n + 1 and trial[1] == fact:
+            self._history = (n + 1, trial[2])
 
     def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
         cast(Any, self).trigger_event(event_class, **kwargs)
@@ -126,10 +131,6 @@ class _Stream:
         folded whole once per aggregate loaded, then extended by each fact recorded. Shared,
         never changed, by the aggregate's copies."""
         n = len(self.facts)
-        trial: tuple[int, Fact, History] | None = self.__dict__.get("_trial")
-        if trial is not None and trial[0] == n and self.facts[-1] == trial[1]:
-            self._history = (n, trial[2])
-            del self._trial
         cached: tuple[int, History] | None = self.__dict__.get("_history")
         if cached is None or cached[0] > n:
             history = History.of(self.facts, self.facts[0].kind)

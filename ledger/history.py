@@ -15,7 +15,6 @@ segments), so an aggregate's copy, a batch's staged state and a cache may all ho
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -56,6 +55,7 @@ class Splice:
 
 
 NO_SPLICE = Splice(0, 0)  # nothing kept: every segment may have changed
+_NONE: frozenset[int] = frozenset()
 
 
 class History:
@@ -63,6 +63,7 @@ class History:
 
     __slots__ = (
         "_handles",
+        "_ineffective",
         "_make",
         "_moved",
         "_rules",
@@ -91,6 +92,7 @@ class History:
         # and the keys whose runs the last push may have moved (None: not known).
         self._handles: dict[str, tuple[HandleRun, ...]] | None = None
         self._moved: frozenset[str] | None = None
+        self._ineffective: frozenset[int] | None = None  # `ineffective_versions`, once asked
 
     @classmethod
     def of(cls, facts: Iterable[Fact], kind: str = "account") -> History:
@@ -107,14 +109,20 @@ class History:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def ineffective_versions(self) -> set[int]:
+    def ineffective_versions(self) -> frozenset[int]:
         """Versions of kept facts that have no effect (`fold.ineffective_versions`): those
-        effective before the registration, and those the final state lists."""
-        if not self.segments:
-            return {f.version for f in self.kept}
-        registered = self.segments[0].valid_from
-        early = self.kept[: bisect_left(self.kept, registered, key=_effective)]
-        return {f.version for f in early} | {i.version for i in self.segments[-1].state.ineffective}
+        effective before the registration, and those the final state lists. (Asked of a
+        history before and after each push: kept once found.)"""
+        if self._ineffective is None:
+            if not self.segments:
+                self._ineffective = frozenset(f.version for f in self.kept)
+            else:
+                registered = self.segments[0].valid_from
+                early = self.kept.iter_from(0, self.kept.bisect_left(registered, _effective))
+                final = self.segments[-1].state.ineffective
+                found = frozenset(f.version for f in early) | {i.version for i in final}
+                self._ineffective = found or _NONE  # most histories: one empty set for all
+        return self._ineffective
 
     def why_ineffective(self, version: int) -> str | None:
         """Why the kept fact `version` has no effect, as the final state says (None if it has
@@ -127,7 +135,7 @@ class History:
 
     def state_at(self, at: datetime) -> Any:
         """The state at valid time `at` (None before the registration)."""
-        n = bisect_right(self.segments, at, key=_starts)
+        n = self.segments.bisect_right(at, _starts)
         return self.segments[n - 1].state if n else None
 
     def handles(self) -> dict[str, tuple[str, list[Interval]]]:
@@ -180,8 +188,14 @@ class History:
         elif fact.version in self.retracted:  # named before it was recorded (a restore's oddity)
             new.splice = Splice(len(self.segments), 0)
             return new
+        elif self.segments and fact.effective_at > self.segments[-1].valid_from:
+            # Effective after every kept fact (each of their instants from the registration's
+            # on begins a segment): appended, the timeline changes from the last segment on.
+            n = len(self.kept)
+            new.kept = self.kept.splice(n, n, (fact,))
+            new._fold_last(self, fact)
         else:
-            at = bisect_right(self.kept, _order(fact), key=_order)
+            at = self.kept.bisect_right(_order(fact), _order)
             new.kept = self.kept.splice(at, at, (fact,))
             new._refold(self, fact.effective_at)
         if self._handles is not None:
@@ -189,16 +203,17 @@ class History:
         return new
 
     def _copy(self) -> History:
-        new = object.__new__(History)
-        for name in History.__slots__:
-            setattr(new, name, getattr(self, name))
-        new._handles, new._moved = None, None
+        new = object.__new__(History)  # every slot, by name (a loop of setattr costs more)
+        new.kind, new._rules, new._make, new.first = self.kind, self._rules, self._make, self.first
+        new.length, new.kept, new.retracted = self.length, self.kept, self.retracted
+        new.segments, new.splice = self.segments, self.splice
+        new._handles, new._moved, new._ineffective = None, None, None
         return new
 
     def _refold(self, old: History, t: datetime) -> None:
         """Set the segments from `old`'s, the kept facts having changed at valid time `t`."""
         segments = old.segments
-        p = bisect_left(segments, t, key=_starts)  # old segments that begin before t
+        p = segments.bisect_left(t, _starts)  # old segments that begin before t
         if p == 0:  # at or before the registration's instant: fold it whole
             self._refold_all()
             return
@@ -207,7 +222,7 @@ class History:
         mid: list[tuple[datetime, Any]] = []
         j = p  # the first old segment not before the instant being folded
         join: int | None = None  # the old segment from which the old timeline is kept
-        start = bisect_left(self.kept, t, key=_effective)
+        start = self.kept.bisect_left(t, _effective)
         for instant, facts in groupby(self.kept.iter_from(start), key=_effective):
             for fact in facts:
                 acc = rules.apply(acc, fact)
@@ -234,6 +249,21 @@ class History:
         stop = join if join is not None else len(segments)
         self.segments = segments.splice(head, stop, made)
         self.splice = Splice(head, len(segments) - stop)
+
+    def _fold_last(self, old: History, fact: Fact) -> None:
+        """Set the segments from `old`'s for `fact`, kept and effective after the last segment
+        begins: what `_refold` makes of that (the last segment ends at the fact, the state the
+        fact makes begins there), without searching for where to fold from."""
+        segments = old.segments
+        n, last = len(segments), segments[-1]
+        t, rules, first = fact.effective_at, self._rules, self.first
+        acc = rules.apply(rules.restore(last.state, first), fact)
+        made = (
+            self._make(last.valid_from, t, last.state),
+            self._make(t, None, acc.snapshot(self.length, first)),
+        )
+        self.segments = segments.splice(n - 1, n, made)
+        self.splice = Splice(n - 1, 0)
 
     def _refold_all(self) -> None:
         """Fold every kept fact (`fold.starts_with` for the kept facts, remembering `first`)."""
@@ -266,7 +296,7 @@ class History:
         """`old`'s handle runs, with those the push changed taken out and put back as they are
         now: the runs that meet the changed segments, found from the splice."""
         assert old._handles is not None
-        before, after = old.segments, self.segments
+        before, after = old.segments.view(), self.segments.view()
         if same_runs(before, after, self.splice, _handle_facet):  # no run moved
             self._moved = frozenset()
             return old._handles

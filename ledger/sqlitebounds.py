@@ -74,10 +74,12 @@ class LedgerSQLitePool(SQLiteConnectionPool):
         except BaseException:
             self._turn.release()
             raise
-        left = deadline - time.monotonic()
-        if left < self.lock_seconds:  # what is left of the budget, for SQLite's busy wait
+        # What is left of the budget, for SQLite's busy wait (which counts in milliseconds: a
+        # writer that did not wait one keeps the connection's, without two statements more).
+        left = max(round((deadline - time.monotonic()) * 1000), 1)
+        if left < round(self.lock_seconds * 1000):
             try:
-                conn.cursor().execute(f"PRAGMA busy_timeout = {max(round(left * 1000), 1)}")
+                conn.cursor().execute(f"PRAGMA busy_timeout = {left}")
             except BaseException:
                 self.put_connection(conn)
                 raise

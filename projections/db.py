@@ -15,6 +15,7 @@ from operator import itemgetter
 from typing import Any, Protocol
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import (
     ApplicationRecorder,
     InterfaceError,
@@ -222,6 +223,42 @@ class Db:
     def executemany(self, curs: Any, query: Any, rows: Sequence[Sequence[Any]]) -> None:
         if rows:
             curs.executemany(query, rows)
+
+    def close_rows(
+        self,
+        curs: Any,
+        table: str,
+        column: str,
+        rows: Sequence[tuple[Any, ...]],
+    ) -> None:
+        """Withdraw open rows of a bitemporal table: each of `rows` (known_to, the `column`
+        value, row_key) names one row still believed (`known_to IS NULL`); a row named twice is
+        closed by the first (the later ones would find it closed). On PostgreSQL one statement
+        joins them, as a JSON recordset, to the open rows (through the index of those): a
+        statement per row costs a round of the pipeline each."""
+        if not rows:
+            return
+        if self.kind != "postgres":
+            close = self.sql(
+                "UPDATE {t} SET known_to = %s "
+                f"WHERE {column} = %s AND row_key = %s AND known_to IS NULL",
+                t=table,
+            )
+            curs.executemany(close, rows)
+            return
+        close = self.sql(
+            "UPDATE {t} AS r SET known_to = c.known_to "
+            "FROM json_to_recordset(%s::json) AS c(known_to bigint, stream text, row_key text) "
+            f"WHERE r.{column} = c.stream AND r.row_key = c.row_key "
+            "AND r.known_to IS NULL",
+            t=table,
+        )
+        first: dict[tuple[Any, Any], Any] = {}
+        for at, stream, key in rows:
+            first.setdefault((stream, key), at)
+        # One JSON text: psycopg dumps a list parameter value by value, several times slower.
+        named = [{"known_to": at, "stream": s, "row_key": k} for (s, k), at in first.items()]
+        self.execute(curs, close, (orjson.dumps(named).decode(),))
 
     def where_in(
         self, template: str, column: str, values: Sequence[Any], then: str = "", **tables: str

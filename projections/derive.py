@@ -286,7 +286,7 @@ class Timeline:
                 self.offices = self.offices | {office}
             self.own = _own(self.own, fact)
         self._history = self._history.push(fact)
-        self.segments, self.splice = self._history.segments, self._history.splice
+        self.segments, self.splice = self._history.segments.view(), self._history.splice
         return self.segments
 
 

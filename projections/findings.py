@@ -889,11 +889,7 @@ def write_local(
         c, i = local_rows(record, local[key], rules)
         closes += c
         inserts += i
-    close = db.sql(
-        "UPDATE {t} SET known_to = %s WHERE office = %s AND row_key = %s AND known_to IS NULL",
-        t=table,
-    )
-    db.executemany(curs, close, closes)
+    db.close_rows(curs, table, "office", closes)
     db.insert_rows(curs, table, FINDINGS.columns, inserts)
 
 

@@ -257,12 +257,7 @@ class BitemporalModel(ReadModel):
         """Write what `apply` gathered: closes first (they only touch rows open before the
         batch), then inserts."""
         t = names[self.table.name]
-        close = db.sql(
-            "UPDATE {t} SET known_to = %s "
-            f"WHERE {self.stream_column} = %s AND row_key = %s AND known_to IS NULL",
-            t=t,
-        )
-        db.executemany(curs, close, pending.closes)
+        db.close_rows(curs, t, self.stream_column, pending.closes)
         db.insert_rows(curs, t, self.table.columns, pending.inserts)
 
     def history(

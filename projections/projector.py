@@ -87,7 +87,7 @@ def derive_pending(
         for account_changes in by_account.values():
             mine = (
                 account_changes
-                if after is None
+                if after is None or account_changes[0].position > after  # all (log order)
                 else [c for c in account_changes if c.position > after]
             )
             if mine and model.takes(mine[0].fact.kind):

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -134,6 +135,42 @@ def test_a_writer_waiting_for_its_turn_on_sqlite_lets_readers_pass(tmp_path: Pat
     assert isinstance(error, ConnectionUnavailableError) and LOCK <= took + 0.2 < LOCK + SLACK
     pool.put_connection(first)
     again = pool.get_connection(is_writer=True)  # the turn is free again
+    pool.put_connection(again)
+    pool.close()
+
+
+def test_a_writer_that_waited_for_its_turn_waits_for_sqlites_lock_only_what_is_left(
+    tmp_path: Path,
+) -> None:
+    """The busy timeout is the budget's rest: shortened after a wait for the turn, and put back
+    when the connection returns; a writer whose turn came at once keeps it as it was."""
+    pool = LedgerSQLitePool(db_name=str(tmp_path / "x.db"), lock_timeout=LOCK)
+
+    def busy(conn: Any) -> int:
+        cursor = conn.cursor()
+        cursor.execute("PRAGMA busy_timeout")
+        return int(cursor.fetchone()[0])
+
+    pool.put_connection(pool.get_connection(is_writer=True))  # opened: the next comes at once
+    first = pool.get_connection(is_writer=True)
+    # Its turn came at once: no statement changed the busy timeout, none will put it back.
+    assert busy(first) == LOCK * 1000 and id(first) not in pool._shortened
+    got: list[tuple[int, bool]] = []
+
+    def second_writer() -> None:
+        conn = pool.get_connection(is_writer=True)
+        got.append((busy(conn), id(conn) in pool._shortened))
+        pool.put_connection(conn)
+
+    thread = threading.Thread(target=second_writer)
+    thread.start()
+    time.sleep(0.3)  # the second writer waits for its turn
+    pool.put_connection(first)
+    thread.join()
+    ((left, shortened),) = got
+    assert LOCK * 1000 - 500 < left <= LOCK * 1000 - 250 and shortened
+    again = pool.get_connection(is_writer=True)
+    assert busy(again) == LOCK * 1000  # put back
     pool.put_connection(again)
     pool.close()
 

@@ -3,7 +3,7 @@ models after any splices, and a splice leaves the sequence it was made from as i
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -49,3 +49,49 @@ def test_a_splice_copies_the_blocks_it_meets_and_shares_the_others() -> None:
     shared = sum(1 for b in after._blocks if any(b is a for a in blocks._blocks))
     assert shared >= len(blocks._blocks) - 2
     assert after[50 * SIZE + 3] == -1 and len(after) == len(blocks)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.integers(0, 50), max_size=6 * SIZE),
+    cuts=st.lists(st.integers(0, 6 * SIZE), max_size=8),
+    probes=st.lists(st.integers(-1, 52), min_size=1, max_size=10),
+)
+def test_a_search_by_key_finds_what_bisect_finds_in_the_list(
+    values: list[int], cuts: list[int], probes: list[int]
+) -> None:
+    """Whatever the blocks (built whole, or cut by splices into blocks of other lengths), a
+    search by key answers as `bisect` over the list, ties included."""
+    model = sorted(values)
+    blocks: Blocks[tuple[int, int]] = Blocks((v, i) for i, v in enumerate(model))
+    for at in cuts:  # replace an item by itself: the same list, other blocks
+        at = at % (len(model) + 1)
+        if at < len(model):
+            blocks = blocks.splice(at, at + 1, [blocks[at]])
+    items = list(blocks)
+
+    def key(item: tuple[int, int]) -> int:
+        return item[0]
+
+    for x in probes:
+        assert blocks.bisect_left(x, key) == bisect_left(items, x, key=key)
+        assert blocks.bisect_right(x, key) == bisect_right(items, x, key=key)
+
+
+def test_a_short_sequence_stays_one_block_through_splices() -> None:
+    blocks: Blocks[int] = Blocks(range(10))
+    for n in range(10, 2 * SIZE - 1):
+        blocks = blocks.splice(n, n, [n])
+        assert len(blocks._blocks) == 1 and list(blocks) == list(range(n + 1))
+    assert blocks[-1] == 2 * SIZE - 2 and blocks[3:5] == [3, 4]
+    assert len(blocks.splice(0, 0, [-2, -1])._blocks) == 2  # 2 * SIZE items: cut in two
+    assert len(blocks.splice(0, len(blocks), [])) == 0
+
+
+def test_a_view_reads_as_the_sequence_and_is_its_one_block_when_there_is_one() -> None:
+    for n in (0, 1, SIZE, 2 * SIZE - 1, 2 * SIZE, 5 * SIZE + 3):
+        blocks: Blocks[int] = Blocks(range(n))
+        view = blocks.view()
+        assert list(view) == list(range(n)) and len(view) == n
+        assert all(view[i] is blocks[i] for i in range(-n, n))
+        assert isinstance(view, tuple) == (len(blocks._blocks) <= 1)

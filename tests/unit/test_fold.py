@@ -24,7 +24,7 @@ from ledger.fold import (
     ineffective_versions,
     timeline,
 )
-from tests.strategies import fact_lists
+from tests.strategies import fact_lists, long_fact_lists
 
 US = timedelta(microseconds=1)
 NAMES = {"obama": "Barack Obama", "trump": "Donald J. Trump", "biden": "Joseph R. Biden"}
@@ -617,3 +617,21 @@ def test_custody_and_handle_intervals_cover_exactly_the_instants_the_fold_says(
                 assert carried == []
             else:
                 assert [h.key for h in carried] == [state.handle.casefold()]
+
+
+@settings(max_examples=200, deadline=None)
+@given(long_fact_lists())
+def test_an_accumulator_restored_from_a_state_is_the_one_it_was_taken_of(
+    facts: list[Fact],
+) -> None:
+    """Every slot, as the fold left it: restored from a snapshot, it snapshots to the same state
+    and folds on as the original does."""
+    acc: Any = None
+    for fact in fold.believed(facts):
+        acc = fold.apply(acc, fact)
+        if acc is None:
+            continue
+        state = acc.snapshot(fact.version, 1)
+        twin = fold.restore(state, 1)
+        assert all(getattr(twin, name) == getattr(acc, name) for name in acc.__slots__)
+        assert twin.matches(state) and twin.snapshot(fact.version, 1) == state

@@ -10,17 +10,28 @@ from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger import fold, office_fold
 from ledger.fold import Fact
 from ledger.guards import NO_OFFICE, offices_touched
-from ledger.history import History, run_bounds, same_runs
+from ledger.history import History, Splice, run_bounds, same_runs
 from projections.derive import custody_facet, custody_rows, handle_facet, handle_rows
 from tests.strategies import BASE, HOLDERS, long_fact_lists
 
 ACCOUNT = UUID(int=1)
+
+
+@pytest.fixture
+def monkeypatch_refold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`History._refold` refuses to run: a test with it shows a push that does not fold."""
+
+    def refused(self: History, old: History, t: Any) -> None:
+        raise AssertionError(f"refolded from {t}")
+
+    monkeypatch.setattr(History, "_refold", refused)
 
 
 def _plain(segments: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -116,6 +127,37 @@ def test_an_offices_history_kept_fact_by_fact_is_its_oracles_timeline(facts: lis
         previous, history = history, history.push(fact)
         assert _plain(history.segments) == _plain(office_fold.timeline(facts[:n])), n
         assert history.ineffective_versions() == office_fold.ineffective_versions(facts[:n])
+        _check_splice(previous, history)
+
+
+def _in_time_order(facts: list[Fact]) -> list[Fact]:
+    """The stream's registration, then its other facts but retractions, renumbered, each
+    effective an hour after the one before."""
+    rest = [f for f in facts[1:] if f.type != fold.RETRACTED]
+    return [facts[0]] + [
+        dataclasses.replace(f, version=n, effective_at=facts[0].effective_at + timedelta(hours=n))
+        for n, f in enumerate(rest, start=2)
+    ]
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(facts=st.one_of(long_fact_lists(), office_facts()))
+def test_a_fact_effective_after_every_kept_one_is_folded_from_the_last_segment_alone(
+    facts: list[Fact], monkeypatch_refold: None
+) -> None:
+    """Appended in time order, a push takes the short way (`_refold`, the search from the
+    fact's instant, is not called) to the oracle's timeline, keeping every segment but the
+    last."""
+    facts = _in_time_order(facts)
+    kind, rules = ("office", office_fold) if facts[0].kind == "office" else ("account", fold)
+    history = History.of(facts[:1], kind)
+    for n in range(2, len(facts) + 1):
+        previous, history = history, history.push(facts[n - 1])
+        assert _plain(history.segments) == _plain(rules.timeline(facts[:n])), n
+        assert history.ineffective_versions() == rules.ineffective_versions(facts[:n]), n
+        assert history.splice == Splice(len(previous.segments) - 1, 0), n
         _check_splice(previous, history)
 
 

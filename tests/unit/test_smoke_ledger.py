@@ -59,3 +59,33 @@ def test_stored_events_are_the_librarys_json(memory_ledger) -> None:
     assert memory_ledger.mapper.transcoder.encoder.check_circular is False
     assert derive._ENCODER.check_circular is False
     assert derive.dumps({"b": [1, "ä"], "a": None}) == '{"a":null,"b":[1,"\\u00e4"]}'
+
+
+def test_an_append_keeps_the_timeline_it_was_decided_on(memory_ledger, monkeypatch) -> None:
+    """The history `check_append` pushed the candidate on is the stream's once it is recorded:
+    the next command's decision starts from it, no fact pushed again, nothing folded again."""
+    from ledger.fold import Fact
+    from ledger.history import History
+
+    r = memory_ledger.register_account(
+        RegisterAccount(platform="x", handle="@POTUS", office="us-president", effective_at=t(2015)),
+        actor="records-office",
+    )
+    for year, who in ((2016, "obama"), (2017, "trump")):
+        memory_ledger.append(
+            r.account_id,
+            AssignHolder(holder=Holder(id=who, name=who.title()), effective_at=t(year)),
+            actor="records-office",
+        )
+    account = memory_ledger.repository.get(r.account_id)
+    pushed: list[int] = []
+    push = History.push
+
+    def counted(history: History, fact: Fact) -> History:
+        pushed.append(fact.version)
+        return push(history, fact)
+
+    monkeypatch.setattr(History, "push", counted)
+    history = account.history()
+    assert pushed == [] and len(history.segments) == 3
+    assert history.state_at(t(2018)).holder.id == "trump"
