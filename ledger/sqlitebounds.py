@@ -77,7 +77,7 @@ class LedgerSQLitePool(SQLiteConnectionPool):
         # What is left of the budget, for SQLite's busy wait (which counts in milliseconds: a
         # writer that did not wait one keeps the connection's, without two statements more).
         left = max(round((deadline - time.monotonic()) * 1000), 1)
-        if left < round(self.lock_seconds * 1000):
+        if left < round(self.lock_seconds * 1000) or id(conn) in self._shortened:
             try:
                 conn.cursor().execute(f"PRAGMA busy_timeout = {left}")
             except BaseException:
@@ -90,10 +90,12 @@ class LedgerSQLitePool(SQLiteConnectionPool):
         writer = conn.is_writer is True and not self.is_sqlite_memory_mode
         try:
             if id(conn) in self._shortened:
-                self._shortened.discard(id(conn))
                 if not conn.closed:
                     ms = round(self.lock_seconds * 1000)
                     conn.cursor().execute(f"PRAGMA busy_timeout = {ms}")
+                # Only once put back: a connection whose reset failed stays marked, and the
+                # next writer that takes it sets its timeout again.
+                self._shortened.discard(id(conn))
         finally:
             try:
                 super().put_connection(conn)

@@ -153,8 +153,8 @@ def test_a_writer_that_waited_for_its_turn_waits_for_sqlites_lock_only_what_is_l
 
     pool.put_connection(pool.get_connection(is_writer=True))  # opened: the next comes at once
     first = pool.get_connection(is_writer=True)
-    # Its turn came at once: no statement changed the busy timeout, none will put it back.
-    assert busy(first) == LOCK * 1000 and id(first) not in pool._shortened
+    # Its turn came at once: its busy timeout is the whole budget, less the instant it took.
+    assert LOCK * 1000 - 100 < busy(first) <= LOCK * 1000
     got: list[tuple[int, bool]] = []
 
     def second_writer() -> None:
@@ -168,7 +168,7 @@ def test_a_writer_that_waited_for_its_turn_waits_for_sqlites_lock_only_what_is_l
     pool.put_connection(first)
     thread.join()
     ((left, shortened),) = got
-    assert LOCK * 1000 - 500 < left <= LOCK * 1000 - 250 and shortened
+    assert 0 < left <= LOCK * 1000 - 250 and shortened  # what the wait of 0.3 s or more left
     again = pool.get_connection(is_writer=True)
     assert busy(again) == LOCK * 1000  # put back
     pool.put_connection(again)
