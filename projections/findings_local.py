@@ -27,15 +27,15 @@ from uuid import UUID
 
 import orjson
 
-from ledger import oversight
-from ledger.oversight import AccountSpan, Finding, OfficeRecord, Rules
+from ledger import fold, oversight
+from ledger.oversight import Finding, OfficeRecord, Rules
 from projections.derive import opt_us, to_us
 from projections.models import Change, changed_slices, knowledge_runs, row_key
 
 Handle = tuple[str, str]  # (platform, handle key)
-Step = tuple[int, list[AccountSpan], list[AccountSpan]]
-"""One step of knowledge of an account: its record time, and the spans of the holder runs it
-changed, before and after it."""
+Step = tuple[int, Sequence[fold.Segment], Sequence[fold.Segment]]
+"""One step of knowledge of an account: its record time, and the segments of the holder runs
+it changed, before and after it (made spans only where a finding may come of them, `_rows`)."""
 Row = tuple[Any, ...]
 
 
@@ -72,14 +72,12 @@ def _opening(segment: Any) -> Any:
 def local_steps(changes: Sequence[Change]) -> list[Step]:
     """The steps of one own account's changes in a batch, each with the holder runs it changed
     (but the step that registers it: that one changes which accounts the office has)."""
-    aid = changes[0].account_id
     out: list[Step] = []
     for step in knowledge_runs(changes):
         if not step[0].before:
             continue
         was, now = changed_slices(step, _holder, _holder, _opening)
-        at = to_us(step[-1].fact.recorded_at)
-        out.append((at, oversight.account_spans(aid, was), oversight.account_spans(aid, now)))
+        out.append((to_us(step[-1].fact.recorded_at), was, now))
     return out
 
 
@@ -144,10 +142,16 @@ def local_rows(
 def _rows(
     record: OfficeRecord,
     aid: UUID,
-    spans: list[AccountSpan],
+    segments: Sequence[fold.Segment],
     rules: Rules,
     jurisdiction: str | None,
 ) -> dict[str, Row]:
-    found = oversight.not_with_holder(record, {aid: spans}, rules) if spans else []
+    if not segments or record.registered_at is None:
+        # An office not registered (as known then) has no known tenure at any time, and
+        # `account-not-with-office-holder` finds nothing where the tenure is unknown: the
+        # accounts of offices recorded before offices existed append without evaluating it.
+        return {}
+    spans = oversight.account_spans(aid, segments)
+    found = oversight.not_with_holder(record, {aid: spans}, rules)
     rows = (finding_row(f, jurisdiction) for f in found)
     return {row_key(row): row for row in rows}

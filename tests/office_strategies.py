@@ -300,14 +300,18 @@ def own_account_histories(draw: st.DrawFn, max_ops: int = 40) -> list[Op]:
     events, most of them to the own account, at random days around the others, so most land
     between earlier ones: holders, observations, renames, the office's holders now and then,
     and sometimes what makes the account more than its office's own (a transfer, official
-    use, an ownership change, a closure, a retraction) or a command to another account."""
+    use, an ownership change, a closure, a retraction) or a command to another account.
+    Now and then the office is registered only later in record time, or never (an account
+    recorded before offices were), and the commands to it before then are refused."""
     mine = RegisterAccount(
         platform="x",
         handle=HANDLES[0],
         office=KEYS[0],
         effective_at=day(draw(st.sampled_from(STARTS))),
     )
-    ops = [*draw(office_opening(0)), Op(False, 0, mine)]
+    opening = draw(office_opening(0))
+    registered = draw(st.sampled_from(("first", "first", "first", "later", "never")))
+    ops = [*(opening if registered == "first" else ()), Op(False, 0, mine)]
     for i in range(1, draw(st.integers(2, 3))):
         ops += draw(account_opening(i))
     plain = st.one_of(
@@ -336,6 +340,9 @@ def own_account_histories(draw: st.DrawFn, max_ops: int = 40) -> list[Op]:
             ops.append(Op(False, draw(st.integers(1, 2)), other))
         else:
             ops.append(Op(False, 0, draw(account_commands())))
+    if registered == "later":
+        at = draw(st.integers(1, len(ops)))
+        ops[at:at] = opening
     return ops
 
 
