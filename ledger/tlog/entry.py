@@ -132,14 +132,18 @@ def entry_bytes(stream: UUID, fact: Fact, prev: bytes | None) -> bytes:
         "recorded_at": timestamp(fact.recorded_at),
         "actor": fact.actor,
         "reason": fact.reason,
-        "evidence": _exact(list(fact.evidence)),
-        "data": _exact(fact.data),
+        "evidence": list(fact.evidence),
+        "data": fact.data,
         "prev": None if prev is None else base64.b64encode(prev).decode("ascii"),
     }
     if fact.attributed_to is not None:
         value[ATTRIBUTED] = fact.attributed_to
     try:
-        out = canonical(value)
+        if _plain(value):  # no integer beyond 2**53 either: `_exact` would change nothing
+            out = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        else:
+            value["evidence"], value["data"] = _exact(value["evidence"]), _exact(fact.data)
+            out = canonical(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as e:
         raise EntryError(f"event {stream} v{fact.version} has no canonical JSON: {e}") from None
     if len(out) > MAX_ENTRY_BYTES:
