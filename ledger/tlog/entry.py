@@ -188,8 +188,10 @@ def entry_from_stored(
         or type(evidence) is not list
         or type(data) is not dict
         or not _plain(data, stored=True)
-        or (evidence and not all(type(e) is dict for e in evidence))
-        or (evidence and not _plain(evidence, stored=True))
+        or (
+            evidence
+            and not (all(type(e) is dict for e in evidence) and _plain(evidence, stored=True))
+        )
     ):
         return None
     value = {

@@ -143,7 +143,7 @@ def audit_store(
         audit.finding = found
         return audit
     chunks, missing = _chunks(store, size, passed)
-    above = _Above()
+    above = _Above(chunks[0].level if chunks else CHUNK_LEVEL)
     node: tuple[int, int, Finding] | None = None  # the first that differs, by (level, index)
     for chunk, checked in zip(
         chunks, _checked(db, ledger.mapper, chunks, database_url, processes), strict=True
@@ -188,14 +188,13 @@ class _Above:
     """The complete nodes above the chunks: from the chunks' own level (their roots) up,
     recomputed as whole chunks are confirmed."""
 
-    def __init__(self) -> None:
-        self.base = -1  # the chunks' level, once one is added
-        self.levels: list[bytearray] = []
+    def __init__(self, base: int) -> None:
+        self.base = base  # the chunks' level
+        self.levels: list[bytearray] = []  # from `base` up
 
     def add(self, chunk: Chunk, checked: Checked) -> None:
-        if len(checked.levels) <= chunk.level or not checked.levels[chunk.level]:
+        if not checked.levels[chunk.level]:
             return  # the tree's last chunk, not whole: no node of its level
-        self.base = chunk.level
         h: bytes = checked.levels[chunk.level]
         k = 0
         while True:
@@ -381,9 +380,7 @@ def check_chunk(db: Db, mapper: Mapper[UUID], chunk: Chunk) -> Checked:
     for position, stream, version, topic, state, index, leaf_hash, entry in rows:
         if index != expected:
             finding = (
-                Finding(
-                    "the tree misses this custody event", expected, position, UUID(stream), version
-                )
+                _at("the tree misses this custody event", expected, position, stream, version)
                 if index is None
                 else _missing(db, expected, position)
             )
@@ -391,13 +388,8 @@ def check_chunk(db: Db, mapper: Mapper[UUID], chunk: Chunk) -> Checked:
         if version > 1:
             prev = prevs.get((stream, version - 1))
             if prev is None:
-                finding = Finding(
-                    f"the stream has no entry of version {version - 1}",
-                    expected,
-                    position,
-                    UUID(stream),
-                    version,
-                )
+                what = f"the stream has no entry of version {version - 1}"
+                finding = _at(what, expected, position, stream, version)
                 break
         else:
             prev = None
@@ -411,13 +403,8 @@ def check_chunk(db: Db, mapper: Mapper[UUID], chunk: Chunk) -> Checked:
                 break
         leaf = sha256(leaf_prefix + made).digest()
         if leaf != leaf_hash:
-            finding = Finding(
-                "the stored leaf hash is not the entry's hash",
-                expected,
-                position,
-                UUID(stream),
-                version,
-            )
+            what = "the stored leaf hash is not the entry's hash"
+            finding = _at(what, expected, position, stream, version)
             break
         prevs[(stream, version)] = leaf
         hashes += leaf
@@ -435,6 +422,11 @@ def check_chunk(db: Db, mapper: Mapper[UUID], chunk: Chunk) -> Checked:
         if node is not None:
             break
     return Checked(levels, None, node, compared)
+
+
+def _at(what: str, index: int, position: int, stream: str, version: int) -> Finding:
+    """A finding about the entry of leaf `index` (the stream as the chunk reads it, as text)."""
+    return Finding(what, index, position, UUID(stream), version)
 
 
 def _decoded(

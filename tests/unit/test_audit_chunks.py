@@ -34,7 +34,7 @@ def test_chunks_give_every_node_and_every_root_the_fold_gives(
 ) -> None:
     hashes = leaves(size)
     nodes = every_node(hashes)
-    above, made = _Above(), dict[tuple[int, int], bytes]()
+    above, made = _Above(height), dict[tuple[int, int], bytes]()
     width = 1 << height
     for start in range(0, size, width):
         end = min(start + width, size)
