@@ -20,7 +20,7 @@ from ledger.tlog.keyfile import create_key
 from ledger.tlog.note import COSIGNATURE_ED25519, Signer, cosign, parse_note
 from projections.tlog.audit import Audit, audit_store
 from projections.tlog.integrate import CheckpointRefused
-from projections.tlog.store import CHECKPOINTS, LEAVES, STATE
+from projections.tlog.store import CHECKPOINTS, LEAVES, NODES, STATE, node_key
 from tests.support import US_HISTORY, append_only_lifted, cli
 
 ORIGIN = "edges.example/log"
@@ -158,6 +158,47 @@ def test_a_leaf_row_the_tree_never_wrote_is_found(signed: Container, signer: Sig
     execute(signed, insert + "VALUES (43, %s, %s, 99, %s, %s)", row, t=LEAVES)
     found = audit(signed, signer).finding
     assert found is not None and found.what == "the tree's table holds 44 leaves, its state says 43"
+
+
+# A tree of 43 leaves has nodes at levels 0 to 5, (43 >> level) of each.
+@pytest.mark.parametrize(
+    ("level", "index"),
+    [
+        (0, 43),  # past the end of the leaves' level
+        (1, 21),  # past the end of a level between others
+        (5, 1),  # past the end of the highest level
+        (6, 0),  # at a level the tree does not reach
+    ],
+)
+def test_a_node_row_the_tree_never_wrote_is_found(
+    signed: Container, signer: Signer, level: int, index: int
+) -> None:
+    execute(
+        signed, "INSERT INTO {t} (node, hash) VALUES (%s, %s)", (node_key(level, index), b"x" * 32),
+        t=NODES,
+    )  # fmt: skip
+    found = audit(signed, signer).finding
+    assert found is not None
+    assert found.what == "the tree's table holds 83 node hashes; a tree of 43 entries has 82"
+
+
+def test_a_leaf_row_below_the_first_index_is_found(signed: Container, signer: Signer) -> None:
+    assert signed.log is not None
+    (first,) = signed.log.leaves(0, 1)
+    insert = "INSERT INTO {t} (leaf_index, position, stream, version, leaf_hash, entry) "
+    row = (first.position + 10_000, str(first.stream), first.leaf_hash, first.entry)
+    execute(signed, insert + "VALUES (-1, %s, %s, 99, %s, %s)", row, t=LEAVES)
+    found = audit(signed, signer).finding
+    assert found is not None and found.what == "the tree's table holds 44 leaves, its state says 43"
+
+
+def test_a_node_row_missing_inside_the_tree_is_named_where_it_is(
+    signed: Container, signer: Signer
+) -> None:
+    execute(signed, "DELETE FROM {t} WHERE node = %s", (node_key(2, 4),), t=NODES)
+    found = audit(signed, signer).finding
+    assert found is not None
+    assert found.what == "the stored tree has 9 of 10 node hashes at level 2 from index 0"
 
 
 def test_the_checkpointer_refuses_to_sign_when_the_tree_lost_entries(
