@@ -8,10 +8,10 @@ checkpoint whose root the recomputed tree does not give, or whose signature fail
 The entries are checked in chunks: the leaves under one node of level CHUNK_LEVEL (the last
 chunk may be partial). A chunk is one query joining the events in its span of log positions to
 the leaves that hold them; from the leaf hashes it confirms, the chunk's own subtree is
-recomputed and compared with the stored node hashes of that subtree. On a large store the chunks
-go to worker processes (one per core), each with its own connection; this process takes their
-results in order, checks each stored checkpoint once the leaves under it are confirmed, and
-recomputes and compares the few nodes above the chunks.
+recomputed and compared with the stored node hashes of that subtree. On a large store worker
+processes check chunks beside this one (one process per core, each with its own connection);
+this process takes the results in order, checks each stored checkpoint once the leaves under
+it are confirmed, and recomputes and compares the few nodes above the chunks.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
+from multiprocessing.pool import AsyncResult
 from operator import itemgetter
 from typing import Any
 from uuid import UUID
@@ -370,17 +371,36 @@ def _positions(db: Db, indexes: Sequence[int]) -> dict[int, int]:
 def _checked(
     db: Db, mapper: Mapper[UUID], chunks: list[Chunk], url: str | None, processes: int | None
 ) -> Iterator[Checked]:
-    """Each chunk checked, in order: in worker processes for a large store with a URL."""
+    """Each chunk checked, in order. For a large store with a URL, `processes` check them
+    together (default: one per core, up to 4): this one and workers. The workers are fed a few
+    chunks ahead; this process checks the next chunk not handed out whenever the one due is
+    not ready (the workers take a second to start, importing the program: it does not wait)."""
     total = chunks[-1].end if chunks else 0
     workers = processes if processes is not None else min(os.cpu_count() or 1, 4)
     if url is None or total < PARALLEL_FROM or workers < 2 or url.startswith("sqlite://:"):
         for chunk in chunks:
             yield check_chunk(db, mapper, chunk)
         return
+    queued, lead = 2 * (workers - 1), 4 * workers  # in the pool; done here and not yet due
     # Spawned, not forked: this process holds connections and threads.
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, initializer=_open, initargs=(url,)) as pool:
-        yield from pool.imap(_check_in_worker, chunks)
+    with context.Pool(workers - 1, initializer=_open, initargs=(url,)) as pool:
+        given: dict[int, AsyncResult[Checked]] = {}
+        done: dict[int, Checked] = {}
+        handed = 0  # the chunks before it are given to the pool or done here
+        for due in range(len(chunks)):
+            while due not in done:
+                while handed < len(chunks) and len(given) < queued:
+                    given[handed] = pool.apply_async(_check_in_worker, (chunks[handed],))
+                    handed += 1
+                if due in given and (
+                    given[due].ready() or handed == len(chunks) or handed - due >= lead
+                ):
+                    done[due] = given.pop(due).get()
+                else:  # the one due is not ready (or was taken here): check the next here
+                    done[handed] = check_chunk(db, mapper, chunks[handed])
+                    handed += 1
+            yield done.pop(due)
 
 
 _worker: CustodyLedger | None = None  # kept open: closing it would close its connections

@@ -1,6 +1,6 @@
-"""`custody verify --store` on a large store checks its chunks in worker processes: the same
-outcome as one process, a finding in a later chunk named as precisely, on both stores. The
-chunks and the threshold are made small here so that the demo spans several."""
+"""`custody verify --store` on a large store checks its chunks in worker processes beside its
+own: the same outcome as one process, a finding in a later chunk named as precisely, on both
+stores. The chunks and the threshold are made small here so that the demo spans several."""
 
 from __future__ import annotations
 
@@ -62,8 +62,8 @@ def test_worker_processes_check_the_demo_as_one_process_does(
     monkeypatch.setattr(audit.multiprocessing, "get_context", lambda method: Counted())
     alone = run(signed, 1)
     assert pools == []  # one process: no pool
-    shared = run(signed, 2)
-    assert pools == [2]
+    shared = run(signed, 3)
+    assert pools == [2]  # this process checks chunks beside two workers
     assert alone.finding is None and shared.finding is None
     assert (shared.entries, shared.nodes, shared.checkpoints) == (43, 82, 1)
     assert (alone.entries, alone.nodes, alone.checkpoints) == (43, 82, 1)
