@@ -60,8 +60,9 @@ def settings(url: str, key: Path, on: bool) -> Settings:
     return Settings(database_url=url, log_enabled=on, log_key_file=key, log_origin=ORIGIN)
 
 
-def appends_per_second(url: str, key: Path, on: bool, n: int) -> float:
-    """n appends from one writer, the workers running; the rate while they run."""
+def appends_per_second(url: str, key: Path, on: bool, n: int) -> tuple[float, float]:
+    """n appends from one writer, the workers running: the rate while they run, and the
+    process's CPU time per append (the writer's and the workers' threads; less noisy)."""
     container = build(settings(url, key, on))
     try:
         container.start_worker()
@@ -76,7 +77,7 @@ def appends_per_second(url: str, key: Path, on: bool, n: int) -> float:
             ).account_id
             for i in range(50)
         ]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for k in range(n):
             aid = accounts[k % len(accounts)]
             ledger.append(
@@ -87,11 +88,11 @@ def appends_per_second(url: str, key: Path, on: bool, n: int) -> float:
                 ),
                 actor="bench",
             )
-        took = time.perf_counter() - started
+        took, cpu = time.perf_counter() - started, time.process_time() - cpu
         if on:  # the log catches up (not part of the rate; shown for completeness)
             assert container.integrator is not None
             container.integrator.integrate()
-        return n / took
+        return n / took, cpu / n
     finally:
         container.close()
 
@@ -102,6 +103,7 @@ def bench_appends(args: argparse.Namespace, folder: Path) -> None:
         create_key(key, ORIGIN)
     for store in ("sqlite", "postgres"):
         rates: dict[bool, list[float]] = {True: [], False: []}
+        cpus: dict[bool, list[float]] = {True: [], False: []}
         for r in range(args.rounds):
             for on in (True, False) if r % 2 == 0 else (False, True):
                 if store == "sqlite":
@@ -109,13 +111,17 @@ def bench_appends(args: argparse.Namespace, folder: Path) -> None:
                 else:
                     url, drop = fresh_pg()
                 try:
-                    rates[on].append(appends_per_second(url, key, on, args.appends))
+                    rate, cpu = appends_per_second(url, key, on, args.appends)
+                    rates[on].append(rate)
+                    cpus[on].append(cpu)
                 finally:
                     drop()
         with_log, without = statistics.median(rates[True]), statistics.median(rates[False])
+        cpu_on, cpu_off = statistics.median(cpus[True]), statistics.median(cpus[False])
         print(
             f"appends {store}: log on {with_log:,.0f}/s, off {without:,.0f}/s, "
-            f"ratio {with_log / without:.2f} "
+            f"ratio {with_log / without:.2f}; CPU per append on {cpu_on * 1e6:,.0f} µs, "
+            f"off {cpu_off * 1e6:,.0f} µs, off ÷ on {cpu_off / cpu_on:.2f} "
             f"(medians of {args.rounds}; on {[round(x) for x in rates[True]]}, "
             f"off {[round(x) for x in rates[False]]})",
             flush=True,
