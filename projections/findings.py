@@ -597,7 +597,7 @@ class FindingsModel(ReadModel):
             mine = local_steps(changes)
             if mine:
                 pending.updates.append(("own", own, aid, mine))
-            apart = {t for t, _, _ in mine}
+            apart = {t for t, _ in mine}
             pending.updates.extend(("office", own, t) for t in times if t not in apart)
             offices.discard(own)
         pending.updates.extend(("office", key, t) for key in offices for t in times)
@@ -647,7 +647,7 @@ class FindingsModel(ReadModel):
         for key, accounts in own.items():  # first every time that is evaluated whole
             handles = set().union(*(touched_by.get(aid, ()) for aid in accounts))
             for steps in accounts.values():
-                for t, _, _ in steps:
+                for t, _ in steps:
                     if not (level and handles <= private and (seen is None or t > seen)):
                         touched.setdefault(key, set()).add(t)
         for key, accounts in own.items():

@@ -33,9 +33,9 @@ from projections.derive import opt_us, to_us
 from projections.models import Change, changed_slices, knowledge_runs, row_key
 
 Handle = tuple[str, str]  # (platform, handle key)
-Step = tuple[int, Sequence[fold.Segment], Sequence[fold.Segment]]
-"""One step of knowledge of an account: its record time, and the segments of the holder runs
-it changed, before and after it (made spans only where a finding may come of them, `_rows`)."""
+Step = tuple[int, Sequence[Change]]
+"""One step of knowledge of an account: its record time, and its changes then (the holder runs
+they changed are found only where a finding may come of them, `_step_rows`)."""
 Row = tuple[Any, ...]
 
 
@@ -70,15 +70,13 @@ def _opening(segment: Any) -> Any:
 
 
 def local_steps(changes: Sequence[Change]) -> list[Step]:
-    """The steps of one own account's changes in a batch, each with the holder runs it changed
-    (but the step that registers it: that one changes which accounts the office has)."""
-    out: list[Step] = []
-    for step in knowledge_runs(changes):
-        if not step[0].before:
-            continue
-        was, now = changed_slices(step, _holder, _holder, _opening)
-        out.append((to_us(step[-1].fact.recorded_at), was, now))
-    return out
+    """The steps of one own account's changes in a batch (but the step that registers it: that
+    one changes which accounts the office has)."""
+    return [
+        (to_us(step[-1].fact.recorded_at), step)
+        for step in knowledge_runs(changes)
+        if step[0].before
+    ]
 
 
 def private_handles(
@@ -105,9 +103,8 @@ def local_diff(
     the keys of the rows that go, and the rows that come, by key."""
     gone: set[str] = set()
     came: dict[str, Row] = {}
-    for aid, (_, was, now) in steps.items():
-        before = _rows(record, aid, was, rules, record.jurisdiction)
-        after = _rows(record, aid, now, rules, record.jurisdiction)
+    for aid, (_, step) in steps.items():
+        before, after = _step_rows(record, aid, step, rules, record.jurisdiction)
         gone |= before.keys() - after.keys()
         came.update((k, after[k]) for k in after.keys() - before.keys())
     return gone, came
@@ -124,9 +121,8 @@ def local_rows(
     key, jurisdiction = record.office, record.jurisdiction
     for aid, steps in accounts.items():
         opened: dict[str, tuple[Row, int]] = {}
-        for t, was, now in steps:
-            before = _rows(record, aid, was, rules, jurisdiction)
-            after = _rows(record, aid, now, rules, jurisdiction)
+        for t, step in steps:
+            before, after = _step_rows(record, aid, step, rules, jurisdiction)
             for k in before.keys() - after.keys():
                 if k in opened:
                     row, since = opened.pop(k)
@@ -139,6 +135,21 @@ def local_rows(
     return closes, inserts
 
 
+def _step_rows(
+    record: OfficeRecord, aid: UUID, step: Sequence[Change], rules: Rules, jurisdiction: str | None
+) -> tuple[dict[str, Row], dict[str, Row]]:
+    """The rows of the holder runs a step changed, before and after it, by key."""
+    if record.registered_at is None:
+        # An office not registered (as known then) has no known tenure at any time, and
+        # `account-not-with-office-holder` finds nothing where the tenure is unknown: the
+        # accounts of offices recorded before offices existed append without looking for the
+        # runs they changed.
+        return {}, {}
+    was, now = changed_slices(step, _holder, _holder, _opening)
+    before = _rows(record, aid, was, rules, jurisdiction)
+    return before, _rows(record, aid, now, rules, jurisdiction)
+
+
 def _rows(
     record: OfficeRecord,
     aid: UUID,
@@ -146,10 +157,7 @@ def _rows(
     rules: Rules,
     jurisdiction: str | None,
 ) -> dict[str, Row]:
-    if not segments or record.registered_at is None:
-        # An office not registered (as known then) has no known tenure at any time, and
-        # `account-not-with-office-holder` finds nothing where the tenure is unknown: the
-        # accounts of offices recorded before offices existed append without evaluating it.
+    if not segments:
         return {}
     spans = oversight.account_spans(aid, segments)
     found = oversight.not_with_holder(record, {aid: spans}, rules)
