@@ -30,7 +30,7 @@ import orjson
 from ledger import fold, oversight
 from ledger.oversight import Finding, OfficeRecord, Rules
 from projections.derive import opt_us, to_us
-from projections.models import Change, changed_slices, knowledge_runs, row_key
+from projections.models import Change, changed_slices, knowledge_runs, row_key, step_splice
 
 Handle = tuple[str, str]  # (platform, handle key)
 Step = tuple[int, Sequence[Change]]
@@ -77,6 +77,44 @@ def local_steps(changes: Sequence[Change]) -> list[Step]:
         for step in knowledge_runs(changes)
         if step[0].before
     ]
+
+
+def handles_unmoved(step: Sequence[Change]) -> bool:
+    """Whether a step of an account leaves alike all that `office-handle-taken` reads of it,
+    for any office: where its platform, handle, status, ownership or office change (so the runs
+    of each handle it carries, or frees while an office owns it), and at each such change what
+    the segment that begins there says of its owner, holder and facts (a taking's account and
+    provenance) and the facts of the segment that ends there (what freed a handle,
+    `oversight._ended_by`). Then no office's takings change by the step, and the handles it
+    touched need not be looked up (the offices the account names are evaluated anyway)."""
+    before, after = step[0].before, step[-1].after
+    splice = step_splice(step)
+    head, tail = splice.head, splice.tail
+    return _turns(before, head, len(before) - tail) == _turns(after, head, len(after) - tail)
+
+
+def _turns(segments: Sequence[fold.Segment], head: int, stop: int) -> list[tuple[Any, ...]]:
+    """`handles_unmoved`'s reading of `segments[head:stop + 1]`, from the segment before."""
+    out = []
+    previous = segments[head - 1] if head else None
+    for segment in segments[head : stop + 1]:
+        s = segment.state
+        if (
+            previous is None
+            or previous.valid_to != segment.valid_from
+            or _carrying(previous) != _carrying(segment)
+        ):
+            ended = previous.state.established_by if previous is not None else None
+            out.append(
+                (segment.valid_from, _carrying(segment), s.owner, s.holder, s.established_by, ended)
+            )
+        previous = segment
+    return out
+
+
+def _carrying(segment: fold.Segment) -> tuple[Any, ...]:
+    s = segment.state
+    return s.platform, s.handle, s.status, s.ownership, s.office
 
 
 def private_handles(
