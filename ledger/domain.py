@@ -85,12 +85,14 @@ class _Stream:
 
     def add_fact(self, fact: Fact) -> None:
         n = len(self.facts)
-        self.facts = self.facts.splice(n, n, (fact,))
         # The candidate `check_append` decided on, recorded: its history is this one's now (and
-        # the one before it is let go at once, not kept beside it until next asked).
+        # the one before it is let go at once, not kept beside it until next asked), and the
+        # stream keeps the candidate, the equal fact that history holds, not a second copy.
         trial: tuple[int, Fact, History] | None = self.__dict__.pop("_trial", None)
         if trial is not None and trial[0] == n + 1 and trial[1] == fact:
+            fact = trial[1]
             self._history = (n + 1, trial[2])
+        self.facts = self.facts.splice(n, n, (fact,))
 
     def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
         cast(Any, self).trigger_event(event_class, **kwargs)
@@ -125,6 +127,12 @@ class _Stream:
             found = {**found, **added}
         self._retractions = (n, found)
         return found
+
+    def kept_history(self) -> History | None:
+        """`history()` if it is kept up to the stream's last fact (as after a command recorded
+        one), else None: it folds nothing."""
+        cached: tuple[int, History] | None = self.__dict__.get("_history")
+        return cached[1] if cached is not None and cached[0] == len(self.facts) else None
 
     def history(self) -> History:
         """The stream's timeline as known now, kept up to date fact by fact (`ledger.history`):

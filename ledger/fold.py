@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, cast
 
 REGISTERED = "account_registered"
@@ -66,6 +67,13 @@ class Fact:
 class HolderRef:
     id: str
     name: str
+
+
+@lru_cache(maxsize=4096)
+def holder_ref(id: str, name: str) -> HolderRef:
+    """`HolderRef(id, name)`, one object for the facts that name the same person: a timeline's
+    states would otherwise each hold one more long-lived object for the collector to walk."""
+    return HolderRef(id, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +162,7 @@ class _Acc:
         self.handle: str = d["handle"]
         self.ownership: str = d.get("ownership", OFFICE_OWNED)
         owner = d.get("owner")
-        self.owner: HolderRef | None = HolderRef(owner["id"], owner["name"]) if owner else None
+        self.owner: HolderRef | None = holder_ref(owner["id"], owner["name"]) if owner else None
         self.office: str | None = d.get("office")
         self.audience: Audience | None = None
         self.status = ACTIVE
@@ -307,7 +315,7 @@ def apply(acc: _Acc | None, fact: Fact) -> _Acc | None:
     assert acc is not None
     d, v, t = fact.data, fact.version, fact.effective_at
     if fact.type == ASSIGNED:
-        acc.holder = HolderRef(d["holder"]["id"], d["holder"]["name"])
+        acc.holder = holder_ref(d["holder"]["id"], d["holder"]["name"])
         acc.holder_since, acc.holder_by = t, v
     elif fact.type == RELEASED:
         acc.holder, acc.holder_since, acc.holder_by = None, None, v
@@ -325,7 +333,7 @@ def apply(acc: _Acc | None, fact: Fact) -> _Acc | None:
     elif fact.type == OWNERSHIP_CHANGED:
         acc.ownership, acc.ownership_by, acc.office_by = d["ownership"], v, v
         owner = d.get("owner")
-        acc.owner = HolderRef(owner["id"], owner["name"]) if owner else None
+        acc.owner = holder_ref(owner["id"], owner["name"]) if owner else None
         acc.office = d.get("office")
     elif fact.type == USE_STARTED:
         acc.office, acc.office_by = d["office"], v

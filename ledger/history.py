@@ -194,6 +194,13 @@ class History:
             n = len(self.kept)
             new.kept = self.kept.splice(n, n, (fact,))
             new._fold_last(self, fact)
+            if self._handles is not None and _handle_facet(new.segments[-1]) == _handle_facet(
+                self.segments[-1]
+            ):
+                # The last segment's handle run goes on into the one the fact begins, to the
+                # same open end: no run moved (what `_spliced_handles` finds, found at once).
+                new._handles, new._moved = self._handles, frozenset()
+                return new
         else:
             at = self.kept.bisect_right(_order(fact), _order)
             new.kept = self.kept.splice(at, at, (fact,))

@@ -23,6 +23,7 @@ from ledger.fold import (
     Ineffective,
     final_with,
     fold_with,
+    holder_ref,
     holder_run_key,
     ineffective_with,
     runs,
@@ -169,7 +170,7 @@ def apply(acc: _OfficeAcc | None, fact: Fact) -> _OfficeAcc | None:
     assert acc is not None
     if fact.type == ASSIGNED:
         h = fact.data["holder"]
-        acc.holder, acc.holder_since = HolderRef(h["id"], h["name"]), fact.effective_at
+        acc.holder, acc.holder_since = holder_ref(h["id"], h["name"]), fact.effective_at
         acc.holder_by = fact.version
     elif fact.type == RELEASED:
         acc.holder, acc.holder_since, acc.holder_by = None, None, fact.version

@@ -14,6 +14,7 @@ from eventsourcing.persistence import Recording
 
 from ledger.domain import Account, Dispute, Office, to_fact
 from ledger.fold import Fact
+from ledger.history import History
 
 
 @dataclass(frozen=True)
@@ -73,11 +74,15 @@ class RecentFacts:
     Bounded, oldest dropped first, but never a part of the latest save (an import's one
     transaction, however long: its facts are held by the batch anyway until its projection,
     which then forgets them as it applies them); and what another process's projector applied
-    first is forgotten once this one moves past it."""
+    first is forgotten once this one moves past it.
+
+    With a fact it may lend the stream's history up to it (`lent`), which the saving aggregate
+    held already, so that the projector does not fold the fact again."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._known: dict[int, tuple[UUID, Fact] | None] = {}
+        self._lent: dict[int, History] = {}  # position -> its stream's history up to it
         self._highest = 0  # the highest position kept
         self._lock = threading.Lock()
 
@@ -85,29 +90,45 @@ class RecentFacts:
         self, recordings: Sequence[Recording[UUID]], aggregates: Mapping[UUID, Any] = {}
     ) -> None:
         """Keep what `recordings` recorded. An account among `aggregates` (those just saved)
-        lends the fact it already holds for the event instead of building it again."""
+        lends the fact it already holds for the event instead of building it again, and its
+        history when it holds the one up to that fact (its last)."""
         with self._lock:
-            known = self._known
+            known, lent = self._known, self._lent
             for r in recordings:
                 event = r.domain_event
+                position = r.notification.id
                 if isinstance(event, (Account.Recorded, Office.Recorded, Dispute.Recorded)):
                     aggregate = aggregates.get(event.originator_id)
+                    version = event.originator_version
                     fact = (
-                        aggregate.facts[event.originator_version - 1]
+                        aggregate.facts[version - 1]
                         if isinstance(aggregate, (Account, Office, Dispute))
                         else to_fact(event)
                     )
-                    known[r.notification.id] = (event.originator_id, fact)
+                    known[position] = (event.originator_id, fact)
+                    if isinstance(aggregate, (Account, Office)) and len(aggregate.facts) == version:
+                        history = aggregate.kept_history()
+                        if history is not None:
+                            lent[position] = history
                 else:
-                    known[r.notification.id] = None
-                self._highest = max(self._highest, r.notification.id)
+                    known[position] = None
+                self._highest = max(self._highest, position)
             keep = max(self.limit, len(recordings))
             for position in list(islice(known, max(len(known) - keep, 0))):
                 del known[position]
+            for position in list(islice(lent, max(len(lent) - keep, 0))):
+                del lent[position]
 
     def take(self, position: int) -> tuple[UUID, Fact] | None:
         with self._lock:
             return self._known.pop(position, None)
+
+    def lent(self, position: int) -> History | None:
+        """The history, up to and with the fact at `position`, of the stream that recorded it,
+        as the aggregate that saved it held it (None if it held none then, or it is forgotten).
+        Kept until `forget_upto` passes the position (a batch takes its facts first)."""
+        with self._lock:
+            return self._lent.get(position)
 
     def span(self, start: int, stop: int) -> list[tuple[int, UUID, Fact]] | None:
         """The custody facts at the positions after `start` up to `stop`, in log order, if this
@@ -131,18 +152,25 @@ class RecentFacts:
         oldest on and stops at the first one kept; one recorded out of order stays until the
         bound drops it, and never matters, since nobody looks at or below applied positions."""
         with self._lock:
-            known = self._known
+            known, lent = self._known, self._lent
             if self._highest <= position:  # all of it (an import just projected, say)
                 known.clear()
+                lent.clear()
                 return
-            applied = []
-            for p in known:
-                if p > position:
-                    break
-                applied.append(p)
-            for p in applied:
-                del known[p]
+            _drop_upto(known, position)
+            _drop_upto(lent, position)
 
     def __len__(self) -> int:
         """The number of positions remembered (custody events and index events)."""
         return len(self._known)
+
+
+def _drop_upto(kept: dict[int, Any], position: int) -> None:
+    """Drop the entries of `kept` from the oldest on, up to the first above `position`."""
+    applied = []
+    for p in kept:
+        if p > position:
+            break
+        applied.append(p)
+    for p in applied:
+        del kept[p]

@@ -272,7 +272,11 @@ class Timeline:
     def version(self) -> int:
         return len(self.facts)
 
-    def push(self, fact: Fact) -> Sequence[Any]:
+    def push(self, fact: Fact, lent: History | None = None) -> Sequence[Any]:
+        """The timeline with `fact`, the stream's next, added. `lent`: the stream's history up to
+        and with `fact` as another holder of the stream folded it (the ledger's aggregate that
+        recorded it), taken instead of folding `fact` again: a history is a function of the
+        facts pushed, so it is the one this push would make (its states' `version` aside)."""
         if fact.version != len(self.facts) + 1:
             raise ValueError(f"fact version {fact.version} after version {len(self.facts)}")
         self.facts.append(fact)
@@ -285,7 +289,10 @@ class Timeline:
             if isinstance(office, str) and office not in self.offices:
                 self.offices = self.offices | {office}
             self.own = _own(self.own, fact)
-        self._history = self._history.push(fact)
+        if lent is not None and lent.length == fact.version and lent.kind == self.kind:
+            self._history = lent
+        else:
+            self._history = self._history.push(fact)
         self.segments, self.splice = self._history.segments.view(), self._history.splice
         return self.segments
 

@@ -37,6 +37,7 @@ from projections.findings_local import (
     Row,
     Step,
     finding_row,
+    handles_unmoved,
     local_diff,
     local_rows,
     local_steps,
@@ -582,22 +583,24 @@ class FindingsModel(ReadModel):
         # Every office the account ever named: its findings read all of the account's history.
         # The handles of the stretches the batch changed (and of the segment before each, whose
         # run they may end): another office's `office-handle-taken` may rest on those, and on
-        # no other.
+        # no other; none of a step that leaves all of that alike (`handles_unmoved`).
         offices: set[str] = set(changes[-1].offices)
         handles: set[tuple[str, str]] = set()
         for step in knowledge_runs(changes):
+            unmoved = bool(step[0].before) and handles_unmoved(step)
             for part in changed_slices(step, None):
                 for seg in part:
                     s = seg.state
                     if s.office is not None:
                         offices.add(s.office)
-                    handles.add((s.platform, s.handle.casefold()))
+                    if not unmoved:
+                        handles.add((s.platform, s.handle.casefold()))
         own = changes[-1].own
         if own is not None:  # its office's own: its steps after its registration, apart
             mine = local_steps(changes)
             if mine:
                 pending.updates.append(("own", own, aid, mine))
-            apart = {t for t, _, _ in mine}
+            apart = {t for t, _ in mine}
             pending.updates.extend(("office", own, t) for t in times if t not in apart)
             offices.discard(own)
         pending.updates.extend(("office", key, t) for key in offices for t in times)
@@ -647,7 +650,7 @@ class FindingsModel(ReadModel):
         for key, accounts in own.items():  # first every time that is evaluated whole
             handles = set().union(*(touched_by.get(aid, ()) for aid in accounts))
             for steps in accounts.values():
-                for t, _, _ in steps:
+                for t, _ in steps:
                     if not (level and handles <= private and (seen is None or t > seen)):
                         touched.setdefault(key, set()).add(t)
         for key, accounts in own.items():

@@ -30,12 +30,12 @@ import orjson
 from ledger import fold, oversight
 from ledger.oversight import Finding, OfficeRecord, Rules
 from projections.derive import opt_us, to_us
-from projections.models import Change, changed_slices, knowledge_runs, row_key
+from projections.models import Change, changed_slices, knowledge_runs, row_key, step_splice
 
 Handle = tuple[str, str]  # (platform, handle key)
-Step = tuple[int, Sequence[fold.Segment], Sequence[fold.Segment]]
-"""One step of knowledge of an account: its record time, and the segments of the holder runs
-it changed, before and after it (made spans only where a finding may come of them, `_rows`)."""
+Step = tuple[int, Sequence[Change]]
+"""One step of knowledge of an account: its record time, and its changes then (the holder runs
+they changed are found only where a finding may come of them, `_step_rows`)."""
 Row = tuple[Any, ...]
 
 
@@ -70,15 +70,51 @@ def _opening(segment: Any) -> Any:
 
 
 def local_steps(changes: Sequence[Change]) -> list[Step]:
-    """The steps of one own account's changes in a batch, each with the holder runs it changed
-    (but the step that registers it: that one changes which accounts the office has)."""
-    out: list[Step] = []
-    for step in knowledge_runs(changes):
-        if not step[0].before:
-            continue
-        was, now = changed_slices(step, _holder, _holder, _opening)
-        out.append((to_us(step[-1].fact.recorded_at), was, now))
+    """The steps of one own account's changes in a batch (but the step that registers it: that
+    one changes which accounts the office has)."""
+    return [
+        (to_us(step[-1].fact.recorded_at), step)
+        for step in knowledge_runs(changes)
+        if step[0].before
+    ]
+
+
+def handles_unmoved(step: Sequence[Change]) -> bool:
+    """Whether a step of an account leaves alike all that `office-handle-taken` reads of it,
+    for any office: where its platform, handle, status, ownership or office change (so the runs
+    of each handle it carries, or frees while an office owns it), and at each such change what
+    the segment that begins there says of its owner, holder and facts (a taking's account and
+    provenance) and the facts of the segment that ends there (what freed a handle,
+    `oversight._ended_by`). Then no office's takings change by the step, and the handles it
+    touched need not be looked up (the offices the account names are evaluated anyway)."""
+    before, after = step[0].before, step[-1].after
+    splice = step_splice(step)
+    head, tail = splice.head, splice.tail
+    return _turns(before, head, len(before) - tail) == _turns(after, head, len(after) - tail)
+
+
+def _turns(segments: Sequence[fold.Segment], head: int, stop: int) -> list[tuple[Any, ...]]:
+    """`handles_unmoved`'s reading of `segments[head:stop + 1]`, from the segment before."""
+    out = []
+    previous = segments[head - 1] if head else None
+    for segment in segments[head : stop + 1]:
+        s = segment.state
+        if (
+            previous is None
+            or previous.valid_to != segment.valid_from
+            or _carrying(previous) != _carrying(segment)
+        ):
+            ended = previous.state.established_by if previous is not None else None
+            out.append(
+                (segment.valid_from, _carrying(segment), s.owner, s.holder, s.established_by, ended)
+            )
+        previous = segment
     return out
+
+
+def _carrying(segment: fold.Segment) -> tuple[Any, ...]:
+    s = segment.state
+    return s.platform, s.handle, s.status, s.ownership, s.office
 
 
 def private_handles(
@@ -105,9 +141,8 @@ def local_diff(
     the keys of the rows that go, and the rows that come, by key."""
     gone: set[str] = set()
     came: dict[str, Row] = {}
-    for aid, (_, was, now) in steps.items():
-        before = _rows(record, aid, was, rules, record.jurisdiction)
-        after = _rows(record, aid, now, rules, record.jurisdiction)
+    for aid, (_, step) in steps.items():
+        before, after = _step_rows(record, aid, step, rules, record.jurisdiction)
         gone |= before.keys() - after.keys()
         came.update((k, after[k]) for k in after.keys() - before.keys())
     return gone, came
@@ -124,9 +159,8 @@ def local_rows(
     key, jurisdiction = record.office, record.jurisdiction
     for aid, steps in accounts.items():
         opened: dict[str, tuple[Row, int]] = {}
-        for t, was, now in steps:
-            before = _rows(record, aid, was, rules, jurisdiction)
-            after = _rows(record, aid, now, rules, jurisdiction)
+        for t, step in steps:
+            before, after = _step_rows(record, aid, step, rules, jurisdiction)
             for k in before.keys() - after.keys():
                 if k in opened:
                     row, since = opened.pop(k)
@@ -139,6 +173,21 @@ def local_rows(
     return closes, inserts
 
 
+def _step_rows(
+    record: OfficeRecord, aid: UUID, step: Sequence[Change], rules: Rules, jurisdiction: str | None
+) -> tuple[dict[str, Row], dict[str, Row]]:
+    """The rows of the holder runs a step changed, before and after it, by key."""
+    if record.registered_at is None:
+        # An office not registered (as known then) has no known tenure at any time, and
+        # `account-not-with-office-holder` finds nothing where the tenure is unknown: the
+        # accounts of offices recorded before offices existed append without looking for the
+        # runs they changed.
+        return {}, {}
+    was, now = changed_slices(step, _holder, _holder, _opening)
+    before = _rows(record, aid, was, rules, jurisdiction)
+    return before, _rows(record, aid, now, rules, jurisdiction)
+
+
 def _rows(
     record: OfficeRecord,
     aid: UUID,
@@ -146,10 +195,7 @@ def _rows(
     rules: Rules,
     jurisdiction: str | None,
 ) -> dict[str, Row]:
-    if not segments or record.registered_at is None:
-        # An office not registered (as known then) has no known tenure at any time, and
-        # `account-not-with-office-holder` finds nothing where the tenure is unknown: the
-        # accounts of offices recorded before offices existed append without evaluating it.
+    if not segments:
         return {}
     spans = oversight.account_spans(aid, segments)
     found = oversight.not_with_holder(record, {aid: spans}, rules)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any
 from uuid import UUID
@@ -25,6 +25,7 @@ from ledger.bulk import collector_paused
 from ledger.domain import CUSTODY_TOPICS, decode_fact
 from ledger.errors import StoreUnavailable, UnreadableEvent, first_line
 from ledger.fold import Fact
+from ledger.history import History
 from ledger.oversight import Rules
 from ledger.pgbounds import dedicated_connection
 from projections import derive, quarantine
@@ -316,10 +317,11 @@ class Projector:
         aside = {s: e.position or 0 for s, e in known.items()}
         for e in found:
             aside[_stream(e)] = min(aside.get(_stream(e), e.position or 0), e.position or 0)
+        lent = self._recent.lent if self._recent is not None else None
         while True:
             kept = [d for d in decoded if d[0] < aside.get(d[1], d[0] + 1)]
             try:
-                changes = self.changes(kept)
+                changes = self.changes(kept, lent=lent)
                 break
             except UnreadableEvent as e:  # met reading an account's history back
                 found.append(e)
@@ -460,7 +462,10 @@ class Projector:
         return out
 
     def changes(
-        self, decoded: Sequence[Decoded], known: Mapping[UUID, Sequence[Fact]] | None = None
+        self,
+        decoded: Sequence[Decoded],
+        known: Mapping[UUID, Sequence[Fact]] | None = None,
+        lent: Callable[[int], History | None] | None = None,
     ) -> list[Change]:
         """Pair each event of a batch with the account's timeline before and after it.
 
@@ -469,7 +474,9 @@ class Projector:
         from the account's facts in `known` (its whole stream, held in memory by the caller),
         and otherwise built from the stream read back from the store (one query for all such
         accounts). The log never changes, so a cached timeline stays true; the cache only
-        saves reading and folding history again.
+        saves reading and folding history again. `lent`: the history, up to an event, that
+        whoever recorded it in this process held (`RecentFacts.lent`), taken instead of folding
+        the event again.
         """
         mapper = self.ledger.mapper
         first: dict[UUID, int] = {}
@@ -503,7 +510,7 @@ class Projector:
         for position, aid, fact in decoded:
             timeline = timelines[aid]
             before = timeline.segments
-            after = timeline.push(fact)
+            after = timeline.push(fact, lent(position) if lent is not None else None)
             changes.append(
                 Change(aid, fact, position, before, after, timeline.key, timeline.splice,
                        timeline.offices, timeline.own)

@@ -6,8 +6,11 @@ its own platform key, so examples never see each other's handles or platform ids
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
@@ -331,6 +334,40 @@ def test_batches_cut_from_memory_are_the_batches_read_from_the_log(
     for size, begin in itertools.product(sizes, starts):
         projector.batch_size, projector.max_batch = size
         assert projector._read(begin, head, []) == cut[size, begin], (size, begin)
+    projector.catch_up()  # leave the shared store applied for the next example
+
+
+def _plain(segments: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Segments without their states' `version` (a kept segment keeps the one it was made at)."""
+    return [(s.valid_from, s.valid_to, dataclasses.replace(s.state, version=0)) for s in segments]
+
+
+@examples(10)
+@given(steps=command_steps(max_steps=24))
+def test_the_histories_a_projector_takes_from_the_writers_are_those_it_would_fold(
+    container: Container, steps: list[Step]
+) -> None:
+    """A projector in the writers' process takes with a fact the history the aggregate that
+    recorded it holds, instead of folding the fact again: every change it derives is the one
+    its own fold gives, the timelines before and after and what the second keeps of the
+    first."""
+    start = container.ledger.head()
+    run_steps(container.ledger, _on_platform(steps, f"p{next(_platforms)}"), verify_refusals=False)
+    projector, head, recent = container.projector, container.ledger.head(), container.ledger.recent
+    assert recent is not None
+    decoded = recent.span(start, head)
+    assert decoded is not None
+    lent = [p for p, _, _ in decoded if recent.lent(p) is not None]
+    assert len(lent) >= len(decoded) // 2  # the writers' appends lend theirs
+    projector._timelines.clear()
+    taken = projector.changes(decoded, lent=recent.lent)
+    projector._timelines.clear()
+    folded = projector.changes(decoded)
+    assert [c.position for c in taken] == [c.position for c in folded] == [p for p, _, _ in decoded]
+    for t, f in zip(taken, folded, strict=True):
+        assert t.fact is f.fact
+        assert (_plain(t.before), _plain(t.after)) == (_plain(f.before), _plain(f.after))
+        assert (t.splice, t.office, t.offices, t.own) == (f.splice, f.office, f.offices, f.own)
     projector.catch_up()  # leave the shared store applied for the next example
 
 

@@ -46,6 +46,16 @@ def _handles(segments: list[fold.Segment]) -> dict[str, tuple[str, list[Any]]]:
     return out
 
 
+def _moved(facts: list[Fact], n: int) -> dict[str, tuple[str, list[Any]]]:
+    """The handles whose intervals the n-th fact changed, as `History.handle_changes` says."""
+    was, now = _handles(fold.timeline(facts[: n - 1])), _handles(fold.timeline(facts[:n]))
+    return {
+        key: after
+        for key in sorted(was.keys() | now.keys())
+        if (after := now.get(key, (key, [])))[1] != was.get(key, ("", []))[1]
+    }
+
+
 def _check_splice(before: History, after: History) -> None:
     head, tail = after.splice.head, after.splice.tail
     old, new = before.segments, after.segments
@@ -70,14 +80,7 @@ def test_a_history_kept_fact_by_fact_is_the_oracles_timeline_after_every_fact(
         assert _plain(history.segments) == _plain(oracle), n
         assert history.ineffective_versions() == fold.ineffective_versions(prefix), n
         assert history.handles() == _handles(oracle), n
-        moved = {
-            key: after
-            for key in sorted(
-                _handles(fold.timeline(facts[: n - 1])).keys() | _handles(oracle).keys()
-            )
-            if (after := _handles(oracle).get(key, (key, [])))[1]
-            != _handles(fold.timeline(facts[: n - 1])).get(key, ("", []))[1]
-        }
+        moved = _moved(facts, n)
         assert history.handle_changes(previous) == moved, n
         assert lazy.handle_changes(was) == moved, n
         assert history.first == (1 if oracle else history.first)
@@ -153,12 +156,17 @@ def test_a_fact_effective_after_every_kept_one_is_folded_from_the_last_segment_a
     facts = _in_time_order(facts)
     kind, rules = ("office", office_fold) if facts[0].kind == "office" else ("account", fold)
     history = History.of(facts[:1], kind)
+    if kind == "account":
+        history.handles()  # kept from the first fact on, as the ledger's are
     for n in range(2, len(facts) + 1):
         previous, history = history, history.push(facts[n - 1])
         assert _plain(history.segments) == _plain(rules.timeline(facts[:n])), n
         assert history.ineffective_versions() == rules.ineffective_versions(facts[:n]), n
         assert history.splice == Splice(len(previous.segments) - 1, 0), n
         _check_splice(previous, history)
+        if kind == "account":
+            assert history.handles() == _handles(fold.timeline(facts[:n])), n
+            assert history.handle_changes(previous) == _moved(facts, n), n
 
 
 def test_a_back_dated_observation_folds_only_up_to_the_next_one() -> None:
