@@ -69,11 +69,19 @@ class HolderRef:
     name: str
 
 
+def holder_ref(ident: str, name: str) -> HolderRef:
+    """`HolderRef(ident, name)`, one object for the facts that name the same person: a
+    timeline's states would otherwise each hold one more long-lived object for the collector
+    to walk. Values that cannot be a cache key (stored data not as validated) get their own."""
+    try:
+        return _holder_ref(ident, name)
+    except TypeError:
+        return HolderRef(ident, name)
+
+
 @lru_cache(maxsize=4096)
-def holder_ref(id: str, name: str) -> HolderRef:
-    """`HolderRef(id, name)`, one object for the facts that name the same person: a timeline's
-    states would otherwise each hold one more long-lived object for the collector to walk."""
-    return HolderRef(id, name)
+def _holder_ref(ident: str, name: str) -> HolderRef:
+    return HolderRef(ident, name)
 
 
 @dataclass(frozen=True, slots=True)

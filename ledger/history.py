@@ -10,7 +10,10 @@ then on the same facts apply to the same state, so the rest is kept too. A retra
 same with a fact taken out. A change at or before the registration's instant is folded whole.
 
 A `History` is never changed: `push` returns a new one (sharing the facts and the unchanged
-segments), so an aggregate's copy, a batch's staged state and a cache may all hold one.
+segments), so an aggregate's copy, a batch's staged state, a cache and the projector (lent by
+the writer that recorded its last fact) may all hold one. Its lazy caches (`_handles`,
+`_moved`, `_ineffective`) are each set at most once, to a value that depends on its facts
+alone: threads that fill one at the same time fill it alike.
 """
 
 from __future__ import annotations

@@ -65,6 +65,9 @@ class EventRecord:
         return placed
 
 
+LENT_LIMIT = 2_000  # histories lent at most (`RecentFacts.lent`)
+
+
 class RecentFacts:
     """What this process recorded lately, by log position: the custody fact at each position,
     or None where it recorded an index event. A projector in the same process takes them instead
@@ -82,7 +85,9 @@ class RecentFacts:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._known: dict[int, tuple[UUID, Fact] | None] = {}
-        self._lent: dict[int, History] = {}  # position -> its stream's history up to it
+        # position -> (stream, fact, the stream's history up to it); a smaller bound: only an
+        # economy, each history holding its timeline's last blocks.
+        self._lent: dict[int, tuple[UUID, Fact, History]] = {}
         self._highest = 0  # the highest position kept
         self._lock = threading.Lock()
 
@@ -109,26 +114,30 @@ class RecentFacts:
                     if isinstance(aggregate, (Account, Office)) and len(aggregate.facts) == version:
                         history = aggregate.kept_history()
                         if history is not None:
-                            lent[position] = history
+                            lent[position] = (event.originator_id, fact, history)
                 else:
                     known[position] = None
                 self._highest = max(self._highest, position)
             keep = max(self.limit, len(recordings))
             for position in list(islice(known, max(len(known) - keep, 0))):
                 del known[position]
-            for position in list(islice(lent, max(len(lent) - keep, 0))):
+            for position in list(islice(lent, max(len(lent) - LENT_LIMIT, 0))):
                 del lent[position]
 
     def take(self, position: int) -> tuple[UUID, Fact] | None:
         with self._lock:
             return self._known.pop(position, None)
 
-    def lent(self, position: int) -> History | None:
-        """The history, up to and with the fact at `position`, of the stream that recorded it,
-        as the aggregate that saved it held it (None if it held none then, or it is forgotten).
-        Kept until `forget_upto` passes the position (a batch takes its facts first)."""
+    def lent(self, position: int, stream: UUID, fact: Fact) -> History | None:
+        """The history, up to and with `fact` at `position`, of `stream`, as the aggregate that
+        saved it held it; None if it held none then, it is forgotten, or what this process
+        recorded at `position` was not that fact of that stream. Kept until `forget_upto`
+        passes the position or LENT_LIMIT newer ones are lent."""
         with self._lock:
-            return self._lent.get(position)
+            got = self._lent.get(position)
+        if got is None or got[0] != stream or not (got[1] is fact or got[1] == fact):
+            return None
+        return got[2]
 
     def span(self, start: int, stop: int) -> list[tuple[int, UUID, Fact]] | None:
         """The custody facts at the positions after `start` up to `stop`, in log order, if this

@@ -176,7 +176,8 @@ def local_rows(
 def _step_rows(
     record: OfficeRecord, aid: UUID, step: Sequence[Change], rules: Rules, jurisdiction: str | None
 ) -> tuple[dict[str, Row], dict[str, Row]]:
-    """The rows of the holder runs a step changed, before and after it, by key."""
+    """The rows of the holder runs a step changed, before and after it, by key. Worked out
+    in the write transaction, where the office's record is read: only for offices registered."""
     if record.registered_at is None:
         # An office not registered (as known then) has no known tenure at any time, and
         # `account-not-with-office-holder` finds nothing where the tenure is unknown: the

@@ -465,7 +465,7 @@ class Projector:
         self,
         decoded: Sequence[Decoded],
         known: Mapping[UUID, Sequence[Fact]] | None = None,
-        lent: Callable[[int], History | None] | None = None,
+        lent: Callable[[int, UUID, Fact], History | None] | None = None,
     ) -> list[Change]:
         """Pair each event of a batch with the account's timeline before and after it.
 
@@ -510,7 +510,7 @@ class Projector:
         for position, aid, fact in decoded:
             timeline = timelines[aid]
             before = timeline.segments
-            after = timeline.push(fact, lent(position) if lent is not None else None)
+            after = timeline.push(fact, lent(position, aid, fact) if lent is not None else None)
             changes.append(
                 Change(aid, fact, position, before, after, timeline.key, timeline.splice,
                        timeline.offices, timeline.own)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import uuid
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -357,17 +358,24 @@ def test_the_histories_a_projector_takes_from_the_writers_are_those_it_would_fol
     assert recent is not None
     decoded = recent.span(start, head)
     assert decoded is not None
-    lent = [p for p, _, _ in decoded if recent.lent(p) is not None]
+    lent = [p for p, aid, fact in decoded if recent.lent(p, aid, fact) is not None]
     assert len(lent) >= len(decoded) // 2  # the writers' appends lend theirs
-    projector._timelines.clear()
-    taken = projector.changes(decoded, lent=recent.lent)
-    projector._timelines.clear()
-    folded = projector.changes(decoded)
-    assert [c.position for c in taken] == [c.position for c in folded] == [p for p, _, _ in decoded]
-    for t, f in zip(taken, folded, strict=True):
-        assert t.fact is f.fact
-        assert (_plain(t.before), _plain(t.after)) == (_plain(f.before), _plain(f.after))
-        assert (t.splice, t.office, t.offices, t.own) == (f.splice, f.office, f.offices, f.own)
+    # Never for another stream's fact at that position.
+    assert all(recent.lent(p, uuid.uuid4(), fact) is None for p, _, fact in decoded)
+    # From the span's start, and from its middle (the timelines then folded from the store up
+    # to each stream's fact before, partway through the streams).
+    for part in (decoded, decoded[len(decoded) // 2 :]):
+        projector._timelines.clear()
+        taken = projector.changes(part, lent=recent.lent)
+        projector._timelines.clear()
+        folded = projector.changes(part)
+        assert (
+            [c.position for c in taken] == [c.position for c in folded] == [p for p, _, _ in part]
+        )
+        for t, f in zip(taken, folded, strict=True):
+            assert t.fact is f.fact
+            assert (_plain(t.before), _plain(t.after)) == (_plain(f.before), _plain(f.after))
+            assert (t.splice, t.office, t.offices, t.own) == (f.splice, f.office, f.offices, f.own)
     projector.catch_up()  # leave the shared store applied for the next example
 
 

@@ -75,5 +75,11 @@ def test_a_holder_assigned_after_everything_leaves_the_handles_unmoved_a_rename_
     renamed = Fact(3, fold.RENAMED, BASE + timedelta(days=2), BASE, "clerk", data={
         "handle": "@WhiteHouse",
     })  # fmt: skip
+    # A rename that changes only the case moves no run (handles are compared casefolded) but
+    # is still a move: the handle carried, as offices read it, is another.
+    recased = Fact(3, fold.RENAMED, BASE + timedelta(days=2), BASE, "clerk", data={
+        "handle": "@wh",
+    })  # fmt: skip
     steps = _steps([registered, assigned, renamed], [1, 2])
     assert [handles_unmoved(s) for s in steps[1:]] == [True, False]
+    assert not handles_unmoved(_steps([registered, assigned, recased], [1, 2])[-1])
