@@ -6,8 +6,8 @@ the first entry that differs is named (leaf index, log position, stream and vers
 checkpoint whose root the recomputed tree does not give, or whose signature fails, is named.
 
 The entries are checked in chunks: the leaves under one node of level CHUNK_LEVEL (the last
-chunk may be partial). A chunk is one query joining the events in its span of log positions to
-the leaves that hold them; from the leaf hashes it confirms, the chunk's own subtree is
+chunk may be partial). A chunk reads the events in its span of log positions and the leaves
+that hold them, and matches them by position; from the leaf hashes it confirms, its own subtree is
 recomputed and compared with the stored node hashes of that subtree. On a large store worker
 processes check chunks beside this one (one process per core, each with its own connection);
 this process takes the results in order, checks each stored checkpoint once the leaves under
@@ -397,7 +397,7 @@ def _checked(
                     given[due].ready() or handed == len(chunks) or handed - due >= lead
                 ):
                     done[due] = given.pop(due).get()
-                else:  # the one due is not ready (or was taken here): check the next here
+                else:  # the one due is not ready: check the next one not handed out here
                     done[handed] = check_chunk(db, mapper, chunks[handed])
                     handed += 1
             yield done.pop(due)
