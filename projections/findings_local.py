@@ -113,6 +113,7 @@ def _turns(segments: Sequence[fold.Segment], head: int, stop: int) -> list[tuple
 
 
 def _carrying(segment: fold.Segment) -> tuple[Any, ...]:
+    """What a segment says of the handle carried and of whom it is (a run's facets)."""
     s = segment.state
     return s.platform, s.handle, s.status, s.ownership, s.office
 
