@@ -150,12 +150,18 @@ def test_a_cosignature_row_that_does_not_verify_is_found(signed: Container, sign
     assert good.line() != forged.line()
 
 
-def test_a_leaf_row_the_tree_never_wrote_is_found(signed: Container, signer: Signer) -> None:
+@pytest.mark.parametrize(
+    ("copied", "index"),
+    [(42, 43), (0, -1)],  # past the last leaf; below the first
+)
+def test_a_leaf_row_the_tree_never_wrote_is_found(
+    signed: Container, signer: Signer, copied: int, index: int
+) -> None:
     assert signed.log is not None
-    (last,) = signed.log.leaves(42, 1)
+    (leaf,) = signed.log.leaves(copied, 1)
     insert = "INSERT INTO {t} (leaf_index, position, stream, version, leaf_hash, entry) "
-    row = (last.position + 10_000, str(last.stream), last.leaf_hash, last.entry)
-    execute(signed, insert + "VALUES (43, %s, %s, 99, %s, %s)", row, t=LEAVES)
+    row = (index, leaf.position + 10_000, str(leaf.stream), leaf.leaf_hash, leaf.entry)
+    execute(signed, insert + "VALUES (%s, %s, %s, 99, %s, %s)", row, t=LEAVES)
     found = audit(signed, signer).finding
     assert found is not None and found.what == "the tree's table holds 44 leaves, its state says 43"
 
@@ -180,16 +186,6 @@ def test_a_node_row_the_tree_never_wrote_is_found(
     found = audit(signed, signer).finding
     assert found is not None
     assert found.what == "the tree's table holds 83 node hashes; a tree of 43 entries has 82"
-
-
-def test_a_leaf_row_below_the_first_index_is_found(signed: Container, signer: Signer) -> None:
-    assert signed.log is not None
-    (first,) = signed.log.leaves(0, 1)
-    insert = "INSERT INTO {t} (leaf_index, position, stream, version, leaf_hash, entry) "
-    row = (first.position + 10_000, str(first.stream), first.leaf_hash, first.entry)
-    execute(signed, insert + "VALUES (-1, %s, %s, 99, %s, %s)", row, t=LEAVES)
-    found = audit(signed, signer).finding
-    assert found is not None and found.what == "the tree's table holds 44 leaves, its state says 43"
 
 
 def test_a_node_row_missing_inside_the_tree_is_named_where_it_is(

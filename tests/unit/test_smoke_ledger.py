@@ -85,7 +85,15 @@ def test_an_append_keeps_the_timeline_it_was_decided_on(memory_ledger, monkeypat
         pushed.append(fact.version)
         return push(history, fact)
 
+    folded: list[int] = []
+    of = History.of.__func__  # type: ignore[attr-defined]
+
+    def counted_of(cls: type[History], facts: list[Fact], kind: str = "account") -> History:
+        folded.append(len(facts))
+        return of(cls, facts, kind)
+
     monkeypatch.setattr(History, "push", counted)
+    monkeypatch.setattr(History, "of", classmethod(counted_of))
     history = account.history()
-    assert pushed == [] and len(history.segments) == 3
+    assert pushed == [] and folded == [] and len(history.segments) == 3
     assert history.state_at(t(2018)).holder.id == "trump"
