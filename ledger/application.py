@@ -82,7 +82,7 @@ from ledger.guards import check_account_id, check_actor, check_key, fingerprint,
 from ledger.history import History
 from ledger.records import EventRecord, RecentFacts
 from ledger.store import log_head, position_of, stored_streams
-from ledger.tlog.entry import EntryError, entry_bytes
+from ledger.tlog.entry import EntryError, check_entry
 
 Clock = Callable[[], datetime]
 RETRY_SECONDS = 5.0
@@ -90,7 +90,6 @@ RETRY_SECONDS = 5.0
 # ids, times, the actor (<= 128 characters) and the chain hash, under 1 KiB, and an entry is at
 # most 65,535 bytes (ledger.tlog.entry).
 MAX_EVENT_BYTES = 64_000
-ANY_PREV = bytes(32)  # an entry's size does not depend on which hash `prev` holds
 HANDLE_TYPES = {fold.RENAMED, fold.CLOSED, fold.RETRACTED}
 
 
@@ -713,7 +712,7 @@ class CustodyLedger(DisputeLedger, Application[UUID]):
         writing: Writing,
     ) -> EventRecord:
         try:  # every event becomes an entry of the verifiable log: one that could not, never is
-            entry_bytes(account.id, account.facts[-1], ANY_PREV)
+            check_entry(account.id, account.facts[-1])
         except EntryError as e:
             raise InvalidInput(f"the event cannot be an entry of the verifiable log: {e}") from None
         extra: list[Aggregate] = list(others)

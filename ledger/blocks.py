@@ -13,6 +13,9 @@ from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 SIZE = 64  # a block's target length; blocks hold SIZE // 2 to 2 * SIZE items, but at the edges
+_FIRST: tuple[int, ...] = (
+    0,
+)  # the start of a sequence's one block (shared: one is made per splice)
 
 
 class Blocks(Sequence[T], Generic[T]):
@@ -29,10 +32,10 @@ class Blocks(Sequence[T], Generic[T]):
 
     def _index(self) -> None:
         if len(self._blocks) == 1:  # most streams: one block, nothing to accumulate
-            self._starts, self._len = [0], len(self._blocks[0])
+            self._starts, self._len = _FIRST, len(self._blocks[0])
             return
         ends = list(accumulate(map(len, self._blocks)))
-        self._starts = [0, *ends[:-1]] if ends else []  # the index of each block's first item
+        self._starts = (0, *ends[:-1]) if ends else ()  # the index of each block's first item
         self._len = ends[-1] if ends else 0
 
     @classmethod
@@ -40,6 +43,13 @@ class Blocks(Sequence[T], Generic[T]):
         new: Blocks[T] = object.__new__(cls)
         new._blocks = blocks
         new._index()
+        return new
+
+    @classmethod
+    def _one(cls, block: tuple[T, ...]) -> Blocks[T]:
+        """`_of((block,))` for a block that is not empty, without the general indexing."""
+        new: Blocks[T] = object.__new__(cls)
+        new._blocks, new._starts, new._len = (block,), _FIRST, len(block)
         return new
 
     def __len__(self) -> int:
@@ -90,10 +100,13 @@ class Blocks(Sequence[T], Generic[T]):
         if not blocks:
             return Blocks(items)
         if len(blocks) == 1 and self._len - (stop - start) + len(items) < 2 * SIZE:
-            # One block before and after (what the cutting below makes of it too).
+            # One block before and after (what the cutting below makes of it too). Most
+            # splices of most streams: a fact or a segment put at the end.
             block = blocks[0]
+            if start == stop == self._len:
+                return Blocks._one((*block, *items)) if items else self
             whole = (*block[:start], *items, *block[stop:])
-            return Blocks._of((whole,) if whole else ())
+            return Blocks._one(whole) if whole else Blocks._of(())
         # The blocks the stretch meets (at least one), rebuilt from their items around it.
         first = max(bisect_right(starts, start) - 1, 0)
         last = max(bisect_right(starts, stop - 1) - 1, first) if stop > start else first

@@ -58,7 +58,7 @@ class StreamEvent(Aggregate.Event):
     attributed_to: str | None = field(default=None, kw_only=True)
 
     def apply(self, aggregate: Any) -> None:
-        aggregate.add_fact(to_fact(self))
+        aggregate.add_event(self)
 
 
 class _Stream:
@@ -83,16 +83,25 @@ class _Stream:
         copy._pending_events = list(cast(Any, self)._pending_events)
         return copy
 
-    def add_fact(self, fact: Fact) -> None:
+    def add_event(self, event: StreamEvent) -> None:
+        """Add the fact of `event`, the stream's next. The candidate `check_append` decided on,
+        recorded (`_record` hands the event its very `data`): its history is this one's now
+        (and the one before it is let go at once, not kept beside it until next asked), and
+        the stream keeps the candidate itself, without making the fact again."""
         n = len(self.facts)
-        # The candidate `check_append` decided on, recorded: its history is this one's now (and
-        # the one before it is let go at once, not kept beside it until next asked), and the
-        # stream keeps the candidate, the equal fact that history holds, not a second copy.
         trial: tuple[int, Fact, History] | None = self.__dict__.pop("_trial", None)
-        if trial is not None and trial[0] == n + 1 and trial[1] == fact:
+        if trial is not None and trial[0] == n + 1 == event.originator_version:
             fact = trial[1]
-            self._history = (n + 1, trial[2])
-        self.facts = self.facts.splice(n, n, (fact,))
+            if (
+                fact.data is event.data
+                and fact.recorded_at == event.timestamp
+                and fact.effective_at == event.effective_at
+                and fact.type == TYPE_OF[type(event)]
+            ):
+                self._history = (n + 1, trial[2])
+                self.facts = self.facts.splice(n, n, (fact,))
+                return
+        self.facts = self.facts.splice(n, n, (to_fact(event),))
 
     def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
         cast(Any, self).trigger_event(event_class, **kwargs)
@@ -398,8 +407,8 @@ class Dispute(Aggregate):
     def record(self, event_class: type[StreamEvent], **kwargs: Any) -> None:
         self.trigger_event(event_class, **kwargs)
 
-    def add_fact(self, fact: Fact) -> None:
-        self.facts.append(fact)
+    def add_event(self, event: StreamEvent) -> None:
+        self.facts.append(to_fact(event))
 
     def last_recorded_at(self) -> datetime:
         return self.facts[-1].recorded_at

@@ -12,8 +12,8 @@ same with a fact taken out. A change at or before the registration's instant is 
 A `History` is never changed: `push` returns a new one (sharing the facts and the unchanged
 segments), so an aggregate's copy, a batch's staged state, a cache and the projector (lent by
 the writer that recorded its last fact) may all hold one. Its lazy caches (`_handles`,
-`_moved`, `_ineffective`) are each set at most once, to a value that depends on its facts
-alone: threads that fill one at the same time fill it alike.
+`_moved`, `_ineffective`, `_early`) are each set at most once, to a value that depends on its
+facts alone: threads that fill one at the same time fill it alike.
 """
 
 from __future__ import annotations
@@ -59,12 +59,14 @@ class Splice:
 
 NO_SPLICE = Splice(0, 0)  # nothing kept: every segment may have changed
 _NONE: frozenset[int] = frozenset()
+_NO_KEYS: frozenset[str] = frozenset()  # no handle run moved (one for all: one is made per push)
 
 
 class History:
     """An account's or an office's timeline, as known now (see the module's docstring)."""
 
     __slots__ = (
+        "_early",
         "_handles",
         "_ineffective",
         "_make",
@@ -96,6 +98,7 @@ class History:
         self._handles: dict[str, tuple[HandleRun, ...]] | None = None
         self._moved: frozenset[str] | None = None
         self._ineffective: frozenset[int] | None = None  # `ineffective_versions`, once asked
+        self._early: frozenset[int] | None = None  # its kept facts before the registration
 
     @classmethod
     def of(cls, facts: Iterable[Fact], kind: str = "account") -> History:
@@ -120,10 +123,12 @@ class History:
             if not self.segments:
                 self._ineffective = frozenset(f.version for f in self.kept)
             else:
-                registered = self.segments[0].valid_from
-                early = self.kept.iter_from(0, self.kept.bisect_left(registered, _effective))
+                if self._early is None:
+                    registered = self.segments[0].valid_from
+                    before = self.kept.bisect_left(registered, _effective)
+                    self._early = frozenset(f.version for f in self.kept.iter_from(0, before))
                 final = self.segments[-1].state.ineffective
-                found = frozenset(f.version for f in early) | {i.version for i in final}
+                found = self._early | {i.version for i in final} if final else self._early
                 self._ineffective = found or _NONE  # most histories: one empty set for all
         return self._ineffective
 
@@ -197,12 +202,13 @@ class History:
             n = len(self.kept)
             new.kept = self.kept.splice(n, n, (fact,))
             new._fold_last(self, fact)
+            new._early = self._early  # kept after the registration: the early facts stay
             if self._handles is not None and _handle_facet(new.segments[-1]) == _handle_facet(
                 self.segments[-1]
             ):
                 # The last segment's handle run goes on into the one the fact begins, to the
                 # same open end: no run moved (what `_spliced_handles` finds, found at once).
-                new._handles, new._moved = self._handles, frozenset()
+                new._handles, new._moved = self._handles, _NO_KEYS
                 return new
         else:
             at = self.kept.bisect_right(_order(fact), _order)
@@ -217,7 +223,7 @@ class History:
         new.kind, new._rules, new._make, new.first = self.kind, self._rules, self._make, self.first
         new.length, new.kept, new.retracted = self.length, self.kept, self.retracted
         new.segments, new.splice = self.segments, self.splice
-        new._handles, new._moved, new._ineffective = None, None, None
+        new._handles, new._moved, new._ineffective, new._early = None, None, None, None
         return new
 
     def _refold(self, old: History, t: datetime) -> None:
@@ -308,7 +314,7 @@ class History:
         assert old._handles is not None
         before, after = old.segments.view(), self.segments.view()
         if same_runs(before, after, self.splice, _handle_facet):  # no run moved
-            self._moved = frozenset()
+            self._moved = _NO_KEYS
             return old._handles
         lo, hi_before, hi_after = run_bounds(before, after, self.splice, fold.handle_run_key)
         was, now = _runs_of(before[lo:hi_before]), _runs_of(after[lo:hi_after])

@@ -119,10 +119,12 @@ class RecentFacts:
                     known[position] = None
                 self._highest = max(self._highest, position)
             keep = max(self.limit, len(recordings))
-            for position in list(islice(known, max(len(known) - keep, 0))):
-                del known[position]
-            for position in list(islice(lent, max(len(lent) - LENT_LIMIT, 0))):
-                del lent[position]
+            if len(known) > keep:
+                for position in list(islice(known, len(known) - keep)):
+                    del known[position]
+            if len(lent) > LENT_LIMIT:
+                for position in list(islice(lent, len(lent) - LENT_LIMIT)):
+                    del lent[position]
 
     def take(self, position: int) -> tuple[UUID, Fact] | None:
         with self._lock:

@@ -586,8 +586,11 @@ class FindingsModel(ReadModel):
         # no other; none of a step that leaves all of that alike (`handles_unmoved`).
         offices: set[str] = set(changes[-1].offices)
         handles: set[tuple[str, str]] = set()
+        own = changes[-1].own
         for step in knowledge_runs(changes):
             unmoved = bool(step[0].before) and handles_unmoved(step)
+            if unmoved and own is not None:
+                continue  # every segment of an own account names its office (`Timeline.own`)
             for part in changed_slices(step, None):
                 for seg in part:
                     s = seg.state
@@ -595,7 +598,6 @@ class FindingsModel(ReadModel):
                         offices.add(s.office)
                     if not unmoved:
                         handles.add((s.platform, s.handle.casefold()))
-        own = changes[-1].own
         if own is not None:  # its office's own: its steps after its registration, apart
             mine = local_steps(changes)
             if mine:

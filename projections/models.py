@@ -221,6 +221,10 @@ class BitemporalModel(ReadModel):
     # what of a segment a run's row reads (`changed_slices`).
     run_key: Callable[[fold.Segment], Any] | None = None
     run_facet: Callable[[fold.Segment], Any] | None = None
+    # Event types that move what `run_facet` reads (all but always): a step with one goes
+    # straight to its rows, without comparing first (a comparison that would fail; the rows of
+    # a step that moved nothing come out alike, and nothing is written).
+    moved_by: frozenset[str] = frozenset()
 
     def apply(self, changes: Sequence[Change], pending: Pending) -> None:
         # The net effect of the events on the table: rows believed before them and withdrawn
@@ -235,7 +239,10 @@ class BitemporalModel(ReadModel):
         for step in knowledge_runs(changes):
             last = step[-1]
             # Only the rows of the stretch the events changed (the rest are the same rows).
-            was, now = changed_slices(step, type(self).run_key, type(self).run_facet)
+            facet = type(self).run_facet
+            if facet is not None and any(c.fact.type in self.moved_by for c in step):
+                facet = None
+            was, now = changed_slices(step, type(self).run_key, facet)
             previous = rows(account_id, was)
             current = rows(account_id, now)
             if current == previous:
@@ -344,6 +351,7 @@ class CustodyIntervals(BitemporalModel):
     rows = staticmethod(derive.custody_rows)
     run_key = staticmethod(fold.holder_run_key)
     run_facet = staticmethod(derive.custody_facet)
+    moved_by = frozenset((fold.ASSIGNED, fold.RELEASED))  # a holder's run begins or ends
     table = Table(
         "rm_custody",
         _CUSTODY_COLUMNS,

@@ -40,7 +40,14 @@ from ledger.commands import (
 )
 from ledger.domain import EVENT_CLASSES
 from ledger.fold import Fact
-from ledger.tlog.entry import MAX_ENTRY_BYTES, EntryError, entry_bytes, parse_entry
+from ledger.tlog.entry import (
+    FIXED_MAX,
+    MAX_ENTRY_BYTES,
+    EntryError,
+    check_entry,
+    entry_bytes,
+    parse_entry,
+)
 from ledger.tlog.merkle import leaf_hash
 from ledger.tlog.tiles import (
     TilePathError,
@@ -309,6 +316,55 @@ def test_a_value_json_cannot_hold_is_an_entry_error_not_a_crash() -> None:
     for data in ({"n": float("nan")}, {"when": datetime(2017, 1, 1)}):
         with pytest.raises(EntryError, match="has no canonical JSON"):
             entry_bytes(STREAM, replace(FACT, data=data), PREV)
+
+
+def test_an_entry_is_at_most_fixed_max_bytes_more_than_its_events_own_fields() -> None:
+    # The largest fixed part: the longest stream key, a version of 16 digits, times with
+    # microseconds, `prev` and the optional field present.
+    late = datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    largest = replace(
+        FACT, version=2**53 - 1, effective_at=late, recorded_at=late, kind="dispute",
+        attributed_to="",
+    )  # fmt: skip
+    own = [largest.actor, largest.reason, list(largest.evidence), largest.data, "", largest.type]
+    mine = json.dumps(own, ensure_ascii=False, separators=(",", ":")).encode()
+    fixed = len(entry_bytes(STREAM, largest, PREV)) - len(mine)
+    assert fixed + 40 < FIXED_MAX  # with room to spare, so the bound holds without a margin
+
+
+_ANY_TEXT = st.text(st.characters(blacklist_categories=()), max_size=8)  # lone surrogates too
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats() | _ANY_TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_ANY_TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.dictionaries(_ANY_TEXT, _VALUES, max_size=3),
+    reason=_ANY_TEXT,
+    pad=st.integers(-(FIXED_MAX + 50), 20) | st.none(),
+    attributed=st.none() | _ANY_TEXT,
+)
+def test_check_entry_refuses_exactly_what_entry_bytes_refuses(
+    data: dict[str, Any], reason: str, pad: int | None, attributed: str | None
+) -> None:
+    fact = replace(FACT, data=data, reason=reason, attributed_to=attributed)
+    if pad is not None:  # near the bound, where the check has to make the entry to decide
+        try:
+            size = len(entry_bytes(STREAM, fact, PREV))
+        except EntryError:
+            size = MAX_ENTRY_BYTES
+        fact = replace(fact, reason=reason + "x" * max(MAX_ENTRY_BYTES - size + pad, 0))
+    try:
+        entry_bytes(STREAM, fact, PREV)
+    except EntryError as e:
+        with pytest.raises(EntryError) as refused:
+            check_entry(STREAM, fact)
+        assert str(refused.value) == str(e)
+    else:
+        check_entry(STREAM, fact)
 
 
 def test_a_whole_number_beyond_what_a_double_holds_is_written_as_its_decimal_text() -> None:
