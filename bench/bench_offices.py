@@ -3,7 +3,7 @@
 
     python bench/bench_offices.py                      # both parts, 10k vs 1M (10 to 15 minutes)
     python bench/bench_offices.py --only queries --large-offices 1000   # 10k vs 100k, quicker
-    python bench/bench_offices.py --only appends --rounds 12
+    python bench/bench_offices.py --only appends --rounds 24
 
 queries  builds generated office histories through the ledger's batch import (`ledger.batch()`,
          --batch-events a transaction, read models caught up after each, as `custody import`
