@@ -13,9 +13,8 @@ from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 SIZE = 64  # a block's target length; blocks hold SIZE // 2 to 2 * SIZE items, but at the edges
-_FIRST: tuple[int, ...] = (
-    0,
-)  # the start of a sequence's one block (shared: one is made per splice)
+# The start of a sequence's one block (shared: a sequence is made per splice).
+_FIRST: tuple[int, ...] = (0,)
 
 
 class Blocks(Sequence[T], Generic[T]):

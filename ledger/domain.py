@@ -85,18 +85,24 @@ class _Stream:
 
     def add_event(self, event: StreamEvent) -> None:
         """Add the fact of `event`, the stream's next. The candidate `check_append` decided on,
-        recorded (`_record` hands the event its very `data`): its history is this one's now
-        (and the one before it is let go at once, not kept beside it until next asked), and
-        the stream keeps the candidate itself, without making the fact again."""
+        recorded (`_record` hands the event the candidate's very values, the library copies
+        none): its history is this one's now (and the one before it is let go at once, not
+        kept beside it until next asked), and the stream keeps the candidate itself, without
+        making the fact again and comparing it field by field."""
         n = len(self.facts)
         trial: tuple[int, Fact, History] | None = self.__dict__.pop("_trial", None)
         if trial is not None and trial[0] == n + 1 == event.originator_version:
             fact = trial[1]
             if (
                 fact.data is event.data
+                and fact.actor is event.actor
+                and fact.reason is event.reason
+                and fact.attributed_to is event.attributed_to
                 and fact.recorded_at == event.timestamp
                 and fact.effective_at == event.effective_at
                 and fact.type == TYPE_OF[type(event)]
+                and len(fact.evidence) == len(event.evidence)
+                and all(a is b for a, b in zip(fact.evidence, event.evidence, strict=True))
             ):
                 self._history = (n + 1, trial[2])
                 self.facts = self.facts.splice(n, n, (fact,))

@@ -98,7 +98,8 @@ class History:
         self._handles: dict[str, tuple[HandleRun, ...]] | None = None
         self._moved: frozenset[str] | None = None
         self._ineffective: frozenset[int] | None = None  # `ineffective_versions`, once asked
-        self._early: frozenset[int] | None = None  # its kept facts before the registration
+        # The versions of its kept facts effective before the registration, once asked.
+        self._early: frozenset[int] | None = None
 
     @classmethod
     def of(cls, facts: Iterable[Fact], kind: str = "account") -> History:

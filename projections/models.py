@@ -221,7 +221,7 @@ class BitemporalModel(ReadModel):
     # what of a segment a run's row reads (`changed_slices`).
     run_key: Callable[[fold.Segment], Any] | None = None
     run_facet: Callable[[fold.Segment], Any] | None = None
-    # Event types that move what `run_facet` reads (all but always): a step with one goes
+    # Event types that move what `run_facet` reads (nearly always): a step with one goes
     # straight to its rows, without comparing first (a comparison that would fail; the rows of
     # a step that moved nothing come out alike, and nothing is written).
     moved_by: frozenset[str] = frozenset()
@@ -240,7 +240,7 @@ class BitemporalModel(ReadModel):
             last = step[-1]
             # Only the rows of the stretch the events changed (the rest are the same rows).
             facet = type(self).run_facet
-            if facet is not None and any(c.fact.type in self.moved_by for c in step):
+            if facet is not None and any(c.fact.type in type(self).moved_by for c in step):
                 facet = None
             was, now = changed_slices(step, type(self).run_key, facet)
             previous = rows(account_id, was)

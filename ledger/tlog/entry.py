@@ -164,12 +164,19 @@ _ANY_PREV = bytes(32)
 def check_entry(stream: UUID, fact: Fact) -> None:
     """EntryError exactly when `entry_bytes(stream, fact, prev)` would raise one for some
     `prev` (an entry's size does not depend on which hash it holds), at a fraction of the cost
-    of making the entry: each append asks. Only the event's own fields can be refused (a value
-    JSON cannot hold, or too many bytes); an entry is at most FIXED_MAX bytes more than their
-    JSON, as orjson writes it for plain values whatever the order of keys. Anything else (not
-    plain, or near the bound) makes the entry to decide."""
+    of making the entry: each append asks. For a fact as the ledger makes them (a version below
+    2**53, a kind of stream, times in UTC) only the event's own fields can be refused (a value
+    JSON cannot hold, or too many bytes), and an entry is at most FIXED_MAX bytes more than
+    their JSON, as orjson writes it for plain values whatever the order of keys. Anything else
+    (another fact, values not plain, or near the bound) makes the entry to decide."""
     own = [fact.actor, fact.reason, list(fact.evidence), fact.data, fact.attributed_to, fact.type]
-    if _plain(own):
+    if (
+        0 < fact.version < 2**53
+        and fact.kind in STREAM_KEYS
+        and fact.effective_at.tzinfo is UTC
+        and fact.recorded_at.tzinfo is UTC
+        and _plain(own)
+    ):
         try:
             if len(orjson.dumps(own)) + FIXED_MAX <= MAX_ENTRY_BYTES:
                 return
