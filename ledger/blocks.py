@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar, overload
 
 T = TypeVar("T")
 SIZE = 64  # a block's target length; blocks hold SIZE // 2 to 2 * SIZE items, but at the edges
-# The start of a sequence's one block (shared: a sequence is made per splice).
+# The starts of a sequence of one block (shared by all: a sequence is made per splice).
 _FIRST: tuple[int, ...] = (0,)
 
 

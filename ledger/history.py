@@ -59,7 +59,7 @@ class Splice:
 
 NO_SPLICE = Splice(0, 0)  # nothing kept: every segment may have changed
 _NONE: frozenset[int] = frozenset()
-_NO_KEYS: frozenset[str] = frozenset()  # no handle run moved (one for all: one is made per push)
+_NO_KEYS: frozenset[str] = frozenset()  # no handle run moved (shared: `frozenset()` makes one)
 
 
 class History:
